@@ -1,0 +1,9 @@
+"""`python -m app` runs the bot; `python -m app sync` syncs its slash commands."""
+
+from __future__ import annotations
+
+import sys
+
+from app.main import main
+
+sys.exit(main())
