@@ -79,6 +79,8 @@ class Settings:
     context_messages: int = 5
     persona_messages: int = 30
     persona_refresh: int = 10
+    persona_min_minutes: int = 30
+    mention_cooldown_seconds: int = 20
     retention_days: int = 30
     log_level: str = "INFO"
 
@@ -123,6 +125,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("negative")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw.strip())
     if value <= 0:
@@ -149,6 +158,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _parse_ids: "one Discord id or a comma-separated list of ids",
     _parse_url: "an http(s) URL",
     _positive_int: "a positive whole number",
+    _non_negative_int: "a whole number, 0 or more",
     _positive_float: "a positive number of seconds",
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
@@ -231,6 +241,8 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         context_messages=read.optional("CONTEXT_MESSAGES", _positive_int, 5),
         persona_messages=read.optional("PERSONA_MESSAGES", _positive_int, 30),
         persona_refresh=read.optional("PERSONA_REFRESH", _positive_int, 10),
+        persona_min_minutes=read.optional("PERSONA_MIN_MINUTES", _non_negative_int, 30),
+        mention_cooldown_seconds=read.optional("MENTION_COOLDOWN_SECONDS", _non_negative_int, 20),
         retention_days=read.optional("RETENTION_DAYS", _positive_int, 30),
         log_level=read.optional("LOG_LEVEL", _log_level, "INFO"),
     )

@@ -1,18 +1,24 @@
-"""The passive listener: stores what is said in the watched channels."""
+"""The passive listener: stores what is said in the watched channels, and takes part in it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import discord
 from discord.ext import commands
 
+from services.conversation import ConversationService, Decision, Reason, Trigger
+from services.cooldown import Cooldown
+from services.reply_policy import ReplyPolicy
 from services.store import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)
 
 # Ordinary messages and replies; joins, pins, boosts and other system messages are not chat.
 _CHAT_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+_NO_PINGS = discord.AllowedMentions.none()
 
 
 class ChatListener(commands.Cog):
@@ -21,13 +27,26 @@ class ChatListener(commands.Cog):
         bot: commands.Bot,
         *,
         store: MessageStore,
+        policy: ReplyPolicy,
+        conversation: ConversationService,
+        mention_cooldown: Cooldown,
         channel_ids: frozenset[int],
         guild_id: int | None,
     ) -> None:
         self._bot = bot
         self._store = store
+        self._policy = policy
+        self._conversation = conversation
+        self._mention_cooldown = mention_cooldown
         self._channel_ids = channel_ids
         self._guild_id = guild_id
+        self._replies: set[asyncio.Task[None]] = set()
+        self.decisions: list[Decision] = []  # the latest ones, for the logs' context and tests
+
+    async def cog_unload(self) -> None:
+        for task in self._replies:
+            task.cancel()
+        await asyncio.gather(*self._replies, return_exceptions=True)
 
     def _watches(self, guild_id: int | None, channel_id: int) -> bool:
         if guild_id is None:  # direct messages
@@ -36,19 +55,29 @@ class ChatListener(commands.Cog):
             return False
         return channel_id in self._channel_ids
 
-    def _is_storable(self, message: discord.Message) -> bool:
+    def _is_own(self, message: discord.Message) -> bool:
+        return self._bot.user is not None and message.author.id == self._bot.user.id
+
+    def _is_chat(self, message: discord.Message) -> bool:
         if message.guild is None or not self._watches(message.guild.id, message.channel.id):
             return False
-        if message.webhook_id is not None or message.type not in _CHAT_TYPES:
+        return message.webhook_id is None and message.type in _CHAT_TYPES
+
+    def _addresses_bot(self, message: discord.Message) -> bool:
+        me = self._bot.user
+        if me is None:
             return False
-        if message.author.bot:
-            # The bot's own words are context for the conversation; other bots are noise.
-            return self._bot.user is not None and message.author.id == self._bot.user.id
-        return True
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        replied = message.reference.resolved if message.reference else None
+        return isinstance(replied, discord.Message) and replied.author.id == me.id
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if not self._is_storable(message):
+        if not self._is_chat(message):
+            return
+        # The bot's own words are context for the conversation; other bots are noise.
+        if message.author.bot and not self._is_own(message):
             return
         assert message.guild is not None
         await self._store.add(
@@ -63,6 +92,54 @@ class ChatListener(commands.Cog):
                 from_bot=message.author.bot,
             )
         )
+        if message.author.bot:
+            return
+        beat = await self._policy.observe(message.channel.id)
+        reason: Reason | None = None
+        if self._addresses_bot(message) and self._mention_cooldown.try_acquire(
+            (message.guild.id, message.author.id)
+        ):
+            reason = "mention"
+        elif beat.triggers:
+            reason = "beat"
+        if reason is None:
+            return
+        trigger = Trigger(
+            guild_id=message.guild.id,
+            channel_id=message.channel.id,
+            message_id=message.id,
+            author_id=message.author.id,
+            reason=reason,
+            count=beat.count,
+        )
+        # Answer in the background: the listener must keep storing while Azure thinks.
+        task = asyncio.create_task(self._respond(message, trigger))
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
+
+    async def _respond(self, message: discord.Message, trigger: Trigger) -> None:
+        me = self._bot.user
+        bot_name = me.display_name if me else "bot"
+        async with contextlib.AsyncExitStack() as typing:
+            # "Bot is typing…" while Azure thinks; a failed indicator must not cost the reply.
+            with contextlib.suppress(discord.HTTPException):
+                await typing.enter_async_context(message.channel.typing())
+            decision = await self._conversation.decide(trigger, bot_name=bot_name)
+        self.decisions = [*self.decisions[-99:], decision]
+        log.info("decision: %s", decision.describe())
+        # The first part answers the trigger (still sent if it was deleted meanwhile).
+        reference = message.to_reference(fail_if_not_exists=False)
+        for index, part in enumerate(decision.parts):
+            try:
+                if index == 0:
+                    await message.channel.send(
+                        part, reference=reference, allowed_mentions=_NO_PINGS
+                    )
+                else:
+                    await message.channel.send(part, allowed_mentions=_NO_PINGS)
+            except discord.HTTPException as error:
+                log.warning("reply to %s not sent: %s", trigger.message_id, error)
+                return
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

@@ -1,0 +1,161 @@
+"""The one module that talks to Azure OpenAI: JSON answers from a chat completions deployment.
+
+Every failure becomes an `LlmError` with a short `kind`, so callers stay silent and log one
+line instead of handling the SDK's exception zoo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+from openai import AsyncAzureOpenAI
+
+log = logging.getLogger(__name__)
+
+
+class LlmError(Exception):
+    """A call that produced no usable answer. `kind` names why, for logs and tests."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class JsonRequest:
+    system: str
+    user: str
+    schema_name: str
+    schema: dict[str, Any]
+    temperature: float | None
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class JsonAnswer:
+    data: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ChatModel(Protocol):
+    @property
+    def accepts_temperature(self) -> bool: ...
+
+    async def complete_json(self, request: JsonRequest) -> JsonAnswer: ...
+
+
+def _rejects(error: openai.BadRequestError, parameter: str) -> bool:
+    """Reasoning deployments answer 400 `unsupported_value`/`unsupported_parameter`."""
+    return error.param == parameter or (
+        error.code in {"unsupported_value", "unsupported_parameter"} and parameter in error.message
+    )
+
+
+class AzureChatModel:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        api_key: str,
+        api_version: str,
+        deployment: str,
+        timeout: float,
+        max_retries: int = 2,
+    ) -> None:
+        # Everything explicit: without arguments the SDK reads AZURE_OPENAI_* behind our back.
+        self._client = AsyncAzureOpenAI(
+            azure_endpoint=endpoint,
+            api_key=api_key,
+            api_version=api_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._deployment = deployment
+        self._accepts_temperature = True
+        self._token_limit_parameter = "max_tokens"
+
+    @property
+    def accepts_temperature(self) -> bool:
+        return self._accepts_temperature
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete_json(self, request: JsonRequest) -> JsonAnswer:
+        for _ in range(3):  # at most: drop temperature, switch token parameter, answer
+            try:
+                return await self._complete(request)
+            except openai.BadRequestError as error:
+                if error.code == "content_filter":
+                    raise LlmError("content_filter_prompt") from error
+                if self._accepts_temperature and _rejects(error, "temperature"):
+                    log.warning("deployment rejects temperature: calling it without from now on")
+                    self._accepts_temperature = False
+                    continue
+                if self._token_limit_parameter == "max_tokens" and _rejects(error, "max_tokens"):
+                    self._token_limit_parameter = "max_completion_tokens"
+                    continue
+                raise LlmError("bad_request", error.message[:200]) from error
+        raise LlmError("bad_request", "the deployment rejected every parameter variant")
+
+    async def _complete(self, request: JsonRequest) -> JsonAnswer:
+        options: dict[str, Any] = {self._token_limit_parameter: request.max_tokens}
+        if request.temperature is not None and self._accepts_temperature:
+            options["temperature"] = request.temperature
+        try:
+            response = await self._client.chat.completions.create(
+                model=self._deployment,
+                messages=[
+                    {"role": "system", "content": request.system},
+                    {"role": "user", "content": request.user},
+                ],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": request.schema_name,
+                        "schema": request.schema,
+                        "strict": True,
+                    },
+                },
+                **options,
+            )
+        except openai.BadRequestError:
+            raise
+        except openai.RateLimitError as error:
+            raise LlmError("rate_limited") from error
+        except openai.APITimeoutError as error:
+            raise LlmError("timeout") from error
+        except openai.AuthenticationError as error:
+            raise LlmError("unauthorized", "check AZURE_OPENAI_API_KEY") from error
+        except openai.NotFoundError as error:
+            raise LlmError("not_found", "check AZURE_OPENAI_DEPLOYMENT") from error
+        except openai.APIStatusError as error:
+            raise LlmError("server_error", f"HTTP {error.status_code}") from error
+        except openai.APIConnectionError as error:
+            raise LlmError("unreachable") from error
+
+        if not response.choices:
+            raise LlmError("malformed", "no choices")
+        choice = response.choices[0]
+        if choice.finish_reason == "content_filter":
+            raise LlmError("content_filter_output")
+        if choice.finish_reason == "length":
+            raise LlmError("truncated")
+        content = choice.message.content or ""
+        try:
+            data = json.loads(content)
+        except json.JSONDecodeError as error:
+            raise LlmError("malformed", "answer is not JSON") from error
+        if not isinstance(data, dict):
+            raise LlmError("malformed", "answer is not a JSON object")
+        usage = response.usage
+        return JsonAnswer(
+            data=data,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )

@@ -1,0 +1,475 @@
+# The waiting helper takes a `timeout` argument on purpose: it is the fixture's public API.
+# ruff: noqa: ASYNC109
+"""A loopback fake of Azure OpenAI chat completions, for the real ``openai`` SDK.
+
+``AsyncAzureOpenAI(azure_endpoint=fake.endpoint, api_key=fake.api_key, api_version=...)``
+sends ``POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``
+with an ``api-key`` header; this fake answers with Azure's response and error shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+JSON = dict[str, Any]
+
+FAULT_KINDS = (
+    "429",
+    "500",
+    "hang",
+    "content_filter_prompt",
+    "content_filter_output",
+    "malformed",
+    "reject_temperature",
+)
+
+MALFORMED_CONTENT = '{"reply": "this is not valid JSON because it never ends'
+
+_SAFE = {"filtered": False, "severity": "safe"}
+
+
+def _output_filter_results(*, violence: bool = False) -> JSON:
+    return {
+        "hate": dict(_SAFE),
+        "self_harm": dict(_SAFE),
+        "sexual": dict(_SAFE),
+        "violence": {"filtered": True, "severity": "high"} if violence else dict(_SAFE),
+        "protected_material_code": {"filtered": False, "detected": False},
+        "protected_material_text": {"filtered": False, "detected": False},
+    }
+
+
+def _prompt_filter_results(*, jailbreak: bool = False) -> JSON:
+    return {
+        "hate": dict(_SAFE),
+        "self_harm": dict(_SAFE),
+        "sexual": dict(_SAFE),
+        "violence": dict(_SAFE),
+        "jailbreak": {"filtered": jailbreak, "detected": jailbreak},
+    }
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    hdrs = {"Content-Type": "application/json", "apim-request-id": str(uuid.uuid4())}
+    hdrs.update(headers or {})
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
+        )
+    return ""
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+class FakeAzureOpenAI:
+    """Azure OpenAI chat completions on 127.0.0.1 (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "fake-azure-key",
+        deployment: str = "gpt-test",
+        model_name: str = "gpt-4o-mini-2024-07-18",
+    ) -> None:
+        self.api_key = api_key
+        self.deployment = deployment
+        self.model_name = model_name
+        self.responder: Callable[[JSON], str | JSON] = self._default_responder
+        self.reject_temperature_always = False
+        self.reject_max_tokens_always = False
+        self.requests: list[JSON] = []
+        self.unhandled: list[str] = []
+        self._faults: deque[str] = deque()
+        self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(
+            "/openai/deployments/{deployment}/chat/completions", self._chat_completions
+        )
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None)
+        assert sockets
+        self._port = int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self._stopping.set()  # releases "hang" handlers at once
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeAzureOpenAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    # ------------------------------------------------------------------ control
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        """Queue a fault; each queued fault answers exactly one chat request."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
+        self._faults.extend([kind] * times)
+
+    def reset(self) -> None:
+        """Back to defaults: default responder, no faults, no modes, empty recordings."""
+        self.responder = self._default_responder
+        self.reject_temperature_always = False
+        self.reject_max_tokens_always = False
+        self.requests.clear()
+        self.unhandled.clear()
+        self._faults.clear()
+
+    @staticmethod
+    def _default_responder(body: JSON) -> str:
+        return "Hello from the fake."
+
+    @property
+    def pending_faults(self) -> list[str]:
+        return list(self._faults)
+
+    async def wait_for_requests(self, count: int, timeout: float = 10) -> list[JSON]:
+        """Wait until at least ``count`` requests arrived; return the first ``count``."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.requests) < count:
+                    event = self._changed
+                    await event.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"timed out after {timeout}s: {len(self.requests)} of {count} requests"
+            ) from None
+        return self.requests[:count]
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ response shapes
+
+    def completion(self, content: str | None, body: JSON, finish_reason: str = "stop") -> JSON:
+        """A full ``chat.completion`` body as Azure returns it."""
+        prompt_text = "".join(_text_of(m.get("content")) for m in body.get("messages", []))
+        prompt_tokens = estimate_tokens(prompt_text)
+        completion_tokens = estimate_tokens(content or "")
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:29]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model_name,
+            "system_fingerprint": "fp_fake0000",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "finish_reason": finish_reason,
+                    "logprobs": None,
+                    "content_filter_results": _output_filter_results(
+                        violence=finish_reason == "content_filter"
+                    ),
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "prompt_filter_results": [
+                {"prompt_index": 0, "content_filter_results": _prompt_filter_results()}
+            ],
+        }
+
+    @staticmethod
+    def _temperature_error(value: Any) -> web.Response:
+        return _json(
+            {
+                "error": {
+                    "message": f"Unsupported value: 'temperature' does not support {value} with "
+                    "this model. Only the default (1) value is supported.",
+                    "type": "invalid_request_error",
+                    "param": "temperature",
+                    "code": "unsupported_value",
+                }
+            },
+            400,
+        )
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        self.unhandled.append(f"{request.method} {request.path}")
+        self._notify()
+        return _json({"error": {"code": "404", "message": "Resource not found"}}, 404)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.text()
+        try:
+            body: Any = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            body = raw
+        record: JSON = {
+            "path": request.path,
+            "deployment": request.match_info["deployment"],
+            "query": dict(request.query),
+            "headers": dict(request.headers),
+            "json": body,
+            "status": None,
+        }
+        self.requests.append(record)
+        self._notify()
+        response = await self._answer(request, body)
+        record["status"] = response.status
+        self._notify()
+        return response
+
+    async def _answer(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if request.headers.get("api-key") != self.api_key:
+            return _json(
+                {
+                    "error": {
+                        "code": "401",
+                        "message": "Access denied due to invalid subscription key or wrong API "
+                        "endpoint. Make sure to provide a valid key for an active subscription "
+                        "and use a correct regional API endpoint for your resource.",
+                    }
+                },
+                401,
+            )
+        if "api-version" not in request.query:
+            return _json(
+                {
+                    "error": {
+                        "code": "404",
+                        "message": "Resource not found",
+                    }
+                },
+                404,
+            )
+        if request.match_info["deployment"] != self.deployment:
+            return _json(
+                {
+                    "error": {
+                        "code": "DeploymentNotFound",
+                        "message": "The API deployment for this resource does not exist. If you "
+                        "created the deployment within the last 5 minutes, please wait a moment "
+                        "and try again.",
+                    }
+                },
+                404,
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _json(
+                {
+                    "error": {
+                        "message": "'messages' is a required property",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+                400,
+            )
+
+        fault = self._faults.popleft() if self._faults else None
+        temperature = body.get("temperature")
+        if (fault == "reject_temperature" or self.reject_temperature_always) and (
+            temperature is not None and temperature != 1
+        ):
+            return self._temperature_error(temperature)
+        if self.reject_max_tokens_always and "max_tokens" in body:
+            return _json(
+                {
+                    "error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not supported with "
+                        "this model. Use 'max_completion_tokens' instead.",
+                        "type": "invalid_request_error",
+                        "param": "max_tokens",
+                        "code": "unsupported_parameter",
+                    }
+                },
+                400,
+            )
+        if fault == "429":
+            return _json(
+                {
+                    "error": {
+                        "code": "429",
+                        "message": "Requests to the ChatCompletions_Create Operation under Azure "
+                        "OpenAI API version 2024-10-21 have exceeded token rate limit of your "
+                        "current OpenAI S0 pricing tier. Please retry after 1 second.",
+                    }
+                },
+                429,
+                {"retry-after": "0", "retry-after-ms": "1", "x-ratelimit-remaining-tokens": "0"},
+            )
+        if fault == "500":
+            return _json(
+                {
+                    "error": {
+                        "message": "The server had an error while processing your request. "
+                        "Sorry about that!",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+                500,
+            )
+        if fault == "hang":
+            # Far longer than any client timeout, but released as soon as the fake stops.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3600):
+                    await self._stopping.wait()
+            return _json({"error": {"code": "Timeout", "message": "fake stopped"}}, 408)
+        if fault == "content_filter_prompt":
+            return _json(
+                {
+                    "error": {
+                        "message": "The response was filtered due to the prompt triggering Azure "
+                        "OpenAI's content management policy. Please modify your prompt and retry. "
+                        "To learn more about our content filtering policies please read our "
+                        "documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
+                        "type": None,
+                        "param": "prompt",
+                        "code": "content_filter",
+                        "status": 400,
+                        "innererror": {
+                            "code": "ResponsibleAIPolicyViolation",
+                            "content_filter_result": _prompt_filter_results(jailbreak=True),
+                        },
+                    }
+                },
+                400,
+            )
+        if fault == "content_filter_output":
+            completion = self.completion("", body, finish_reason="content_filter")
+        elif fault == "malformed":
+            completion = self.completion(MALFORMED_CONTENT, body)
+        else:
+            answer = self.responder(body)
+            completion = self.completion(answer, body) if isinstance(answer, str) else answer
+        if body.get("stream"):
+            return await self._send_stream(request, completion)
+        return _json(completion)
+
+    async def _send_stream(self, request: web.Request, completion: JSON) -> web.StreamResponse:
+        """Server-sent events as Azure streams them (a filter-results chunk first)."""
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await resp.prepare(request)
+        base = {
+            "id": completion.get("id", "chatcmpl-fake"),
+            "object": "chat.completion.chunk",
+            "created": completion.get("created", int(time.time())),
+            "model": completion.get("model", self.model_name),
+            "system_fingerprint": completion.get("system_fingerprint"),
+        }
+        choice = completion["choices"][0]
+        content = choice["message"].get("content") or ""
+        chunks: list[JSON] = [
+            {
+                "id": "",
+                "object": "",
+                "created": 0,
+                "model": "",
+                "choices": [],
+                "prompt_filter_results": completion.get("prompt_filter_results", []),
+            },
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": "", "refusal": None},
+                        "finish_reason": None,
+                        "logprobs": None,
+                        "content_filter_results": {},
+                    }
+                ],
+            },
+        ]
+        step = max(1, math.ceil(len(content) / 3))
+        for start in range(0, len(content), step):
+            chunks.append(
+                {
+                    **base,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"content": content[start : start + step]},
+                            "finish_reason": None,
+                            "logprobs": None,
+                            "content_filter_results": _output_filter_results(),
+                        }
+                    ],
+                }
+            )
+        chunks.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {},
+                        "finish_reason": choice.get("finish_reason", "stop"),
+                        "logprobs": None,
+                        "content_filter_results": choice.get("content_filter_results", {}),
+                    }
+                ],
+                "usage": completion.get("usage"),
+            }
+        )
+        for chunk in chunks:
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+__all__ = ["FAULT_KINDS", "MALFORMED_CONTENT", "FakeAzureOpenAI", "estimate_tokens"]

@@ -1,0 +1,112 @@
+# The waiting helper takes a `timeout` argument on purpose, like the fakes' own.
+# ruff: noqa: ASYNC109
+"""The real bot, run against the loopback fakes: what the end-to-end tests drive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.bot import AzureBot, build_bot
+from app.settings import Secret, Settings
+from commands.chat import ChatListener
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord, FakeUser
+
+T = TypeVar("T")
+
+GUILD_ID = 900_000_000_000_000_001
+APPLICATION_ID = 900_000_000_000_000_002
+GENERAL = 900_000_000_000_000_010  # watched
+RANDOM = 900_000_000_000_000_011  # watched
+OFFTOPIC = 900_000_000_000_000_012  # not watched
+VOICE = 900_000_000_000_000_020
+BOT = FakeUser(id=900_000_000_000_000_100, username="Aria", bot=True)
+ALICE = FakeUser(id=900_000_000_000_000_101, username="alice", global_name="Alice")
+BRUNO = FakeUser(id=900_000_000_000_000_102, username="bruno", global_name="Bruno")
+CAROL = FakeUser(id=900_000_000_000_000_103, username="carol", global_name="Carol")
+OTHER_BOT = FakeUser(id=900_000_000_000_000_104, username="otherbot", bot=True)
+MODERATOR = FakeUser(id=900_000_000_000_000_105, username="mod", global_name="Mod")
+DISCORD_TOKEN = "fake-discord-token-0123456789"
+AZURE_KEY = "fake-azure-key-0123456789"
+
+
+def new_fake_discord() -> FakeDiscord:
+    fake = FakeDiscord(
+        token=DISCORD_TOKEN,
+        application_id=APPLICATION_ID,
+        bot_user=BOT,
+        guild_id=GUILD_ID,
+        text_channels={GENERAL: "general", RANDOM: "random", OFFTOPIC: "offtopic"},
+        voice_channels={VOICE: "Lounge"},
+        members=[ALICE, BRUNO, CAROL, OTHER_BOT],
+    )
+    fake.add_guild_member(MODERATOR, admin=True)
+    return fake
+
+
+def settings_for(discord: FakeDiscord, azure: FakeAzureOpenAI, data_dir: Path) -> Settings:
+    return Settings(
+        discord_token=Secret(discord.token),
+        channel_ids=frozenset({GENERAL, RANDOM}),
+        azure_openai_api_key=Secret(AZURE_KEY),
+        azure_openai_endpoint=azure.endpoint,
+        azure_openai_deployment=azure.deployment,
+        guild_id=GUILD_ID,
+        azure_openai_timeout=2.0,
+        data_dir=data_dir,
+        persona_min_minutes=0,
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 10) -> T:
+    """Wait for an async condition to hold (truthy), checking as events are processed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class RunningBot:
+    bot: AzureBot
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        await self.bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    discord: FakeDiscord, settings: Settings, **overrides: Any
+) -> AsyncIterator[AzureBot]:
+    """Start the real bot against the fakes; waits until its guild has arrived."""
+    bot = build_bot(replace(settings, **overrides))
+    connections = discord.identify_count
+    task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+    try:
+        await eventually(lambda: _guild_ready(bot, discord, connections))
+        yield bot
+    finally:
+        await RunningBot(bot, task).stop()
+
+
+async def _guild_ready(bot: AzureBot, discord: FakeDiscord, connections: int) -> bool:
+    return discord.identify_count > connections and bot.get_guild(GUILD_ID) is not None
+
+
+def chat_listener(bot: AzureBot) -> ChatListener:
+    cog = bot.get_cog("ChatListener")
+    assert isinstance(cog, ChatListener)
+    return cog

@@ -1,0 +1,366 @@
+"""Self-tests of the fake Discord: a real discord.py client talks to it over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+from discord import app_commands
+
+from tests.fakes.discord_server import FakeDiscord, FakeUser
+
+TOKEN = "test-token"
+APP_ID = 900000000000000001
+GUILD_ID = 900000000000000002
+GENERAL = 900000000000000003
+VOICE = 900000000000000004
+DM_CHANNEL = 900000000000000008
+BOT = FakeUser(900000000000000005, "testbot", bot=True)
+ALICE = FakeUser(900000000000000006, "alice", "Alice")
+BOB = FakeUser(900000000000000007, "bob")
+
+
+class Harness(discord.Client):
+    def __init__(self) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True
+        intents.members = True
+        super().__init__(intents=intents)
+        self.tree = app_commands.CommandTree(self)
+        self.inbox: asyncio.Queue[discord.Message] = asyncio.Queue()
+        self.edits: asyncio.Queue[discord.Message] = asyncio.Queue()
+        self.deletes: asyncio.Queue[discord.RawMessageDeleteEvent] = asyncio.Queue()
+        self.resumed = asyncio.Event()
+
+        @self.tree.command(name="ping", description="Answers privately")
+        async def ping(interaction: discord.Interaction, word: str = "pong") -> None:
+            perms = interaction.permissions
+            await interaction.response.send_message(
+                f"{word} admin={perms.administrator}", ephemeral=True
+            )
+
+        @self.tree.command(name="slow", description="Defers, then follows up")
+        async def slow(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.followup.send("done")
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py sleeps 5 s before every non-initial IDENTIFY; not needed against a fake.
+        return None
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.inbox.put(message)
+
+    async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
+        await self.edits.put(after)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self.deletes.put(payload)
+
+    async def on_resumed(self) -> None:
+        self.resumed.set()
+
+    async def next_message(self, within: float = 5) -> discord.Message:
+        return await asyncio.wait_for(self.inbox.get(), within)
+
+
+def make_fake() -> FakeDiscord:
+    return FakeDiscord(
+        token=TOKEN,
+        application_id=APP_ID,
+        bot_user=BOT,
+        guild_id=GUILD_ID,
+        text_channels={GENERAL: "general"},
+        voice_channels={VOICE: "Lounge"},
+        members=[ALICE, BOB],
+        owner_id=ALICE.id,
+    )
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = make_fake()
+    server.add_guild_member(BOB, admin=False)
+    await server.start()
+    try:
+        with server.install():
+            yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord) -> AsyncIterator[Harness]:
+    client = Harness()
+    await client.login(TOKEN)
+    task = asyncio.create_task(client.connect(reconnect=True))
+    try:
+        await fake.wait_until_connected()
+        yield client
+    finally:
+        await client.close()
+        await task
+    assert fake.unhandled == []
+
+
+async def test_install_restores_globals() -> None:
+    server = make_fake()
+    await server.start()
+    before = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    with server.install():
+        assert server.rest_base == discord.http.Route.BASE
+        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == server.gateway_url
+    assert before == (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    await server.stop()
+
+
+async def test_guild_state_and_messages(fake: FakeDiscord, bot: Harness) -> None:
+    assert fake.identify_count == 1
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    assert guild.name == "Test Guild"
+    assert {c.id for c in guild.text_channels} == {GENERAL}
+    assert {c.id for c in guild.voice_channels} == {VOICE}
+    alice = guild.get_member(ALICE.id)
+    assert alice is not None and alice.guild_permissions.administrator  # owner
+    bob = guild.get_member(BOB.id)
+    assert bob is not None and not bob.guild_permissions.administrator
+    assert bob.guild_permissions.send_messages
+
+    posted = await fake.post_message(GENERAL, ALICE, "hello bot")
+    msg = await bot.next_message()
+    assert msg.id == int(posted["id"])
+    assert msg.content == "hello bot"
+    assert isinstance(msg.author, discord.Member)
+    assert msg.author.id == ALICE.id
+    assert msg.guild is not None and msg.guild.id == GUILD_ID
+
+    reply = await fake.post_message(GENERAL, BOB, f"<@{BOT.id}> hi", reply_to=int(posted["id"]))
+    got = await bot.next_message()
+    assert got.id == int(reply["id"])
+    assert got.reference is not None and got.reference.message_id == int(posted["id"])
+    assert bot.user is not None and bot.user in got.mentions
+
+    hook = await fake.post_message(GENERAL, BOB, "via hook", webhook_id=123456789)
+    got = await bot.next_message()
+    assert got.webhook_id == 123456789 and got.id == int(hook["id"])
+
+    await fake.post_message(DM_CHANNEL, BOB, "a DM", in_guild=False)
+    dm = await bot.next_message()
+    assert dm.guild is None and isinstance(dm.channel, discord.DMChannel)
+    await dm.channel.send("dm answer")
+    echo = await bot.next_message()
+    assert echo.content == "dm answer" and echo.guild is None
+
+    await fake.edit_message(int(posted["id"]), "edited")
+    edited = await asyncio.wait_for(bot.edits.get(), 5)
+    assert edited.content == "edited" and edited.edited_at is not None
+
+    await fake.delete_message(int(posted["id"]))
+    deleted = await asyncio.wait_for(bot.deletes.get(), 5)
+    assert deleted.message_id == int(posted["id"])
+
+
+async def test_send_round_trip_and_rest(fake: FakeDiscord, bot: Harness) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    original = await fake.post_message(GENERAL, ALICE, "question")
+    incoming = await bot.next_message()
+    async with channel.typing():
+        sent = await incoming.reply(
+            "answer",
+            allowed_mentions=discord.AllowedMentions.none(),
+            file=discord.File(__file__, filename="f.py"),
+        )
+    assert fake.typing == [GENERAL]
+    echoed = await bot.next_message()
+    assert echoed.id == sent.id
+    assert bot.user is not None and echoed.author.id == bot.user.id
+    assert echoed.reference is not None
+    assert echoed.reference.message_id == int(original["id"])
+    (record,) = await fake.wait_for_sent(lambda m: m["content"] == "answer")
+    assert record["allowed_mentions"] == {"parse": []}
+    assert record["attachments"][0]["filename"] == "f.py"
+    assert record["files"][0]["data"].startswith(b'"""Self-tests')
+
+    await sent.edit(content="answer v2")
+    assert fake.messages[sent.id]["content"] == "answer v2"
+    fetched = await channel.fetch_message(sent.id)
+    assert fetched.content == "answer v2"
+    history = [m.id async for m in channel.history(limit=10)]
+    assert history == sorted(history, reverse=True) and sent.id in history
+    await sent.delete()
+    assert fake.deleted_messages == [sent.id]
+    with pytest.raises(discord.NotFound):
+        await channel.fetch_message(sent.id)
+
+    member = await bot.get_guild(GUILD_ID).fetch_member(BOB.id)  # type: ignore[union-attr]
+    assert member.id == BOB.id
+    info = await bot.application_info()
+    assert info.id == APP_ID and info.owner.id == ALICE.id
+    with pytest.raises(discord.NotFound) as err:
+        await bot.http.send_message(1234, params=discord.http.handle_message_parameters("x"))
+    assert err.value.code == 10003
+
+
+async def test_rate_limited_send_is_retried(fake: FakeDiscord, bot: Harness) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    fake.fail_next(
+        "POST",
+        f"/channels/{GENERAL}/messages",
+        status=429,
+        body={"message": "You are being rate limited.", "retry_after": 0.05, "global": False},
+        headers={
+            "Via": "1.1 google",
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": "0.05",
+            "X-RateLimit-Bucket": "abc",
+        },
+    )
+    sent = await channel.send("after the limit")
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert len(posts) == 2
+    assert posts[0].headers["Authorization"] == f"Bot {TOKEN}"
+    assert fake.messages[sent.id]["content"] == "after the limit"
+
+
+async def test_slash_commands(fake: FakeDiscord, bot: Harness) -> None:
+    bot.tree.copy_global_to(guild=discord.Object(GUILD_ID))
+    synced = await bot.tree.sync(guild=discord.Object(GUILD_ID))
+    assert {c.name for c in synced} == {"ping", "slow"}
+    assert {c["name"] for c in fake.synced_commands[GUILD_ID]} == {"ping", "slow"}
+
+    inter = await fake.send_interaction(
+        "ping", user=BOB, channel_id=GENERAL, options=[{"name": "word", "type": 3, "value": "hey"}]
+    )
+    resp = await inter.wait_for_response()
+    assert resp["kind"] == "callback" and resp["type"] == 4
+    assert resp["payload"]["content"] == "hey admin=False"
+    assert resp["payload"]["flags"] & 64
+
+    fake.add_guild_member(BOB, admin=True)
+    inter = await fake.send_interaction("ping", user=BOB, channel_id=GENERAL)
+    resp = await inter.wait_for_response()
+    assert resp["payload"]["content"] == "pong admin=True"
+
+    inter = await fake.send_interaction("slow", user=ALICE, channel_id=GENERAL)
+    resp = await inter.wait_for_response()
+    assert inter.responses[0]["type"] == 5
+    assert resp["kind"] == "followup" and resp["payload"]["content"] == "done"
+
+    with pytest.raises(discord.NotFound) as err:
+        await bot.tree.sync(guild=discord.Object(1))
+    assert err.value.code == 10004
+
+
+async def test_bad_token_fails_login(fake: FakeDiscord) -> None:
+    client = discord.Client(intents=discord.Intents.default())
+    try:
+        with pytest.raises(discord.LoginFailure):
+            await client.login("wrong-token")
+    finally:
+        await client.close()
+
+
+async def test_reconnect_resumes_without_losing_events(fake: FakeDiscord, bot: Harness) -> None:
+    await fake.send_reconnect()
+    # Sent while the bot is reconnecting: must be replayed on RESUME.
+    first = await fake.post_message(GENERAL, ALICE, "during reconnect")
+    got = await bot.next_message()
+    assert got.id == int(first["id"])
+    await asyncio.wait_for(bot.resumed.wait(), 5)
+    assert fake.resume_count == 1 and fake.identify_count == 1
+    await fake.post_message(GENERAL, ALICE, "after reconnect")
+    assert (await bot.next_message()).content == "after reconnect"
+
+
+async def test_presence_and_invalid_session(fake: FakeDiscord, bot: Harness) -> None:
+    await bot.change_presence(activity=discord.Game("tests"))
+    await fake.wait_for_state(lambda: bool(fake.presences))
+    assert fake.presences[-1]["activities"][0]["name"] == "tests"
+    await fake.send_invalid_session(resumable=False)
+    await fake.wait_for_state(lambda: fake.identify_count == 2 and fake.connected)
+    await fake.post_message(GENERAL, ALICE, "fresh session")
+    assert (await bot.next_message()).content == "fresh session"
+
+
+class Counter(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+        self.clicks = 0
+
+    @discord.ui.button(label="+1", custom_id="counter:add")
+    async def add(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Counter]
+    ) -> None:
+        self.clicks += 1
+        await interaction.response.edit_message(content=f"clicks={self.clicks}")
+
+
+async def test_buttons_and_deferred_edit(fake: FakeDiscord, bot: Harness) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    view = Counter()
+    sent = await channel.send("clicks=0", view=view)
+    stored = fake.messages[sent.id]
+    assert stored["components"][0]["components"][0]["custom_id"] == "counter:add"
+    await bot.next_message()  # the echo of our own message
+
+    inter = await fake.click_button(stored, "counter:add", user=BOB)
+    resp = await inter.wait_for_response()
+    assert resp["type"] == 7 and resp["payload"]["content"] == "clicks=1"
+    assert fake.messages[sent.id]["content"] == "clicks=1"
+    edited = await asyncio.wait_for(bot.edits.get(), 5)
+    assert edited.content == "clicks=1"
+
+    @bot.tree.command(name="secret", description="Deferred ephemeral, then edited")
+    async def secret(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.edit_original_response(content="hidden")
+        original = await interaction.original_response()
+        assert original.content == "hidden"
+
+    await bot.tree.sync()
+    assert [c["name"] for c in fake.synced_commands[None]] == ["ping", "slow", "secret"]
+    inter = await fake.send_interaction("secret", user=ALICE, channel_id=GENERAL)
+    resp = await inter.wait_for_response()
+    assert resp["kind"] == "edit_original"
+    assert resp["message"]["flags"] == 64 and resp["message"]["content"] == "hidden"
+    await inter.wait_for(lambda r: r["kind"] == "callback")
+    assert inter.ephemeral
+    await fake.wait_for_request(
+        lambda r: r.path.endswith("/messages/@original") and r.method == "GET"
+    )
+
+
+async def test_content_is_stripped_without_the_intent(fake: FakeDiscord) -> None:
+    client = discord.Client(intents=discord.Intents.default())  # no message_content
+    inbox: asyncio.Queue[discord.Message] = asyncio.Queue()
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        await inbox.put(message)
+
+    await client.login(TOKEN)
+    task = asyncio.create_task(client.connect())
+    try:
+        await fake.wait_until_connected()
+        await fake.post_message(GENERAL, ALICE, "secret words")
+        assert (await asyncio.wait_for(inbox.get(), 5)).content == ""
+        await fake.post_message(GENERAL, ALICE, f"<@{BOT.id}> visible")
+        assert (await asyncio.wait_for(inbox.get(), 5)).content.endswith("visible")
+    finally:
+        await client.close()
+        await task
+
+
+async def test_resumable_invalid_session(fake: FakeDiscord, bot: Harness) -> None:
+    await fake.send_invalid_session(resumable=True)
+    await asyncio.wait_for(bot.resumed.wait(), 5)
+    assert fake.identify_count == 1 and fake.resume_count == 1
+    await fake.post_message(GENERAL, ALICE, "still here")
+    assert (await bot.next_message()).content == "still here"
