@@ -13,6 +13,7 @@ from discord.ext import commands
 from app.settings import Settings
 from commands.chat import ChatListener
 from commands.errors import BotCommandTree
+from commands.i18n import CatalogueTranslator
 from commands.presence import Presence
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
@@ -94,6 +95,7 @@ class AzureBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings, services = self.settings, self.services
+        await self.tree.set_translator(CatalogueTranslator())
         await self.add_cog(
             ChatListener(
                 self,

@@ -8,11 +8,14 @@ import secrets
 import discord
 from discord import app_commands
 
+from commands.i18n import for_interaction
+
 log = logging.getLogger(__name__)
 
 
 class UserFacingError(app_commands.AppCommandError):
-    """A problem the member can fix; its message is shown to them as is, ephemerally."""
+    """A problem the member can fix; its message (already in their language) is shown as is,
+    ephemerally. Raise it with `for_interaction(interaction, key, ...)`."""
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
@@ -24,25 +27,23 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
 
 
-def explain(error: app_commands.AppCommandError) -> str | None:
+def explain(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str | None:
     """The sentence for an error a member can act on, or None for a bug."""
     if isinstance(error, UserFacingError):
         return str(error)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} seconds."
+        return for_interaction(interaction, "error.cooldown", seconds=f"{error.retry_after:.0f}")
     if isinstance(error, app_commands.MissingPermissions):
         needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"You need the {needed} permission for that."
+        return for_interaction(interaction, "error.missing_permissions", permissions=needed)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in the server, not in direct messages."
+        return for_interaction(interaction, "error.guild_only")
     if isinstance(error, app_commands.TransformerError):
-        return f"{error.value!r} is not a valid value for that option: pick one Discord offers."
+        return for_interaction(interaction, "error.bad_value", value=repr(error.value))
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
-    if isinstance(error, app_commands.CommandNotFound):
-        return "That command is not available any more; Discord will update its list shortly."
-    if isinstance(error, app_commands.CommandSignatureMismatch):
-        return "That command changed; Discord will update its list shortly. Try again soon."
+        return for_interaction(interaction, "error.check_failed")
+    if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+        return for_interaction(interaction, "error.outdated")
     return None
 
 
@@ -50,7 +51,7 @@ class BotCommandTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        sentence = explain(error)
+        sentence = explain(interaction, error)
         if sentence is None:
             reference = secrets.token_hex(4)
             command = interaction.command.qualified_name if interaction.command else "?"
@@ -62,7 +63,7 @@ class BotCommandTree(app_commands.CommandTree[discord.Client]):
                 interaction.guild_id,
                 exc_info=error,
             )
-            sentence = f"Sorry, something went wrong on my side. (reference {reference})"
+            sentence = for_interaction(interaction, "error.internal", reference=reference)
         try:
             await send_ephemeral(interaction, sentence)
         except discord.HTTPException:
