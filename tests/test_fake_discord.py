@@ -16,6 +16,11 @@ APP_ID = 900000000000000001
 GUILD_ID = 900000000000000002
 GENERAL = 900000000000000003
 VOICE = 900000000000000004
+# discord.py dispatches on_ready guild_ready_timeout (default 2 s) after the last GUILD_CREATE,
+# from a task that outlives client.close(); if it fires after close it creates a coroutine it
+# cannot schedule ("coroutine Client._run_event was never awaited" -> an unraisable warning in
+# a later test). Keep the delay short and let that task finish before closing.
+READY_TIMEOUT = 0.05
 DM_CHANNEL = 900000000000000008
 BOT = FakeUser(900000000000000005, "testbot", bot=True)
 ALICE = FakeUser(900000000000000006, "alice", "Alice")
@@ -27,7 +32,7 @@ class Harness(discord.Client):
         intents = discord.Intents.default()
         intents.message_content = True
         intents.members = True
-        super().__init__(intents=intents)
+        super().__init__(intents=intents, guild_ready_timeout=READY_TIMEOUT)
         self.tree = app_commands.CommandTree(self)
         self.inbox: asyncio.Queue[discord.Message] = asyncio.Queue()
         self.edits: asyncio.Queue[discord.Message] = asyncio.Queue()
@@ -66,6 +71,14 @@ class Harness(discord.Client):
         return await asyncio.wait_for(self.inbox.get(), within)
 
 
+async def close_client(client: discord.Client, task: asyncio.Task[None]) -> None:
+    ready_task = client._connection._ready_task
+    if ready_task is not None:
+        await asyncio.wait({ready_task}, timeout=5)
+    await client.close()
+    await task
+
+
 def make_fake() -> FakeDiscord:
     return FakeDiscord(
         token=TOKEN,
@@ -100,8 +113,7 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[Harness]:
         await fake.wait_until_connected()
         yield client
     finally:
-        await client.close()
-        await task
+        await close_client(client, task)
     assert fake.unhandled == []
 
 
@@ -338,7 +350,10 @@ async def test_buttons_and_deferred_edit(fake: FakeDiscord, bot: Harness) -> Non
 
 
 async def test_content_is_stripped_without_the_intent(fake: FakeDiscord) -> None:
-    client = discord.Client(intents=discord.Intents.default())  # no message_content
+    client = discord.Client(
+        intents=discord.Intents.default(),  # no message_content
+        guild_ready_timeout=READY_TIMEOUT,
+    )
     inbox: asyncio.Queue[discord.Message] = asyncio.Queue()
 
     @client.event
@@ -354,8 +369,7 @@ async def test_content_is_stripped_without_the_intent(fake: FakeDiscord) -> None
         await fake.post_message(GENERAL, ALICE, f"<@{BOT.id}> visible")
         assert (await asyncio.wait_for(inbox.get(), 5)).content.endswith("visible")
     finally:
-        await client.close()
-        await task
+        await close_client(client, task)
 
 
 async def test_resumable_invalid_session(fake: FakeDiscord, bot: Harness) -> None:
