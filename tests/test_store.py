@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.store import StoredMessage, TinyStore
+from services.store import LogLimits, StoredMessage, TinyStore
 
 GUILD = 10
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -165,3 +168,235 @@ def test_acknowledged_messages_survive_kill_9(tmp_path: Path, kill_after: int) -
     kept = asyncio.run(stored_ids(tmp_path))
     expected = {n for n in acknowledged if n % 3 != 2}  # every third deletes the one before
     assert expected <= kept
+
+
+# -- the message log under the store ---------------------------------------------------------
+
+SMALL = LogLimits(segment_bytes=2_000, snapshot_every=25)  # rotations and snapshots happen
+
+
+def segment_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "messages").glob("*.log"))
+
+
+async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
+    first = TinyStore(tmp_path)
+    for n in range(3):
+        await first.add(message(n))
+    await first.close()
+    [segment] = segment_files(tmp_path)
+    intact = segment.read_bytes()
+    with segment.open("ab") as handle:  # what kill -9 in the middle of a write leaves
+        handle.write(intact.splitlines(keepends=True)[-1][:-7])
+
+    reopened = TinyStore(tmp_path)
+    try:
+        assert [m.message_id for m in await reopened.last_in_channel(1, 10)] == [1000, 1001, 1002]
+        await reopened.add(message(3))
+        assert len(await reopened.last_in_channel(1, 10)) == 4
+    finally:
+        await reopened.close()
+    assert segment.read_bytes().startswith(intact)
+    assert len(segment.read_bytes().splitlines()) == 4
+
+
+async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None:
+    first = TinyStore(tmp_path)
+    for n in range(3):
+        await first.add(message(n))
+    await first.close()
+    (tmp_path / "messages.json").write_text(
+        json.dumps({**json.loads((tmp_path / "messages.json").read_text()), "index": None})
+    )  # no snapshot: the log itself is read
+    [segment] = segment_files(tmp_path)
+    lines = segment.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"message 1", b"massage 1")  # the checksum no longer matches
+    segment.write_bytes(b"".join(lines))
+
+    reopened = TinyStore(tmp_path)
+    try:
+        assert [m.message_id for m in await reopened.last_in_channel(1, 10)] == [1000, 1002]
+    finally:
+        await reopened.close()
+
+
+async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path, limits=SMALL)
+    for n in range(60):
+        await store.add(message(n, author=100 + n % 3, channel=1 + n % 2))
+    await store.edit(1001, "edited text", START + timedelta(hours=1))
+    await store.delete(1004)
+    assert await store.forget_author(GUILD, 102) == 20
+    await store.close()  # waits for the purge the removals started
+
+    on_disk = b"".join(path.read_bytes() for path in segment_files(tmp_path))
+    assert b'"message 1"' not in on_disk  # the text before the edit
+    assert b'"message 4"' not in on_disk
+    assert b"member102" not in on_disk
+
+    reopened = TinyStore(tmp_path, limits=SMALL)
+    try:
+        kept = await reopened.last_in_channel(1, 100) + await reopened.last_in_channel(2, 100)
+        expected = {1000 + n for n in range(60) if n % 3 != 2 and n != 4}
+        assert {m.message_id for m in kept} == expected
+        [edited] = [m for m in kept if m.message_id == 1001]
+        assert edited.content == "edited text"
+        assert await reopened.last_by_author(GUILD, 102, 30) == []
+    finally:
+        await reopened.close()
+
+
+async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -> None:
+    # The put is in the first segment, its tombstone in a later one that gets compacted:
+    # the tombstone must stay, or the message would come back.
+    store = TinyStore(tmp_path, limits=SMALL)
+    for n in range(40):
+        await store.add(message(n))
+    await store.delete(1000)
+    for n in range(40, 80):
+        await store.add(message(n))
+    await store.delete(1050)
+    await store.close()
+    (tmp_path / "messages.json").write_text(
+        json.dumps({**json.loads((tmp_path / "messages.json").read_text()), "index": None})
+    )
+    reopened = TinyStore(tmp_path, limits=SMALL)
+    try:
+        ids = {m.message_id for m in await reopened.last_in_channel(1, 100)}
+        assert 1000 not in ids
+        assert 1050 not in ids
+        assert len(ids) == 78
+    finally:
+        await reopened.close()
+
+
+async def test_the_index_is_rebuilt_from_the_log_without_a_snapshot(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path, limits=SMALL)
+    for n in range(50):
+        await store.add(message(n, author=100 + n % 4))
+    await store.delete(1010)
+    await store.close()
+    for snapshot in (tmp_path / "messages").glob("index.*.bin"):
+        snapshot.write_bytes(b"damaged")  # a snapshot that fails its checksum is ignored
+    reopened = TinyStore(tmp_path, limits=SMALL)
+    try:
+        assert len(await reopened.last_in_channel(1, 100)) == 49
+        assert [m.message_id for m in await reopened.last_by_author(GUILD, 102, 3)] == [
+            1038,
+            1042,
+            1046,
+        ]
+    finally:
+        await reopened.close()
+
+
+async def test_a_store_of_the_first_version_is_imported(tmp_path: Path) -> None:
+    document = {
+        "guild": GUILD,
+        "channel": 1,
+        "author": 100,
+        "author_name": "member100",
+        "content": "from the old file",
+        "created_at": START.timestamp(),
+        "from_bot": False,
+        "edited_at": None,
+    }
+    (tmp_path / "messages.json").write_text(json.dumps({"messages": {"1234": document}}))
+    store = TinyStore(tmp_path)
+    try:
+        [imported] = await store.last_in_channel(1, 5)
+        assert (imported.message_id, imported.content) == (1234, "from the old file")
+    finally:
+        await store.close()
+
+
+async def test_indexes_agree_with_a_brute_force_scan(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    store = TinyStore(tmp_path, limits=SMALL)
+    model: dict[int, StoredMessage] = {}
+    try:
+        for step in range(600):
+            action = rng.random()
+            if action < 0.6 or not model:
+                n = rng.randrange(400)  # ids repeat (upserts) and arrive out of order
+                added = message(n, channel=rng.randrange(1, 5), author=rng.randrange(100, 106))
+                await store.add(added)
+                model[added.message_id] = added
+            elif action < 0.75:
+                target = rng.choice(list(model))
+                edited_at = START + timedelta(days=1, minutes=step)
+                assert await store.edit(target, f"edit {step}", edited_at)
+                model[target] = replace(model[target], content=f"edit {step}", edited_at=edited_at)
+            elif action < 0.9:
+                target = rng.choice(list(model))
+                assert await store.delete(target)
+                del model[target]
+            elif action < 0.97:
+                author = rng.randrange(100, 106)
+                forgotten = [i for i, m in model.items() if m.author_id == author]
+                assert await store.forget_author(GUILD, author) == len(forgotten)
+                for message_id in forgotten:
+                    del model[message_id]
+            else:
+                await store.close()
+                store = TinyStore(tmp_path, limits=SMALL)
+            await check_against(store, model, rng)
+    finally:
+        await store.close()
+
+
+async def check_against(
+    store: TinyStore, model: dict[int, StoredMessage], rng: random.Random
+) -> None:
+    ordered = sorted(model.values(), key=lambda m: m.message_id)
+    channel = rng.randrange(1, 5)
+    limit = rng.randrange(1, 40)
+    in_channel = [m for m in ordered if m.channel_id == channel][-limit:]
+    assert await store.last_in_channel(channel, limit) == in_channel
+    author = rng.randrange(100, 106)
+    by_author = [m for m in ordered if m.author_id == author][-limit:]
+    assert await store.last_by_author(GUILD, author, limit) == by_author
+    since = START + timedelta(minutes=rng.randrange(400))
+    assert await store.count_since(GUILD, since, author_id=author) == sum(
+        1 for m in ordered if m.author_id == author and m.created_at >= since
+    )
+    assert await store.count_since(GUILD, since, channel_id=channel) == sum(
+        1 for m in ordered if m.channel_id == channel and m.created_at >= since
+    )
+    assert await store.count_since(GUILD, since) == sum(1 for m in ordered if m.created_at >= since)
+
+
+def files_containing(directory: Path, needle: bytes) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+class ReversedBase64:
+    """A test cipher: not secret at all, but no plaintext survives it."""
+
+    def seal(self, plain: str) -> str:
+        return base64.b64encode(plain.encode()).decode()[::-1]
+
+    def open(self, sealed: str) -> str:
+        return base64.b64decode(sealed[::-1]).decode()
+
+
+async def test_a_cipher_keeps_plaintext_out_of_the_files(tmp_path: Path) -> None:
+    secret = replace(message(1), author_name="Alice Plaintextname", content="the secretword")
+    store = TinyStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
+    await store.add(secret)
+    await store.add(replace(message(2), content="another secretword"))
+    await store.edit(1002, "edited secretword", START + timedelta(hours=1))
+    await store.put_state("persona", "100", {"style": "playful secretword"})
+    await store.close()
+
+    assert files_containing(tmp_path, b"secretword") == []
+    assert files_containing(tmp_path, b"Plaintextname") == []
+
+    reopened = TinyStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
+    try:
+        first, second = await reopened.last_in_channel(1, 5)
+        assert first == secret
+        assert second.content == "edited secretword"
+        assert await reopened.get_state("persona", "100") == {"style": "playful secretword"}
+    finally:
+        await reopened.close()

@@ -1,0 +1,475 @@
+"""Benchmark of the message store against TinyDB's default storage and SQLite (WAL).
+
+Each (store, size) is built in one child process and measured in a fresh one, so peak
+memory figures do not mix; every store is called the way the bot calls it: awaited, with
+the blocking work in a worker thread. Datasets are generated, bulk loaded for setup, and
+then ingest is measured through the real `add`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.table import Document
+
+from services.store import LogLimits, StoredMessage, TinyStore
+from services.store.message_log import MessageLog
+
+GUILD = 7
+CHANNELS = 400
+MEMBERS = 20_000
+START = datetime(2026, 1, 1, tzinfo=UTC)
+FIRST_ID = 1_300_000_000_000_000_000  # Discord-like snowflakes: they grow with time
+INGEST = 3_000  # messages added through the real `add`, sequentially
+CONCURRENT_TASKS = 8
+CONCURRENT_EACH = 250
+QUERIES = 1_000
+TINYDB_TIME_BOX = 10.0  # seconds per measured operation kind for TinyDB's default storage
+TINYDB_MAX_SIZE = 100_000  # beyond this one insert takes seconds (~8.7 s at 1M)
+CRASH_KILLS = 24
+
+_WORDS_TEXT = """
+    the a and to of in it is that you for on was with he this as have be at but not they are
+    so just like what all about if can do get one out up me no my will some there your when
+    music bot song play good time lol yes really think know would people more now going
+    server voice channel tonight anyone game stream watch nice thanks
+"""
+
+
+def _text_pool(seed: int) -> str:
+    rng = random.Random(seed)
+    words = _WORDS_TEXT.split()
+    return " ".join(rng.choice(words) for _ in range(400_000))
+
+
+class Dataset:
+    """Deterministic messages: skewed channels and members, ~80 characters, some long."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self._pool = _text_pool(seed)
+        self._seed = seed
+
+    def messages(self, start: int, count: int) -> Iterator[StoredMessage]:
+        rng = random.Random(self._seed * 1_000_003 + start)
+        pool, pool_end = self._pool, len(self._pool) - 4_000
+        for n in range(start, start + count):
+            length = 1_500 if rng.random() < 0.01 else int(rng.expovariate(1 / 66)) + 1
+            at = rng.randrange(pool_end)
+            author = int(MEMBERS * rng.random() ** 3)
+            yield StoredMessage(
+                message_id=FIRST_ID + n * 4096,
+                guild_id=GUILD,
+                channel_id=1_000 + int(CHANNELS * rng.random() ** 2),
+                author_id=10_000 + author,
+                author_name=f"member {author}",
+                content=pool[at : at + length],
+                created_at=START + timedelta(seconds=n),
+            )
+
+
+def _document(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "guild": message.guild_id,
+        "channel": message.channel_id,
+        "author": message.author_id,
+        "author_name": message.author_name,
+        "content": message.content,
+        "created_at": message.created_at.timestamp(),
+        "from_bot": message.from_bot,
+        "edited_at": None,
+    }
+
+
+# -- the stores, behind one small async surface -------------------------------------------
+
+
+class BenchStore:
+    async def add(self, message: StoredMessage) -> None:
+        raise NotImplementedError
+
+    async def last_of_author(self, author_id: int, limit: int) -> int:
+        raise NotImplementedError
+
+    async def last_of_channel(self, channel_id: int, limit: int) -> int:
+        raise NotImplementedError
+
+    async def forget(self, author_id: int) -> int:
+        raise NotImplementedError
+
+    async def settle(self) -> None:
+        """Wait for background work the last call started (ours: the purge)."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class OurStore(BenchStore):
+    def __init__(self, path: Path) -> None:
+        self._store = TinyStore(path)
+
+    async def add(self, message: StoredMessage) -> None:
+        await self._store.add(message)
+
+    async def last_of_author(self, author_id: int, limit: int) -> int:
+        return len(await self._store.last_by_author(GUILD, author_id, limit))
+
+    async def last_of_channel(self, channel_id: int, limit: int) -> int:
+        return len(await self._store.last_in_channel(channel_id, limit))
+
+    async def forget(self, author_id: int) -> int:
+        return await self._store.forget_author(GUILD, author_id)
+
+    async def settle(self) -> None:
+        maintenance = self._store._maintenance
+        if maintenance is not None:
+            await maintenance
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    @staticmethod
+    def build(path: Path, dataset: Dataset, size: int) -> None:
+        message_log = MessageLog(path, LogLimits(), import_document=dict)
+        for message in dataset.messages(0, size):
+            record = {"put": message.message_id, "doc": _document(message)}
+            message_log.append(record, durable=False)  # setup only: one fsync at the end
+        message_log.sync()
+        snapshot = message_log.prepare_snapshot()
+        message_log.write_snapshot(snapshot)
+        message_log.commit_snapshot(snapshot)
+        message_log.close()
+
+
+class SQLiteStore(BenchStore):
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS messages (
+            id INTEGER PRIMARY KEY, guild INTEGER, channel INTEGER, author INTEGER,
+            author_name TEXT, content TEXT, created_at REAL, from_bot INTEGER, edited_at REAL);
+        CREATE INDEX IF NOT EXISTS by_channel ON messages (channel, id);
+        CREATE INDEX IF NOT EXISTS by_author ON messages (guild, author, id);
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = _sqlite_open(path)
+        self._lock = asyncio.Lock()
+
+    async def _run(self, sql: str, args: tuple[Any, ...], *, commit: bool = False) -> int:
+        def work() -> int:
+            cursor = self._db.execute(sql, args)
+            if commit:
+                self._db.commit()
+                return cursor.rowcount
+            return len(cursor.fetchall())
+
+        async with self._lock:
+            return await asyncio.to_thread(work)
+
+    async def add(self, message: StoredMessage) -> None:
+        doc = _document(message)
+        await self._run(
+            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message.message_id, *doc.values()),
+            commit=True,
+        )
+
+    async def last_of_author(self, author_id: int, limit: int) -> int:
+        return await self._run(
+            "SELECT * FROM messages WHERE guild = ? AND author = ? ORDER BY id DESC LIMIT ?",
+            (GUILD, author_id, limit),
+        )
+
+    async def last_of_channel(self, channel_id: int, limit: int) -> int:
+        return await self._run(
+            "SELECT * FROM messages WHERE channel = ? ORDER BY id DESC LIMIT ?",
+            (channel_id, limit),
+        )
+
+    async def forget(self, author_id: int) -> int:
+        return await self._run(
+            "DELETE FROM messages WHERE guild = ? AND author = ?", (GUILD, author_id), commit=True
+        )
+
+    async def close(self) -> None:
+        self._db.close()
+
+    @staticmethod
+    def build(path: Path, dataset: Dataset, size: int) -> None:
+        db = _sqlite_open(path)
+        rows = ((m.message_id, *_document(m).values()) for m in dataset.messages(0, size))
+        db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+
+
+def _sqlite_open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path / "messages.sqlite3", check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(SQLiteStore.SCHEMA)
+    return db
+
+
+class TinyDBDefault(BenchStore):
+    """TinyDB 4 as documented: JSONStorage, which rewrites the file and does not fsync."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = TinyDB(path / "messages.json")
+        self._table = self._db.table("messages", cache_size=0)
+        self._lock = asyncio.Lock()
+
+    async def _run(self, work: Callable[[], int]) -> int:
+        async with self._lock:
+            return await asyncio.to_thread(work)
+
+    async def add(self, message: StoredMessage) -> None:
+        document = Document(_document(message), doc_id=message.message_id)
+        await self._run(lambda: len(self._table.upsert(document)))
+
+    def _last(self, keep: Callable[[dict[str, Any]], bool], limit: int) -> int:
+        found = sorted(doc.doc_id for doc in self._table.all() if keep(doc))
+        return len(found[-limit:])
+
+    async def last_of_author(self, author_id: int, limit: int) -> int:
+        return await self._run(lambda: self._last(lambda d: d["author"] == author_id, limit))
+
+    async def last_of_channel(self, channel_id: int, limit: int) -> int:
+        return await self._run(lambda: self._last(lambda d: d["channel"] == channel_id, limit))
+
+    async def forget(self, author_id: int) -> int:
+        def work() -> int:
+            ids = [d.doc_id for d in self._table.all() if d["author"] == author_id]
+            self._table.remove(doc_ids=ids)
+            return len(ids)
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        self._db.close()
+
+    @staticmethod
+    def build(path: Path, dataset: Dataset, size: int) -> None:
+        table = {str(m.message_id): _document(m) for m in dataset.messages(0, size)}
+        with (path / "messages.json").open("w", encoding="utf-8") as handle:
+            json.dump({"messages": table}, handle)
+
+
+STORES: dict[str, type[BenchStore]] = {
+    "ours": OurStore,
+    "tinydb": TinyDBDefault,
+    "sqlite": SQLiteStore,
+}
+
+
+# -- measuring, inside a child process ----------------------------------------------------
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def _timed_calls(
+    calls: Iterator[Callable[[], Awaitable[object]]], count: int, time_box: float | None
+) -> list[float]:
+    samples: list[float] = []
+    began = time.perf_counter()
+    for call in calls:
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+        if len(samples) >= count or (time_box and time.perf_counter() - began > time_box):
+            break
+    return samples
+
+
+async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
+    dataset = Dataset()
+    time_box = TINYDB_TIME_BOX if kind == "tinydb" else None
+    rng = random.Random(5)
+    sample = list(dataset.messages(rng.randrange(size), 2_000))
+    results: dict[str, Any] = {}
+
+    started = time.perf_counter()
+    store = STORES[kind](path)  # type: ignore[call-arg]
+    await store.last_of_channel(sample[0].channel_id, 5)
+    results["cold_start"] = time.perf_counter() - started
+
+    fresh = dataset.messages(size, INGEST + CONCURRENT_TASKS * CONCURRENT_EACH)
+    adds = (lambda m=m: store.add(m) for m in fresh)
+    ingest_began = time.perf_counter()
+    samples = await _timed_calls(adds, INGEST, time_box)
+    elapsed = time.perf_counter() - ingest_began
+    results["ingest_p50"] = _percentile(samples, 0.5)
+    results["ingest_p99"] = _percentile(samples, 0.99)
+    results["ingest_rate"] = len(samples) / elapsed
+    results["ingest_count"] = len(samples)
+
+    if kind != "tinydb":
+        concurrent: list[float] = []
+
+        async def writer() -> None:
+            for message in [next(fresh) for _ in range(CONCURRENT_EACH)]:
+                start = time.perf_counter()
+                await store.add(message)
+                concurrent.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(writer() for _ in range(CONCURRENT_TASKS)))
+        results["concurrent_rate"] = len(concurrent) / (time.perf_counter() - began)
+        results["concurrent_p99"] = _percentile(concurrent, 0.99)
+
+    authors = (lambda m=m: store.last_of_author(m.author_id, 30) for m in sample)
+    results["author_p99"] = _percentile(await _timed_calls(authors, QUERIES, time_box), 0.99)
+    channels = (lambda m=m: store.last_of_channel(m.channel_id, 5) for m in sample)
+    results["channel_p99"] = _percentile(await _timed_calls(channels, QUERIES, time_box), 0.99)
+
+    # The most active member: the worst case for forgetting.
+    started = time.perf_counter()
+    results["forgotten"] = await store.forget(10_000)
+    results["forget"] = time.perf_counter() - started
+    await store.settle()
+    results["forget_purged"] = time.perf_counter() - started
+    await store.close()
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["file_mb"] = _size_on_disk(path) / 2**20
+    return results
+
+
+def _size_on_disk(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def child_main(argv: list[str]) -> None:
+    action, kind, path, size = argv[0], argv[1], Path(argv[2]), int(argv[3])
+    if action == "build":
+        STORES[kind].build(path, Dataset(), size)  # type: ignore[attr-defined]
+        print(json.dumps({}))
+    else:
+        print(json.dumps(asyncio.run(measure(kind, path, size))))
+
+
+def _in_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child {args} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_one(kind: str, size: int, work_dir: Path) -> dict[str, Any]:
+    path = work_dir / f"{kind}-{size}"
+    path.mkdir()
+    began = time.perf_counter()
+    _in_child("build", kind, str(path), str(size))
+    build_seconds = time.perf_counter() - began
+    results = _in_child("measure", kind, str(path), str(size))
+    results["build_seconds"] = build_seconds
+    shutil.rmtree(path)
+    return results
+
+
+# -- the crash test -------------------------------------------------------------------------
+
+CRASH_WRITER = """
+import asyncio, sys
+from pathlib import Path
+from bench.store_bench import Dataset
+from services.store import LogLimits, TinyStore
+
+async def main() -> None:
+    # Small segments and frequent snapshots: kills land in rotations and compactions too.
+    limits = LogLimits(segment_bytes=256 * 1024, snapshot_every=2_000)
+    store = TinyStore(Path(sys.argv[1]), limits=limits)
+    for n, message in enumerate(Dataset().messages(int(sys.argv[2]), 10_000_000)):
+        await store.add(message)
+        print("added", message.message_id, flush=True)
+        if n % 3 == 2:
+            victim = message.message_id - 4096
+            print("deleting", victim, flush=True)
+            await store.delete(victim)
+            print("deleted", victim, flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def _stored_ids(path: Path) -> set[int]:
+    store = TinyStore(path)
+    try:
+        ids: set[int] = set()
+        for channel in range(1_000, 1_000 + CHANNELS):
+            ids.update(m.message_id for m in await store.last_in_channel(channel, 10**9))
+        return ids
+    finally:
+        await store.close()
+
+
+def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
+    """Kill a writer at random moments; count acknowledged messages lost and bad opens."""
+    path = work_dir / "crash"
+    path.mkdir()
+    rng = random.Random(11)
+    expected: set[int] = set()  # acknowledged adds, minus acknowledged deletes
+    deleted: set[int] = set()
+    lost = unreadable = resurrected = acknowledged = 0
+    for run in range(kills):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CRASH_WRITER, str(path), str(run * 1_000_000)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        deadline = time.monotonic() + rng.uniform(0.2, 1.5)
+        in_flight: set[int] = set()  # a delete under way when the kill came may have happened
+        while time.monotonic() < deadline and (line := child.stdout.readline()):
+            event, value = line.split()
+            message_id = int(value)
+            if event == "added":
+                expected.add(message_id)
+                acknowledged += 1
+            elif event == "deleting":
+                in_flight.add(message_id)
+            else:
+                in_flight.discard(message_id)
+                expected.discard(message_id)
+                deleted.add(message_id)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        try:
+            stored = asyncio.run(_stored_ids(path))
+        except Exception:  # counted; the next run opens the same directory again
+            unreadable += 1
+            continue
+        lost += len(expected - stored - in_flight)
+        resurrected += len(stored & deleted)
+        expected -= in_flight - stored
+    shutil.rmtree(path)
+    return {
+        "kills": kills,
+        "acknowledged": acknowledged,
+        "lost": lost,
+        "unreadable": unreadable,
+        "resurrected": resurrected,
+    }

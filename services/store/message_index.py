@@ -1,0 +1,271 @@
+"""The in-memory index of the message log: where each message is, never what it says.
+
+One slot per stored message version, kept in columns (`array`), so a million messages cost
+tens of megabytes instead of a million Python objects. Per-channel and per-member lists of
+live slots, sorted by message id, answer the hot queries (last N of a channel, last N of a
+member) without a scan; a sorted id array finds a message for an edit or a delete. A slot
+that is deleted or replaced is marked dead and leaves the lists at once; its column entries
+stay until the store is reopened from a compacted snapshot.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+DEAD = -1
+_OFFSET_BITS = 40  # a location packs (segment number, byte offset) into one int64
+
+
+def pack_location(segment: int, offset: int) -> int:
+    return (segment << _OFFSET_BITS) | offset
+
+
+def unpack_location(location: int) -> tuple[int, int]:
+    return location >> _OFFSET_BITS, location & ((1 << _OFFSET_BITS) - 1)
+
+
+class MessageIndex:
+    def __init__(self) -> None:
+        # Columns, one entry per slot.
+        self.ids = array("q")
+        self.locations = array("q")  # pack_location(...) or DEAD
+        self.sizes = array("I")  # bytes of the record line
+        self.created = array("d")  # POSIX timestamps
+        self.channel_of = array("I")  # number into channel_ids
+        self.author_of = array("I")  # number into author_keys
+        self.channel_ids: list[int] = []
+        self.author_keys: list[tuple[int, int]] = []  # (guild, author)
+        self._channel_numbers: dict[int, int] = {}
+        self._author_numbers: dict[tuple[int, int], int] = {}
+        # Live slots per channel and per member, ascending message id.
+        self.channel_slots: list[array[int]] = []
+        self.author_slots: list[array[int]] = []
+        # Every id ever stored, ascending, with its newest slot (which may be dead).
+        self._sorted_ids = array("q")
+        self._sorted_slots = array("q")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def live_slot(self, message_id: int) -> int | None:
+        position = bisect_left(self._sorted_ids, message_id)
+        if position < len(self._sorted_ids) and self._sorted_ids[position] == message_id:
+            slot = self._sorted_slots[position]
+            if self.locations[slot] != DEAD:
+                return slot
+        return None
+
+    def last_of_channel(self, channel_id: int, limit: int) -> list[int]:
+        number = self._channel_numbers.get(channel_id)
+        if number is None or limit <= 0:
+            return []
+        return list(self.channel_slots[number][-limit:])
+
+    def last_of_author(self, guild_id: int, author_id: int, limit: int) -> list[int]:
+        number = self._author_numbers.get((guild_id, author_id))
+        if number is None or limit <= 0:
+            return []
+        return list(self.author_slots[number][-limit:])
+
+    def count_since(
+        self, guild_id: int, since: float, channel_id: int | None, author_id: int | None
+    ) -> int:
+        if author_id is not None:
+            number = self._author_numbers.get((guild_id, author_id))
+            candidates: Iterable[int] = () if number is None else self.author_slots[number]
+        elif channel_id is not None:
+            number = self._channel_numbers.get(channel_id)
+            candidates = () if number is None else self.channel_slots[number]
+        else:
+            candidates = self._slots_of_guild(guild_id)
+        channel_number = self._channel_numbers.get(channel_id, -1) if channel_id else None
+        created, channel_of, author_of = self.created, self.channel_of, self.author_of
+        keys = self.author_keys
+        return sum(
+            1
+            for slot in candidates
+            if created[slot] >= since
+            and keys[author_of[slot]][0] == guild_id
+            and (channel_number is None or channel_of[slot] == channel_number)
+        )
+
+    def _slots_of_guild(self, guild_id: int) -> Iterator[int]:
+        for number, (guild, _author) in enumerate(self.author_keys):
+            if guild == guild_id:
+                yield from self.author_slots[number]
+
+    # -- changes --------------------------------------------------------------------------
+
+    def put(
+        self,
+        message_id: int,
+        *,
+        guild_id: int,
+        channel_id: int,
+        author_id: int,
+        created: float,
+        location: int,
+        size: int,
+    ) -> int | None:
+        """Index a new version of a message; returns the slot it replaced, if any."""
+        replaced = self.live_slot(message_id)
+        if replaced is not None:
+            self.kill(replaced)
+        channel = self._channel_number(channel_id)
+        author = self._author_number(guild_id, author_id)
+        slot = len(self.ids)
+        self.ids.append(message_id)
+        self.locations.append(location)
+        self.sizes.append(size)
+        self.created.append(created)
+        self.channel_of.append(channel)
+        self.author_of.append(author)
+        position = bisect_left(self._sorted_ids, message_id)
+        if position < len(self._sorted_ids) and self._sorted_ids[position] == message_id:
+            self._sorted_slots[position] = slot
+        else:
+            self._sorted_ids.insert(position, message_id)
+            self._sorted_slots.insert(position, slot)
+        self._insert_by_id(self.channel_slots[channel], slot)
+        self._insert_by_id(self.author_slots[author], slot)
+        return replaced
+
+    def kill(self, slot: int) -> None:
+        self.locations[slot] = DEAD
+        self._remove_by_id(self.channel_slots[self.channel_of[slot]], slot)
+        self._remove_by_id(self.author_slots[self.author_of[slot]], slot)
+
+    def kill_author(self, guild_id: int, author_id: int) -> list[tuple[int, int]]:
+        """Kill every live message of a member; returns their (location, size)."""
+        number = self._author_numbers.get((guild_id, author_id))
+        if number is None:
+            return []
+        slots = self.author_slots[number]
+        killed = self._mark_dead(slots)
+        self.author_slots[number] = array("q")
+        for channel in {self.channel_of[slot] for slot in slots}:
+            self.channel_slots[channel] = self._live(self.channel_slots[channel])
+        return killed
+
+    def kill_older_than(self, cutoff: float) -> list[tuple[int, int]]:
+        """Kill every live message created before `cutoff`; returns their (location, size)."""
+        created, locations = self.created, self.locations
+        old = [s for s in range(len(self.ids)) if locations[s] != DEAD and created[s] < cutoff]
+        killed = self._mark_dead(old)
+        if killed:
+            self.channel_slots = [self._live(slots) for slots in self.channel_slots]
+            self.author_slots = [self._live(slots) for slots in self.author_slots]
+        return killed
+
+    def _mark_dead(self, slots: Iterable[int]) -> list[tuple[int, int]]:
+        locations, sizes = self.locations, self.sizes
+        killed = [(locations[slot], sizes[slot]) for slot in slots]
+        for slot in slots:
+            locations[slot] = DEAD
+        return killed
+
+    def move(self, slot: int, old_location: int, new_location: int) -> bool:
+        """Point a slot at a compacted copy of its record, unless it died meanwhile."""
+        if self.locations[slot] != old_location:
+            return False
+        self.locations[slot] = new_location
+        return True
+
+    def _channel_number(self, channel_id: int) -> int:
+        number = self._channel_numbers.get(channel_id)
+        if number is None:
+            number = self._channel_numbers[channel_id] = len(self.channel_ids)
+            self.channel_ids.append(channel_id)
+            self.channel_slots.append(array("q"))
+        return number
+
+    def _author_number(self, guild_id: int, author_id: int) -> int:
+        key = (guild_id, author_id)
+        number = self._author_numbers.get(key)
+        if number is None:
+            number = self._author_numbers[key] = len(self.author_keys)
+            self.author_keys.append(key)
+            self.author_slots.append(array("q"))
+        return number
+
+    def _insert_by_id(self, slots: array[int], slot: int) -> None:
+        message_id = self.ids[slot]
+        if not slots or self.ids[slots[-1]] < message_id:
+            slots.append(slot)  # the usual case: Discord ids grow with time
+        else:
+            slots.insert(bisect_left(slots, message_id, key=self.ids.__getitem__), slot)
+
+    def _remove_by_id(self, slots: array[int], slot: int) -> None:
+        position = bisect_left(slots, self.ids[slot], key=self.ids.__getitem__)
+        if position < len(slots) and slots[position] == slot:
+            del slots[position]
+
+    def _live(self, slots: array[int]) -> array[int]:
+        locations = self.locations
+        return array("q", [slot for slot in slots if locations[slot] != DEAD])
+
+    # -- snapshot -------------------------------------------------------------------------
+
+    def to_snapshot(self) -> tuple[dict[str, Any], list[bytes]]:
+        """A header (JSON-able) and the raw column bytes, to rebuild the index quickly."""
+        header = {
+            "byteorder": sys.byteorder,
+            "slots": len(self.ids),
+            "ids": len(self._sorted_ids),
+            "channels": self.channel_ids,
+            "authors": self.author_keys,
+            "channel_lengths": [len(slots) for slots in self.channel_slots],
+            "author_lengths": [len(slots) for slots in self.author_slots],
+        }
+        columns: list[array[Any]] = [
+            self.ids,
+            self.locations,
+            self.sizes,
+            self.created,
+            self.channel_of,
+            self.author_of,
+            self._sorted_ids,
+            self._sorted_slots,
+            *self.channel_slots,
+            *self.author_slots,
+        ]
+        return header, [column.tobytes() for column in columns]
+
+    @classmethod
+    def from_snapshot(cls, header: dict[str, Any], blob: memoryview) -> MessageIndex:
+        if header["byteorder"] != sys.byteorder:
+            raise ValueError("snapshot written on a machine of another byte order")
+        index = cls()
+        cursor = 0
+
+        def take(column: array[Any], count: int) -> array[Any]:
+            nonlocal cursor
+            end = cursor + count * column.itemsize
+            column.frombytes(blob[cursor:end])
+            cursor = end
+            return column
+
+        slots, ids = header["slots"], header["ids"]
+        index.ids = take(array("q"), slots)
+        index.locations = take(array("q"), slots)
+        index.sizes = take(array("I"), slots)
+        index.created = take(array("d"), slots)
+        index.channel_of = take(array("I"), slots)
+        index.author_of = take(array("I"), slots)
+        index._sorted_ids = take(array("q"), ids)
+        index._sorted_slots = take(array("q"), ids)
+        index.channel_ids = list(header["channels"])
+        index.author_keys = [(guild, author) for guild, author in header["authors"]]
+        index._channel_numbers = {c: n for n, c in enumerate(index.channel_ids)}
+        index._author_numbers = {k: n for n, k in enumerate(index.author_keys)}
+        index.channel_slots = [take(array("q"), n) for n in header["channel_lengths"]]
+        index.author_slots = [take(array("q"), n) for n in header["author_lengths"]]
+        if cursor != len(blob):
+            raise ValueError("snapshot size does not match its header")
+        return index

@@ -1,0 +1,524 @@
+"""The message log: append-only segment files of checksummed records, and their index.
+
+Files in the data directory:
+
+    messages.json          the manifest: which segment files and which index snapshot make
+                           up the store. It is replaced atomically, so the layout changes in
+                           one step; files it does not name are leftovers and are removed.
+    messages/N.G.log       segment N, generation G (a compaction writes generation G+1):
+                           one record per line, `<crc32 as 8 hex digits> <json>`.
+    messages/index.K.bin   an index snapshot: the log up to a position, so opening the store
+                           replays only what came after it.
+
+Records carry TinyDB's message documents, keyed by the Discord id:
+
+    {"put": id, "doc": {...}}       a message, or a newer version of one (an edit)
+    {"del": id}                     tombstone of one message
+    {"forget": [guild, author]}     tombstone of every earlier message of a member
+    {"expire": timestamp}           tombstone of every earlier message created before it
+
+A line that was only partly written when the process died (the torn tail) fails its
+checksum or lacks its newline: opening the log cuts it off. It was never acknowledged,
+because an append is acknowledged only after its fsync.
+
+Not thread-safe: the owner serializes every call (TinyStore holds one lock around them).
+Compaction is split into steps so that copying the bytes happens outside that lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.store.durable_file import fsync_directory, write_atomically
+from services.store.message_index import DEAD, MessageIndex, pack_location, unpack_location
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "discord-azure-bot/message-log/1"
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class LogLimits:
+    segment_bytes: int = 64 << 20  # a segment is sealed and a new one started past this size
+    snapshot_every: int = 50_000  # records appended before the index is snapshotted again
+    compact_dead_ratio: float = 0.3  # a sealed segment this dead is rewritten
+
+
+@dataclass(slots=True)
+class _Segment:
+    number: int
+    generation: int
+    fd: int
+    size: int
+    first_slot: int  # its put records own the index slots from here to the next segment's
+    dead_bytes: int = 0
+    tombstones: list[tuple[int, int]] = field(default_factory=list)  # (offset, size)
+
+    @property
+    def file_name(self) -> str:
+        return segment_file_name(self.number, self.generation)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPlan:
+    """What to copy out of a sealed segment: record (offset, size, slot or None) by offset."""
+
+    number: int
+    generation: int
+    fd: int
+    pieces: list[tuple[int, int, int | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    name: str
+    header: dict[str, Any]
+    parts: list[bytes]
+
+
+def segment_file_name(number: int, generation: int) -> str:
+    return f"{number:06d}.{generation}.log"
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def decode_record(line: bytes) -> dict[str, Any] | None:
+    """The record in a full line (newline included), or None if the line is damaged."""
+    if len(line) < 11 or line[8:9] != b" " or not line.endswith(b"\n"):
+        return None
+    payload = line[9:-1]
+    try:
+        if int(line[:8], 16) != zlib.crc32(payload):
+            return None
+        record: dict[str, Any] = json.loads(payload)
+    except ValueError:
+        return None
+    return record
+
+
+class MessageLog:
+    def __init__(
+        self,
+        data_dir: Path,
+        limits: LogLimits,
+        *,
+        import_document: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Open (or create) the log; `import_document` prepares a pre-log TinyDB document."""
+        self._limits = limits
+        self._import_document = import_document
+        self._manifest_path = data_dir / "messages.json"
+        self._directory = data_dir / "messages"
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self.index = MessageIndex()
+        self._segments: dict[int, _Segment] = {}  # ascending segment number
+        self._committed: dict[int, int] = {}  # segment number -> generation in the manifest
+        self._snapshot_name: str | None = None
+        self._next_snapshot = 1
+        self.appended_since_snapshot = 0
+        self._open()
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        manifest, legacy_documents = self._read_manifest()
+        self._committed = {number: generation for number, generation in manifest["segments"]}
+        self._snapshot_name = manifest["index"]
+        if self._snapshot_name is not None:
+            self._next_snapshot = int(self._snapshot_name.split(".")[1]) + 1
+        self._remove_unlisted_files()
+        for number, generation in self._committed.items():
+            fd = os.open(self._directory / segment_file_name(number, generation), os.O_RDWR)
+            self._segments[number] = _Segment(number, generation, fd, os.fstat(fd).st_size, 0)
+        start = self._load_snapshot()
+        self._replay(start)
+        if legacy_documents:
+            self._import_legacy(legacy_documents)
+        elif not self._segments:
+            self._start_segment(1)
+
+    def _read_manifest(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The manifest, and the documents of a pre-log TinyDB messages.json to import."""
+        empty: dict[str, Any] = {"format": MANIFEST_FORMAT, "segments": [], "index": None}
+        try:
+            data: dict[str, Any] = json.loads(self._manifest_path.read_bytes())
+        except FileNotFoundError:
+            return empty, {}
+        if data.get("format") == MANIFEST_FORMAT:
+            return data, {}
+        # The first version of the store kept every message in one TinyDB file.
+        return empty, data.get("messages", {})
+
+    def _remove_unlisted_files(self) -> None:
+        # Leftovers of a compaction, a snapshot or a new segment the crash kept unlisted.
+        listed = {segment_file_name(n, g) for n, g in self._committed.items()}
+        listed.add(self._snapshot_name or "")
+        for path in self._directory.iterdir():
+            if path.name not in listed:
+                path.unlink()
+
+    def _load_snapshot(self) -> tuple[int, int]:
+        """Load the index snapshot, if any; returns the log position it covers."""
+        if self._snapshot_name is None:
+            return 0, 0
+        try:
+            raw = (self._directory / self._snapshot_name).read_bytes()
+            header_line, _, blob = raw.partition(b"\n")
+            header: dict[str, Any] = json.loads(header_line)
+            if header["crc"] != zlib.crc32(blob):
+                raise ValueError("checksum mismatch")
+            segments = {state["number"]: state for state in header["segments"]}
+            if any(self._committed.get(n) != s["generation"] for n, s in segments.items()):
+                raise ValueError("segments changed since the snapshot")
+            self.index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("index snapshot unusable (%s): rebuilding it from the log", error)
+            self.index = MessageIndex()
+            return 0, 0
+        for number, state in segments.items():
+            segment = self._segments[number]
+            segment.first_slot = state["first_slot"]
+            segment.dead_bytes = state["dead_bytes"]
+            segment.tombstones = [(offset, size) for offset, size in state["tombstones"]]
+        number, offset = header["position"]
+        return int(number), int(offset)
+
+    def _replay(self, start: tuple[int, int]) -> None:
+        start_number, start_offset = start
+        numbers = [n for n in self._segments if n >= start_number]
+        for number in numbers:
+            segment = self._segments[number]
+            offset = start_offset if number == start_number else 0
+            if number != start_number:
+                segment.first_slot = len(self.index)
+            end = offset
+            for line_offset, line in _lines(segment.fd, offset, segment.size):
+                record = decode_record(line)
+                if record is None:
+                    if number == numbers[-1] and not line.endswith(b"\n"):
+                        break  # the torn tail: cut below
+                    log.warning(
+                        "skipping a damaged record in %s at %d", segment.file_name, line_offset
+                    )
+                else:
+                    self._apply(record, segment, line_offset, len(line))
+                end = line_offset + len(line)
+            if end < segment.size and number == numbers[-1]:
+                log.warning("cutting %d torn bytes off %s", segment.size - end, segment.file_name)
+                os.ftruncate(segment.fd, end)
+                os.fsync(segment.fd)
+                segment.size = end
+
+    def _import_legacy(self, documents: dict[str, Any]) -> None:
+        # The manifest is written last: it replaces the old file, so a crash before that
+        # leaves the old file in charge and the import starts again.
+        self._start_segment(1, commit=False)
+        for doc_id, doc in documents.items():
+            self.append({"put": int(doc_id), "doc": self._import_document(doc)}, durable=False)
+        self.sync()
+        self._write_manifest()
+        log.info("imported %d messages from the previous TinyDB messages.json", len(documents))
+
+    # -- appending --------------------------------------------------------------------------
+
+    @property
+    def _active(self) -> _Segment:
+        return self._segments[next(reversed(self._segments))]
+
+    def append(self, record: dict[str, Any], *, durable: bool = True) -> int:
+        """Append one record and index it; returns how many messages it removed."""
+        line = encode_record(record)
+        segment = self._active
+        if segment.size > 0 and segment.size + len(line) > self._limits.segment_bytes:
+            segment = self._rotate()
+        offset = segment.size
+        try:
+            _write_all(segment.fd, line, offset)
+            if durable:
+                os.fdatasync(segment.fd)
+        except BaseException:
+            os.ftruncate(segment.fd, offset)  # never leave a half record before the next one
+            raise
+        segment.size += len(line)
+        self.appended_since_snapshot += 1
+        return self._apply(record, segment, offset, len(line))
+
+    def sync(self) -> None:
+        os.fdatasync(self._active.fd)
+
+    def _rotate(self) -> _Segment:
+        os.fsync(self._active.fd)
+        return self._start_segment(self._active.number + 1)
+
+    def _start_segment(self, number: int, *, commit: bool = True) -> _Segment:
+        path = self._directory / segment_file_name(number, 0)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fsync_directory(self._directory)
+        segment = _Segment(number, 0, fd, 0, len(self.index))
+        self._segments[number] = segment
+        self._committed[number] = 0
+        if commit:
+            self._write_manifest()
+        return segment
+
+    def _apply(self, record: dict[str, Any], segment: _Segment, offset: int, size: int) -> int:
+        index = self.index
+        if "put" in record:
+            doc = record["doc"]
+            location = pack_location(segment.number, offset)
+            replaced = index.put(
+                record["put"],
+                guild_id=doc["guild"],
+                channel_id=doc["channel"],
+                author_id=doc["author"],
+                created=doc["created_at"],
+                location=location,
+                size=size,
+            )
+            if replaced is not None:
+                self._count_dead(index.locations[replaced], index.sizes[replaced])
+            return 0
+        segment.tombstones.append((offset, size))
+        if "del" in record:
+            slot = index.live_slot(record["del"])
+            if slot is None:
+                return 0
+            self._count_dead(index.locations[slot], index.sizes[slot])
+            index.kill(slot)
+            return 1
+        if "forget" in record:
+            guild_id, author_id = record["forget"]
+            killed = index.kill_author(guild_id, author_id)
+        else:
+            killed = index.kill_older_than(record["expire"])
+        for location, dead_size in killed:
+            self._count_dead(location, dead_size)
+        return len(killed)
+
+    def _count_dead(self, location: int, size: int) -> None:
+        if location != DEAD:
+            self._segments[unpack_location(location)[0]].dead_bytes += size
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self, slot: int) -> tuple[int, dict[str, Any]]:
+        """The (message id, document) of a live slot."""
+        number, offset = unpack_location(self.index.locations[slot])
+        line = os.pread(self._segments[number].fd, self.index.sizes[slot], offset)
+        record = decode_record(line)
+        if record is None:
+            raise OSError(f"damaged record in {self._segments[number].file_name} at {offset}")
+        return record["put"], record["doc"]
+
+    # -- compaction -------------------------------------------------------------------------
+
+    def segments_to_compact(self, *, purge: bool) -> list[int]:
+        """Sealed segments worth rewriting; with `purge`, every one holding a dead record."""
+        active = self._active.number
+        threshold = 0.0 if purge else self._limits.compact_dead_ratio
+        return [
+            s.number
+            for s in self._segments.values()
+            if s.number != active and s.dead_bytes > 0 and s.dead_bytes >= threshold * s.size
+        ]
+
+    def active_has_dead_records(self) -> bool:
+        return self._active.dead_bytes > 0
+
+    def seal_active(self) -> None:
+        """Start a new segment so that the current one can be compacted."""
+        if self._active.size > 0:
+            self._rotate()
+
+    def plan_compaction(self, number: int) -> CompactionPlan:
+        segment = self._segments[number]
+        numbers = list(self._segments)
+        end_slot = self._segments[numbers[numbers.index(number) + 1]].first_slot
+        index = self.index
+        pieces: list[tuple[int, int, int | None]] = []
+        for slot in range(segment.first_slot, end_slot):
+            location = index.locations[slot]
+            if location != DEAD:
+                pieces.append((unpack_location(location)[1], index.sizes[slot], slot))
+        if number != numbers[0]:
+            # An older segment may still hold what these tombstones delete.
+            pieces.extend((offset, size, None) for offset, size in segment.tombstones)
+        pieces.sort()
+        return CompactionPlan(number, segment.generation + 1, segment.fd, pieces)
+
+    def write_compacted(self, plan: CompactionPlan) -> None:
+        """Copy the kept records into the next generation's file (outside the lock)."""
+        path = self._directory / segment_file_name(plan.number, plan.generation)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            written = 0
+            for start, length in _runs(plan.pieces):
+                written += _copy_range(plan.fd, start, fd, written, length)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_directory(self._directory)
+
+    def install_compacted(self, plan: CompactionPlan) -> Path:
+        """Serve the segment from its new generation; returns the file to delete once the
+        manifest names the new one."""
+        segment = self._segments[plan.number]
+        old_path = self._directory / segment.file_name
+        new_path = self._directory / segment_file_name(plan.number, plan.generation)
+        new_fd = os.open(new_path, os.O_RDWR)
+        offset = 0
+        dead_bytes = 0
+        tombstones: list[tuple[int, int]] = []
+        for old_offset, size, slot in plan.pieces:
+            if slot is None:
+                tombstones.append((offset, size))
+            elif not self.index.move(
+                slot,
+                pack_location(plan.number, old_offset),
+                pack_location(plan.number, offset),
+            ):
+                dead_bytes += size  # deleted while the copy was being written
+            offset += size
+        os.close(segment.fd)
+        segment.fd, segment.generation, segment.size = new_fd, plan.generation, offset
+        segment.dead_bytes, segment.tombstones = dead_bytes, tombstones
+        return old_path
+
+    # -- snapshots and the manifest -----------------------------------------------------------
+
+    def prepare_snapshot(self) -> Snapshot:
+        """Freeze the index (inside the lock); writing it happens outside."""
+        index_header, parts = self.index.to_snapshot()
+        active = self._active
+        header = {
+            "index": index_header,
+            "position": [active.number, active.size],
+            "segments": [
+                {
+                    "number": s.number,
+                    "generation": s.generation,
+                    "first_slot": s.first_slot,
+                    "dead_bytes": s.dead_bytes,
+                    "tombstones": s.tombstones,
+                }
+                for s in self._segments.values()
+            ],
+        }
+        name = f"index.{self._next_snapshot}.bin"
+        self._next_snapshot += 1
+        self.appended_since_snapshot = 0
+        return Snapshot(name, header, parts)
+
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        crc = 0
+        for part in snapshot.parts:
+            crc = zlib.crc32(part, crc)
+        header_line = json.dumps({**snapshot.header, "crc": crc}).encode() + b"\n"
+        path = self._directory / snapshot.name
+        with path.open("wb") as handle:
+            handle.write(header_line)
+            for part in snapshot.parts:
+                handle.write(part)
+            handle.flush()
+            os.fsync(handle.fileno())
+        fsync_directory(self._directory)
+
+    def commit_snapshot(self, snapshot: Snapshot) -> list[Path]:
+        """Name the snapshot (and the segments' current generations) in the manifest;
+        returns the files that are no longer needed."""
+        generations = {s["number"]: s["generation"] for s in snapshot.header["segments"]}
+        obsolete = [
+            self._directory / segment_file_name(number, generation)
+            for number, generation in self._committed.items()
+            if generations.get(number, generation) != generation
+        ]
+        if self._snapshot_name is not None:
+            obsolete.append(self._directory / self._snapshot_name)
+        self._committed.update(generations)
+        self._snapshot_name = snapshot.name
+        self._write_manifest()
+        return obsolete
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "segments": [[number, generation] for number, generation in self._committed.items()],
+            "index": self._snapshot_name,
+        }
+        write_atomically(self._manifest_path, json.dumps(manifest).encode())
+
+    def close(self) -> None:
+        for segment in self._segments.values():
+            os.close(segment.fd)
+        self._segments.clear()
+
+
+def remove_files(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) from `start` to `end`; the last line may lack its newline."""
+    pending = b""
+    position = start
+    while position < end:
+        chunk = os.pread(fd, min(_READ_CHUNK, end - position), position)
+        if not chunk:
+            break
+        line_start = position - len(pending)
+        data = pending + chunk
+        position += len(chunk)
+        cursor = 0
+        while (newline := data.find(b"\n", cursor)) != -1:
+            yield line_start + cursor, data[cursor : newline + 1]
+            cursor = newline + 1
+        pending = data[cursor:]
+    if pending:
+        yield position - len(pending), pending
+
+
+def _runs(pieces: list[tuple[int, int, int | None]]) -> Iterator[tuple[int, int]]:
+    """Merge adjacent records into (offset, length) runs to copy in one call each."""
+    run_start, run_length = -1, 0
+    for offset, size, _slot in pieces:
+        if offset == run_start + run_length:
+            run_length += size
+            continue
+        if run_length:
+            yield run_start, run_length
+        run_start, run_length = offset, size
+    if run_length:
+        yield run_start, run_length
+
+
+def _copy_range(source: int, source_offset: int, target: int, target_offset: int, n: int) -> int:
+    copied = 0
+    while copied < n:
+        data = os.pread(source, min(n - copied, _READ_CHUNK), source_offset + copied)
+        if not data:
+            raise OSError("segment shorter than its index says")
+        _write_all(target, data, target_offset + copied)
+        copied += len(data)
+    return copied

@@ -1,0 +1,344 @@
+"""`TinyStore`: the embedded store, messages in an append-only log, state in TinyDB.
+
+One object, one asyncio lock, and every blocking call in a worker thread under that lock:
+the log and TinyDB are not thread-safe. Messages keep TinyDB's document shape but go to the
+message log (`message_log`), because TinyDB's own storage rewrites its whole file on every
+write. The small state documents stay in a TinyDB file written atomically and durably.
+Maintenance (index snapshots, compaction) runs as one background task at a time; it copies
+bytes outside the lock and takes the lock only to swap what readers see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from services.store.durable_file import write_atomically
+from services.store.message_log import LogLimits, MessageLog, remove_files
+from services.store.model import ContentCipher, StoredMessage
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+_SEALED_FIELDS = ("author_name", "content")
+
+
+class DurableJSONStorage(Storage):
+    """TinyDB storage that never leaves a half-written file and survives kill -9.
+
+    Each write goes to a temporary file, is fsynced, and replaces the old file with
+    `os.replace`. The parsed data is kept in memory so queries do not re-read the file.
+    Right for small documents; the messages use the log instead.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._cache: dict[str, dict[str, Any]] | None = None
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        if self._cache is None:
+            try:
+                self._cache = json.loads(self._path.read_bytes())
+            except FileNotFoundError:
+                return None
+        return self._cache
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            write_atomically(self._path, encoded)
+        except BaseException:
+            self._cache = None  # memory may hold a change that never reached the disk
+            raise
+        self._cache = data
+
+    def close(self) -> None:
+        self._cache = None
+
+
+class TinyStore:
+    """`MessageStore` and `StateStore` in one data directory.
+
+    With a `cipher`, the text of messages, the authors' names and the state documents are
+    sealed before they are written and opened when read: the files hold no plaintext of them.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        cipher: ContentCipher | None = None,
+        limits: LogLimits | None = None,
+    ) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._data_dir = data_dir
+        self._cipher = cipher
+        self._limits = limits or LogLimits()
+        self._log: MessageLog | None = None  # opened by the first call, in a worker thread
+        self._state_db = TinyDB(data_dir / "state.json", storage=DurableJSONStorage)
+        self._lock = asyncio.Lock()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._purge_requested = False
+
+    async def _run(self, work: Callable[[MessageLog], T]) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(self._with_log, work)
+
+    def _with_log(self, work: Callable[[MessageLog], T]) -> T:
+        if self._log is None:
+            self._log = MessageLog(self._data_dir, self._limits, import_document=self._seal)
+        return work(self._log)
+
+    async def close(self) -> None:
+        if self._maintenance is not None:
+            await self._maintenance
+        if self._log is not None and self._log.appended_since_snapshot:
+            await self._snapshot([])  # the next start replays nothing
+        async with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            self._state_db.close()
+
+    # -- documents --------------------------------------------------------------------------
+
+    def _seal(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self._cipher is None:
+            return doc
+        return {**doc, **{name: self._cipher.seal(doc[name]) for name in _SEALED_FIELDS}}
+
+    def _to_document(self, message: StoredMessage) -> dict[str, Any]:
+        return self._seal(
+            {
+                "guild": message.guild_id,
+                "channel": message.channel_id,
+                "author": message.author_id,
+                "author_name": message.author_name,
+                "content": message.content,
+                "created_at": message.created_at.timestamp(),
+                "from_bot": message.from_bot,
+                "edited_at": message.edited_at.timestamp() if message.edited_at else None,
+            }
+        )
+
+    def _from_document(self, doc_id: int, doc: dict[str, Any]) -> StoredMessage:
+        opened = self._cipher.open if self._cipher is not None else str
+        edited = doc.get("edited_at")
+        return StoredMessage(
+            message_id=doc_id,
+            guild_id=doc["guild"],
+            channel_id=doc["channel"],
+            author_id=doc["author"],
+            author_name=opened(doc["author_name"]),
+            content=opened(doc["content"]),
+            created_at=datetime.fromtimestamp(doc["created_at"], UTC),
+            from_bot=doc["from_bot"],
+            edited_at=datetime.fromtimestamp(edited, UTC) if edited is not None else None,
+        )
+
+    def _read(self, message_log: MessageLog, slots: list[int]) -> list[StoredMessage]:
+        return [self._from_document(*message_log.read(slot)) for slot in slots]
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def add(self, message: StoredMessage) -> None:
+        # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
+        record = {"put": message.message_id, "doc": self._to_document(message)}
+        await self._run(lambda message_log: message_log.append(record))
+        self._maintain_if_due(purge=False)
+
+    async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
+        sealed = self._cipher.seal(content) if self._cipher is not None else content
+
+        def work(message_log: MessageLog) -> bool:
+            slot = message_log.index.live_slot(message_id)
+            if slot is None:
+                return False
+            _doc_id, doc = message_log.read(slot)
+            new_doc = {**doc, "content": sealed, "edited_at": edited_at.timestamp()}
+            message_log.append({"put": message_id, "doc": new_doc})
+            return True
+
+        edited = await self._run(work)
+        self._maintain_if_due(purge=edited)  # the old text must leave the disk too
+        return edited
+
+    async def delete(self, message_id: int) -> bool:
+        def work(message_log: MessageLog) -> bool:
+            if message_log.index.live_slot(message_id) is None:
+                return False
+            return message_log.append({"del": message_id}) > 0
+
+        deleted = await self._run(work)
+        self._maintain_if_due(purge=deleted)
+        return deleted
+
+    async def last_in_channel(self, channel_id: int, limit: int) -> list[StoredMessage]:
+        return await self._run(
+            lambda message_log: self._read(
+                message_log, message_log.index.last_of_channel(channel_id, limit)
+            )
+        )
+
+    async def last_by_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[StoredMessage]:
+        return await self._run(
+            lambda message_log: self._read(
+                message_log, message_log.index.last_of_author(guild_id, author_id, limit)
+            )
+        )
+
+    async def count_since(
+        self,
+        guild_id: int,
+        since: datetime,
+        *,
+        channel_id: int | None = None,
+        author_id: int | None = None,
+    ) -> int:
+        return await self._run(
+            lambda message_log: message_log.index.count_since(
+                guild_id, since.timestamp(), channel_id, author_id
+            )
+        )
+
+    async def forget_author(self, guild_id: int, author_id: int) -> int:
+        def work(message_log: MessageLog) -> int:
+            if not message_log.index.last_of_author(guild_id, author_id, 1):
+                return 0
+            return message_log.append({"forget": [guild_id, author_id]})
+
+        forgotten = await self._run(work)
+        self._maintain_if_due(purge=forgotten > 0)
+        return forgotten
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        expired = await self._run(
+            lambda message_log: message_log.append({"expire": cutoff.timestamp()})
+        )
+        self._maintain_if_due(purge=expired > 0)
+        return expired
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def _maintain_if_due(self, *, purge: bool) -> None:
+        """Start the background maintenance when there is something to do.
+
+        A purge (after a delete, an edit, a forget or the retention job) rewrites every
+        segment holding a removed message, so the text leaves the disk soon after.
+        """
+        self._purge_requested |= purge
+        if self._maintenance is not None or self._log is None:
+            return
+        due = self._purge_requested or (
+            self._log.appended_since_snapshot >= self._limits.snapshot_every
+        )
+        if due:
+            self._maintenance = asyncio.create_task(self._maintain())
+
+    async def _maintain(self) -> None:
+        try:
+            while await self._maintenance_round():
+                pass
+        except Exception:
+            log.exception("store maintenance failed; it will be tried again later")
+        finally:
+            self._maintenance = None
+
+    async def _maintenance_round(self) -> bool:
+        """Compact what needs it, then snapshot the index; False when nothing was due."""
+        purge, self._purge_requested = self._purge_requested, False
+
+        def choose(message_log: MessageLog) -> list[int]:
+            if purge and message_log.active_has_dead_records():
+                message_log.seal_active()
+            return message_log.segments_to_compact(purge=purge)
+
+        numbers = await self._run(choose)
+        assert self._log is not None
+        if not numbers and self._log.appended_since_snapshot < self._limits.snapshot_every:
+            return False
+        obsolete = [await self._compact(number) for number in numbers]
+        await self._snapshot(obsolete)
+        return self._purge_requested
+
+    async def _compact(self, number: int) -> Path:
+        """Rewrite one sealed segment without its dead records; returns the old file."""
+        plan = await self._run(lambda message_log: message_log.plan_compaction(number))
+        assert self._log is not None
+        await asyncio.to_thread(self._log.write_compacted, plan)
+        return await self._run(lambda message_log: message_log.install_compacted(plan))
+
+    async def _snapshot(self, obsolete: list[Path]) -> None:
+        snapshot = await self._run(lambda message_log: message_log.prepare_snapshot())
+        assert self._log is not None
+        await asyncio.to_thread(self._log.write_snapshot, snapshot)
+        obsolete += await self._run(lambda message_log: message_log.commit_snapshot(snapshot))
+        await asyncio.to_thread(remove_files, obsolete)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _seal_state(self, document: dict[str, Any]) -> dict[str, Any]:
+        if self._cipher is None:
+            return document
+        return {"sealed": self._cipher.seal(json.dumps(document, ensure_ascii=False))}
+
+    def _open_state(self, stored: dict[str, Any]) -> dict[str, Any]:
+        fields = {k: v for k, v in stored.items() if k != "_key"}
+        if self._cipher is None:
+            return fields
+        opened: dict[str, Any] = json.loads(self._cipher.open(fields["sealed"]))
+        return opened
+
+    async def _run_state(self, work: Callable[[], T]) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(work)
+
+    async def get_state(self, kind: str, key: str) -> dict[str, Any] | None:
+        def work() -> dict[str, Any] | None:
+            table = self._state_db.table(kind, cache_size=0)
+            for doc in table.all():
+                if doc.get("_key") == key:
+                    return self._open_state(doc)
+            return None
+
+        return await self._run_state(work)
+
+    async def put_state(self, kind: str, key: str, document: dict[str, Any]) -> None:
+        def work() -> None:
+            table = self._state_db.table(kind, cache_size=0)
+            stored = {**self._seal_state(document), "_key": key}
+            ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
+            if not ids:
+                table.insert(stored)
+                return
+
+            # Replace, not merge (one write): a field the caller dropped must not linger.
+            def replace_fields(doc: MutableMapping[str, Any]) -> None:
+                doc.clear()
+                doc.update(stored)
+
+            table.update(replace_fields, doc_ids=ids)
+
+        await self._run_state(work)
+
+    async def delete_state(self, kind: str, key: str) -> bool:
+        def work() -> bool:
+            table = self._state_db.table(kind, cache_size=0)
+            ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
+            if ids:
+                table.remove(doc_ids=ids)
+            return bool(ids)
+
+        return await self._run_state(work)
