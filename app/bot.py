@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,11 +15,16 @@ from app.settings import Settings
 from commands.chat import ChatListener
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
+from commands.persona import PersonaCommands
 from commands.presence import Presence
+from commands.retention import Retention
+from commands.temperature import TemperatureCommands
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
+from services.encryption import cipher_for
 from services.llm import AzureChatModel
-from services.persona import PersonaService
+from services.persona import Persona, PersonaService
+from services.privacy import PrivacyService
 from services.reply_policy import ReplyPolicy
 from services.store import TinyStore
 from services.temperature import TemperatureSettings
@@ -34,6 +40,9 @@ class Services:
     personas: PersonaService
     temperature: TemperatureSettings
     conversation: ConversationService
+    privacy: PrivacyService
+    # The member's persona, or None when they are not (or no longer) to be profiled.
+    persona_if_allowed: Callable[[int, int], Awaitable[Persona | None]]
 
     async def close(self) -> None:
         try:
@@ -43,7 +52,8 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    store = TinyStore(settings.data_dir)
+    cipher = cipher_for(settings.data_dir, settings.store_encryption_key.reveal())
+    store = TinyStore(settings.data_dir, cipher=cipher)
     model = AzureChatModel(
         endpoint=settings.azure_openai_endpoint,
         api_key=settings.azure_openai_api_key.reveal(),
@@ -60,11 +70,23 @@ def build_services(settings: Settings) -> Services:
         min_interval=timedelta(minutes=settings.persona_min_minutes),
     )
     temperature = TemperatureSettings(store)
+    privacy = PrivacyService(
+        store=store,
+        state=store,
+        personas=personas,
+        consent_mode=settings.profile_consent,
+        retention=timedelta(days=settings.retention_days),
+    )
+
+    async def persona_if_allowed(guild_id: int, member_id: int) -> Persona | None:
+        if not await privacy.may_profile(guild_id, member_id):
+            return None
+        return await personas.get(guild_id, member_id)
 
     conversation = ConversationService(
         store=store,
         model=model,
-        personas=personas.get,
+        personas=persona_if_allowed,
         temperature=temperature.effective,
         context_messages=settings.context_messages,
     )
@@ -75,6 +97,8 @@ def build_services(settings: Settings) -> Services:
         personas=personas,
         temperature=temperature,
         conversation=conversation,
+        privacy=privacy,
+        persona_if_allowed=persona_if_allowed,
     )
 
 
@@ -103,10 +127,28 @@ class AzureBot(commands.Bot):
                 policy=services.policy,
                 conversation=services.conversation,
                 mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
+                privacy=services.privacy,
                 channel_ids=settings.channel_ids,
                 guild_id=settings.guild_id,
             )
         )
+        accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
+        await self.add_cog(
+            PersonaCommands(
+                personas=services.personas,
+                privacy=services.privacy,
+                temperature=services.temperature,
+                accepts_temperature=accepts_temperature,
+            )
+        )
+        await self.add_cog(
+            TemperatureCommands(
+                temperature=services.temperature,
+                persona_of=services.persona_if_allowed,
+                accepts_temperature=accepts_temperature,
+            )
+        )
+        await self.add_cog(Retention(services.privacy))
         await self.add_cog(
             Presence(self, channel_ids=settings.channel_ids, now_playing=lambda: None)
         )

@@ -14,6 +14,7 @@ from app.bot import build_bot
 from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 from app.sync import sync_commands
+from services.encryption import EncryptionKeyError
 
 log = logging.getLogger("app")
 
@@ -39,6 +40,8 @@ async def run_bot(settings: Settings) -> int:
         bot = build_bot(settings)
     except OSError as error:
         return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
+    except EncryptionKeyError as error:
+        return fail(str(error))
     loop = asyncio.get_running_loop()
     for stop in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop, lambda: asyncio.ensure_future(bot.close()))

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.fernet import Fernet
 from dotenv import dotenv_values
+
+from services.privacy import ConsentMode
 
 T = TypeVar("T")
 
@@ -83,6 +86,8 @@ class Settings:
     mention_cooldown_seconds: int = 20
     retention_days: int = 30
     log_level: str = "INFO"
+    profile_consent: ConsentMode = "opt-out"
+    store_encryption_key: Secret = field(default_factory=lambda: Secret(""))
 
     @property
     def speech_configured(self) -> bool:
@@ -153,6 +158,20 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _consent_mode(raw: str) -> ConsentMode:
+    mode = raw.strip().lower()
+    if mode == "opt-in":
+        return "opt-in"
+    if mode == "opt-out":
+        return "opt-out"
+    raise ValueError("not a consent mode")
+
+
+def _fernet_key(raw: str) -> Secret:
+    Fernet(raw.strip().encode())  # raises ValueError unless 32 url-safe base64 bytes
+    return Secret(raw.strip())
+
+
 _EXPECTED: dict[Callable[[str], Any], str] = {
     _parse_id: "a Discord id (a positive whole number)",
     _parse_ids: "one Discord id or a comma-separated list of ids",
@@ -162,6 +181,8 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _positive_float: "a positive number of seconds",
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
+    _consent_mode: "opt-out or opt-in",
+    _fernet_key: "a Fernet key (see the README to generate one)",
 }
 
 
@@ -184,24 +205,28 @@ class _Reader:
         parsed = self._parse(name, raw, parse)
         return placeholder if parsed is None else parsed
 
-    def optional(self, name: str, parse: Callable[[str], T], default: T) -> T:
+    def optional(
+        self, name: str, parse: Callable[[str], T], default: T, *, secret: bool = False
+    ) -> T:
         raw = self._raw(name)
         if raw is None:
             return default
-        parsed = self._parse(name, raw, parse)
+        parsed = self._parse(name, raw, parse, secret=secret)
         return default if parsed is None else parsed
 
     def text(self, name: str, default: str) -> str:
         return self._raw(name) or default
 
-    def _parse(self, name: str, raw: str, parse: Callable[[str], T]) -> T | None:
+    def _parse(
+        self, name: str, raw: str, parse: Callable[[str], T], *, secret: bool = False
+    ) -> T | None:
         try:
             return parse(raw)
         except ValueError:
             expected = _EXPECTED.get(parse, "a valid value")
-            # Secrets never reach this branch: they are read as plain text.
+            shown = "" if secret else f" ({raw!r})"  # a secret is never echoed
             self.problems.append(
-                f"{name} is malformed ({raw!r}): expected {expected} (see .env.example)."
+                f"{name} is malformed{shown}: expected {expected} (see .env.example)."
             )
             return None
 
@@ -245,6 +270,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         mention_cooldown_seconds=read.optional("MENTION_COOLDOWN_SECONDS", _non_negative_int, 20),
         retention_days=read.optional("RETENTION_DAYS", _positive_int, 30),
         log_level=read.optional("LOG_LEVEL", _log_level, "INFO"),
+        profile_consent=read.optional("PROFILE_CONSENT", _consent_mode, "opt-out"),
+        store_encryption_key=read.optional(
+            "STORE_ENCRYPTION_KEY", _fernet_key, Secret(""), secret=True
+        ),
     )
     if read.problems:
         raise SettingsError(read.problems)

@@ -12,10 +12,15 @@ import discord
 
 from app.bot import build_bot
 from app.settings import Settings
+from services.encryption import EncryptionKeyError
 
 
 async def sync_commands(settings: Settings, *, guild_id: int | None, clear: bool) -> int:
-    bot = build_bot(settings)
+    try:
+        bot = build_bot(settings)
+    except EncryptionKeyError as error:
+        print(error, file=sys.stderr)
+        return 1
     async with bot:
         try:
             await bot.login(settings.discord_token.reveal())  # HTTP only; runs setup_hook

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from services.conversation import ConversationService, Decision, Reason, Trigger
 from services.cooldown import Cooldown
+from services.privacy import PrivacyService
 from services.reply_policy import ReplyPolicy
 from services.store import MessageStore, StoredMessage
 
@@ -30,6 +31,7 @@ class ChatListener(commands.Cog):
         policy: ReplyPolicy,
         conversation: ConversationService,
         mention_cooldown: Cooldown,
+        privacy: PrivacyService,
         channel_ids: frozenset[int],
         guild_id: int | None,
     ) -> None:
@@ -38,10 +40,14 @@ class ChatListener(commands.Cog):
         self._policy = policy
         self._conversation = conversation
         self._mention_cooldown = mention_cooldown
+        self._privacy = privacy
         self._channel_ids = channel_ids
         self._guild_id = guild_id
         self._replies: set[asyncio.Task[None]] = set()
         self.decisions: list[Decision] = []  # the latest ones, for the logs' context and tests
+
+    async def cog_load(self) -> None:
+        await self._policy.load(self._channel_ids)
 
     async def cog_unload(self) -> None:
         for task in self._replies:
@@ -80,24 +86,22 @@ class ChatListener(commands.Cog):
         if message.author.bot and not self._is_own(message):
             return
         assert message.guild is not None
-        await self._store.add(
-            StoredMessage(
-                message_id=message.id,
-                guild_id=message.guild.id,
-                channel_id=message.channel.id,
-                author_id=message.author.id,
-                author_name=message.author.display_name,
-                content=message.content,
-                created_at=message.created_at,
-                from_bot=message.author.bot,
-            )
+        # The place in the count is taken before the first await: arrival order decides.
+        beat = None if message.author.bot else self._policy.count(message.channel.id)
+        stored = message.author.bot or await self._privacy.may_store(
+            message.guild.id, message.author.id
         )
-        if message.author.bot:
+        if stored:
+            await self._remember(message)
+        if beat is None:
             return
-        beat = await self._policy.observe(message.channel.id)
+        # An opted-out member still counts toward the beat, but is never quoted or answered.
+        await self._policy.save(message.channel.id)
         reason: Reason | None = None
-        if self._addresses_bot(message) and self._mention_cooldown.try_acquire(
-            (message.guild.id, message.author.id)
+        if (
+            stored
+            and self._addresses_bot(message)
+            and self._mention_cooldown.try_acquire((message.guild.id, message.author.id))
         ):
             reason = "mention"
         elif beat.triggers:
@@ -113,11 +117,28 @@ class ChatListener(commands.Cog):
             count=beat.count,
         )
         # Answer in the background: the listener must keep storing while Azure thinks.
-        task = asyncio.create_task(self._respond(message, trigger))
+        task = asyncio.create_task(self._respond(message, trigger, answer_author=stored))
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
 
-    async def _respond(self, message: discord.Message, trigger: Trigger) -> None:
+    async def _remember(self, message: discord.Message) -> None:
+        assert message.guild is not None
+        await self._store.add(
+            StoredMessage(
+                message_id=message.id,
+                guild_id=message.guild.id,
+                channel_id=message.channel.id,
+                author_id=message.author.id,
+                author_name=message.author.display_name,
+                content=message.content,
+                created_at=message.created_at,
+                from_bot=message.author.bot,
+            )
+        )
+
+    async def _respond(
+        self, message: discord.Message, trigger: Trigger, *, answer_author: bool
+    ) -> None:
         me = self._bot.user
         bot_name = me.display_name if me else "bot"
         async with contextlib.AsyncExitStack() as typing:
@@ -127,19 +148,24 @@ class ChatListener(commands.Cog):
             decision = await self._conversation.decide(trigger, bot_name=bot_name)
         self.decisions = [*self.decisions[-99:], decision]
         log.info("decision: %s", decision.describe())
-        # The first part answers the trigger (still sent if it was deleted meanwhile).
+        # The first part answers the trigger (still sent if it was deleted meanwhile), unless
+        # its author opted out: then the bot speaks to the channel, not to them.
         reference = message.to_reference(fail_if_not_exists=False)
+        sent: list[int] = []
         for index, part in enumerate(decision.parts):
             try:
-                if index == 0:
-                    await message.channel.send(
+                if index == 0 and answer_author:
+                    reply = await message.channel.send(
                         part, reference=reference, allowed_mentions=_NO_PINGS
                     )
                 else:
-                    await message.channel.send(part, allowed_mentions=_NO_PINGS)
+                    reply = await message.channel.send(part, allowed_mentions=_NO_PINGS)
             except discord.HTTPException as error:
                 log.warning("reply to %s not sent: %s", trigger.message_id, error)
-                return
+                break
+            sent.append(reply.id)
+        if sent and answer_author:
+            await self._privacy.note_replies(trigger.guild_id, trigger.author_id, sent)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

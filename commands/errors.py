@@ -8,7 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
-from commands.i18n import for_interaction
+from commands.i18n import ENGLISH, MESSAGES, for_interaction
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,12 @@ def explain(interaction: discord.Interaction, error: app_commands.AppCommandErro
     if isinstance(error, app_commands.CommandOnCooldown):
         return for_interaction(interaction, "error.cooldown", seconds=f"{error.retry_after:.0f}")
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        needed = ", ".join(
+            for_interaction(interaction, f"permission.{p}")
+            if f"permission.{p}" in MESSAGES[ENGLISH]
+            else p.replace("_", " ").title()
+            for p in error.missing_permissions
+        )
         return for_interaction(interaction, "error.missing_permissions", permissions=needed)
     if isinstance(error, app_commands.NoPrivateMessage):
         return for_interaction(interaction, "error.guild_only")

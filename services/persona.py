@@ -9,7 +9,6 @@ the member, at most once per PERSONA_MIN_MINUTES, and never twice at once for th
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import statistics
@@ -20,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.llm import ChatModel, JsonRequest, LlmError
+from services.reply_text import quote_as_data
 from services.store import MessageStore, StateStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,11 @@ class PersonaService:
         document = await self._state.get_state(_KIND, f"{guild_id}:{member_id}")
         return Persona.from_document(document) if document else None
 
+    async def members(self) -> list[tuple[int, int]]:
+        """(guild, member) of every stored profile."""
+        keys = await self._state.state_keys(_KIND)
+        return [(int(guild), int(member)) for guild, member in (k.split(":") for k in keys)]
+
     async def forget(self, guild_id: int, member_id: int) -> None:
         await self._state.delete_state(_KIND, f"{guild_id}:{member_id}")
 
@@ -218,7 +223,7 @@ class PersonaService:
         messages = [m for m in messages if not m.from_bot and m.content.strip()]
         if not messages:
             return None
-        quoted = json.dumps([m.content for m in messages], ensure_ascii=False)
+        quoted = quote_as_data([m.content for m in messages])
         request = JsonRequest(
             system=PERSONA_SYSTEM,
             user=f"<messages>\n{quoted}\n</messages>",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 DISCORD_LIMIT = 2000
 _THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _QUOTE_PAIRS = {'"': '"', "“": "”", "«": "»", "'": "'"}
 _FENCE = re.compile(r"^```(\S*)")
+
+
+def quote_as_data(value: object) -> str:
+    """JSON for a prompt, with `<` escaped so quoted text can never close a <tag> block."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 def clean_reply(text: str, bot_name: str) -> str:

@@ -17,7 +17,7 @@ def schema_name(body: JSON) -> str:
 def quoted_chat(body: JSON) -> list[JSON]:
     """The chat lines a decision request quotes, parsed back from its <chat> block."""
     user = body["messages"][1]["content"]
-    lines = user.split("<chat>\n", 1)[1].rsplit("\n</chat>", 1)[0].splitlines()
+    lines = user.split("<chat>\n", 1)[1].split("\n</chat>", 1)[0].splitlines()
     return [json.loads(line) for line in lines]
 
 
@@ -41,7 +41,8 @@ class Brain:
             self.personas.append(body)
             return json.dumps(
                 {
-                    "summary": "Writes short, cheerful messages with the odd joke.",
+                    # Names the newest quoted message, so tests can tell whose profile it is.
+                    "summary": f"Short, cheerful messages like {quoted_messages(body)[-1]!r}.",
                     "tone": "cheerful",
                     "formality": "casual",
                     "humour": "some",

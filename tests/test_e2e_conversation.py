@@ -91,7 +91,7 @@ async def test_the_persona_is_built_from_the_authors_last_thirty_messages(
     assert persona is not None and persona.built_from == 30
     assert persona.figures.average_length == pytest.approx(13.0, abs=0.5)
     # The decision carried the persona it was built with.
-    assert "cheerful" in brain.decisions[0]["messages"][0]["content"]
+    assert "cheerful" in brain.decisions[0]["messages"][1]["content"]
 
 
 def trigger_guild(message: JSON) -> int:

@@ -9,6 +9,69 @@ MESSAGES: dict[str, str] = {
     "error.bad_value": "{value} is not a valid value for that option: pick one Discord offers.",
     "error.check_failed": "You can't use this command here.",
     "error.outdated": "That command changed; Discord will update its list shortly. Try again.",
+    "permission.manage_guild": "Manage Server",
+    # /persona
+    "persona.title": "How I see {name}'s writing",
+    "persona.tone": "Tone",
+    "persona.reply_style": "Reply style",
+    "persona.language": "Main language",
+    "persona.figures": "Style figures",
+    "persona.average_length": "Average length: {length} characters",
+    "persona.questions": "Questions",
+    "persona.exclamations": "Exclamations",
+    "persona.emoji": "Emoji",
+    "persona.capitals": "Capitals",
+    "persona.links": "Links",
+    "persona.active_hours": "Most active hours (UTC): {hours}",
+    "persona.temperature": "Temperature used with you",
+    "persona.temperature_fixed": "fixed by the model",
+    "persona.built": "Built from",
+    "persona.built_value": "your last {count} messages, {when}",
+    "persona.kept": "What is kept",
+    "persona.kept_value": "Your messages in the watched channels, for {days} days at most, and "
+    "this profile. `/persona forget` deletes them; `/persona opt-out` stops it all.",
+    "persona.none_yet": "You have no profile yet. I build one from your messages in the watched "
+    "channels the next time I answer you.",
+    "persona.none_opted_out": "You opted out: I keep nothing of yours here. "
+    "`/persona opt-in` undoes it.",
+    "persona.none_needs_opt_in": "Profiles are opt-in on this server: `/persona opt-in` if you "
+    "want one.",
+    "persona.refresh_cooldown": "Your profile was refreshed recently: try again in {minutes} "
+    "minutes.",
+    "persona.refresh_failed": "I couldn't build your profile right now (no messages of yours, or "
+    "the AI service is unavailable). Try again later.",
+    "persona.forget_question": "Delete every message of yours I keep on this server, your "
+    "profile and your settings? This cannot be undone.",
+    "persona.forget_yes": "Delete everything",
+    "persona.forget_no": "Cancel",
+    "persona.forget_cancelled": "Nothing was deleted.",
+    "persona.forgotten": "Done: {messages} messages, your profile and your settings are deleted.",
+    "persona.opted_out": "You're opted out: I deleted {messages} messages and your profile, and "
+    "won't keep or analyse anything of yours here. `/persona opt-in` undoes it.",
+    "persona.opted_in": "You're opted in: I'll keep your messages in the watched channels and "
+    "build your profile from them.",
+    "persona.unknown_action": "Pick one of the actions Discord offers: show, refresh, forget, "
+    "opt-out or opt-in.",
+    "style.elegant": "elegant",
+    "style.direct": "direct",
+    "style.playful": "playful",
+    "style.warm": "warm",
+    "style.none": "better left unanswered",
+    # /temperature
+    "temperature.value": "Your response temperature here: **{value}**",
+    "temperature.base": "• Server base: {base} (set by a moderator)",
+    "temperature.base_default": "• Server base: {base} (the default)",
+    "temperature.adjustment": "• Your persona's adjustment: {adjustment}",
+    "temperature.no_persona": "• No persona adjustment (you have no profile)",
+    "temperature.clamped": "• Clamped to the allowed range {low}–{high}",
+    "temperature.within": "• Within the allowed range {low}–{high}",
+    "temperature.accepted": "• The AI deployment uses this temperature.",
+    "temperature.not_accepted": "• The AI deployment doesn't accept a temperature (a reasoning "
+    "model): it uses its own fixed value.",
+    "temperature.set_done": "The server's base temperature is now {value}.",
+    "temperature.reset_done": "The server's base temperature is back to the default.",
+    "temperature.set_what": "Give a `value` from 0.0 to 2.0, or `reset: True`.",
+    "temperature.out_of_range": "The temperature must be a number from {low} to {high}.",
 }
 
 # Slash command texts are their own English source; nothing to translate.

@@ -28,6 +28,9 @@ def unpack_location(location: int) -> tuple[int, int]:
     return location >> _OFFSET_BITS, location & ((1 << _OFFSET_BITS) - 1)
 
 
+ERASED = (0, 0)  # the (guild, author) key of a member whose messages are all gone
+
+
 class MessageIndex:
     def __init__(self) -> None:
         # Columns, one entry per slot.
@@ -219,7 +222,12 @@ class MessageIndex:
             "slots": len(self.ids),
             "ids": len(self._sorted_ids),
             "channels": self.channel_ids,
-            "authors": self.author_keys,
+            # A member with no live message is written as ERASED: "forget me" and retention
+            # must leave no trace of them in the files, not even their id.
+            "authors": [
+                key if slots else ERASED
+                for key, slots in zip(self.author_keys, self.author_slots, strict=True)
+            ],
             "channel_lengths": [len(slots) for slots in self.channel_slots],
             "author_lengths": [len(slots) for slots in self.author_slots],
         }
@@ -263,7 +271,7 @@ class MessageIndex:
         index.channel_ids = list(header["channels"])
         index.author_keys = [(guild, author) for guild, author in header["authors"]]
         index._channel_numbers = {c: n for n, c in enumerate(index.channel_ids)}
-        index._author_numbers = {k: n for n, k in enumerate(index.author_keys)}
+        index._author_numbers = {k: n for n, k in enumerate(index.author_keys) if k != ERASED}
         index.channel_slots = [take(array("q"), n) for n in header["channel_lengths"]]
         index.author_slots = [take(array("q"), n) for n in header["author_lengths"]]
         if cursor != len(blob):

@@ -58,6 +58,8 @@ class StateStore(Protocol):
 
     async def delete_state(self, kind: str, key: str) -> bool: ...
 
+    async def state_keys(self, kind: str) -> list[str]: ...
+
 
 class ContentCipher(Protocol):
     """Encryption at rest: what members wrote is sealed before it reaches a file.

@@ -342,3 +342,9 @@ class TinyStore:
             return bool(ids)
 
         return await self._run_state(work)
+
+    async def state_keys(self, kind: str) -> list[str]:
+        def work() -> list[str]:
+            return [str(doc["_key"]) for doc in self._state_db.table(kind, cache_size=0).all()]
+
+        return await self._run_state(work)

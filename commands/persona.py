@@ -1,0 +1,214 @@
+"""/persona: a member sees their own profile and controls their data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from commands.errors import UserFacingError
+from commands.i18n import for_interaction
+from services.cooldown import Cooldown
+from services.persona import Persona, PersonaService
+from services.privacy import PrivacyService
+from services.temperature import TemperatureSettings
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ["show", "refresh", "forget", "opt-out", "opt-in"]
+REFRESH_COOLDOWN = timedelta(minutes=10)
+
+
+def share_bar(share: float, width: int = 10) -> str:
+    filled = round(max(0.0, min(1.0, share)) * width)
+    return "▰" * filled + "▱" * (width - filled) + f" {share:.0%}"
+
+
+class ConfirmForget(discord.ui.View):
+    """Two buttons under an ephemeral question; only the member who asked can press them."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__(timeout=120)
+        self.owner_id = owner_id
+        self.confirmed: bool | None = None
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="persona:forget:yes")
+    async def confirm(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmForget]
+    ) -> None:
+        self.confirmed = True
+        await interaction.response.defer()
+        self.stop()
+
+    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="persona:forget:no")
+    async def cancel(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmForget]
+    ) -> None:
+        self.confirmed = False
+        await interaction.response.defer()
+        self.stop()
+
+
+class PersonaCommands(commands.Cog):
+    def __init__(
+        self,
+        *,
+        personas: PersonaService,
+        privacy: PrivacyService,
+        temperature: TemperatureSettings,
+        accepts_temperature: Callable[[], bool],
+    ) -> None:
+        self._personas = personas
+        self._privacy = privacy
+        self._temperature = temperature
+        self._accepts_temperature = accepts_temperature
+        self._refresh_cooldown = Cooldown(REFRESH_COOLDOWN.total_seconds())
+
+    @app_commands.command(
+        name="persona", description="See how the bot sees your writing, and control your data"
+    )
+    @app_commands.describe(action="What to do (default: show your profile)")
+    @app_commands.choices(action=[app_commands.Choice(name=a, value=a) for a in ACTIONS])
+    @app_commands.guild_only()
+    async def persona(
+        self, interaction: discord.Interaction, action: app_commands.Choice[str] | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        chosen = action.value if action else "show"
+        if chosen == "show":
+            await self._show(interaction)
+        elif chosen == "refresh":
+            await self._refresh(interaction)
+        elif chosen == "forget":
+            await self._forget(interaction)
+        elif chosen == "opt-out":
+            forgotten = await self._privacy.opt_out(interaction.guild_id, interaction.user.id)
+            await self._say(interaction, "persona.opted_out", messages=forgotten.messages)
+        elif chosen == "opt-in":
+            await self._privacy.opt_in(interaction.guild_id, interaction.user.id)
+            await self._say(interaction, "persona.opted_in")
+        else:
+            raise UserFacingError(for_interaction(interaction, "persona.unknown_action"))
+
+    async def _say(self, interaction: discord.Interaction, key: str, **values: object) -> None:
+        text = for_interaction(interaction, key, **values)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+    async def _no_profile_key(self, guild_id: int, member_id: int) -> str:
+        choice = await self._privacy.choice(guild_id, member_id)
+        if choice == "opted_out":
+            return "persona.none_opted_out"
+        if not await self._privacy.may_profile(guild_id, member_id):
+            return "persona.none_needs_opt_in"
+        return "persona.none_yet"
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        guild_id, member_id = interaction.guild_id, interaction.user.id
+        persona = await self._personas.stored(guild_id, member_id)
+        if persona is None or not await self._privacy.may_profile(guild_id, member_id):
+            await self._say(interaction, await self._no_profile_key(guild_id, member_id))
+            return
+        embed = await self._embed(interaction, persona)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _embed(self, interaction: discord.Interaction, persona: Persona) -> discord.Embed:
+        def t(key: str, **values: object) -> str:
+            return for_interaction(interaction, key, **values)
+
+        figures = persona.figures
+        temperature = await self._temperature.effective(
+            persona.guild_id, persona.suggested_temperature
+        )
+        embed = discord.Embed(
+            title=t("persona.title", name=interaction.user.display_name),
+            description=persona.summary,
+            colour=discord.Colour.blurple(),
+        )
+        embed.add_field(name=t("persona.tone"), value=persona.tone or "—")
+        embed.add_field(name=t("persona.reply_style"), value=t(f"style.{persona.reply_style}"))
+        embed.add_field(name=t("persona.language"), value=persona.language)
+        hours = ", ".join(f"{hour:02d}h" for hour in figures.active_hours) or "—"
+        embed.add_field(
+            name=t("persona.figures"),
+            value="\n".join(
+                [
+                    t("persona.average_length", length=f"{figures.average_length:.0f}"),
+                    f"{t('persona.questions')} {share_bar(figures.question_share)}",
+                    f"{t('persona.exclamations')} {share_bar(figures.exclamation_share)}",
+                    f"{t('persona.emoji')} {share_bar(figures.emoji_share)}",
+                    f"{t('persona.capitals')} {share_bar(figures.capitals_share)}",
+                    f"{t('persona.links')} {share_bar(figures.link_share)}",
+                    t("persona.active_hours", hours=hours),
+                ]
+            ),
+            inline=False,
+        )
+        temperature_value = (
+            f"{temperature.value:.2f}"
+            if self._accepts_temperature()
+            else t("persona.temperature_fixed")
+        )
+        embed.add_field(name=t("persona.temperature"), value=temperature_value)
+        embed.add_field(
+            name=t("persona.built"),
+            value=t(
+                "persona.built_value",
+                count=persona.built_from,
+                when=discord.utils.format_dt(persona.built_at, "R"),
+            ),
+        )
+        embed.add_field(
+            name=t("persona.kept"),
+            value=t("persona.kept_value", days=self._privacy.retention.days),
+            inline=False,
+        )
+        return embed
+
+    async def _refresh(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        guild_id, member_id = interaction.guild_id, interaction.user.id
+        if not await self._privacy.may_profile(guild_id, member_id):
+            await self._say(interaction, await self._no_profile_key(guild_id, member_id))
+            return
+        if not self._refresh_cooldown.try_acquire((guild_id, member_id)):
+            wait = self._refresh_cooldown.remaining((guild_id, member_id))
+            await self._say(interaction, "persona.refresh_cooldown", minutes=int(wait // 60) + 1)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # Azure takes seconds
+        persona = await self._personas.rebuild(guild_id, member_id)
+        if persona is None:
+            await self._say(interaction, "persona.refresh_failed")
+            return
+        await interaction.followup.send(
+            embed=await self._embed(interaction, persona), ephemeral=True
+        )
+
+    async def _forget(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        view = ConfirmForget(interaction.user.id)
+        view.confirm.label = for_interaction(interaction, "persona.forget_yes")
+        view.cancel.label = for_interaction(interaction, "persona.forget_no")
+        await interaction.response.send_message(
+            for_interaction(interaction, "persona.forget_question"), view=view, ephemeral=True
+        )
+        if await view.wait() or not view.confirmed:  # timed out, or cancelled
+            await interaction.edit_original_response(
+                content=for_interaction(interaction, "persona.forget_cancelled"), view=None
+            )
+            return
+        forgotten = await self._privacy.forget(interaction.guild_id, interaction.user.id)
+        await interaction.edit_original_response(
+            content=for_interaction(interaction, "persona.forgotten", messages=forgotten.messages),
+            view=None,
+        )
