@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench sync clean
+.PHONY: run test lint bench bench-store bench-conversation sync clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,8 +35,13 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-dev
+bench: bench-store bench-conversation
+
+bench-store: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
+
+bench-conversation: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.conversation_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -46,6 +46,7 @@ class Services:
 
     async def close(self) -> None:
         try:
+            await self.personas.wait_idle()  # a rebuild in flight still writes its profile
             await self.model.close()
         finally:
             await self.store.close()

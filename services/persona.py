@@ -171,6 +171,11 @@ class PersonaService:
         self._building: dict[tuple[int, int], asyncio.Task[Persona | None]] = {}
         self.builds = 0  # Azure calls made, for the benchmark and the logs
 
+    async def wait_idle(self) -> None:
+        """Return once no rebuild runs in the background (e.g. before closing the store)."""
+        while self._building:
+            await asyncio.gather(*self._building.values(), return_exceptions=True)
+
     async def stored(self, guild_id: int, member_id: int) -> Persona | None:
         document = await self._state.get_state(_KIND, f"{guild_id}:{member_id}")
         return Persona.from_document(document) if document else None
