@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import discord
+import yarl
 from discord.ext import commands
 
 from app.settings import Settings
@@ -171,6 +172,12 @@ class AzureBot(commands.Bot):
             await super().close()
         finally:
             await self.services.close()
+
+
+def point_at_discord(settings: Settings) -> None:
+    """discord.py has no option for its hosts: REST and gateway proxies are class attributes."""
+    discord.http.Route.BASE = settings.discord_api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def build_bot(settings: Settings) -> AzureBot:

@@ -10,7 +10,7 @@ import sys
 
 import discord
 
-from app.bot import build_bot
+from app.bot import build_bot, point_at_discord
 from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 from app.sync import sync_commands
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.elevenlabs_api_key,
         ),
     )
+    point_at_discord(settings)
     if args.command == "sync":
         guild_id = None if args.global_ else (args.guild or settings.guild_id)
         if guild_id is None and not args.global_:

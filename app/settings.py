@@ -18,6 +18,8 @@ from services.privacy import ConsentMode
 
 T = TypeVar("T")
 
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 DEFAULT_ELEVENLABS_MODEL_ID = "eleven_multilingual_v2"
@@ -67,6 +69,8 @@ class Settings:
     azure_openai_endpoint: str
     azure_openai_deployment: str
     guild_id: int | None = None
+    discord_api_base: str = DEFAULT_DISCORD_API_BASE
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     azure_openai_api_version: str = DEFAULT_AZURE_API_VERSION
     azure_openai_timeout: float = 20.0
     elevenlabs_api_key: Secret = field(default_factory=lambda: Secret(""))
@@ -123,6 +127,13 @@ def _parse_url(raw: str) -> str:
     return url
 
 
+def _parse_ws_url(raw: str) -> str:
+    url = raw.strip()
+    if not url.startswith(("wss://", "ws://")):
+        raise ValueError("not a ws(s) URL")
+    return url
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw.strip())
     if value <= 0:
@@ -176,6 +187,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _parse_id: "a Discord id (a positive whole number)",
     _parse_ids: "one Discord id or a comma-separated list of ids",
     _parse_url: "an http(s) URL",
+    _parse_ws_url: "a ws(s) URL",
     _positive_int: "a positive whole number",
     _non_negative_int: "a whole number, 0 or more",
     _positive_float: "a positive number of seconds",
@@ -247,6 +259,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         azure_openai_endpoint=read.required("AZURE_OPENAI_ENDPOINT", _parse_url, ""),
         azure_openai_deployment=read.required("AZURE_OPENAI_DEPLOYMENT", str, ""),
         guild_id=read.optional("GUILD_ID", _parse_id, None),
+        discord_api_base=read.optional("DISCORD_API_BASE", _parse_url, DEFAULT_DISCORD_API_BASE),
+        discord_gateway_url=read.optional(
+            "DISCORD_GATEWAY_URL", _parse_ws_url, DEFAULT_DISCORD_GATEWAY_URL
+        ),
         azure_openai_api_version=read.text("AZURE_OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION),
         azure_openai_timeout=read.optional("AZURE_OPENAI_TIMEOUT", _positive_float, 20.0),
         elevenlabs_api_key=Secret(read.text("ELEVENLABS_API_KEY", "")),

@@ -109,3 +109,17 @@ async def test_a_restart_keeps_stored_messages(
     async with running_bot(fake_discord, settings, reply_every=1000) as bot:
         [kept] = await bot.services.store.last_in_channel(RANDOM, 5)
     assert kept.message_id == int(posted["id"])
+
+
+async def test_the_presence_line_names_the_watched_channels(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000):
+        await fake_discord.wait_for_state(
+            lambda: any(_activity_name(p) == "#general, #random" for p in fake_discord.presences)
+        )
+
+
+def _activity_name(presence: dict[str, object]) -> object:
+    activities = presence.get("activities")
+    return activities[0].get("name") if isinstance(activities, list) and activities else None

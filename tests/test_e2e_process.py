@@ -1,0 +1,116 @@
+"""`python -m app` as an operator runs it: a real process against the loopback fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from app.settings import Settings
+from services.store import TinyStore
+from tests.azure_brain import Brain
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord
+from tests.harness import ALICE, BRUNO, GENERAL, GUILD_ID
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "DISCORD_TOKEN": settings.discord_token.reveal(),
+        "CHANNEL_ID": ",".join(str(c) for c in settings.channel_ids),
+        "GUILD_ID": str(GUILD_ID),
+        "AZURE_OPENAI_API_KEY": settings.azure_openai_api_key.reveal(),
+        "AZURE_OPENAI_ENDPOINT": settings.azure_openai_endpoint,
+        "AZURE_OPENAI_DEPLOYMENT": settings.azure_openai_deployment,
+        "DISCORD_API_BASE": discord.rest_base,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "DATA_DIR": str(settings.data_dir),
+        "PERSONA_MIN_MINUTES": "0",
+        **extra,
+    }
+
+
+async def run_app(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_sync_from_the_command_line(fake_discord: FakeDiscord, settings: Settings) -> None:
+    process = await run_app(environment(settings, fake_discord), "sync")
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = out.decode().splitlines()
+    assert process.returncode == 0, err.decode()
+    assert lines[0].startswith(f"Synced 3 command(s) to guild {GUILD_ID}")
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "/persona",
+        "/temperature",
+        "/temperature-set",
+    ]
+
+
+async def test_a_rejected_token_is_one_line(fake_discord: FakeDiscord, settings: Settings) -> None:
+    env = environment(settings, fake_discord, DISCORD_TOKEN="wrong-token-123456")
+    process = await run_app(env)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    assert err.decode().strip().splitlines()[-1] == (
+        "DISCORD_TOKEN was rejected by Discord: check it (see .env.example)."
+    )
+    assert b"Traceback" not in out + err
+    assert b"wrong-token-123456" not in out + err
+
+
+async def test_kill_9_mid_conversation_loses_nothing(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    brain = Brain()
+    fake_azure.responder = brain
+    env = environment(settings, fake_discord)
+    process = await run_app(env)
+    await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
+    posted = [
+        await fake_discord.post_message(GENERAL, [ALICE, BRUNO][n % 2], f"before crash {n}")
+        for n in range(5)
+    ]
+    # The reply's decision quoted all five from the store: they were durable. Now kill -9.
+    await fake_discord.wait_for_sent(
+        lambda m: int(m["channel_id"]) == GENERAL and int(m["id"]) > int(posted[0]["id"])
+    )
+    process.send_signal(signal.SIGKILL)
+    await process.communicate()
+
+    restarted = await run_app(env)
+    await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
+    later = [await fake_discord.post_message(GENERAL, ALICE, f"after crash {n}") for n in range(5)]
+    [reply] = await fake_discord.wait_for_sent(
+        lambda m: int(m["channel_id"]) == GENERAL and int(m["id"]) > int(later[0]["id"])
+    )
+    restarted.send_signal(signal.SIGTERM)  # a clean stop, as `docker stop` does
+    await asyncio.wait_for(restarted.communicate(), 30)
+    assert restarted.returncode == 0
+
+    store = TinyStore(settings.data_dir)
+    try:
+        kept = await store.last_in_channel(GENERAL, 50)
+        count = await store.get_state("channel_count", str(GENERAL))
+    finally:
+        await store.close()
+    human_ids = [m.message_id for m in kept if not m.from_bot]
+    assert human_ids == [int(p["id"]) for p in posted + later]  # all there, none twice
+    assert count == {"count": 10}
+    assert reply["message_reference"]["message_id"] == later[-1]["id"]
+    assert len(brain.decisions) == 2
