@@ -26,7 +26,7 @@ from services.encryption import cipher_for
 from services.llm import AzureChatModel
 from services.persona import Persona, PersonaService
 from services.privacy import PrivacyService
-from services.reply_policy import ReplyPolicy
+from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import TinyStore
 from services.temperature import TemperatureSettings
 
@@ -129,6 +129,7 @@ class AzureBot(commands.Bot):
                 policy=services.policy,
                 conversation=services.conversation,
                 mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
+                flood=FloodGuard(),
                 privacy=services.privacy,
                 channel_ids=settings.channel_ids,
                 guild_id=settings.guild_id,

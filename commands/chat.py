@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 
 import discord
 from discord.ext import commands
@@ -12,7 +13,7 @@ from discord.ext import commands
 from services.conversation import ConversationService, Decision, Reason, Trigger
 from services.cooldown import Cooldown
 from services.privacy import PrivacyService
-from services.reply_policy import ReplyPolicy
+from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,13 @@ log = logging.getLogger(__name__)
 # Ordinary messages and replies; joins, pins, boosts and other system messages are not chat.
 _CHAT_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 _NO_PINGS = discord.AllowedMentions.none()
+
+
+def _text_of(message: discord.Message) -> str:
+    """The message as the chat sees it: an attachment-only message is named, not blank."""
+    if message.content or not message.attachments:
+        return message.content
+    return "[" + ", ".join(a.filename for a in message.attachments) + "]"
 
 
 class ChatListener(commands.Cog):
@@ -31,6 +39,7 @@ class ChatListener(commands.Cog):
         policy: ReplyPolicy,
         conversation: ConversationService,
         mention_cooldown: Cooldown,
+        flood: FloodGuard,
         privacy: PrivacyService,
         channel_ids: frozenset[int],
         guild_id: int | None,
@@ -41,10 +50,12 @@ class ChatListener(commands.Cog):
         self._conversation = conversation
         self._mention_cooldown = mention_cooldown
         self._privacy = privacy
+        self._flood = flood
         self._channel_ids = channel_ids
         self._guild_id = guild_id
         self._replies: set[asyncio.Task[None]] = set()
-        self.decisions: list[Decision] = []  # the latest ones, for the logs' context and tests
+        # The latest decisions, bounded: what the bot did and why, for operators and tests.
+        self.decisions: deque[Decision] = deque(maxlen=1000)
 
     async def cog_load(self) -> None:
         await self._policy.load(self._channel_ids)
@@ -97,6 +108,7 @@ class ChatListener(commands.Cog):
             return
         # An opted-out member still counts toward the beat, but is never quoted or answered.
         await self._policy.save(message.channel.id)
+        self._flood.note(message.guild.id, message.author.id)
         reason: Reason | None = None
         if (
             stored
@@ -116,10 +128,17 @@ class ChatListener(commands.Cog):
             reason=reason,
             count=beat.count,
         )
+        if reason == "beat" and not self._flood.admits(trigger.guild_id, trigger.author_id):
+            self._record(Decision(trigger, "skipped", "the author is flooding the channel"))
+            return
         # Answer in the background: the listener must keep storing while Azure thinks.
         task = asyncio.create_task(self._respond(message, trigger, answer_author=stored))
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
+
+    def _record(self, decision: Decision) -> None:
+        self.decisions.append(decision)
+        log.info("decision: %s", decision.describe())
 
     async def _remember(self, message: discord.Message) -> None:
         assert message.guild is not None
@@ -130,7 +149,7 @@ class ChatListener(commands.Cog):
                 channel_id=message.channel.id,
                 author_id=message.author.id,
                 author_name=message.author.display_name,
-                content=message.content,
+                content=_text_of(message),
                 created_at=message.created_at,
                 from_bot=message.author.bot,
             )
@@ -146,8 +165,7 @@ class ChatListener(commands.Cog):
             with contextlib.suppress(discord.HTTPException):
                 await typing.enter_async_context(message.channel.typing())
             decision = await self._conversation.decide(trigger, bot_name=bot_name)
-        self.decisions = [*self.decisions[-99:], decision]
-        log.info("decision: %s", decision.describe())
+        self._record(decision)
         # The first part answers the trigger (still sent if it was deleted meanwhile), unless
         # its author opted out: then the bot speaks to the channel, not to them.
         reference = message.to_reference(fail_if_not_exists=False)

@@ -46,6 +46,9 @@ class Presence(commands.Cog):
     async def refresh(self) -> None:
         try:
             await self._bot.change_presence(activity=self.describe())
+        except (OSError, discord.ConnectionClosed) as error:
+            # The gateway is reconnecting: the next tick sets the line again.
+            log.warning("presence line not refreshed (gateway reconnecting): %s", error)
         except Exception:
             # Whatever went wrong, the next tick tries again: the loop must not end.
             log.exception("could not refresh the presence line")

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 # Long messages are cut in the prompt: five of them must fit a decision's token budget.
 QUOTE_LIMIT = 600
-# Messages stored concurrently after the trigger are skipped; fetch enough to skip them.
-_CONTEXT_SLACK = 50
 
 DECISION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -60,7 +58,7 @@ Answer with JSON: reply (true or false), style (elegant, direct, playful, warm, 
 silent), text (your message, empty when silent) and reason (a few words on why)."""
 
 Reason = Literal["beat", "mention"]
-Outcome = Literal["reply", "silent", "failed"]
+Outcome = Literal["reply", "silent", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -154,11 +152,10 @@ class ConversationService:
         self._context_messages = context_messages
 
     async def context(self, trigger: Trigger) -> list[StoredMessage]:
-        recent = await self._store.last_in_channel(
-            trigger.channel_id, self._context_messages + _CONTEXT_SLACK
+        # Up to the trigger: messages stored since then are not part of what it answers.
+        return await self._store.last_in_channel(
+            trigger.channel_id, self._context_messages, up_to=trigger.message_id
         )
-        upto = [m for m in recent if m.message_id <= trigger.message_id]
-        return upto[-self._context_messages :]
 
     async def decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         context = await self.context(trigger)

@@ -8,7 +8,9 @@ is persisted after every message so a restart carries on where it stopped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from services.store import StateStore
@@ -51,3 +53,55 @@ class ReplyPolicy:
             if self._saved.get(channel_id) != count:
                 await self._state.put_state(_KIND, str(channel_id), {"count": count})
                 self._saved[channel_id] = count
+
+
+class FloodGuard:
+    """Keeps one member's flood from costing an Azure call every fifth message.
+
+    A member who wrote FLOOD_MESSAGES or more in the last FLOOD_WINDOW seconds is flooding;
+    their triggers then get a decision at most once per FLOOD_DECIDE_EVERY seconds. Their
+    messages are still stored and counted, and everyone else is unaffected.
+    """
+
+    def __init__(
+        self,
+        *,
+        messages: int = 8,
+        window: float = 10.0,
+        decide_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._messages = messages
+        self._window = window
+        self._decide_every = decide_every
+        self._clock = clock
+        self._recent: dict[tuple[int, int], deque[float]] = {}
+        self._last_flood_decision: dict[tuple[int, int], float] = {}
+
+    def note(self, guild_id: int, member_id: int) -> None:
+        now = self._clock()
+        key = (guild_id, member_id)
+        recent = self._recent.setdefault(key, deque(maxlen=self._messages))
+        recent.append(now)
+        if len(self._recent) > 10_000:  # bounded: forget members quiet for a window
+            self._recent = {
+                k: times for k, times in self._recent.items() if now - times[-1] < self._window
+            }
+
+    def is_flooding(self, guild_id: int, member_id: int) -> bool:
+        recent = self._recent.get((guild_id, member_id))
+        return (
+            recent is not None
+            and len(recent) >= self._messages
+            and self._clock() - recent[0] < self._window
+        )
+
+    def admits(self, guild_id: int, member_id: int) -> bool:
+        """Whether a trigger by this member gets a decision now."""
+        if not self.is_flooding(guild_id, member_id):
+            return True
+        key, now = (guild_id, member_id), self._clock()
+        if now - self._last_flood_decision.get(key, -self._decide_every) < self._decide_every:
+            return False
+        self._last_flood_decision[key] = now
+        return True

@@ -34,6 +34,8 @@ OTHER_BOT = FakeUser(id=900_000_000_000_000_104, username="otherbot", bot=True)
 MODERATOR = FakeUser(id=900_000_000_000_000_105, username="mod", global_name="Mod")
 DISCORD_TOKEN = "fake-discord-token-0123456789"
 AZURE_KEY = "fake-azure-key-0123456789"
+# Other credentials the tests use; the suite checks none of them reaches a log or a file.
+EXTRA_SECRETS: list[str] = []
 
 
 def new_fake_discord() -> FakeDiscord:

@@ -46,6 +46,9 @@ async def test_last_in_channel_is_oldest_first_and_bounded(store: TinyStore) -> 
     last = await store.last_in_channel(1, 3)
     assert [m.content for m in last] == ["message 2", "message 4", "message 6"]
     assert await store.last_in_channel(3, 5) == []
+    up_to = await store.last_in_channel(1, 2, up_to=1005)
+    assert [m.content for m in up_to] == ["message 2", "message 4"]
+    assert await store.last_in_channel(1, 2, up_to=999) == []
 
 
 async def test_last_by_author_is_per_guild(store: TinyStore) -> None:

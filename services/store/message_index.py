@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -64,11 +64,13 @@ class MessageIndex:
                 return slot
         return None
 
-    def last_of_channel(self, channel_id: int, limit: int) -> list[int]:
+    def last_of_channel(self, channel_id: int, limit: int, up_to: int | None = None) -> list[int]:
         number = self._channel_numbers.get(channel_id)
         if number is None or limit <= 0:
             return []
-        return list(self.channel_slots[number][-limit:])
+        slots = self.channel_slots[number]
+        end = len(slots) if up_to is None else bisect_right(slots, up_to, key=self.ids.__getitem__)
+        return list(slots[max(0, end - limit) : end])
 
     def last_of_author(self, guild_id: int, author_id: int, limit: int) -> list[int]:
         number = self._author_numbers.get((guild_id, author_id))

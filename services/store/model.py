@@ -29,7 +29,11 @@ class MessageStore(Protocol):
 
     async def delete(self, message_id: int) -> bool: ...
 
-    async def last_in_channel(self, channel_id: int, limit: int) -> list[StoredMessage]: ...
+    async def last_in_channel(
+        self, channel_id: int, limit: int, *, up_to: int | None = None
+    ) -> list[StoredMessage]:
+        """The last `limit` messages of the channel, ending at message id `up_to` if given."""
+        ...
 
     async def last_by_author(
         self, guild_id: int, author_id: int, limit: int

@@ -183,10 +183,12 @@ class TinyStore:
         self._maintain_if_due(purge=deleted)
         return deleted
 
-    async def last_in_channel(self, channel_id: int, limit: int) -> list[StoredMessage]:
+    async def last_in_channel(
+        self, channel_id: int, limit: int, *, up_to: int | None = None
+    ) -> list[StoredMessage]:
         return await self._run(
             lambda message_log: self._read(
-                message_log, message_log.index.last_of_channel(channel_id, limit)
+                message_log, message_log.index.last_of_channel(channel_id, limit, up_to)
             )
         )
 

@@ -93,6 +93,7 @@ class FakeAzureOpenAI:
         self.deployment = deployment
         self.model_name = model_name
         self.responder: Callable[[JSON], str | JSON] = self._default_responder
+        self.delay_seconds = 0.0  # a slow deployment: every answer waits this long
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
         self.requests: list[JSON] = []
@@ -151,6 +152,7 @@ class FakeAzureOpenAI:
         self.responder = self._default_responder
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
+        self.delay_seconds = 0.0
         self.requests.clear()
         self.unhandled.clear()
         self._faults.clear()
@@ -270,6 +272,8 @@ class FakeAzureOpenAI:
         return response
 
     async def _answer(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         if request.headers.get("api-key") != self.api_key:
             return _json(
                 {
