@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,6 +90,9 @@ class TinyStore:
         self._lock = asyncio.Lock()
         self._maintenance: asyncio.Task[None] | None = None
         self._purge_requested = False
+        # Group commit: adds that arrive while a flush runs share the next flush's fsync.
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def _run(self, work: Callable[[MessageLog], T]) -> T:
         async with self._lock:
@@ -100,6 +104,8 @@ class TinyStore:
         return work(self._log)
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await self._flusher
         if self._maintenance is not None:
             await self._maintenance
         if self._log is not None and self._log.appended_since_snapshot:
@@ -154,8 +160,28 @@ class TinyStore:
     async def add(self, message: StoredMessage) -> None:
         # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
         record = {"put": message.message_id, "doc": self._to_document(message)}
-        await self._run(lambda message_log: message_log.append(record))
+        acknowledged = asyncio.get_running_loop().create_future()
+        self._pending.append((record, acknowledged))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_pending())
+        await acknowledged  # returns once the record is on disk (fdatasync'd)
         self._maintain_if_due(purge=False)
+
+    async def _flush_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    failures = await self._run(partial(_append_batch, batch=batch))
+                except BaseException as error:  # the batch may not be on disk: no acks
+                    _settle(batch, [error] * len(batch))
+                    raise
+                _settle(batch, failures)
+        finally:
+            self._flusher = None
+            if self._pending:  # stopped by an error or a cancellation: fail the waiting adds
+                _settle(self._pending, [OSError("the store stopped writing")] * len(self._pending))
+                self._pending = []
 
     async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
         sealed = self._cipher.seal(content) if self._cipher is not None else content
@@ -350,3 +376,33 @@ class TinyStore:
             return [str(doc["_key"]) for doc in self._state_db.table(kind, cache_size=0).all()]
 
         return await self._run_state(work)
+
+
+def _append_batch(
+    message_log: MessageLog, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]
+) -> list[BaseException | None]:
+    """Append every record, then one fdatasync for all; a record that fails fails alone."""
+    failures: list[BaseException | None] = []
+    for record, _acknowledged in batch:
+        try:
+            message_log.append(record, durable=False)
+            failures.append(None)
+        except OSError as error:
+            failures.append(error)
+    message_log.sync()
+    return failures
+
+
+def _settle(
+    batch: list[tuple[dict[str, Any], asyncio.Future[None]]],
+    failures: list[BaseException | None],
+) -> None:
+    for (_record, acknowledged), failure in zip(batch, failures, strict=True):
+        if acknowledged.done():
+            continue
+        if failure is None:
+            acknowledged.set_result(None)
+        elif isinstance(failure, Exception):
+            acknowledged.set_exception(failure)
+        else:
+            acknowledged.cancel()
