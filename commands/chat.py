@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import defaultdict, deque
 
 import discord
 from discord.ext import commands
@@ -54,6 +54,8 @@ class ChatListener(commands.Cog):
         self._channel_ids = channel_ids
         self._guild_id = guild_id
         self._replies: set[asyncio.Task[None]] = set()
+        # Per channel, the messages still being stored (each resolves once it is durable).
+        self._storing: defaultdict[int, set[asyncio.Future[None]]] = defaultdict(set)
         # The latest decisions, bounded: what the bot did and why, for operators and tests.
         self.decisions: deque[Decision] = deque(maxlen=1000)
 
@@ -97,13 +99,22 @@ class ChatListener(commands.Cog):
         if message.author.bot and not self._is_own(message):
             return
         assert message.guild is not None
-        # The place in the count is taken before the first await: arrival order decides.
+        # Before the first await: arrival order decides the place in the count, and which
+        # messages a trigger's context must wait for (those still being stored).
         beat = None if message.author.bot else self._policy.count(message.channel.id)
-        stored = message.author.bot or await self._privacy.may_store(
-            message.guild.id, message.author.id
-        )
-        if stored:
-            await self._remember(message)
+        in_flight = self._storing[message.channel.id]
+        earlier = list(in_flight)
+        storing = asyncio.get_running_loop().create_future()
+        in_flight.add(storing)
+        try:
+            stored = message.author.bot or await self._privacy.may_store(
+                message.guild.id, message.author.id
+            )
+            if stored:
+                await self._remember(message)
+        finally:
+            storing.set_result(None)
+            in_flight.discard(storing)
         if beat is None:
             return
         # An opted-out member still counts toward the beat, but is never quoted or answered.
@@ -132,7 +143,9 @@ class ChatListener(commands.Cog):
             self._record(Decision(trigger, "skipped", "the author is flooding the channel"))
             return
         # Answer in the background: the listener must keep storing while Azure thinks.
-        task = asyncio.create_task(self._respond(message, trigger, answer_author=stored))
+        task = asyncio.create_task(
+            self._respond(message, trigger, answer_author=stored, after=earlier)
+        )
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
 
@@ -156,8 +169,14 @@ class ChatListener(commands.Cog):
         )
 
     async def _respond(
-        self, message: discord.Message, trigger: Trigger, *, answer_author: bool
+        self,
+        message: discord.Message,
+        trigger: Trigger,
+        *,
+        answer_author: bool,
+        after: list[asyncio.Future[None]],
     ) -> None:
+        await asyncio.gather(*after)  # the context must hold every message that came before
         me = self._bot.user
         bot_name = me.display_name if me else "bot"
         async with contextlib.AsyncExitStack() as typing:
