@@ -13,7 +13,7 @@ from discord.ext import commands
 from services.conversation import ConversationService, Decision, Reason, Trigger
 from services.cooldown import Cooldown
 from services.privacy import PrivacyService
-from services.reply_policy import FloodGuard, ReplyPolicy
+from services.reply_policy import Beat, FloodGuard, ReplyPolicy
 from services.store import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -98,48 +98,19 @@ class ChatListener(commands.Cog):
         # The bot's own words are context for the conversation; other bots are noise.
         if message.author.bot and not self._is_own(message):
             return
-        assert message.guild is not None
-        # Before the first await: arrival order decides the place in the count, and which
-        # messages a trigger's context must wait for (those still being stored).
+        # Before the first await: arrival order decides the place in the count.
         beat = None if message.author.bot else self._policy.count(message.channel.id)
-        in_flight = self._storing[message.channel.id]
-        earlier = list(in_flight)
-        storing = asyncio.get_running_loop().create_future()
-        in_flight.add(storing)
-        try:
-            stored = message.author.bot or await self._privacy.may_store(
-                message.guild.id, message.author.id
-            )
-            if stored:
-                await self._remember(message)
-        finally:
-            storing.set_result(None)
-            in_flight.discard(storing)
+        earlier, stored = await self._store_in_arrival_order(message)
         if beat is None:
             return
         # An opted-out member still counts toward the beat, but is never quoted or answered.
         await self._policy.save(message.channel.id)
+        assert message.guild is not None
         self._flood.note(message.guild.id, message.author.id)
-        reason: Reason | None = None
-        if (
-            stored
-            and self._addresses_bot(message)
-            and self._mention_cooldown.try_acquire((message.guild.id, message.author.id))
-        ):
-            reason = "mention"
-        elif beat.triggers:
-            reason = "beat"
-        if reason is None:
+        trigger = self._trigger_for(message, beat, addressable=stored)
+        if trigger is None:
             return
-        trigger = Trigger(
-            guild_id=message.guild.id,
-            channel_id=message.channel.id,
-            message_id=message.id,
-            author_id=message.author.id,
-            reason=reason,
-            count=beat.count,
-        )
-        if reason == "beat" and not self._flood.admits(trigger.guild_id, trigger.author_id):
+        if trigger.reason == "beat" and not self._flood.admits(trigger.guild_id, trigger.author_id):
             self._record(Decision(trigger, "skipped", "the author is flooding the channel"))
             return
         # Answer in the background: the listener must keep storing while Azure thinks.
@@ -149,24 +120,66 @@ class ChatListener(commands.Cog):
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
 
+    async def _store_in_arrival_order(
+        self, message: discord.Message
+    ) -> tuple[list[asyncio.Future[None]], bool]:
+        """Store the message unless its author opted out. Returns the messages of the channel
+        that were still being stored when it arrived (a trigger's context waits for them)
+        and whether it was stored."""
+        assert message.guild is not None
+        in_flight = self._storing[message.channel.id]
+        earlier = list(in_flight)
+        storing = asyncio.get_running_loop().create_future()
+        in_flight.add(storing)
+        try:
+            stored = message.author.bot or await self._privacy.may_store(
+                message.guild.id, message.author.id
+            )
+            if stored:
+                await self._store.add(
+                    StoredMessage(
+                        message_id=message.id,
+                        guild_id=message.guild.id,
+                        channel_id=message.channel.id,
+                        author_id=message.author.id,
+                        author_name=message.author.display_name,
+                        content=_text_of(message),
+                        created_at=message.created_at,
+                        from_bot=message.author.bot,
+                    )
+                )
+        finally:
+            storing.set_result(None)
+            in_flight.discard(storing)
+        return earlier, stored
+
+    def _trigger_for(
+        self, message: discord.Message, beat: Beat, *, addressable: bool
+    ) -> Trigger | None:
+        assert message.guild is not None
+        reason: Reason
+        if (
+            addressable
+            and self._addresses_bot(message)
+            and self._mention_cooldown.try_acquire((message.guild.id, message.author.id))
+        ):
+            reason = "mention"
+        elif beat.triggers:
+            reason = "beat"
+        else:
+            return None
+        return Trigger(
+            guild_id=message.guild.id,
+            channel_id=message.channel.id,
+            message_id=message.id,
+            author_id=message.author.id,
+            reason=reason,
+            count=beat.count,
+        )
+
     def _record(self, decision: Decision) -> None:
         self.decisions.append(decision)
         log.info("decision: %s", decision.describe())
-
-    async def _remember(self, message: discord.Message) -> None:
-        assert message.guild is not None
-        await self._store.add(
-            StoredMessage(
-                message_id=message.id,
-                guild_id=message.guild.id,
-                channel_id=message.channel.id,
-                author_id=message.author.id,
-                author_name=message.author.display_name,
-                content=_text_of(message),
-                created_at=message.created_at,
-                from_bot=message.author.bot,
-            )
-        )
 
     async def _respond(
         self,
