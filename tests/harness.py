@@ -19,6 +19,7 @@ from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
 T = TypeVar("T")
+JSON = dict[str, Any]
 
 GUILD_ID = 900_000_000_000_000_001
 APPLICATION_ID = 900_000_000_000_000_002
@@ -112,3 +113,22 @@ def chat_listener(bot: AzureBot) -> ChatListener:
     cog = bot.get_cog("ChatListener")
     assert isinstance(cog, ChatListener)
     return cog
+
+
+def sent_after(discord: FakeDiscord, channel_id: int, message: dict[str, Any]) -> list[JSON]:
+    """What the bot sent to the channel after `message`."""
+    return [
+        m
+        for m in discord.sent_messages
+        if int(m["channel_id"]) == channel_id and int(m["id"]) > int(message["id"])
+    ]
+
+
+async def post_many(
+    discord: FakeDiscord, channel_id: int, authors: list[FakeUser], count: int, prefix: str
+) -> list[JSON]:
+    """`count` messages "prefix 1", "prefix 2", ... by the authors in turn."""
+    return [
+        await discord.post_message(channel_id, authors[n % len(authors)], f"{prefix} {n + 1}")
+        for n in range(count)
+    ]

@@ -9,7 +9,7 @@ import pytest
 from app.settings import Settings
 from tests.azure_brain import Brain, quoted_chat, quoted_messages, schema_name
 from tests.fakes.azure_openai import FakeAzureOpenAI
-from tests.fakes.discord_server import FakeDiscord, FakeUser
+from tests.fakes.discord_server import FakeDiscord
 from tests.harness import (
     ALICE,
     BOT,
@@ -20,27 +20,12 @@ from tests.harness import (
     RANDOM,
     chat_listener,
     eventually,
+    post_many,
     running_bot,
+    sent_after,
 )
 
 JSON = dict[str, Any]
-
-
-def sent_after(discord: FakeDiscord, channel_id: int, message: JSON) -> list[JSON]:
-    return [
-        m
-        for m in discord.sent_messages
-        if int(m["channel_id"]) == channel_id and int(m["id"]) > int(message["id"])
-    ]
-
-
-async def post_many(
-    discord: FakeDiscord, channel_id: int, authors: list[FakeUser], count: int, prefix: str
-) -> list[JSON]:
-    return [
-        await discord.post_message(channel_id, authors[n % len(authors)], f"{prefix} {n + 1}")
-        for n in range(count)
-    ]
 
 
 async def test_twenty_messages_give_four_replies_to_the_fifth_ones(
