@@ -194,7 +194,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
     _consent_mode: "opt-out or opt-in",
-    _fernet_key: "a Fernet key (see the README to generate one)",
+    _fernet_key: "a Fernet key (the README shows how to make one)",
 }
 
 
@@ -238,7 +238,7 @@ class _Reader:
             expected = _EXPECTED.get(parse, "a valid value")
             shown = "" if secret else f" ({raw!r})"  # a secret is never echoed
             self.problems.append(
-                f"{name} is malformed{shown}: expected {expected} (see .env.example)."
+                f"{name} is malformed{shown}: expected {expected}; see .env.example."
             )
             return None
 
