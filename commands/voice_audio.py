@@ -16,7 +16,7 @@ import logging
 import shlex
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -98,12 +98,26 @@ async def connect_discord_voice(channel: VoiceChannel) -> VoiceOutput:
     return await channel.connect(timeout=VOICE_CONNECT_TIMEOUT, self_deaf=True)
 
 
+class FFmpegPCMSource(discord.FFmpegPCMAudio):
+    """discord.py's FFmpeg source, closing its pipe when cleaned up.
+
+    discord.py 2.7 leaves FFmpeg's stdout to the garbage collector when FFmpeg has already
+    exited, which leaks a file descriptor until then.
+    """
+
+    def cleanup(self) -> None:
+        pipe = self._stdout
+        super().cleanup()
+        if pipe is not discord.utils.MISSING:
+            pipe.close()
+
+
 def stream_source(ffmpeg: str, stream: ResolvedTrack, max_seconds: int) -> discord.AudioSource:
     """FFmpeg decoding a remote stream to PCM: reconnecting, whitelisted, capped in length."""
     before = [*RECONNECT, "-protocol_whitelist", STREAM_PROTOCOLS]
     if stream.http_headers:
         before += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in stream.http_headers.items())]
-    return discord.FFmpegPCMAudio(
+    return FFmpegPCMSource(
         stream.stream_url,
         executable=ffmpeg,
         before_options=shlex.join(before),
@@ -112,7 +126,7 @@ def stream_source(ffmpeg: str, stream: ResolvedTrack, max_seconds: int) -> disco
 
 
 def file_source(ffmpeg: str, path: Path) -> discord.AudioSource:
-    return discord.FFmpegPCMAudio(
+    return FFmpegPCMSource(
         str(path),
         executable=ffmpeg,
         before_options=shlex.join(["-protocol_whitelist", "file"]),
@@ -329,7 +343,7 @@ class GuildPlayer:
                     source = stream_source(self.ffmpeg, stream, self.resolver.max_seconds)
                 except MusicRefused as refusal:
                     log.info("guild %s: skipping %r: %s", self.guild_id, track.title, refusal)
-                    await self.notices.send(track, "music.source_failed", title=track.title)
+                    await self.notices.send(track, "music.source_failed", title=_plain(track.title))
                     await self.queues.finish(self.guild_id, track.entry_id)
                     fresh = None
                     continue
@@ -343,12 +357,13 @@ class GuildPlayer:
         holder: list[Playback] = []
 
         def ended(frames: int) -> None:  # player thread
-            asyncio.run_coroutine_threadsafe(self._music_ended(holder[0], frames), loop)
+            _from_player_thread(self._music_ended(holder[0], frames), loop)
 
         mixer = self._mixer
         if mixer is None or not mixer.set_music(source, ended):
-            mixer = self._new_mixer()
+            mixer = MixingSource()
             mixer.set_music(source, ended)
+            self._play_mixer(mixer)
         holder.append(Playback(track, mixer))
         self.now = holder[0]
         self._resume_output()
@@ -358,7 +373,7 @@ class GuildPlayer:
             return
         self.now = None
         if frames == 0:
-            title = playback.track.title
+            title = _plain(playback.track.title)
             await self.notices.send(playback.track, "music.source_failed", title=title)
         await self.queues.finish(self.guild_id, playback.track.entry_id)
         await self.play_queue()
@@ -421,12 +436,13 @@ class GuildPlayer:
         loop = asyncio.get_running_loop()
 
         def ended(frames: int) -> None:  # player thread
-            asyncio.run_coroutine_threadsafe(self._speech_ended(), loop)
+            _from_player_thread(self._speech_ended(), loop)
 
         mixer = self._mixer
         if mixer is None or not mixer.add_speech(source, ended):
-            mixer = self._new_mixer()
+            mixer = MixingSource()
             mixer.add_speech(source, ended)
+            self._play_mixer(mixer)
         self._resume_output()
 
     async def _speech_ended(self) -> None:
@@ -440,20 +456,19 @@ class GuildPlayer:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _new_mixer(self) -> MixingSource:
+    def _play_mixer(self, mixer: MixingSource) -> None:
+        """Hand `mixer` (already holding a source: an empty one ends at once) to the voice."""
         assert self.voice is not None, "join a channel before playing"
         voice = self.voice
         if voice.is_playing() or voice.is_paused():
             voice.stop()  # the previous mixer has ended; its player may not have noticed yet
-        mixer = MixingSource()
         loop = asyncio.get_running_loop()
 
         def finished(error: Exception | None) -> None:  # player thread
-            asyncio.run_coroutine_threadsafe(self._mixer_finished(mixer, error), loop)
+            _from_player_thread(self._mixer_finished(mixer, error), loop)
 
         voice.play(mixer, after=finished)
         self._mixer = mixer
-        return mixer
 
     async def _mixer_finished(self, mixer: MixingSource, error: Exception | None) -> None:
         if error is not None:
@@ -486,9 +501,14 @@ class GuildPlayer:
             await self.leave()
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def _log_failure(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("starting the next track failed", exc_info=error)
+        log.error("the voice player failed", exc_info=error)
+
+
+def _from_player_thread(work: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
+    """Hand `work` to the event loop (the player thread must not do async work itself)."""
+    asyncio.run_coroutine_threadsafe(work, loop).add_done_callback(_log_failure)
 
 
 class VoicePlayers:
@@ -575,3 +595,7 @@ async def join_member_channel(
         raise UserFacingError(
             for_interaction(interaction, "voice.connect_failed", channel=channel.mention)
         ) from error
+
+
+def _plain(title: str) -> str:
+    return discord.utils.escape_markdown(title)
