@@ -10,6 +10,7 @@ reports ends back to the loop with `run_coroutine_threadsafe`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes.util
 import logging
@@ -501,7 +502,7 @@ class GuildPlayer:
             await self.leave()
 
 
-def _log_failure(task: asyncio.Future[None]) -> None:
+def _log_failure(task: asyncio.Future[None] | concurrent.futures.Future[None]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
         log.error("the voice player failed", exc_info=error)
 
