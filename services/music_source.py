@@ -33,7 +33,8 @@ WITH_GENERIC_EXTRACTOR = ("default",)
 
 RefusalReason = Literal["link_not_allowed", "no_result", "live", "too_long", "unplayable"]
 
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# Only "scheme://..." is a link: "mood:happy" or "ytsearch50:x" are words to search for.
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # "youtube.com/watch?v=..." typed without a scheme is a link too.
 _BARE_HOST = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _LIVE_STATES = {"is_live", "is_upcoming"}
