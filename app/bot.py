@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import discord
+import imageio_ffmpeg
 import yarl
 from discord.ext import commands
 
@@ -16,19 +18,25 @@ from app.settings import Settings
 from commands.chat import ChatListener
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
+from commands.music import Music
 from commands.persona import PersonaCommands
 from commands.presence import Presence
 from commands.retention import Retention
+from commands.say import Say
 from commands.temperature import TemperatureCommands
+from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice, load_opus
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import cipher_for
 from services.llm import AzureChatModel
+from services.music_queue import MusicQueues
+from services.music_source import MusicResolver
 from services.persona import Persona, PersonaService
 from services.privacy import PrivacyService
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import TinyStore
 from services.temperature import TemperatureSettings
+from services.tts import SpeechCache, SpeechSynthesizer
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +52,23 @@ class Services:
     privacy: PrivacyService
     # The member's persona, or None when they are not (or no longer) to be profiled.
     persona_if_allowed: Callable[[int, int], Awaitable[Persona | None]]
+    music_queues: MusicQueues
+    music_resolver: MusicResolver
+    speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
 
     async def close(self) -> None:
         try:
             await self.personas.wait_idle()  # a rebuild in flight still writes its profile
             await self.model.close()
+            if self.speech is not None:
+                await self.speech.close()
         finally:
             await self.store.close()
+
+
+def find_ffmpeg() -> str:
+    """The system's FFmpeg (Debian's, in Docker) if there is one, else the wheel's static one."""
+    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def build_services(settings: Settings) -> Services:
@@ -92,6 +110,16 @@ def build_services(settings: Settings) -> Services:
         temperature=temperature.effective,
         context_messages=settings.context_messages,
     )
+    speech = None
+    if settings.speech_configured:
+        speech = SpeechSynthesizer(
+            api_key=settings.elevenlabs_api_key.reveal(),
+            voice_id=settings.elevenlabs_voice_id,
+            model_id=settings.elevenlabs_model_id,
+            base_url=settings.elevenlabs_base_url,
+            timeout=settings.elevenlabs_timeout,
+            cache=SpeechCache(settings.data_dir / "speech-cache"),
+        )
     return Services(
         store=store,
         model=model,
@@ -101,11 +129,25 @@ def build_services(settings: Settings) -> Services:
         conversation=conversation,
         privacy=privacy,
         persona_if_allowed=persona_if_allowed,
+        music_queues=MusicQueues(store, max_length=settings.music_max_queue),
+        music_resolver=MusicResolver(
+            allowed_hosts=settings.music_allowed_hosts,
+            max_seconds=settings.music_max_minutes * 60,
+            allow_private_hosts=settings.music_allow_private_hosts,
+            allow_generic_extractor=settings.music_generic_extractor,
+        ),
+        speech=speech,
     )
 
 
 class AzureBot(commands.Bot):
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        *,
+        connect_voice: VoiceConnect = connect_discord_voice,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal too
         super().__init__(
@@ -118,6 +160,14 @@ class AzureBot(commands.Bot):
         )
         self.settings = settings
         self.services = services
+        self._connect_voice = connect_voice
+        self.voice_players = VoicePlayers(
+            queues=services.music_queues,
+            resolver=services.music_resolver,
+            connect=connect_voice,
+            ffmpeg=find_ffmpeg(),
+            idle_seconds=settings.voice_idle_seconds,
+        )
 
     async def setup_hook(self) -> None:
         settings, services = self.settings, self.services
@@ -152,9 +202,29 @@ class AzureBot(commands.Bot):
             )
         )
         await self.add_cog(Retention(services.privacy))
+        players = self.voice_players
         await self.add_cog(
-            Presence(self, channel_ids=settings.channel_ids, now_playing=lambda: None)
+            Music(
+                self,
+                players=players,
+                queues=services.music_queues,
+                resolver=services.music_resolver,
+            )
         )
+        await self.add_cog(
+            Say(
+                self,
+                players=players,
+                speech=services.speech,
+                max_chars=settings.say_max_chars,
+                cooldown=Cooldown(settings.say_cooldown_seconds),
+            )
+        )
+        await self.add_cog(
+            Presence(self, channel_ids=settings.channel_ids, now_playing=players.now_playing)
+        )
+        if self._connect_voice is connect_discord_voice and not load_opus():
+            log.warning("libopus not found: /play and /say will answer that voice is unavailable")
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
         # A gateway event still being read while the bot closes has nowhere to go.
@@ -170,6 +240,7 @@ class AzureBot(commands.Bot):
 
     async def close(self) -> None:
         try:
+            await self.voice_players.close()
             await super().close()
         finally:
             await self.services.close()
@@ -181,5 +252,7 @@ def point_at_discord(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-def build_bot(settings: Settings) -> AzureBot:
-    return AzureBot(settings, build_services(settings))
+def build_bot(
+    settings: Settings, *, connect_voice: VoiceConnect = connect_discord_voice
+) -> AzureBot:
+    return AzureBot(settings, build_services(settings), connect_voice=connect_voice)

@@ -81,6 +81,13 @@ class Settings:
     music_max_minutes: int = 15
     music_max_queue: int = 50
     say_max_chars: int = 300
+    say_cooldown_seconds: int = 10
+    elevenlabs_timeout: float = 15.0
+    voice_idle_seconds: float = 180.0
+    # Tests only, never read from the environment: let /play reach the loopback media server
+    # (private addresses, and yt-dlp's generic extractor, which reads any page).
+    music_allow_private_hosts: bool = False
+    music_generic_extractor: bool = False
     data_dir: Path = Path("data")
     reply_every: int = 5
     context_messages: int = 5
@@ -277,6 +284,9 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         music_max_minutes=read.optional("MUSIC_MAX_MINUTES", _positive_int, 15),
         music_max_queue=read.optional("MUSIC_MAX_QUEUE", _positive_int, 50),
         say_max_chars=read.optional("SAY_MAX_CHARS", _positive_int, 300),
+        say_cooldown_seconds=read.optional("SAY_COOLDOWN_SECONDS", _non_negative_int, 10),
+        elevenlabs_timeout=read.optional("ELEVENLABS_TIMEOUT", _positive_float, 15.0),
+        voice_idle_seconds=read.optional("VOICE_IDLE_SECONDS", _positive_float, 180.0),
         data_dir=Path(read.text("DATA_DIR", "data")),
         reply_every=read.optional("REPLY_EVERY", _positive_int, 5),
         context_messages=read.optional("CONTEXT_MESSAGES", _positive_int, 5),

@@ -2,16 +2,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from app.settings import Secret, Settings
+from tests.audio import make_tone
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.fakes.media_server import MediaServer
 from tests.harness import (
     AZURE_KEY,
     DISCORD_TOKEN,
+    ELEVENLABS_KEY,
+    ELEVENLABS_VOICE,
     EXTRA_SECRETS,
     new_fake_discord,
     settings_for,
@@ -82,3 +88,74 @@ def no_secret_leaves_a_trace(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     ]
     assert not leaks, f"secrets in log lines: {leaks[:3]}"
     assert not files, f"secrets in data files: {files[:3]}"
+
+
+# -- voice: real audio files, a media server and a fake ElevenLabs --------------------------
+
+
+@dataclass(frozen=True)
+class Media:
+    server: MediaServer
+    song: str  # 1 s of 440 Hz (mp3)
+    long_song: str  # 20 s of 440 Hz (mp3), for pausing, skipping and speaking over
+    song_ogg: str
+    song_wav: str
+    broken: str  # served as audio/mpeg, but not audio: FFmpeg fails on it
+    speech: Path  # 0.6 s of 1,000 Hz (mp3): what the fake ElevenLabs "says"
+
+
+@pytest.fixture(scope="session")
+async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Media]:
+    folder = tmp_path_factory.mktemp("media")
+    broken = folder / "broken.mp3"
+    broken.write_bytes(b"this is not audio at all " * 400)
+    server = MediaServer()
+    await server.start()
+    yield Media(
+        server=server,
+        song=server.add_file("song.mp3", make_tone(folder / "song.mp3", frequency=440, seconds=1)),
+        long_song=server.add_file(
+            "long.mp3", make_tone(folder / "long.mp3", frequency=440, seconds=20)
+        ),
+        song_ogg=server.add_file(
+            "song.ogg", make_tone(folder / "song.ogg", frequency=440, seconds=1)
+        ),
+        song_wav=server.add_file(
+            "song.wav", make_tone(folder / "song.wav", frequency=440, seconds=1)
+        ),
+        broken=server.add_file("broken.mp3", broken),
+        speech=make_tone(folder / "speech.mp3", frequency=1000, seconds=0.6),
+    )
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def fake_elevenlabs_server(media: Media) -> AsyncIterator[FakeElevenLabs]:
+    fake = FakeElevenLabs(api_key=ELEVENLABS_KEY, voice_id=ELEVENLABS_VOICE, audio=media.speech)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def fake_elevenlabs(fake_elevenlabs_server: FakeElevenLabs) -> Iterator[FakeElevenLabs]:
+    fake_elevenlabs_server.reset()
+    yield fake_elevenlabs_server
+    fake_elevenlabs_server.reset()
+
+
+@pytest.fixture
+def voice_settings(settings: Settings, fake_elevenlabs: FakeElevenLabs) -> Settings:
+    """The bot's settings with music from the loopback media server and speech configured."""
+    return replace(
+        settings,
+        music_allowed_hosts=("localhost",),
+        music_allow_private_hosts=True,
+        music_generic_extractor=True,
+        voice_idle_seconds=0.2,
+        elevenlabs_api_key=Secret(ELEVENLABS_KEY),
+        elevenlabs_voice_id=ELEVENLABS_VOICE,
+        elevenlabs_base_url=fake_elevenlabs.base_url,
+        elevenlabs_timeout=2.0,
+        say_cooldown_seconds=0,
+    )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from app.bot import AzureBot, build_bot
 from app.settings import Secret, Settings
 from commands.chat import ChatListener
+from commands.voice_audio import VoiceConnect, connect_discord_voice
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
@@ -35,8 +36,10 @@ OTHER_BOT = FakeUser(id=900_000_000_000_000_104, username="otherbot", bot=True)
 MODERATOR = FakeUser(id=900_000_000_000_000_105, username="mod", global_name="Mod")
 DISCORD_TOKEN = "fake-discord-token-0123456789"
 AZURE_KEY = "fake-azure-key-0123456789"
+ELEVENLABS_KEY = "fake-elevenlabs-key-0123456789"
+ELEVENLABS_VOICE = "voice-aria-0001"
 # Other credentials the tests use; the suite checks none of them reaches a log or a file.
-EXTRA_SECRETS: list[str] = []
+EXTRA_SECRETS: list[str] = [ELEVENLABS_KEY]
 
 
 def new_fake_discord() -> FakeDiscord:
@@ -92,10 +95,14 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    discord: FakeDiscord, settings: Settings, **overrides: Any
+    discord: FakeDiscord,
+    settings: Settings,
+    *,
+    connect_voice: VoiceConnect = connect_discord_voice,
+    **overrides: Any,
 ) -> AsyncIterator[AzureBot]:
     """Start the real bot against the fakes; waits until its guild has arrived."""
-    bot = build_bot(replace(settings, **overrides))
+    bot = build_bot(replace(settings, **overrides), connect_voice=connect_voice)
     connections = discord.identify_count
     task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
     try:

@@ -94,3 +94,21 @@ def test_the_bot_names_missing_settings_without_a_traceback(tmp_path: Path) -> N
     assert lines[0].startswith("DISCORD_TOKEN is missing")
     assert lines[1].startswith("CHANNEL_ID is malformed ('12x')")
     assert "Traceback" not in result.stderr
+
+
+def test_voice_settings_are_read_and_the_test_only_ones_are_not() -> None:
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "VOICE_IDLE_SECONDS": "30",
+            "SAY_COOLDOWN_SECONDS": "0",
+            "ELEVENLABS_TIMEOUT": "5",
+            "MUSIC_ALLOW_PRIVATE_HOSTS": "1",
+            "MUSIC_GENERIC_EXTRACTOR": "1",
+        }
+    )
+    assert settings.voice_idle_seconds == 30.0
+    assert settings.say_cooldown_seconds == 0
+    assert settings.elevenlabs_timeout == 5.0
+    assert not settings.music_allow_private_hosts
+    assert not settings.music_generic_extractor

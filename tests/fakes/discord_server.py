@@ -335,6 +335,11 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._port = 0
 
+        # Voice: who is in which voice channel, and the fake voice server the bot is sent to.
+        self.voice_channel_of: dict[int, int] = {}
+        self._voice_flags: dict[int, JSON] = {}
+        self.voice_endpoint = "127.0.0.1:9"  # nothing listens: far enough for a voice client
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
@@ -645,7 +650,7 @@ class FakeDiscord:
             "channels": list(self.channels.values()),
             "threads": [],
             "presences": [],
-            "voice_states": [],
+            "voice_states": [self._voice_state(uid) for uid in self.voice_channel_of],
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
@@ -929,6 +934,7 @@ class FakeDiscord:
                 elif op == OP_VOICE_STATE:
                     self.voice_state_requests.append(d)
                     self._notifier.notify()
+                    await self._answer_voice_state(d)
                 elif op == OP_REQUEST_MEMBERS:
                     self.member_requests.append(d)
                     if mine is not None:
@@ -1184,6 +1190,71 @@ class FakeDiscord:
         self.interactions[interaction.id] = interaction
         await self._dispatch("INTERACTION_CREATE", payload)
         return interaction
+
+    # ------------------------------------------------------------------ voice
+    # A gateway op 4 from the bot is answered as Discord does: VOICE_STATE_UPDATE for the bot
+    # (with its voice session id) and, when it joins a channel, VOICE_SERVER_UPDATE (token,
+    # guild and the voice endpoint). Members join channels with `join_voice`.
+
+    def _voice_state(self, user_id: int) -> JSON:
+        flags = self._voice_flags.get(user_id, {})
+        return {
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.voice_channel_of[user_id])
+            if user_id in self.voice_channel_of
+            else None,
+            "user_id": str(user_id),
+            "member": self.member_payload(user_id) if user_id in self.guild_members else None,
+            "session_id": flags.get("session_id", uuid.uuid4().hex),
+            "deaf": False,
+            "mute": False,
+            "self_deaf": bool(flags.get("self_deaf", False)),
+            "self_mute": bool(flags.get("self_mute", False)),
+            "self_video": False,
+            "self_stream": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+
+    async def _set_voice_state(self, user_id: int, channel_id: int | None, **flags: Any) -> JSON:
+        if channel_id is None:
+            self.voice_channel_of.pop(user_id, None)
+        else:
+            self.voice_channel_of[user_id] = channel_id
+        self._voice_flags[user_id] = {**self._voice_flags.get(user_id, {}), **flags}
+        state = self._voice_state(user_id)
+        self._notifier.notify()
+        await self._dispatch("VOICE_STATE_UPDATE", state)
+        return state
+
+    async def join_voice(self, user: FakeUser, channel_id: int | None) -> None:
+        """A member joins (or, with None, leaves) a voice channel: VOICE_STATE_UPDATE."""
+        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
+            raise KeyError(f"unknown voice channel {channel_id}")
+        await self._set_voice_state(user.id, channel_id)
+
+    async def _answer_voice_state(self, d: JSON) -> None:
+        if str(d.get("guild_id")) != str(self.guild_id):
+            return
+        channel_id = int(d["channel_id"]) if d.get("channel_id") else None
+        await self._set_voice_state(
+            self.bot_user.id,
+            channel_id,
+            session_id=uuid.uuid4().hex,
+            self_deaf=d.get("self_deaf", False),
+            self_mute=d.get("self_mute", False),
+        )
+        if channel_id is not None:
+            server = {
+                "token": uuid.uuid4().hex[:16],
+                "guild_id": str(self.guild_id),
+                "endpoint": self.voice_endpoint,
+            }
+            await self._dispatch("VOICE_SERVER_UPDATE", server)
+
+    @property
+    def bot_voice_channel(self) -> int | None:
+        return self.voice_channel_of.get(self.bot_user.id)
 
     # ------------------------------------------------------------------ waiting
 

@@ -1,0 +1,74 @@
+"""/say: the bot speaks the member's text in their voice channel (ElevenLabs)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from commands.errors import UserFacingError
+from commands.i18n import for_interaction
+from commands.voice_audio import (
+    BusyElsewhere,
+    VoicePlayers,
+    busy_elsewhere,
+    join_member_channel,
+    member_voice_channel,
+)
+from services.cooldown import Cooldown
+from services.tts import SpeechError, SpeechSynthesizer
+
+
+class Say(commands.Cog):
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        players: VoicePlayers,
+        speech: SpeechSynthesizer | None,
+        max_chars: int,
+        cooldown: Cooldown,
+    ) -> None:
+        self._bot = bot
+        self._players = players
+        self._speech = speech  # None: no ElevenLabs key or voice configured
+        self._max_chars = max_chars
+        self._cooldown = cooldown
+
+    @app_commands.command(name="say", description="Say something in your voice channel")
+    @app_commands.describe(text="What the bot should say")
+    @app_commands.guild_only()
+    async def say(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 2000]
+    ) -> None:
+        if self._speech is None:
+            raise UserFacingError(for_interaction(interaction, "say.not_configured"))
+        if len(text) > self._max_chars:
+            raise UserFacingError(
+                for_interaction(
+                    interaction, "say.too_long", length=len(text), limit=self._max_chars
+                )
+            )
+        channel = member_voice_channel(interaction)
+        assert interaction.guild_id is not None  # guild_only
+        player = self._players.for_guild(interaction.guild_id)
+        try:
+            player.check_channel(channel)
+        except BusyElsewhere as error:
+            raise busy_elsewhere(interaction, error) from error
+        key = (interaction.guild_id, interaction.user.id)
+        if not self._cooldown.try_acquire(key):
+            seconds = f"{max(1.0, self._cooldown.remaining(key)):.0f}"
+            raise UserFacingError(for_interaction(interaction, "error.cooldown", seconds=seconds))
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            spoken = await self._speech.speak(text)
+        except SpeechError as error:
+            raise UserFacingError(
+                for_interaction(interaction, f"say.failed_{error.kind}")
+            ) from error
+        await join_member_channel(interaction, player, channel)
+        await player.speak(channel, spoken)
+        await interaction.followup.send(
+            for_interaction(interaction, "say.done", channel=channel.mention), ephemeral=True
+        )

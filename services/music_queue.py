@@ -1,0 +1,105 @@
+"""Each guild's music queue, kept in the state store so it survives a restart.
+
+The first track of a queue is the one playing (or the one to carry on with after a restart or a
+stop); the rest come next, in order. Only what is needed to find a track again is stored:
+the page URL (never the stream URL, which expires), the title, the duration and who asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from services.store import StateStore
+
+STATE_KIND = "music_queue"
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    title: str
+    page_url: str
+    duration_seconds: int | None
+    requester_id: int
+    entry_id: str
+
+    @classmethod
+    def new(
+        cls, *, title: str, page_url: str, duration_seconds: int | None, requester_id: int
+    ) -> Track:
+        return cls(title, page_url, duration_seconds, requester_id, uuid.uuid4().hex)
+
+
+class QueueFull(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the queue already holds {limit} tracks")
+        self.limit = limit
+
+
+def _from_document(document: dict[str, Any] | None) -> list[Track]:
+    if document is None:
+        return []
+    return [Track(**entry) for entry in document.get("tracks", [])]
+
+
+class MusicQueues:
+    """Per-guild queues: read-modify-write under one lock, every change written through."""
+
+    def __init__(self, state: StateStore, *, max_length: int) -> None:
+        self._state = state
+        self.max_length = max_length
+        self._queues: dict[int, list[Track]] = {}
+        self._lock = asyncio.Lock()
+
+    async def _load(self, guild_id: int) -> list[Track]:
+        if guild_id not in self._queues:
+            document = await self._state.get_state(STATE_KIND, str(guild_id))
+            self._queues[guild_id] = _from_document(document)
+        return self._queues[guild_id]
+
+    async def _save(self, guild_id: int, tracks: list[Track]) -> None:
+        self._queues[guild_id] = tracks
+        if tracks:
+            document = {"tracks": [asdict(track) for track in tracks]}
+            await self._state.put_state(STATE_KIND, str(guild_id), document)
+        else:
+            await self._state.delete_state(STATE_KIND, str(guild_id))
+
+    async def tracks(self, guild_id: int) -> list[Track]:
+        """The whole queue, the current track first."""
+        async with self._lock:
+            return list(await self._load(guild_id))
+
+    async def head(self, guild_id: int) -> Track | None:
+        async with self._lock:
+            tracks = await self._load(guild_id)
+            return tracks[0] if tracks else None
+
+    async def add(self, guild_id: int, track: Track) -> int:
+        """Append `track`; returns its position (0: it is the one to play now)."""
+        async with self._lock:
+            tracks = await self._load(guild_id)
+            if len(tracks) >= self.max_length:
+                raise QueueFull(self.max_length)
+            await self._save(guild_id, [*tracks, track])
+            return len(tracks)
+
+    async def finish(self, guild_id: int, entry_id: str) -> Track | None:
+        """Drop the track `entry_id` if it is still the head; returns the new head.
+
+        Keyed by entry so that a late "track ended" never drops the track after it.
+        """
+        async with self._lock:
+            tracks = await self._load(guild_id)
+            if tracks and tracks[0].entry_id == entry_id:
+                tracks = tracks[1:]
+                await self._save(guild_id, tracks)
+            return tracks[0] if tracks else None
+
+    async def clear(self, guild_id: int) -> int:
+        async with self._lock:
+            dropped = len(await self._load(guild_id))
+            await self._save(guild_id, [])
+            return dropped

@@ -1,0 +1,209 @@
+"""What `/play` may play, and how it is found: the only module that touches yt-dlp.
+
+The safety recipe: the member's text is classified here, not by yt-dlp. An http(s) link to an
+allowed host is played as a link; any other link is refused; words are a `ytsearch1:` search.
+yt-dlp runs with a chosen set of extractors (never the generic one in production, which
+fetches any page), takes one item only (never a whole playlist page), and what it returns is
+checked again: not live, not too long, the page it ended on (after redirects) still on an
+allowed host, the stream over http(s) to a public address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yt_dlp
+from deno import find_deno_bin
+
+log = logging.getLogger(__name__)
+
+SEARCH_PREFIX = "ytsearch1:"
+# Every site extractor except the generic one, which would fetch any URL it is given.
+SAFE_EXTRACTORS = ("default", "-generic")
+# Tests only: the loopback media server is read through the generic extractor.
+WITH_GENERIC_EXTRACTOR = ("default",)
+
+RefusalReason = Literal["link_not_allowed", "no_result", "live", "too_long", "unplayable"]
+
+# Only "scheme://..." is a link: "mood:happy" or "ytsearch50:x" are words to search for.
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+# "youtube.com/watch?v=..." typed without a scheme is a link too.
+_BARE_HOST = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
+_LIVE_STATES = {"is_live", "is_upcoming"}
+
+
+class MusicRefused(Exception):
+    """A request that will not be played; `reason` picks the sentence the member reads."""
+
+    def __init__(self, reason: RefusalReason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class MusicRequest:
+    target: str  # a URL, or "ytsearch1:<words>"
+    is_link: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTrack:
+    title: str
+    page_url: str  # what the queue keeps
+    duration_seconds: int | None
+    stream_url: str  # expires: used at once, never stored
+    http_headers: Mapping[str, str]
+
+
+def _host_allowed(host: str | None, allowed_hosts: Collection[str]) -> bool:
+    return host is not None and host.lower().rstrip(".") in allowed_hosts
+
+
+def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
+    """A link to play, or a search; raises `MusicRefused` for a link that is not allowed."""
+    text = query.strip()
+    looks_like_link = " " not in text and (_SCHEME.match(text) or _BARE_HOST.match(text))
+    if not looks_like_link:
+        return MusicRequest(SEARCH_PREFIX + text, is_link=False)
+    url = text if _SCHEME.match(text) else "https://" + text
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
+    if not _host_allowed(parts.hostname, allowed_hosts):
+        raise MusicRefused("link_not_allowed", f"host {parts.hostname!r}")
+    return MusicRequest(url, is_link=True)
+
+
+def _is_public_host(host: str) -> bool:
+    """True when every address `host` resolves to is a public one (blocking: DNS)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return False
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+    return bool(addresses) and all(address.is_global for address in addresses)
+
+
+def judge(
+    info: Mapping[str, Any],
+    *,
+    allowed_hosts: Collection[str],
+    max_seconds: int,
+    allow_private_hosts: bool,
+) -> ResolvedTrack:
+    """Check one extracted item against the rules; the track to play, or `MusicRefused`."""
+    if info.get("is_live") or info.get("live_status") in _LIVE_STATES:
+        raise MusicRefused("live")
+    duration = info.get("duration")
+    duration_seconds = round(duration) if isinstance(duration, int | float) else None
+    if duration_seconds is not None and duration_seconds > max_seconds:
+        raise MusicRefused("too_long", f"{duration_seconds} s")
+    page_url = str(info.get("webpage_url") or info.get("original_url") or "")
+    # A redirect may have taken yt-dlp to another host than the one the member named.
+    if not _host_allowed(urlsplit(page_url).hostname, allowed_hosts):
+        raise MusicRefused("link_not_allowed", f"ended on {page_url!r}")
+    stream_url = info.get("url")
+    if not isinstance(stream_url, str):
+        raise MusicRefused("unplayable", "no stream URL")
+    stream = urlsplit(stream_url)
+    if stream.scheme not in ("http", "https") or not stream.hostname:
+        raise MusicRefused("unplayable", f"stream scheme {stream.scheme!r}")
+    if not allow_private_hosts and not _is_public_host(stream.hostname):
+        raise MusicRefused("unplayable", f"stream host {stream.hostname!r} is not public")
+    headers = info.get("http_headers") or {}
+    return ResolvedTrack(
+        title=str(info.get("title") or page_url),
+        page_url=page_url,
+        duration_seconds=duration_seconds,
+        stream_url=stream_url,
+        http_headers={str(k): str(v) for k, v in headers.items()},
+    )
+
+
+class _YtDlpLog:
+    """yt-dlp's chatter goes to our logs, not to stderr."""
+
+    def debug(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    def info(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    def warning(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+    def error(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+
+class MusicResolver:
+    def __init__(
+        self,
+        *,
+        allowed_hosts: Collection[str],
+        max_seconds: int,
+        allow_private_hosts: bool = False,
+        allow_generic_extractor: bool = False,
+        socket_timeout: float = 10.0,
+    ) -> None:
+        self.allowed_hosts = frozenset(allowed_hosts)
+        self.max_seconds = max_seconds
+        self._allow_private_hosts = allow_private_hosts
+        self._options: dict[str, Any] = {
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "logger": _YtDlpLog(),
+            "skip_download": True,
+            "format": "bestaudio/best",
+            "allowed_extractors": list(
+                WITH_GENERIC_EXTRACTOR if allow_generic_extractor else SAFE_EXTRACTORS
+            ),
+            # One item per request: a playlist link or a page of many <audio> tags gives its
+            # first entry only, and yt-dlp does not even extract the others.
+            "noplaylist": True,
+            "playlist_items": "1",
+            "socket_timeout": socket_timeout,
+            "cachedir": False,
+            "js_runtimes": {"deno": {"path": find_deno_bin()}},
+        }
+
+    def classify(self, query: str) -> MusicRequest:
+        return classify(query, self.allowed_hosts)
+
+    async def resolve(self, request: MusicRequest) -> ResolvedTrack:
+        """Find the one item `request` names (in a thread: yt-dlp blocks)."""
+        return await asyncio.to_thread(self._resolve, request)
+
+    async def resolve_page(self, page_url: str) -> ResolvedTrack:
+        """Resolve a stored queue entry again, just before playing (stream URLs expire)."""
+        return await self.resolve(self.classify(page_url))
+
+    def _resolve(self, request: MusicRequest) -> ResolvedTrack:
+        try:
+            with yt_dlp.YoutubeDL(self._options) as ydl:
+                info = ydl.extract_info(request.target, download=False)
+        except yt_dlp.utils.DownloadError as error:
+            raise MusicRefused("unplayable", str(error)) from error
+        if info is None:
+            raise MusicRefused("no_result")
+        if info.get("_type") == "playlist" or "entries" in info:
+            entries = [entry for entry in info.get("entries") or [] if entry]
+            if not entries:
+                raise MusicRefused("no_result")
+            info = entries[0]
+        return judge(
+            info,
+            allowed_hosts=self.allowed_hosts,
+            max_seconds=self.max_seconds,
+            allow_private_hosts=self._allow_private_hosts,
+        )

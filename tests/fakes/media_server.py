@@ -1,0 +1,70 @@
+"""A loopback media server: real audio files over HTTP, for yt-dlp and FFmpeg.
+
+Files are served with `FileResponse` (ranges, content types), pages are HTML with `<audio>`
+tags, and redirects lead wherever a test wants, loopback included.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from aiohttp import web
+
+_PATH: web.AppKey[dict[str, Path]] = web.AppKey("media_files", dict[str, Path])
+
+
+class MediaServer:
+    def __init__(self) -> None:
+        self.files: dict[str, Path] = {}
+        self.pages: dict[str, str] = {}
+        self.redirects: dict[str, str] = {}
+        self.requests: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{name:.*}", self._serve)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, name: str, host: str = "localhost") -> str:
+        """`localhost` is the allowed host in tests; `127.0.0.1` is the same server, refused."""
+        return f"http://{host}:{self.port}/{name}"
+
+    def add_file(self, name: str, path: Path) -> str:
+        self.files[name] = path
+        return self.url(name)
+
+    def add_page(self, name: str, title: str, audio_names: list[str]) -> str:
+        tags = "\n".join(f'<audio src="/{html.escape(a)}"></audio>' for a in audio_names)
+        self.pages[name] = (
+            f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{tags}</body></html>"
+        )
+        return self.url(name)
+
+    def add_redirect(self, name: str, target: str) -> str:
+        self.redirects[name] = target
+        return self.url(name)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.requests.append(name)
+        if name in self.redirects:
+            raise web.HTTPFound(self.redirects[name])
+        if name in self.pages:
+            return web.Response(text=self.pages[name], content_type="text/html")
+        if name in self.files:
+            return web.FileResponse(self.files[name])
+        raise web.HTTPNotFound()
