@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench bench-store bench-conversation sync clean
+.PHONY: run test lint bench bench-store bench-conversation bench-voice sync clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,13 +35,16 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest
 
-bench: bench-store bench-conversation
+bench: bench-store bench-conversation bench-voice
 
 bench-store: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 bench-conversation: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.conversation_bench
+
+bench-voice: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.voice_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from app.settings import Secret
+from commands.music import Music
 from services.audio_mix import FRAME_BYTES, Ducker
 from tests.audio import FFMPEG, make_tone
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -100,6 +101,10 @@ async def run(folder: Path) -> None:
             async with running_bot(
                 fake, settings, connect_voice=connect_recording_voice, **overrides
             ) as bot:
+                # As in a bot that has been up a second: yt-dlp's warm-up is over.
+                music = bot.get_cog("Music")
+                assert isinstance(music, Music)
+                await music.warmed_up()
                 first_frames: list[float] = []
                 for _ in range(PLAYS):
                     sent = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import discord
@@ -54,6 +55,19 @@ class Music(commands.Cog):
         self._players = players
         self._queues = queues
         self._resolver = resolver
+        self._warm_up: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        # In the background: the bot is ready at once, and the first /play is not slower.
+        self._warm_up = asyncio.create_task(asyncio.to_thread(self._resolver.warm_up))
+
+    async def cog_unload(self) -> None:
+        await self.warmed_up()  # a thread cannot be cancelled; it ends in well under a second
+
+    async def warmed_up(self) -> None:
+        """Return once yt-dlp's start-up warm-up is over."""
+        if self._warm_up is not None:
+            await self._warm_up
 
     def _refusal(self, interaction: discord.Interaction, refusal: MusicRefused) -> UserFacingError:
         values: dict[str, object] = {}
