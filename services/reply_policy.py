@@ -58,15 +58,16 @@ class ReplyPolicy:
 class FloodGuard:
     """Keeps one member's flood from costing an Azure call every fifth message.
 
-    A member who wrote FLOOD_MESSAGES or more in the last FLOOD_WINDOW seconds is flooding;
-    their triggers then get a decision at most once per FLOOD_DECIDE_EVERY seconds. Their
-    messages are still stored and counted, and everyone else is unaffected.
+    A member who wrote `messages` or more in the last `window` seconds (by default 10 in 10 s,
+    a pace no conversation keeps up) is flooding; their triggers then get a decision at most
+    once per `decide_every` seconds. Their messages are still stored and counted, and
+    everyone else is unaffected.
     """
 
     def __init__(
         self,
         *,
-        messages: int = 8,
+        messages: int = 10,
         window: float = 10.0,
         decide_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
