@@ -135,6 +135,7 @@ def build_services(settings: Settings) -> Services:
             max_seconds=settings.music_max_minutes * 60,
             allow_private_hosts=settings.music_allow_private_hosts,
             allow_generic_extractor=settings.music_generic_extractor,
+            timeout=settings.music_timeout_seconds,
         ),
         speech=speech,
     )

@@ -80,6 +80,7 @@ class Settings:
     music_allowed_hosts: tuple[str, ...] = DEFAULT_MUSIC_ALLOWED_HOSTS
     music_max_minutes: int = 15
     music_max_queue: int = 50
+    music_timeout_seconds: float = 10.0
     say_max_chars: int = 300
     say_cooldown_seconds: int = 10
     elevenlabs_timeout: float = 15.0
@@ -283,6 +284,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         ),
         music_max_minutes=read.optional("MUSIC_MAX_MINUTES", _positive_int, 15),
         music_max_queue=read.optional("MUSIC_MAX_QUEUE", _positive_int, 50),
+        music_timeout_seconds=read.optional("MUSIC_TIMEOUT_SECONDS", _positive_float, 10.0),
         say_max_chars=read.optional("SAY_MAX_CHARS", _positive_int, 300),
         say_cooldown_seconds=read.optional("SAY_COOLDOWN_SECONDS", _non_negative_int, 10),
         elevenlabs_timeout=read.optional("ELEVENLABS_TIMEOUT", _positive_float, 15.0),

@@ -32,7 +32,9 @@ SAFE_EXTRACTORS = ("default", "-generic")
 # Tests only: the loopback media server is read through the generic extractor.
 WITH_GENERIC_EXTRACTOR = ("default",)
 
-RefusalReason = Literal["link_not_allowed", "no_result", "live", "too_long", "unplayable"]
+RefusalReason = Literal[
+    "link_not_allowed", "no_result", "live", "too_long", "unplayable", "timeout"
+]
 
 # Only "scheme://..." is a link: "mood:happy" or "ytsearch50:x" are words to search for.
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -154,11 +156,14 @@ class MusicResolver:
         max_seconds: int,
         allow_private_hosts: bool = False,
         allow_generic_extractor: bool = False,
-        socket_timeout: float = 10.0,
+        timeout: float = 10.0,
     ) -> None:
         self.allowed_hosts = frozenset(allowed_hosts)
         self.max_seconds = max_seconds
         self._allow_private_hosts = allow_private_hosts
+        # yt-dlp gives up on a silent socket after `timeout`; a source that trickles forever
+        # is cut off by the overall limit, since a thread cannot be cancelled.
+        self._overall_timeout = 3 * timeout
         self._options: dict[str, Any] = {
             "quiet": True,
             "no_warnings": True,
@@ -173,7 +178,7 @@ class MusicResolver:
             # first entry only, and yt-dlp does not even extract the others.
             "noplaylist": True,
             "playlist_items": "1",
-            "socket_timeout": socket_timeout,
+            "socket_timeout": timeout,
             "cachedir": False,
             "js_runtimes": {"deno": {"path": find_deno_bin()}},
         }
@@ -191,7 +196,11 @@ class MusicResolver:
 
     async def resolve(self, request: MusicRequest) -> ResolvedTrack:
         """Find the one item `request` names (in a thread: yt-dlp blocks)."""
-        return await asyncio.to_thread(self._resolve, request)
+        try:
+            async with asyncio.timeout(self._overall_timeout):
+                return await asyncio.to_thread(self._resolve, request)
+        except TimeoutError:
+            raise MusicRefused("timeout") from None
 
     async def resolve_page(self, page_url: str) -> ResolvedTrack:
         """Resolve a stored queue entry again, just before playing (stream URLs expire)."""
@@ -202,7 +211,8 @@ class MusicResolver:
             with yt_dlp.YoutubeDL(self._options) as ydl:
                 info = ydl.extract_info(request.target, download=False)
         except yt_dlp.utils.DownloadError as error:
-            raise MusicRefused("unplayable", str(error)) from error
+            reason: RefusalReason = "timeout" if "timed out" in str(error) else "unplayable"
+            raise MusicRefused(reason, str(error)) from error
         if info is None:
             raise MusicRefused("no_result")
         if info.get("_type") == "playlist" or "entries" in info:

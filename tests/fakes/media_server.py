@@ -6,6 +6,7 @@ tags, and redirects lead wherever a test wants, loopback included.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from pathlib import Path
 
@@ -19,7 +20,11 @@ class MediaServer:
         self.files: dict[str, Path] = {}
         self.pages: dict[str, str] = {}
         self.redirects: dict[str, str] = {}
+        self.cut_once: dict[str, float] = {}  # name -> share of the file sent before a cut
+        self.hanging: set[str] = set()
         self.requests: list[str] = []
+        self.range_requests: list[str] = []
+        self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -35,6 +40,7 @@ class MediaServer:
         self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
+        self._stopping.set()  # releases the hanging requests
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -54,6 +60,17 @@ class MediaServer:
         )
         return self.url(name)
 
+    def add_cut_file(self, name: str, path: Path, share: float) -> str:
+        """A file whose first download breaks off after `share` of it: the connection is cut
+        as if the network failed; later (range) requests are served in full."""
+        self.cut_once[name] = share
+        return self.add_file(name, path)
+
+    def add_hanging(self, name: str) -> str:
+        """A URL that accepts the connection and never answers."""
+        self.hanging.add(name)
+        return self.url(name)
+
     def add_redirect(self, name: str, target: str) -> str:
         self.redirects[name] = target
         return self.url(name)
@@ -63,8 +80,29 @@ class MediaServer:
         self.requests.append(name)
         if name in self.redirects:
             raise web.HTTPFound(self.redirects[name])
+        if "Range" in request.headers:
+            self.range_requests.append(name)
+        if name in self.hanging:
+            await self._stopping.wait()
+            raise web.HTTPServiceUnavailable()
+        if name in self.cut_once:
+            return await self._serve_cut(request, self.files[name], self.cut_once.pop(name))
         if name in self.pages:
             return web.Response(text=self.pages[name], content_type="text/html")
         if name in self.files:
             return web.FileResponse(self.files[name])
         raise web.HTTPNotFound()
+
+    async def _serve_cut(
+        self, request: web.Request, path: Path, share: float
+    ) -> web.StreamResponse:
+        data = await asyncio.to_thread(path.read_bytes)
+        response = web.StreamResponse(
+            headers={"Content-Type": "audio/mpeg", "Accept-Ranges": "bytes"}
+        )
+        response.content_length = len(data)
+        await response.prepare(request)
+        await response.write(data[: int(len(data) * share)])
+        assert request.transport is not None
+        request.transport.abort()  # the network fails mid-song: no clean end of the body
+        return response
