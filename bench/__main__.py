@@ -1,4 +1,5 @@
-"""`python -m bench [--sizes 10000,100000,1000000] [--kills 24]`: the store benchmark."""
+"""`python -m bench [--sizes 10000,100000,1000000] [--kills 24] [--churn-days 30]`: the store
+benchmark."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.store_bench import (
+    CHURN_DAYS,
+    CHURN_SIZE,
     CONCURRENT_TASKS,
     CRASH_KILLS,
     TINYDB_MAX_SIZE,
     TINYDB_TIME_BOX,
     child_main,
     crash_test,
+    run_churn,
     run_one,
 )
 
@@ -105,10 +109,30 @@ def print_table(sizes: list[int], table: dict[tuple[str, int], dict[str, Any] | 
             )
 
 
+def print_churn(days: int, churn: dict[str, Any]) -> None:
+    before, after = churn["before"], churn["after"]
+    print()
+    print(
+        f"Churn: {CHURN_SIZE:,} live messages, then {days} days of retention, each adding "
+        f"{CHURN_SIZE // 10:,} (awaited together) and expiring as many, "
+        f"in {churn['seconds']:.0f} s (peak RSS {churn['peak_rss_mb']:.0f} MB):"
+    )
+    print()
+    print("| index | before the churn | after |")
+    print("| --- | ---: | ---: |")
+    print(f"| slots | {before['slots']:,} | {after['slots']:,} |")
+    print(f"| live messages | {before['live']:,} | {after['live']:,} |")
+    print(
+        f"| snapshot (MB, ≈ columns in memory) | {before['snapshot_mb']:.1f} "
+        f"| {after['snapshot_mb']:.1f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--kills", type=int, default=CRASH_KILLS)
+    parser.add_argument("--churn-days", type=int, default=CHURN_DAYS)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -127,6 +151,8 @@ def main() -> None:
                     continue
                 print(f"measuring {kind} at {size:,} messages...", file=sys.stderr, flush=True)
                 table[(kind, size)] = run_one(kind, size, work_dir)
+        print(f"churn: {args.churn_days} days...", file=sys.stderr, flush=True)
+        churn = run_churn(CHURN_SIZE, args.churn_days, work_dir)
         print(f"crash test: {args.kills} kills...", file=sys.stderr, flush=True)
         crash = crash_test(work_dir, args.kills)
     print(f"Store benchmark, {_machine()}")
@@ -157,6 +183,7 @@ def main() -> None:
         f"acknowledged adds; lost {crash['lost']}, resurrected deletes "
         f"{crash['resurrected']}, stores that failed to open {crash['unreadable']}."
     )
+    print_churn(args.churn_days, churn)
     print(f"Total bench time: {time.perf_counter() - began:.0f} s")
 
 

@@ -42,6 +42,8 @@ QUERIES = 1_000
 TINYDB_TIME_BOX = 10.0  # seconds per measured operation kind for TinyDB's default storage
 TINYDB_MAX_SIZE = 100_000  # beyond this one insert takes seconds (~8.7 s at 1M)
 CRASH_KILLS = 24
+CHURN_SIZE = 100_000  # live messages while retention expires and new ones arrive
+CHURN_DAYS = 30  # each day re-ingests a tenth of the live set and expires as many: 3× in all
 
 _WORDS_TEXT = """
     the a and to of in it is that you for on was with he this as have be at but not they are
@@ -133,6 +135,9 @@ class OurStore(BenchStore):
 
     async def forget(self, author_id: int) -> int:
         return await self._store.forget_author(GUILD, author_id)
+
+    async def expire(self, cutoff: datetime) -> int:
+        return await self._store.delete_older_than(cutoff)
 
     async def settle(self) -> None:
         maintenance = self._store._maintenance
@@ -351,6 +356,39 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     return results
 
 
+async def churn(path: Path, size: int, days: int) -> dict[str, Any]:
+    """Days of retention at a steady live set: ingest a day, expire a day, let maintenance run."""
+    results: dict[str, Any] = {"before": _index_figures(path)}
+    dataset = Dataset()
+    daily = size // 10
+    store = OurStore(path)
+    began = time.perf_counter()
+    for day in range(days):
+        # Awaited together: group commit shares the fsyncs, as a busy gateway would.
+        await asyncio.gather(*map(store.add, dataset.messages(size + day * daily, daily)))
+        await store.expire(START + timedelta(seconds=(day + 1) * daily))
+        await store.settle()
+    await store.close()
+    results["seconds"] = time.perf_counter() - began
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["after"] = _index_figures(path)
+    return results
+
+
+def _index_figures(path: Path) -> dict[str, Any]:
+    """Slots and live messages of the committed index snapshot, and its size on disk (the
+    size of the index columns in memory, plus a small header)."""
+    manifest = json.loads((path / "messages.json").read_bytes())
+    snapshot = path / "messages" / manifest["index"]
+    with snapshot.open("rb") as handle:
+        header = json.loads(handle.readline())["index"]
+    return {
+        "slots": header["slots"],
+        "live": sum(header["author_lengths"]),
+        "snapshot_mb": snapshot.stat().st_size / 2**20,
+    }
+
+
 def _size_on_disk(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -360,6 +398,8 @@ def child_main(argv: list[str]) -> None:
     if action == "build":
         STORES[kind].build(path, Dataset(), size)  # type: ignore[attr-defined]
         print(json.dumps({}))
+    elif action == "churn":
+        print(json.dumps(asyncio.run(churn(path, size, int(kind)))))
     else:
         print(json.dumps(asyncio.run(measure(kind, path, size))))
 
@@ -385,6 +425,15 @@ def run_one(kind: str, size: int, work_dir: Path) -> dict[str, Any]:
     build_seconds = time.perf_counter() - began
     results = _in_child("measure", kind, str(path), str(size))
     results["build_seconds"] = build_seconds
+    shutil.rmtree(path)
+    return results
+
+
+def run_churn(size: int, days: int, work_dir: Path) -> dict[str, Any]:
+    path = work_dir / f"churn-{size}"
+    path.mkdir()
+    _in_child("build", "ours", str(path), str(size))
+    results = _in_child("churn", str(days), str(path), str(size))  # days where the kind goes
     shutil.rmtree(path)
     return results
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from services.store import LogLimits, StoredMessage, TinyStore
+from services.store.message_log import MessageLog
 
 GUILD = 10
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -173,6 +175,75 @@ def test_acknowledged_messages_survive_kill_9(tmp_path: Path, kill_after: int) -
     assert expected <= kept
 
 
+CHURN_WRITER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from services.store import LogLimits, StoredMessage, TinyStore
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+async def main() -> None:
+    # Every member writes once, and old messages expire: rounds reclaim the index again and
+    # again, with the snapshots, compactions and rotations around them.
+    limits = LogLimits(segment_bytes=4_000, snapshot_every=20)
+    store = TinyStore(Path(sys.argv[1]), limits=limits)
+    n = 0
+    while True:
+        n += 1
+        await store.add(StoredMessage(n, 1, 1, n, "a", "x" * 50, START + timedelta(minutes=n)))
+        print("added", n, flush=True)
+        if n % 3 == 0:
+            print("removing", n - 1, flush=True)
+            await store.delete(n - 1)
+            print("removed", n - 1, flush=True)
+        if n % 10 == 0:
+            print("expiring", n - 15, flush=True)
+            await store.delete_older_than(START + timedelta(minutes=n - 15))
+            print("expired", n - 15, flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kill_after", [17, 44, 97])
+def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after: int) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHURN_WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    added: set[int] = set()
+    removed: set[int] = set()
+    in_flight: set[int] = set()  # a removal under way when the kill came may have happened
+    expired_below = 0
+    for _ in range(kill_after):
+        event, value = child.stdout.readline().split()
+        number = int(value)
+        if event == "added":
+            added.add(number)
+        elif event == "removing":
+            in_flight = {number}
+        elif event == "removed":
+            removed.add(number)
+            in_flight = set()
+        elif event == "expiring":
+            in_flight = set(range(expired_below, number))
+        else:
+            expired_below, in_flight = number, set()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+
+    kept = asyncio.run(stored_ids(tmp_path))
+    gone = removed | set(range(expired_below))
+    assert added - gone - in_flight <= kept
+    assert not kept & (gone - in_flight)
+
+
 # -- the message log under the store ---------------------------------------------------------
 
 SMALL = LogLimits(segment_bytes=2_000, snapshot_every=25)  # rotations and snapshots happen
@@ -313,7 +384,10 @@ async def test_a_store_of_the_first_version_is_imported(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_indexes_agree_with_a_brute_force_scan(tmp_path: Path) -> None:
+async def test_indexes_agree_with_a_brute_force_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reclaims = count_reclaims(monkeypatch)
     rng = random.Random(3)
     store = TinyStore(tmp_path, limits=SMALL)
     model: dict[int, StoredMessage] = {}
@@ -334,11 +408,17 @@ async def test_indexes_agree_with_a_brute_force_scan(tmp_path: Path) -> None:
                 target = rng.choice(list(model))
                 assert await store.delete(target)
                 del model[target]
-            elif action < 0.97:
+            elif action < 0.95:
                 author = rng.randrange(100, 106)
                 forgotten = [i for i, m in model.items() if m.author_id == author]
                 assert await store.forget_author(GUILD, author) == len(forgotten)
                 for message_id in forgotten:
+                    del model[message_id]
+            elif action < 0.97:
+                cutoff = START + timedelta(minutes=rng.randrange(100))
+                expired = [i for i, m in model.items() if m.created_at < cutoff]
+                assert await store.delete_older_than(cutoff) == len(expired)
+                for message_id in expired:
                     del model[message_id]
             else:
                 await store.close()
@@ -346,6 +426,78 @@ async def test_indexes_agree_with_a_brute_force_scan(tmp_path: Path) -> None:
             await check_against(store, model, rng)
     finally:
         await store.close()
+    assert reclaims[0] > 10  # the queries above ran across many renumberings
+
+
+def count_reclaims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    reclaims = [0]
+    reclaim = MessageLog.reclaim_slots_if_due
+
+    def counted(message_log: MessageLog) -> bool:
+        done = reclaim(message_log)
+        reclaims[0] += done
+        return done
+
+    monkeypatch.setattr(MessageLog, "reclaim_slots_if_due", counted)
+    return reclaims
+
+
+def index_of(data_dir: Path) -> tuple[int, int]:
+    """(slots, live slots) of the index as the store's files give it."""
+    message_log = MessageLog(data_dir, SMALL, import_document=dict)
+    try:
+        return len(message_log.index), len(message_log.index) - message_log.index.dead_slots()
+    finally:
+        message_log.close()
+
+
+async def test_dead_index_slots_are_reclaimed(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path, limits=SMALL)
+    for n in range(300):
+        await store.add(message(n, author=100 + n % 7, channel=1 + n % 3))
+    for n in range(0, 300, 5):
+        await store.edit(1000 + n, f"edit {n}", START + timedelta(days=1))
+    for n in range(1, 300, 5):
+        await store.delete(1000 + n)
+    assert await store.delete_older_than(START + timedelta(minutes=100)) == 80
+    before_forget = [1000 + n for n in range(100, 300) if n % 5 != 1]
+    expected = {i for i in before_forget if (i - 1000) % 7 != 6}
+    # The trigger, whatever the share of dead slots: a member with nothing left.
+    assert await store.forget_author(GUILD, 106) == len(before_forget) - len(expected)
+    await store.close()
+
+    assert index_of(tmp_path) == (len(expected), len(expected))
+    reopened = TinyStore(tmp_path, limits=SMALL)
+    try:
+        kept = [m for c in (1, 2, 3) for m in await reopened.last_in_channel(c, 1000)]
+        assert {m.message_id for m in kept} == expected
+        assert [m.content for m in kept if m.message_id == 1105] == ["edit 105"]
+        await reopened.add(message(400, author=106))  # a forgotten member may come back
+        assert [m.message_id for m in await reopened.last_by_author(GUILD, 106, 5)] == [1400]
+        assert len(await reopened.last_by_author(GUILD, 100, 1000)) == len(
+            [i for i in expected if (i - 1000) % 7 == 0]
+        )
+    finally:
+        await reopened.close()
+
+
+async def test_a_snapshot_after_forget_holds_no_trace_of_the_member(tmp_path: Path) -> None:
+    member = 987_654_321
+    theirs = [  # ids whose bytes do not turn up by chance in the other columns
+        replace(message(n, author=member), message_id=0x5EC2E7_0000_0000 + n) for n in range(20)
+    ]
+    store = TinyStore(tmp_path, limits=SMALL)
+    for n in range(40):
+        await store.add(theirs[n // 2] if n % 2 == 0 else message(n))  # interleaved
+    assert await store.forget_author(GUILD, member) == len(theirs)
+    await store.close()
+
+    [snapshot] = (tmp_path / "messages").glob("index.*.bin")
+    header, _, columns = snapshot.read_bytes().partition(b"\n")
+    assert str(member).encode() not in header
+    for forgotten in theirs:
+        assert struct.pack("=q", forgotten.message_id) not in columns
+    assert struct.pack("=q", message(1).message_id) in columns  # the others' ids are there
 
 
 async def check_against(

@@ -5,7 +5,7 @@ tens of megabytes instead of a million Python objects. Per-channel and per-membe
 live slots, sorted by message id, answer the hot queries (last N of a channel, last N of a
 member) without a scan; a sorted id array finds a message for an edit or a delete. A slot
 that is deleted or replaced is marked dead and leaves the lists at once; its column entries
-stay until the store is reopened from a compacted snapshot.
+stay until `reclaim` renumbers the live slots densely and drops everything dead.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import accumulate, compress
 from typing import Any
 
 DEAD = -1
@@ -53,6 +54,12 @@ class MessageIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def dead_slots(self) -> int:
+        return len(self.ids) - sum(map(len, self.author_slots))  # a live slot has one member
+
+    def has_members_without_messages(self) -> bool:
+        return not all(self.author_slots)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -214,6 +221,45 @@ class MessageIndex:
     def _live(self, slots: array[int]) -> array[int]:
         locations = self.locations
         return array("q", [slot for slot in slots if locations[slot] != DEAD])
+
+    def reclaim(self) -> array[int]:
+        """Renumber the live slots densely, keeping their order, and drop the dead slots, the
+        ids with no live version, and the channels and members with no live message.
+
+        Returns the rank of every old slot (and of the end): how many live slots came before
+        it, which is a live slot's new number. Slot numbers held elsewhere must be mapped.
+        """
+        # C-level passes (compress, map, accumulate): the store's lock is held meanwhile.
+        live = list(map(DEAD.__ne__, self.locations))
+        rank = array("q", accumulate(live, initial=0))
+        newest_live = list(map(live.__getitem__, self._sorted_slots))
+        self._sorted_ids = array("q", compress(self._sorted_ids, newest_live))
+        self._sorted_slots = array(
+            "q", map(rank.__getitem__, compress(self._sorted_slots, newest_live))
+        )
+        self.ids = array("q", compress(self.ids, live))
+        self.locations = array("q", compress(self.locations, live))
+        self.sizes = array("I", compress(self.sizes, live))
+        self.created = array("d", compress(self.created, live))
+        channels = [n for n, slots in enumerate(self.channel_slots) if slots]
+        authors = [n for n, slots in enumerate(self.author_slots) if slots]
+        channel_number = dict(zip(channels, range(len(channels)), strict=True))
+        author_number = dict(zip(authors, range(len(authors)), strict=True))
+        self.channel_of = array(
+            "I", map(channel_number.__getitem__, compress(self.channel_of, live))
+        )
+        self.author_of = array("I", map(author_number.__getitem__, compress(self.author_of, live)))
+        self.channel_slots = [
+            array("q", map(rank.__getitem__, self.channel_slots[n])) for n in channels
+        ]
+        self.author_slots = [
+            array("q", map(rank.__getitem__, self.author_slots[n])) for n in authors
+        ]
+        self.channel_ids = [self.channel_ids[n] for n in channels]
+        self.author_keys = [self.author_keys[n] for n in authors]
+        self._channel_numbers = {c: n for n, c in enumerate(self.channel_ids)}
+        self._author_numbers = {k: n for n, k in enumerate(self.author_keys)}
+        return rank
 
     # -- snapshot -------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class LogLimits:
     segment_bytes: int = 64 << 20  # a segment is sealed and a new one started past this size
     snapshot_every: int = 50_000  # records appended before the index is snapshotted again
     compact_dead_ratio: float = 0.3  # a sealed segment this dead is rewritten
+    reclaim_dead_ratio: float = 0.25  # the index drops its dead slots when this share is dead
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ class _Segment:
     generation: int
     fd: int
     size: int
-    first_slot: int  # its put records own the index slots from here to the next segment's
+    first_slot: int  # its live put records own the index slots from here to the next segment's
     dead_bytes: int = 0
     tombstones: list[tuple[int, int]] = field(default_factory=list)  # (offset, size)
 
@@ -395,6 +396,24 @@ class MessageLog:
         segment.fd, segment.generation, segment.size = new_fd, plan.generation, offset
         segment.dead_bytes, segment.tombstones = dead_bytes, tombstones
         return old_path
+
+    # -- reclaiming index slots ----------------------------------------------------------------
+
+    def reclaim_slots_if_due(self) -> bool:
+        """Renumber the index without its dead slots when they are many, or when a member has
+        no live message left: the next snapshot must hold neither their id nor the ids and
+        times of their messages. Slot numbers change, so no compaction plan may be pending."""
+        index = self.index
+        dead = index.dead_slots()
+        due = index.has_members_without_messages() or (
+            dead > 0 and dead >= self._limits.reclaim_dead_ratio * len(index)
+        )
+        if not due:
+            return False
+        rank = index.reclaim()
+        for segment in self._segments.values():
+            segment.first_slot = rank[segment.first_slot]
+        return True
 
     # -- snapshots and the manifest -----------------------------------------------------------
 

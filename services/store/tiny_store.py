@@ -4,8 +4,9 @@ One object, one asyncio lock, and every blocking call in a worker thread under t
 the log and TinyDB are not thread-safe. Messages keep TinyDB's document shape but go to the
 message log (`message_log`), because TinyDB's own storage rewrites its whole file on every
 write. The small state documents stay in a TinyDB file written atomically and durably.
-Maintenance (index snapshots, compaction) runs as one background task at a time; it copies
-bytes outside the lock and takes the lock only to swap what readers see.
+Maintenance (compaction, reclaiming dead index slots, index snapshots) runs as one background
+task at a time; it copies bytes outside the lock and takes the lock only to swap what readers
+see (and to renumber the index, a few C-level passes over its columns).
 """
 
 from __future__ import annotations
@@ -298,6 +299,8 @@ class TinyStore:
         if not numbers and self._log.appended_since_snapshot < self._limits.snapshot_every:
             return False
         obsolete = [await self._compact(number) for number in numbers]
+        # Only this task plans compactions, and none is pending now: slots may be renumbered.
+        await self._run(lambda message_log: message_log.reclaim_slots_if_due())
         await self._snapshot(obsolete)
         return self._purge_requested
 
