@@ -26,7 +26,7 @@ from tests.harness import (
     eventually,
     running_bot,
 )
-from tests.test_encryption import files_bytes
+from tests.test_store import files_bytes
 
 JSON = dict[str, Any]
 EPHEMERAL = 64

@@ -7,14 +7,10 @@ from cryptography.fernet import Fernet
 
 from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
 from services.store import StoredMessage, TinyStore
-from tests.test_store import message
+from tests.test_store import files_bytes, message
 
 KEY = Fernet.generate_key().decode()
 OTHER_KEY = Fernet.generate_key().decode()
-
-
-def files_bytes(directory: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
 
 
 def test_the_cipher_round_trips() -> None:

@@ -555,3 +555,48 @@ async def test_a_cipher_keeps_plaintext_out_of_the_files(tmp_path: Path) -> None
         assert await reopened.get_state("persona", "100") == {"style": "playful secretword"}
     finally:
         await reopened.close()
+
+
+FORGET_THEN_CRASH = """
+import asyncio, os, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from services.store import StoredMessage, TinyStore
+
+async def main() -> None:
+    store = TinyStore(Path(sys.argv[1]))
+    for n in range(20):
+        author = 5 if n % 2 else 6
+        await store.add(StoredMessage(n + 1, 1, 1, author, "x", f"secret{author}-{n}",
+                                      datetime.now(UTC)))
+    await store.forget_author(1, 5)
+    os._exit(0)  # a crash before the background purge could run
+
+asyncio.run(main())
+"""
+
+
+def test_a_purge_cut_short_by_a_crash_is_finished_after_restart(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-c", FORGET_THEN_CRASH, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert b"secret5-" in files_bytes(tmp_path)  # forgotten, but the text is still on disk
+    asyncio.run(add_one_and_close(tmp_path))
+    assert b"secret5-" not in files_bytes(tmp_path)
+    assert b"secret6-" in files_bytes(tmp_path)
+
+
+async def add_one_and_close(data_dir: Path) -> None:
+    store = TinyStore(data_dir)
+    try:
+        assert await store.last_by_author(1, 5, 10) == []
+        await store.add(StoredMessage(100, 1, 1, 6, "x", "after restart", datetime.now(UTC)))
+    finally:
+        await store.close()  # waits for the maintenance the reopen started
+
+
+def files_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())

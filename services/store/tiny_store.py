@@ -102,6 +102,10 @@ class TinyStore:
     def _with_log(self, work: Callable[[MessageLog], T]) -> T:
         if self._log is None:
             self._log = MessageLog(self._data_dir, self._limits, import_document=self._seal)
+            # Removed text still on disk (a crash before its purge finished): purge it soon.
+            self._purge_requested |= bool(
+                self._log.segments_to_compact(purge=True) or self._log.active_has_dead_records()
+            )
         return work(self._log)
 
     async def close(self) -> None:
