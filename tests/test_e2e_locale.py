@@ -12,7 +12,7 @@ from app.settings import Settings
 from app.sync import sync_commands
 from commands.locales import en, pt_br
 from tests.fakes.discord_server import FakeDiscord
-from tests.harness import BRUNO, GENERAL, GUILD_ID, MODERATOR, running_bot
+from tests.harness import BRUNO, CAROL, GENERAL, GUILD_ID, MODERATOR, running_bot
 
 JSON = dict[str, Any]
 
@@ -91,3 +91,37 @@ async def test_each_command_answers_in_the_members_language(
     permission = catalogue["permission.manage_guild"]
     assert answers[2] == catalogue["error.missing_permissions"].format(permissions=permission)
     assert answers[3] == catalogue["temperature.out_of_range"].format(low=0.0, high=2.0)
+
+
+@pytest.mark.parametrize(
+    ("locale", "catalogue"), [("pt-BR", pt_br.MESSAGES), ("en-US", en.MESSAGES)]
+)
+async def test_each_voice_command_answers_in_the_members_language(
+    fake_discord: FakeDiscord, settings: Settings, locale: str, catalogue: dict[str, str]
+) -> None:
+    asked: list[tuple[str, list[JSON]]] = [
+        ("play", [{"name": "query", "type": 3, "value": "uma música"}]),
+        ("queue", []),
+        ("skip", []),
+        ("pause", []),
+        ("resume", []),
+        ("stop", []),
+        ("say", [{"name": "text", "type": 3, "value": "olá"}]),
+    ]
+    async with running_bot(fake_discord, settings):  # Carol is in no voice channel
+        interactions = [
+            await fake_discord.send_interaction(
+                name, user=CAROL, channel_id=GENERAL, locale=locale, options=options
+            )
+            for name, options in asked
+        ]
+        answers = [(await i.wait_for_response())["message"] for i in interactions]
+    assert [a["content"] for a in answers] == [
+        catalogue["voice.join_first"],
+        catalogue["music.queue_empty"],
+        catalogue["music.nothing_playing"],
+        catalogue["music.nothing_playing"],
+        catalogue["voice.join_first"],  # resuming means joining the caller
+        catalogue["music.stopped"].format(user=f"<@{CAROL.id}>", count=0),
+        catalogue["say.not_configured"],
+    ]
