@@ -299,6 +299,8 @@ class GuildPlayer:
     _mixer: MixingSource | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _idle: asyncio.Task[None] | None = None
+    _alone: asyncio.Task[None] | None = None  # leaving a channel with no human left in it
+    _paused_alone: bool = False  # paused because nobody was left, not by a member
 
     # -- the voice connection -------------------------------------------------------------
 
@@ -319,11 +321,43 @@ class GuildPlayer:
 
     async def leave(self) -> None:
         self._cancel_idle()
+        self._cancel_alone()
         voice, self.voice = self.voice, None
         self.now, self._mixer = None, None
         if voice is not None:
             voice.stop()
             await voice.disconnect(force=True)
+
+    async def lost_connection(self) -> None:
+        """Someone else disconnected the bot: stop cleanly; the queue stays for /play or /resume.
+
+        Disconnecting again is harmless and makes sure the voice client is cleaned up before
+        the next /play connects.
+        """
+        log.info("guild %s: disconnected from voice by someone else", self.guild_id)
+        await self.leave()
+
+    def company_changed(self, listeners: bool) -> None:
+        """Whether a human is in the bot's channel now: with nobody left, pause and leave after
+        the idle time (the queue stays); when someone comes back first, carry on."""
+        if self.voice is None:
+            return
+        if listeners:
+            paused_alone = self._paused_alone
+            self._cancel_alone()
+            if paused_alone:
+                self._unpause()
+        elif self._alone is None:
+            if self.now is not None and not self.now.paused:
+                self.pause()
+                self._paused_alone = True
+            self._alone = asyncio.create_task(self._leave_when_alone())
+            self._alone.add_done_callback(_log_failure)
+
+    async def _leave_when_alone(self) -> None:
+        await asyncio.sleep(self.idle_seconds)
+        log.info("guild %s: alone for %.0f s, leaving voice", self.guild_id, self.idle_seconds)
+        await self.leave()
 
     # -- music ----------------------------------------------------------------------------
 
@@ -415,17 +449,22 @@ class GuildPlayer:
 
     async def resume(self, channel: VoiceChannel) -> Track | None:
         """Un-pause, or carry on with the stored queue (after a restart or an idle leave)."""
-        playback = self.now
-        if playback is not None:
-            playback.paused = False
-            playback.mixer.pause_music(False)
-            self._resume_output()
-            return playback.track
+        if self.now is not None:
+            return self._unpause()
         head = await self.queues.head(self.guild_id)
         if head is not None:
             await self.join(channel)
             await self.play_queue()
         return head
+
+    def _unpause(self) -> Track | None:
+        playback = self.now
+        if playback is None:
+            return None
+        playback.paused = False
+        playback.mixer.pause_music(False)
+        self._resume_output()
+        return playback.track
 
     # -- speech ---------------------------------------------------------------------------
 
@@ -493,6 +532,12 @@ class GuildPlayer:
         if self._idle is not None and self._idle is not asyncio.current_task():
             self._idle.cancel()
         self._idle = None
+
+    def _cancel_alone(self) -> None:
+        if self._alone is not None and self._alone is not asyncio.current_task():
+            self._alone.cancel()
+        self._alone = None
+        self._paused_alone = False
 
     async def _leave_when_idle(self) -> None:
         await asyncio.sleep(self.idle_seconds)
