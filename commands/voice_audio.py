@@ -14,7 +14,9 @@ import concurrent.futures
 import contextlib
 import ctypes.util
 import logging
+import os
 import shlex
+import subprocess
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -100,17 +102,49 @@ async def connect_discord_voice(channel: VoiceChannel) -> VoiceOutput:
 
 
 class FFmpegPCMSource(discord.FFmpegPCMAudio):
-    """discord.py's FFmpeg source, closing its pipe when cleaned up.
+    """discord.py's FFmpeg source, closing its pipe when cleaned up, its stderr in our log.
 
     discord.py 2.7 leaves FFmpeg's stdout to the garbage collector when FFmpeg has already
-    exited, which leaks a file descriptor until then.
+    exited, which leaks a file descriptor until then. FFmpeg's complaints (a source that is
+    not audio, a cut connection) become WARNING lines of this module's log instead of raw
+    output on the bot's stderr. (discord.py's own `stderr=` parameter is not used: its reader
+    spins at end of file until the source is cleaned up.)
     """
+
+    def _spawn_process(self, args: Any, **subprocess_kwargs: Any) -> subprocess.Popen[bytes]:
+        # A pipe of our own rather than Popen's: discord.py's clean-up calls communicate(),
+        # which would read (and close) a stderr it knew of under our reader thread.
+        read_end, write_end = os.pipe()
+        try:
+            process: subprocess.Popen[bytes] = super()._spawn_process(
+                args, **{**subprocess_kwargs, "stderr": write_end}
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # FFmpeg holds the only copy: the reader sees EOF when it ends
+        threading.Thread(
+            target=_log_ffmpeg_stderr,
+            args=(read_end, process.pid),
+            name=f"ffmpeg-stderr:{process.pid}",
+            daemon=True,
+        ).start()
+        return process
 
     def cleanup(self) -> None:
         pipe = self._stdout
         super().cleanup()
         if pipe is not discord.utils.MISSING:
             pipe.close()
+
+
+def _log_ffmpeg_stderr(fd: int, pid: int) -> None:
+    """Log each line FFmpeg writes to stderr; ends (closing the pipe) when FFmpeg does."""
+    with open(fd, "rb") as pipe:
+        for line in pipe:
+            if text := line.decode(errors="replace").strip():
+                log.warning("ffmpeg %s: %s", pid, text)
 
 
 def stream_source(ffmpeg: str, stream: ResolvedTrack, max_seconds: int) -> discord.AudioSource:
