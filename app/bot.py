@@ -25,6 +25,7 @@ from commands.retention import Retention
 from commands.say import Say
 from commands.temperature import TemperatureCommands
 from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice, load_opus
+from commands.voice_watch import VoiceWatch
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import cipher_for
@@ -221,6 +222,7 @@ class AzureBot(commands.Bot):
                 cooldown=Cooldown(settings.say_cooldown_seconds),
             )
         )
+        await self.add_cog(VoiceWatch(self, players=players))
         await self.add_cog(
             Presence(self, channel_ids=settings.channel_ids, now_playing=players.now_playing)
         )

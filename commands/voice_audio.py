@@ -14,7 +14,9 @@ import concurrent.futures
 import contextlib
 import ctypes.util
 import logging
+import os
 import shlex
+import subprocess
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -100,17 +102,49 @@ async def connect_discord_voice(channel: VoiceChannel) -> VoiceOutput:
 
 
 class FFmpegPCMSource(discord.FFmpegPCMAudio):
-    """discord.py's FFmpeg source, closing its pipe when cleaned up.
+    """discord.py's FFmpeg source, closing its pipe when cleaned up, its stderr in our log.
 
     discord.py 2.7 leaves FFmpeg's stdout to the garbage collector when FFmpeg has already
-    exited, which leaks a file descriptor until then.
+    exited, which leaks a file descriptor until then. FFmpeg's complaints (a source that is
+    not audio, a cut connection) become WARNING lines of this module's log instead of raw
+    output on the bot's stderr. (discord.py's own `stderr=` parameter is not used: its reader
+    spins at end of file until the source is cleaned up.)
     """
+
+    def _spawn_process(self, args: Any, **subprocess_kwargs: Any) -> subprocess.Popen[bytes]:
+        # A pipe of our own rather than Popen's: discord.py's clean-up calls communicate(),
+        # which would read (and close) a stderr it knew of under our reader thread.
+        read_end, write_end = os.pipe()
+        try:
+            process: subprocess.Popen[bytes] = super()._spawn_process(
+                args, **{**subprocess_kwargs, "stderr": write_end}
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # FFmpeg holds the only copy: the reader sees EOF when it ends
+        threading.Thread(
+            target=_log_ffmpeg_stderr,
+            args=(read_end, process.pid),
+            name=f"ffmpeg-stderr:{process.pid}",
+            daemon=True,
+        ).start()
+        return process
 
     def cleanup(self) -> None:
         pipe = self._stdout
         super().cleanup()
         if pipe is not discord.utils.MISSING:
             pipe.close()
+
+
+def _log_ffmpeg_stderr(fd: int, pid: int) -> None:
+    """Log each line FFmpeg writes to stderr; ends (closing the pipe) when FFmpeg does."""
+    with open(fd, "rb") as pipe:
+        for line in pipe:
+            if text := line.decode(errors="replace").strip():
+                log.warning("ffmpeg %s: %s", pid, text)
 
 
 def stream_source(ffmpeg: str, stream: ResolvedTrack, max_seconds: int) -> discord.AudioSource:
@@ -299,6 +333,8 @@ class GuildPlayer:
     _mixer: MixingSource | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _idle: asyncio.Task[None] | None = None
+    _alone: asyncio.Task[None] | None = None  # leaving a channel with no human left in it
+    _paused_alone: bool = False  # paused because nobody was left, not by a member
 
     # -- the voice connection -------------------------------------------------------------
 
@@ -319,11 +355,43 @@ class GuildPlayer:
 
     async def leave(self) -> None:
         self._cancel_idle()
+        self._cancel_alone()
         voice, self.voice = self.voice, None
         self.now, self._mixer = None, None
         if voice is not None:
             voice.stop()
             await voice.disconnect(force=True)
+
+    async def lost_connection(self) -> None:
+        """Someone else disconnected the bot: stop cleanly; the queue stays for /play or /resume.
+
+        Disconnecting again is harmless and makes sure the voice client is cleaned up before
+        the next /play connects.
+        """
+        log.info("guild %s: disconnected from voice by someone else", self.guild_id)
+        await self.leave()
+
+    def company_changed(self, listeners: bool) -> None:
+        """Whether a human is in the bot's channel now: with nobody left, pause and leave after
+        the idle time (the queue stays); when someone comes back first, carry on."""
+        if self.voice is None:
+            return
+        if listeners:
+            paused_alone = self._paused_alone
+            self._cancel_alone()
+            if paused_alone:
+                self._unpause()
+        elif self._alone is None:
+            if self.now is not None and not self.now.paused:
+                self.pause()
+                self._paused_alone = True
+            self._alone = asyncio.create_task(self._leave_when_alone())
+            self._alone.add_done_callback(_log_failure)
+
+    async def _leave_when_alone(self) -> None:
+        await asyncio.sleep(self.idle_seconds)
+        log.info("guild %s: alone for %.0f s, leaving voice", self.guild_id, self.idle_seconds)
+        await self.leave()
 
     # -- music ----------------------------------------------------------------------------
 
@@ -415,17 +483,22 @@ class GuildPlayer:
 
     async def resume(self, channel: VoiceChannel) -> Track | None:
         """Un-pause, or carry on with the stored queue (after a restart or an idle leave)."""
-        playback = self.now
-        if playback is not None:
-            playback.paused = False
-            playback.mixer.pause_music(False)
-            self._resume_output()
-            return playback.track
+        if self.now is not None:
+            return self._unpause()
         head = await self.queues.head(self.guild_id)
         if head is not None:
             await self.join(channel)
             await self.play_queue()
         return head
+
+    def _unpause(self) -> Track | None:
+        playback = self.now
+        if playback is None:
+            return None
+        playback.paused = False
+        playback.mixer.pause_music(False)
+        self._resume_output()
+        return playback.track
 
     # -- speech ---------------------------------------------------------------------------
 
@@ -493,6 +566,12 @@ class GuildPlayer:
         if self._idle is not None and self._idle is not asyncio.current_task():
             self._idle.cancel()
         self._idle = None
+
+    def _cancel_alone(self) -> None:
+        if self._alone is not None and self._alone is not asyncio.current_task():
+            self._alone.cancel()
+        self._alone = None
+        self._paused_alone = False
 
     async def _leave_when_idle(self) -> None:
         await asyncio.sleep(self.idle_seconds)

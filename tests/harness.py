@@ -28,6 +28,7 @@ GENERAL = 900_000_000_000_000_010  # watched
 RANDOM = 900_000_000_000_000_011  # watched
 OFFTOPIC = 900_000_000_000_000_012  # not watched
 VOICE = 900_000_000_000_000_020
+QUIET_ROOM = 900_000_000_000_000_021  # a second voice channel
 BOT = FakeUser(id=900_000_000_000_000_100, username="Aria", bot=True)
 ALICE = FakeUser(id=900_000_000_000_000_101, username="alice", global_name="Alice")
 BRUNO = FakeUser(id=900_000_000_000_000_102, username="bruno", global_name="Bruno")
@@ -49,7 +50,7 @@ def new_fake_discord() -> FakeDiscord:
         bot_user=BOT,
         guild_id=GUILD_ID,
         text_channels={GENERAL: "general", RANDOM: "random", OFFTOPIC: "offtopic"},
-        voice_channels={VOICE: "Lounge"},
+        voice_channels={VOICE: "Lounge", QUIET_ROOM: "Quiet room"},
         members=[ALICE, BRUNO, CAROL, OTHER_BOT],
     )
     fake.add_guild_member(MODERATOR, admin=True)

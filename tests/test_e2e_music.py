@@ -19,6 +19,7 @@ from tests.harness import (
     CAROL,
     GENERAL,
     GUILD_ID,
+    QUIET_ROOM,
     VOICE,
     eventually,
     running_bot,
@@ -93,6 +94,26 @@ async def test_a_member_outside_voice_is_asked_to_join_first(
         reply = await answer(await command(fake_discord, "play", user=CAROL, query=media.song))
     assert reply["content"] == "Join a voice channel first, then ask again."
     assert reply["flags"] & 64
+
+
+async def test_a_member_in_another_voice_channel_is_told_where_the_bot_is(
+    fake_discord: FakeDiscord, voice_settings: Settings, media: Media
+) -> None:
+    await fake_discord.join_voice(ALICE, VOICE)
+    await fake_discord.join_voice(BRUNO, QUIET_ROOM)
+    try:
+        async with running_bot(
+            fake_discord, voice_settings, connect_voice=connect_recording_voice
+        ) as bot:
+            await answer(await command(fake_discord, "play", query=media.long_song))
+            for name, option in (("play", {"query": media.song}), ("say", {"text": "hi"})):
+                reply = await answer(await command(fake_discord, name, user=BRUNO, **option))
+                assert reply["content"] == f"I'm already in <#{VOICE}>: join me there.", name
+                assert reply["flags"] & 64
+            assert [t.title for t in await bot.services.music_queues.tracks(GUILD_ID)] == ["long"]
+            assert fake_discord.bot_voice_channel == VOICE
+    finally:
+        await fake_discord.leave_voice(BRUNO)  # the fake Discord is shared by the tests
 
 
 async def test_links_that_are_not_allowed_are_refused_and_nothing_is_queued(

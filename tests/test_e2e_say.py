@@ -11,7 +11,7 @@ from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.elevenlabs import Failure, FakeElevenLabs
 from tests.fakes.voice_client import connect_recording_voice
-from tests.harness import ALICE, ELEVENLABS_KEY, ELEVENLABS_VOICE, VOICE, running_bot
+from tests.harness import ALICE, BRUNO, ELEVENLABS_KEY, ELEVENLABS_VOICE, VOICE, running_bot
 from tests.test_e2e_music import answer, command, voice_of
 
 SPEECH, MUSIC = 1000, 440
@@ -76,6 +76,30 @@ async def test_say_alone_speaks_then_leaves_when_idle(
         voice = voice_of(bot)
         await fake_discord.wait_for_state(lambda: fake_discord.bot_voice_channel is None)
     assert level(voice.frames[3:-3], SPEECH) > 0.25
+
+
+async def test_say_has_a_cooldown_per_member(
+    fake_discord: FakeDiscord, voice_settings: Settings, fake_elevenlabs: FakeElevenLabs
+) -> None:
+    await fake_discord.join_voice(ALICE, VOICE)
+    await fake_discord.join_voice(BRUNO, VOICE)
+    try:
+        async with running_bot(
+            fake_discord,
+            voice_settings,
+            connect_voice=connect_recording_voice,
+            say_cooldown_seconds=600,
+        ):
+            first = await answer(await command(fake_discord, "say", text="One"))
+            assert first["content"] == f"🔊 Said in <#{VOICE}>."
+            again = await answer(await command(fake_discord, "say", text="Two"))
+            assert again["content"].startswith("Slow down a little: try again in ")
+            assert again["flags"] & 64
+            other = await answer(await command(fake_discord, "say", user=BRUNO, text="Three"))
+            assert other["content"] == f"🔊 Said in <#{VOICE}>."
+    finally:
+        await fake_discord.leave_voice(BRUNO)  # the fake Discord is shared by the tests
+    assert [request.text for request in fake_elevenlabs.requests] == ["One", "Three"]
 
 
 async def test_each_speech_failure_has_its_sentence(

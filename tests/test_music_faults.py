@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from tests.audio import make_tone, mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.voice_client import connect_recording_voice
-from tests.harness import ALICE, VOICE, running_bot
+from tests.harness import ALICE, VOICE, eventually, running_bot
 from tests.test_e2e_music import answer, command, voice_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,34 @@ async def test_a_source_that_never_answers_gets_a_clear_sentence(
     assert refused["flags"] & 64
     assert refused["content"] == (
         "The source took too long to answer: try again, or pick another one."
+    )
+
+
+async def test_ffmpeg_complaints_go_to_the_log_not_to_stderr(
+    fake_discord: FakeDiscord,
+    voice_settings: Settings,
+    media: Media,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    await fake_discord.join_voice(ALICE, VOICE)
+    async with running_bot(fake_discord, voice_settings, connect_voice=connect_recording_voice):
+        broken = await command(fake_discord, "play", query=media.broken)
+        await answer(broken)
+        await broken.wait_for(
+            lambda r: r["kind"] == "followup" and "couldn't be played" in r["payload"]["content"]
+        )
+        await eventually(lambda: _ffmpeg_said(caplog, "Invalid data found"))
+    said = [r for r in caplog.records if r.name == "commands.voice_audio" and "ffmpeg" in r.msg]
+    assert all(r.levelno == logging.WARNING for r in said)
+    assert len([r for r in said if "Error opening input files" in r.getMessage()]) == 1
+    assert "Invalid data found" not in capfd.readouterr().err
+
+
+async def _ffmpeg_said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(
+        r.name == "commands.voice_audio" and r.msg.startswith("ffmpeg") and text in r.getMessage()
+        for r in caplog.records
     )
 
 

@@ -1194,7 +1194,8 @@ class FakeDiscord:
     # ------------------------------------------------------------------ voice
     # A gateway op 4 from the bot is answered as Discord does: VOICE_STATE_UPDATE for the bot
     # (with its voice session id) and, when it joins a channel, VOICE_SERVER_UPDATE (token,
-    # guild and the voice endpoint). Members join channels with `join_voice`.
+    # guild and the voice endpoint). Members join channels with `join_voice` and leave with
+    # `leave_voice`; `move_bot_voice` is a moderator moving or disconnecting the bot.
 
     def _voice_state(self, user_id: int) -> JSON:
         flags = self._voice_flags.get(user_id, {})
@@ -1233,6 +1234,22 @@ class FakeDiscord:
             raise KeyError(f"unknown voice channel {channel_id}")
         await self._set_voice_state(user.id, channel_id)
 
+    async def leave_voice(self, user: FakeUser) -> None:
+        """A member leaves whatever voice channel they are in (channel_id null)."""
+        await self._set_voice_state(user.id, None)
+
+    async def move_bot_voice(self, channel_id: int | None) -> None:
+        """A moderator moves the bot to `channel_id`, or (None) disconnects it from voice.
+
+        The bot did not ask: its VOICE_STATE_UPDATE comes out of the blue, and a move is
+        followed by a VOICE_SERVER_UPDATE, as Discord does.
+        """
+        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
+            raise KeyError(f"unknown voice channel {channel_id}")
+        await self._set_voice_state(self.bot_user.id, channel_id)
+        if channel_id is not None:
+            await self._dispatch_voice_server()
+
     async def _answer_voice_state(self, d: JSON) -> None:
         if str(d.get("guild_id")) != str(self.guild_id):
             return
@@ -1245,12 +1262,15 @@ class FakeDiscord:
             self_mute=d.get("self_mute", False),
         )
         if channel_id is not None:
-            server = {
-                "token": uuid.uuid4().hex[:16],
-                "guild_id": str(self.guild_id),
-                "endpoint": self.voice_endpoint,
-            }
-            await self._dispatch("VOICE_SERVER_UPDATE", server)
+            await self._dispatch_voice_server()
+
+    async def _dispatch_voice_server(self) -> None:
+        server = {
+            "token": uuid.uuid4().hex[:16],
+            "guild_id": str(self.guild_id),
+            "endpoint": self.voice_endpoint,
+        }
+        await self._dispatch("VOICE_SERVER_UPDATE", server)
 
     @property
     def bot_voice_channel(self) -> int | None:

@@ -49,6 +49,7 @@ class RecordingVoiceClient(discord.VoiceProtocol):
         self._state_update = asyncio.Event()
         self._server_update = asyncio.Event()
         self._connected = threading.Event()
+        self._leaving = False  # the bot asked to leave: the null voice state is expected
         self._player: AudioPlayer | None = None
         self._frame_lock = threading.Lock()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -57,10 +58,21 @@ class RecordingVoiceClient(discord.VoiceProtocol):
 
     async def on_voice_state_update(self, data: GuildVoiceState) -> None:
         # Typed as always set, but Discord sends null when the bot leaves (or is moved out).
-        if data.get("channel_id") is None:
+        channel_id: int | str | None = data.get("channel_id")
+        if channel_id is None:
             self._connected.clear()
+            if not self._leaving:
+                # Disconnected by someone else: discord.py's VoiceClient then stops its player
+                # and cleans itself up, so the bot can connect again.
+                self.stop()
+                self.cleanup()
             return
         self.session_id = data["session_id"]
+        current = cast(discord.abc.GuildChannel, self.channel)
+        if self.is_connected() and int(channel_id) != current.id:
+            # Moved by someone else: discord.py follows, and so does `channel`.
+            moved_to = current.guild.get_channel(int(channel_id))
+            self.channel = cast(discord.abc.Connectable, moved_to)
         self._state_update.set()
 
     async def on_voice_server_update(self, data: VoiceServerUpdate) -> None:
@@ -83,6 +95,7 @@ class RecordingVoiceClient(discord.VoiceProtocol):
         self._connected.set()
 
     async def disconnect(self, *, force: bool = False) -> None:
+        self._leaving = True
         self.stop()
         guild = cast(discord.abc.GuildChannel, self.channel).guild
         await guild.change_voice_state(channel=None)
