@@ -588,7 +588,13 @@ def _log_failure(task: asyncio.Future[None] | concurrent.futures.Future[None]) -
 
 def _from_player_thread(work: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop) -> None:
     """Hand `work` to the event loop (the player thread must not do async work itself)."""
-    asyncio.run_coroutine_threadsafe(work, loop).add_done_callback(_log_failure)
+    try:
+        future = asyncio.run_coroutine_threadsafe(work, loop)
+    except RuntimeError:
+        # The loop closed first (the bot is shutting down): nothing is left to tell.
+        work.close()
+        return
+    future.add_done_callback(_log_failure)
 
 
 class VoicePlayers:
