@@ -229,6 +229,8 @@ class Music(commands.Cog):
     async def stop(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
+        if player.connected_channel is None and not await self._queues.tracks(player.guild_id):
+            raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         dropped = await player.stop()
         await self._announce(interaction, "music.stopped", count=dropped)
 

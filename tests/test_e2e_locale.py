@@ -122,6 +122,7 @@ async def test_each_voice_command_answers_in_the_members_language(
         catalogue["music.nothing_playing"],
         catalogue["music.nothing_playing"],
         catalogue["voice.join_first"],  # resuming means joining the caller
-        catalogue["music.stopped"].format(user=f"<@{CAROL.id}>", count=0),
+        catalogue["music.nothing_playing"],
         catalogue["say.not_configured"],
     ]
+    assert all(a["flags"] & 64 for a in answers)  # each refusal is private
