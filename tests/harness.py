@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -140,3 +144,25 @@ async def post_many(
         await discord.post_message(channel_id, authors[n % len(authors)], f"{prefix} {n + 1}")
         for n in range(count)
     ]
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_writer(script: str, data_dir: Path) -> subprocess.Popen[str]:
+    """A child Python process running `script` on `data_dir`, printing one line per
+    acknowledged step: the tests read its lines, then kill -9 it."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+
+
+def kill_9(child: subprocess.Popen[str]) -> None:
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    if child.stdout is not None:
+        child.stdout.close()

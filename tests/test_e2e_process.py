@@ -6,22 +6,19 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 
 from app.settings import Settings
 from services.store import TinyStore
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
-from tests.harness import ALICE, BRUNO, GENERAL, GUILD_ID
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.harness import ALICE, BRUNO, GENERAL, GUILD_ID, PROJECT_ROOT
 
 
 def environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
     return {
         "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(PROJECT_ROOT),
         "DISCORD_TOKEN": settings.discord_token.reveal(),
         "CHANNEL_ID": ",".join(str(c) for c in settings.channel_ids),
         "GUILD_ID": str(GUILD_ID),
@@ -43,7 +40,7 @@ async def run_app(env: dict[str, str], *args: str) -> asyncio.subprocess.Process
         "app",
         *args,
         env=env,
-        cwd=ROOT,
+        cwd=PROJECT_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

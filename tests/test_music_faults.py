@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +15,8 @@ from tests.audio import make_tone, mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.voice_client import connect_recording_voice
-from tests.harness import ALICE, VOICE, eventually, running_bot
+from tests.harness import ALICE, VOICE, eventually, kill_9, running_bot, start_writer
 from tests.test_e2e_music import answer, command, voice_of
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_a_stream_cut_mid_song_reconnects_and_plays_to_the_end(
@@ -118,18 +112,10 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("kill_after", [3, 17, 40])
 def test_the_music_queue_survives_kill_9(tmp_path: Path, kill_after: int) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", QUEUE_WRITER, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    child = start_writer(QUEUE_WRITER, tmp_path)
     assert child.stdout is not None
     acknowledged = [int(child.stdout.readline()) for _ in range(kill_after)]
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    kill_9(child)
     titles = asyncio.run(queued_titles(tmp_path))
     # Exactly the acknowledged queue, or that queue plus the step in flight at the kill.
     last = acknowledged[-1]

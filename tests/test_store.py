@@ -3,12 +3,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import random
-import signal
 import struct
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +14,7 @@ import pytest
 
 from services.store import LogLimits, StoredMessage, TinyStore
 from services.store.message_log import MessageLog
+from tests.harness import kill_9, start_writer
 
 GUILD = 10
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -142,9 +139,6 @@ asyncio.run(main())
 """
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 async def stored_ids(data_dir: Path) -> set[int]:
     reopened = TinyStore(data_dir)
     try:
@@ -155,19 +149,10 @@ async def stored_ids(data_dir: Path) -> set[int]:
 
 @pytest.mark.parametrize("kill_after", [5, 23, 61])
 def test_acknowledged_messages_survive_kill_9(tmp_path: Path, kill_after: int) -> None:
-    root = ROOT
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    child = start_writer(WRITER, tmp_path)
     assert child.stdout is not None
     acknowledged = [int(child.stdout.readline()) for _ in range(kill_after)]
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    kill_9(child)
 
     json.loads((tmp_path / "messages.json").read_text())  # never half-written
     kept = asyncio.run(stored_ids(tmp_path))
@@ -208,13 +193,7 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("kill_after", [17, 44, 97])
 def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after: int) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHURN_WRITER, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    child = start_writer(CHURN_WRITER, tmp_path)
     assert child.stdout is not None
     added: set[int] = set()
     removed: set[int] = set()
@@ -234,9 +213,7 @@ def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after
             in_flight = set(range(expired_below, number))
         else:
             expired_below, in_flight = number, set()
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    child.stdout.close()
+    kill_9(child)
 
     kept = asyncio.run(stored_ids(tmp_path))
     gone = removed | set(range(expired_below))
@@ -577,12 +554,9 @@ asyncio.run(main())
 
 
 def test_a_purge_cut_short_by_a_crash_is_finished_after_restart(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-c", FORGET_THEN_CRASH, str(tmp_path)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-    )
+    crashed = start_writer(FORGET_THEN_CRASH, tmp_path)
+    crashed.communicate()
+    assert crashed.returncode == 0
     assert b"secret5-" in files_bytes(tmp_path)  # forgotten, but the text is still on disk
     asyncio.run(add_one_and_close(tmp_path))
     assert b"secret5-" not in files_bytes(tmp_path)
