@@ -17,7 +17,8 @@ COPY commands ./commands
 COPY services ./services
 RUN pip install .
 
-RUN useradd --system --uid 10001 --home-dir /app bot \
+# A home of its own: deno (which yt-dlp runs for YouTube) keeps its cache there.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/bot bot \
     && mkdir -p /data && chown bot /data
 USER bot
 VOLUME ["/data"]
