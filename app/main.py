@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 
 from app.bot import build_bot, point_at_discord
@@ -50,6 +51,8 @@ async def run_bot(settings: Settings) -> int:
             await bot.start(settings.discord_token.reveal())
     except discord.LoginFailure:
         return fail("DISCORD_TOKEN was rejected by Discord: check it (see .env.example).")
+    except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as error:
+        return fail(f"Could not reach Discord ({error}): check the network and DISCORD_API_BASE.")
     except discord.PrivilegedIntentsRequired:
         return fail(
             "Discord refused the Message Content intent: enable it for the bot in the "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import aiohttp
 import discord
 
 from app.bot import build_bot
@@ -27,6 +28,12 @@ async def sync_commands(settings: Settings, *, guild_id: int | None, clear: bool
         except discord.LoginFailure:
             print(
                 "DISCORD_TOKEN was rejected by Discord: check it (see .env.example).",
+                file=sys.stderr,
+            )
+            return 1
+        except aiohttp.ClientConnectionError as error:
+            print(
+                f"Could not reach Discord ({error}): check the network and DISCORD_API_BASE.",
                 file=sys.stderr,
             )
             return 1

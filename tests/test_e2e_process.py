@@ -78,6 +78,19 @@ async def test_a_rejected_token_is_one_line(fake_discord: FakeDiscord, settings:
     assert b"wrong-token-123456" not in out + err
 
 
+async def test_an_unreachable_discord_is_one_line(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    # Nothing listens on port 9 of the loopback: the connection is refused at once.
+    env = environment(settings, fake_discord, DISCORD_API_BASE="http://127.0.0.1:9/api/v10")
+    for args in ((), ("sync",)):
+        process = await run_app(env, *args)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 1
+        assert err.decode().strip().splitlines()[-1].startswith("Could not reach Discord (")
+        assert b"Traceback" not in out + err
+
+
 async def test_kill_9_mid_conversation_loses_nothing(
     fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
 ) -> None:
