@@ -37,7 +37,12 @@ class ConfirmForget(discord.ui.View):
         self.confirmed: bool | None = None
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.owner_id
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            for_interaction(interaction, "persona.not_your_button"), ephemeral=True
+        )
+        return False
 
     @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="persona:forget:yes")
     async def confirm(

@@ -97,8 +97,11 @@ async def test_forget_leaves_nothing_of_the_member_in_the_data_files(
         question = await answer(asked)
         assert question["flags"] & EPHEMERAL
         assert "cannot be undone" in question["content"]
-        # Someone else cannot press the caller's button.
-        await fake_discord.click_button(question, "persona:forget:yes", user=BRUNO)
+        # Someone else cannot press the caller's button, and is told so.
+        intruder = await fake_discord.click_button(question, "persona:forget:yes", user=BRUNO)
+        told = await answer(intruder)
+        assert told["content"] == "These buttons belong to the member who asked."
+        assert told["flags"] & EPHEMERAL
         await fake_discord.click_button(question, "persona:forget:yes", user=ALICE)
         done = await asked.wait_for(
             lambda r: r["kind"] == "edit_original" and "Done" in r["payload"].get("content", "")

@@ -44,6 +44,7 @@ MESSAGES: dict[str, str] = {
     "profile and your settings? This cannot be undone.",
     "persona.forget_yes": "Delete everything",
     "persona.forget_no": "Cancel",
+    "persona.not_your_button": "These buttons belong to the member who asked.",
     "persona.forget_cancelled": "Nothing was deleted.",
     "persona.forgotten": "Done: {messages} messages, your profile and your settings are deleted.",
     "persona.opted_out": "You're opted out: I deleted {messages} messages and your profile, and "

@@ -45,6 +45,7 @@ MESSAGES: dict[str, str] = {
     "perfil e suas configurações? Não dá para desfazer.",
     "persona.forget_yes": "Apagar tudo",
     "persona.forget_no": "Cancelar",
+    "persona.not_your_button": "Estes botões são de quem fez o pedido.",
     "persona.forget_cancelled": "Nada foi apagado.",
     "persona.forgotten": "Pronto: {messages} mensagens, seu perfil e suas configurações foram "
     "apagados.",
