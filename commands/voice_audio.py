@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes.util
+import importlib.util
 import logging
 import os
 import shlex
@@ -81,17 +82,29 @@ class VoiceUnavailable(Exception):
 
 
 def load_opus() -> bool:
-    """Load libopus if the system has it; discord.py needs it to encode what we play."""
+    """Load libopus, which discord.py needs to encode what we play: the system's (Debian's
+    libopus0 in Docker), else the copy bundled in the opuslib-next-bundled wheel."""
     if discord.opus.is_loaded():
         return True
-    name = ctypes.util.find_library("opus")
-    if name is None:
-        return False
-    try:
-        discord.opus.load_opus(name)
-    except OSError:
-        log.warning("found libopus at %s but could not load it", name)
-    return discord.opus.is_loaded()
+    for candidate in (ctypes.util.find_library("opus"), _bundled_libopus()):
+        if candidate is None:
+            continue
+        try:
+            discord.opus.load_opus(candidate)
+        except OSError:
+            log.warning("found libopus at %s but could not load it", candidate)
+            continue
+        return True
+    return False
+
+
+def _bundled_libopus() -> str | None:
+    # Found by its location, without importing the package's own Python bindings.
+    spec = importlib.util.find_spec("opuslib_next")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    library = Path(spec.submodule_search_locations[0]) / "_native" / "libopus.so"
+    return str(library) if library.exists() else None
 
 
 async def connect_discord_voice(channel: VoiceChannel) -> VoiceOutput:
