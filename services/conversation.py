@@ -105,6 +105,7 @@ def _persona_block(persona: Persona | None) -> str:
         "tone": persona.tone,
         "formality": persona.formality,
         "humour": persona.humour,
+        "verbosity": persona.verbosity,
         "language": persona.language,
         "suggested_style": persona.reply_style,
         "style_guide": STYLE_GUIDE.get(persona.reply_style, ""),

@@ -55,7 +55,6 @@ class MusicRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class MusicRequest:
     target: str  # a URL, or "ytsearch1:<words>"
-    is_link: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +75,14 @@ def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
     text = query.strip()
     looks_like_link = " " not in text and (_SCHEME.match(text) or _BARE_HOST.match(text))
     if not looks_like_link:
-        return MusicRequest(SEARCH_PREFIX + text, is_link=False)
+        return MusicRequest(SEARCH_PREFIX + text)
     url = text if _SCHEME.match(text) else "https://" + text
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
     if not _host_allowed(parts.hostname, allowed_hosts):
         raise MusicRefused("link_not_allowed", f"host {parts.hostname!r}")
-    return MusicRequest(url, is_link=True)
+    return MusicRequest(url)
 
 
 def _is_public_host(host: str) -> bool:

@@ -117,7 +117,6 @@ class SpeechSynthesizer:
         self._client = AsyncElevenLabs(
             api_key=api_key, base_url=base_url, timeout=timeout, httpx_client=self._http
         )
-        self.requests_made = 0
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -132,7 +131,6 @@ class SpeechSynthesizer:
         return await asyncio.to_thread(self._cache.put, key, audio)
 
     async def _synthesize(self, text: str) -> bytes:
-        self.requests_made += 1
         chunks: list[bytes] = []
         try:
             stream = self._client.text_to_speech.convert(

@@ -15,14 +15,14 @@ ALLOWED = frozenset({"youtube.com", "www.youtube.com", "youtu.be"})
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("never gonna give you up", MusicRequest("ytsearch1:never gonna give you up", False)),
-        ("  lofi  ", MusicRequest("ytsearch1:lofi", False)),
-        ("ytsearch50:x", MusicRequest("ytsearch1:ytsearch50:x", False)),
-        ("https://youtu.be/abc", MusicRequest("https://youtu.be/abc", True)),
-        ("www.youtube.com/watch?v=abc", MusicRequest("https://www.youtube.com/watch?v=abc", True)),
+        ("never gonna give you up", MusicRequest("ytsearch1:never gonna give you up")),
+        ("  lofi  ", MusicRequest("ytsearch1:lofi")),
+        ("ytsearch50:x", MusicRequest("ytsearch1:ytsearch50:x")),
+        ("https://youtu.be/abc", MusicRequest("https://youtu.be/abc")),
+        ("www.youtube.com/watch?v=abc", MusicRequest("https://www.youtube.com/watch?v=abc")),
         (
             "HTTPS://WWW.YOUTUBE.COM/watch?v=abc",
-            MusicRequest("HTTPS://WWW.YOUTUBE.COM/watch?v=abc", True),
+            MusicRequest("HTTPS://WWW.YOUTUBE.COM/watch?v=abc"),
         ),
     ],
 )
