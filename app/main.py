@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.discord_token,
             settings.azure_openai_api_key,
             settings.elevenlabs_api_key,
+            settings.store_encryption_key,
         ),
     )
     point_at_discord(settings)
