@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 JSON = dict[str, Any]
 
 FAULT_KINDS = (
@@ -112,15 +114,7 @@ class FakeAzureOpenAI:
             "/openai/deployments/{deployment}/chat/completions", self._chat_completions
         )
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None)
-        assert sockets
-        self._port = int(sockets[0].getsockname()[1])
+        self._runner, self._port = await serve_on_loopback(app, shutdown_timeout=5)
 
     async def stop(self) -> None:
         self._stopping.set()  # releases "hang" handlers at once

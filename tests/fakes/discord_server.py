@@ -27,6 +27,8 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.fakes.loopback import serve_on_loopback
+
 JSON = dict[str, Any]
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -374,15 +376,7 @@ class FakeDiscord:
         r.add_get(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_get)
         r.add_patch(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_edit)
         r.add_delete(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_delete)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None)
-        assert sockets
-        self._port = int(sockets[0].getsockname()[1])
+        self._runner, self._port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         for ws in list(self._sockets):

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 Failure = Literal["invalid_api_key", "quota_exceeded", "rate_limited", "server_error", "hang"]
 
 _FAILURES: dict[str, tuple[int, dict[str, Any]]] = {
@@ -66,13 +68,7 @@ class FakeElevenLabs:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._speak)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         self._release.set()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve_on_loopback
+
 _PATH: web.AppKey[dict[str, Path]] = web.AppKey("media_files", dict[str, Path])
 
 
@@ -31,13 +33,7 @@ class MediaServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/{name:.*}", self._serve)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         self._stopping.set()  # releases the hanging requests

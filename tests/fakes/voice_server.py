@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.fakes.loopback import serve_on_loopback
+
 JSON = dict[str, Any]
 
 # Voice gateway opcodes (v8)
@@ -204,13 +206,7 @@ class FakeVoiceServer:
         server_ssl = _server_context(self._cert_pem + self._key_pem)
         app = web.Application()
         app.router.add_get("/", self._voice_ws)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=server_ssl)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(app, ssl_context=server_ssl)
 
     async def stop(self) -> None:
         for ws in list(self._sockets):
