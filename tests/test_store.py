@@ -106,6 +106,22 @@ async def test_state_documents_are_replaced_not_merged(store: TinyStore) -> None
     assert await store.get_state("channel", "1") is None
 
 
+async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path)
+    try:
+        await store.put_state("persona", "10:100", {"summary": "x" * 5000})
+        await store.put_state("channel_count", "1", {"count": 1})
+        persona_file = (tmp_path / "state" / "persona.json").read_bytes()
+        await store.put_state("channel_count", "1", {"count": 2})
+        # Counting a message rewrote the small count file, never the profiles.
+        assert (tmp_path / "state" / "persona.json").read_bytes() == persona_file
+        assert b'"count":2' in (tmp_path / "state" / "channel_count.json").read_bytes()
+        with pytest.raises(ValueError, match="not a state kind"):
+            await store.get_state("../escape", "1")
+    finally:
+        await store.close()
+
+
 async def test_data_survives_reopening(tmp_path: Path) -> None:
     first = TinyStore(tmp_path)
     await first.add(message(1))

@@ -1,9 +1,10 @@
 """`TinyStore`: the embedded store, messages in an append-only log, state in TinyDB.
 
-One object, one asyncio lock, and every blocking call in a worker thread under that lock:
-the log and TinyDB are not thread-safe. Messages keep TinyDB's document shape but go to the
-message log (`message_log`), because TinyDB's own storage rewrites its whole file on every
-write. The small state documents stay in a TinyDB file written atomically and durably.
+One object, one asyncio lock for the log and one for the state files, and every blocking
+call in a worker thread under its lock: the log and TinyDB are not thread-safe. Messages keep
+TinyDB's document shape but go to the message log (`message_log`), because TinyDB's own
+storage rewrites its whole file on every write. The small state documents stay in TinyDB
+files, one per kind (`state/<kind>.json`), each written atomically and durably.
 Maintenance (compaction, reclaiming dead index slots, index snapshots) runs as one background
 task at a time; it copies bytes outside the lock and takes the lock only to swap what readers
 see (and to renumber the index, a few C-level passes over its columns).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import partial
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
+from tinydb.table import Table
 
 from services.store.durable_file import write_atomically
 from services.store.message_log import LogLimits, MessageLog, remove_files
@@ -32,6 +35,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _SEALED_FIELDS = ("author_name", "content")
+_KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a kind names a file: nothing else gets in
 
 
 class DurableJSONStorage(Storage):
@@ -87,8 +91,12 @@ class TinyStore:
         self._cipher = cipher
         self._limits = limits or LogLimits()
         self._log: MessageLog | None = None  # opened by the first call, in a worker thread
-        self._state_db = TinyDB(data_dir / "state.json", storage=DurableJSONStorage)
-        self._lock = asyncio.Lock()
+        # One small file per kind of state document (state/<kind>.json): a channel's count,
+        # written on every message, never rewrites the profiles or the queues with it.
+        self._state_dir = data_dir / "state"
+        self._state_dbs: dict[str, TinyDB] = {}
+        self._lock = asyncio.Lock()  # the message log
+        self._state_lock = asyncio.Lock()  # the state files, independent of the log
         self._maintenance: asyncio.Task[None] | None = None
         self._purge_requested = False
         # Group commit: adds that arrive while a flush runs share the next flush's fsync.
@@ -119,7 +127,10 @@ class TinyStore:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            self._state_db.close()
+        async with self._state_lock:
+            for state_db in self._state_dbs.values():
+                state_db.close()
+            self._state_dbs.clear()
 
     # -- documents --------------------------------------------------------------------------
 
@@ -337,12 +348,21 @@ class TinyStore:
         return opened
 
     async def _run_state(self, work: Callable[[], T]) -> T:
-        async with self._lock:
+        async with self._state_lock:
             return await asyncio.to_thread(work)
+
+    def _state_table(self, kind: str) -> Table:
+        state_db = self._state_dbs.get(kind)
+        if state_db is None:
+            if not _KIND_NAME.fullmatch(kind):
+                raise ValueError(f"not a state kind: {kind!r}")
+            path = self._state_dir / f"{kind}.json"
+            state_db = self._state_dbs[kind] = TinyDB(path, storage=DurableJSONStorage)
+        return state_db.table("documents", cache_size=0)
 
     async def get_state(self, kind: str, key: str) -> dict[str, Any] | None:
         def work() -> dict[str, Any] | None:
-            table = self._state_db.table(kind, cache_size=0)
+            table = self._state_table(kind)
             for doc in table.all():
                 if doc.get("_key") == key:
                     return self._open_state(doc)
@@ -352,7 +372,7 @@ class TinyStore:
 
     async def put_state(self, kind: str, key: str, document: dict[str, Any]) -> None:
         def work() -> None:
-            table = self._state_db.table(kind, cache_size=0)
+            table = self._state_table(kind)
             stored = {**self._seal_state(document), "_key": key}
             ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
             if not ids:
@@ -370,7 +390,7 @@ class TinyStore:
 
     async def delete_state(self, kind: str, key: str) -> bool:
         def work() -> bool:
-            table = self._state_db.table(kind, cache_size=0)
+            table = self._state_table(kind)
             ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
             if ids:
                 table.remove(doc_ids=ids)
@@ -380,7 +400,7 @@ class TinyStore:
 
     async def state_keys(self, kind: str) -> list[str]:
         def work() -> list[str]:
-            return [str(doc["_key"]) for doc in self._state_db.table(kind, cache_size=0).all()]
+            return [str(doc["_key"]) for doc in self._state_table(kind).all()]
 
         return await self._run_state(work)
 
