@@ -125,9 +125,9 @@ async def test_a_slow_service_still_answers_the_interaction(
     fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
 ) -> None:
     fake_azure.responder = Brain()
-    async with running_bot(fake_discord, settings, azure_openai_timeout=10.0):
+    async with running_bot(fake_discord, settings, azure_openai_timeout=10.0) as bot:
         await post_many(fake_discord, GENERAL, [CAROL], 4, "carol")
-        await eventually(lambda: _any_stored(fake_discord, settings))
+        await eventually(lambda: _stored(bot, GENERAL, 4))  # her profile has material
         fake_azure.delay_seconds = 3.5  # past Discord's 3-second window
         asked = await fake_discord.send_interaction(
             "persona",
@@ -139,10 +139,6 @@ async def test_a_slow_service_still_answers_the_interaction(
     first = asked.responses[0]
     assert (first["kind"], first["type"]) == ("callback", 5)  # deferred at once
     assert answer["message"]["embeds"][0]["title"].startswith("How I see Carol")
-
-
-async def _any_stored(discord: FakeDiscord, settings: Settings) -> bool:
-    return settings.data_dir.exists()
 
 
 # -- Hostile or careless members -----------------------------------------------------------
