@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -12,19 +13,62 @@ from commands.i18n import ENGLISH, MESSAGES, for_interaction
 
 log = logging.getLogger(__name__)
 
+_NO_PINGS = discord.AllowedMentions.none()
+# Unknown interaction, unknown webhook: the token is no longer valid.
+_EXPIRED = frozenset({10062, 10015})
+
 
 class UserFacingError(app_commands.AppCommandError):
     """A problem the member can fix; its message (already in their language) is shown as is,
     ephemerally. Raise it with `for_interaction(interaction, key, ...)`."""
 
 
+async def answer(
+    interaction: discord.Interaction,
+    text: str | None = None,
+    *,
+    ephemeral: bool = True,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+    suppress_embeds: bool = False,
+) -> bool:
+    """Answer the interaction, whether or not it was already acknowledged (deferred or
+    answered once): the first answer is the response, the next ones are followups. Pings
+    no one. An interaction that expired (15 minutes, or a token Discord no longer knows) is
+    logged and skipped: False."""
+    extra: dict[str, Any] = {}
+    if embed is not None:
+        extra["embed"] = embed
+    if view is not None:
+        extra["view"] = view
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                text if text is not None else discord.utils.MISSING,
+                ephemeral=ephemeral,
+                allowed_mentions=_NO_PINGS,
+                suppress_embeds=suppress_embeds,
+                **extra,
+            )
+        else:
+            await interaction.response.send_message(
+                text,
+                ephemeral=ephemeral,
+                allowed_mentions=_NO_PINGS,
+                suppress_embeds=suppress_embeds,
+                **extra,
+            )
+    except discord.NotFound as error:
+        if error.code not in _EXPIRED:
+            raise
+        log.info("interaction of user %s expired before it was answered", interaction.user.id)
+        return False
+    return True
+
+
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
-    none = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+    await answer(interaction, text)
 
 
 def explain(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str | None:
