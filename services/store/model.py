@@ -1,10 +1,20 @@
-"""What the rest of the bot sees of its memory: dataclasses and small protocols."""
+"""What the rest of the bot sees of its memory: dataclasses and small protocols.
+
+Two ports, each implemented by every store (the embedded `LogStore`, the in-memory one the
+unit tests use, PostgreSQL later) and checked by one contract suite (`tests/store_contract.py`):
+
+- `MessageStore`: the messages of the watched channels, and each channel's beat count, which
+  rides in the same durable write as the message it counts.
+- `StateStore`: small versioned documents of a closed set of kinds, read and changed by the
+  typed repositories in `services/state.py`, never by anyone else.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +30,32 @@ class StoredMessage:
     edited_at: datetime | None = None
 
 
-class MessageStore(Protocol):
-    """What the bot needs from its message memory. Lists are oldest first."""
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What `add` and `count` did with one message."""
 
-    async def add(self, message: StoredMessage) -> None: ...
+    new: bool  # False: the message was already there (a gateway replay), nothing changed
+    count: int | None  # the channel's beat count after it; None when it was not counted
+
+
+class MessageStore(Protocol):
+    """What the bot needs from its message memory. Lists are oldest first.
+
+    Read-your-writes, in call order: when `add` (or `count`) returns, that message and every
+    message whose `add` was called before it are durable and visible to every read. So when a
+    trigger's `add` returns, its context is complete, and counts follow the order of the calls.
+    """
+
+    async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
+        """Store the message (durable when it returns). With `counted`, bump its channel's
+        beat count in the same write, unless the message id was already stored."""
+        ...
+
+    async def count(self, channel_id: int, message_id: int) -> Arrival:
+        """Count a message that is not kept (its author opted out): only the count is stored."""
+        ...
+
+    async def channel_count(self, channel_id: int) -> int: ...
 
     async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool: ...
 
@@ -39,30 +71,47 @@ class MessageStore(Protocol):
         self, guild_id: int, author_id: int, limit: int
     ) -> list[StoredMessage]: ...
 
-    async def count_since(
-        self,
-        guild_id: int,
-        since: datetime,
-        *,
-        channel_id: int | None = None,
-        author_id: int | None = None,
-    ) -> int: ...
-
-    async def forget_author(self, guild_id: int, author_id: int) -> int: ...
+    async def forget_author(self, guild_id: int, author_id: int) -> int:
+        """Remove every message of the author in the guild; returns how many."""
+        ...
 
     async def delete_older_than(self, cutoff: datetime) -> int: ...
 
+    async def close(self) -> None: ...
+
+
+# The kinds of state document; each is owned by one repository in `services/state.py`.
+StateKind = Literal["persona", "privacy", "guild_settings", "music_queue", "bot_replies"]
+STATE_KINDS: tuple[StateKind, ...] = (
+    "persona",
+    "privacy",
+    "guild_settings",
+    "music_queue",
+    "bot_replies",
+)
+Document = dict[str, Any]
+
 
 class StateStore(Protocol):
-    """Small JSON documents by (kind, key): counters, profiles, settings, queues."""
+    """Small JSON documents by (kind, key). Documents are opaque here: the repositories give
+    them their version and shape. `update` is the one way to read-modify-write, atomically."""
 
-    async def get_state(self, kind: str, key: str) -> dict[str, Any] | None: ...
+    async def get_state(self, kind: StateKind, key: str) -> Document | None: ...
 
-    async def put_state(self, kind: str, key: str, document: dict[str, Any]) -> None: ...
+    async def put_state(self, kind: StateKind, key: str, document: Document) -> None: ...
 
-    async def delete_state(self, kind: str, key: str) -> bool: ...
+    async def update_state(
+        self, kind: StateKind, key: str, change: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        """Apply `change` to the stored document (None: there is none) and store what it
+        returns (None: delete it), with no other write to that key in between."""
+        ...
 
-    async def state_keys(self, kind: str) -> list[str]: ...
+    async def delete_state(self, kind: StateKind, key: str) -> bool: ...
+
+    async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
+        """Every (key, document) of the kind."""
+        ...
 
 
 class ContentCipher(Protocol):

@@ -1,0 +1,118 @@
+"""`MemoryStore`: both store ports in plain dicts, for unit tests and as the reference the
+contract suite holds the durable stores to. Nothing survives the process."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from services.store.model import Arrival, Document, StateKind, StoredMessage
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._messages: dict[int, StoredMessage] = {}
+        self._counts: dict[int, int] = {}
+        self._counted: set[int] = set()  # ids already counted: a replay counts once
+        self._state: dict[StateKind, dict[str, Document]] = {}
+        self._lock = asyncio.Lock()
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _bump(self, channel_id: int, message_id: int) -> Arrival:
+        if message_id in self._counted:
+            return Arrival(new=False, count=None)
+        self._counted.add(message_id)
+        self._counts[channel_id] = self._counts.get(channel_id, 0) + 1
+        return Arrival(new=True, count=self._counts[channel_id])
+
+    async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
+        new = message.message_id not in self._messages
+        self._messages[message.message_id] = message
+        if counted:
+            arrival = self._bump(message.channel_id, message.message_id)
+            return Arrival(new=new, count=arrival.count)
+        return Arrival(new=new, count=None)
+
+    async def count(self, channel_id: int, message_id: int) -> Arrival:
+        return self._bump(channel_id, message_id)
+
+    async def channel_count(self, channel_id: int) -> int:
+        return self._counts.get(channel_id, 0)
+
+    async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
+        message = self._messages.get(message_id)
+        if message is None:
+            return False
+        self._messages[message_id] = replace(message, content=content, edited_at=edited_at)
+        return True
+
+    async def delete(self, message_id: int) -> bool:
+        return self._messages.pop(message_id, None) is not None
+
+    def _ordered(self) -> list[StoredMessage]:
+        return sorted(self._messages.values(), key=lambda m: m.message_id)
+
+    async def last_in_channel(
+        self, channel_id: int, limit: int, *, up_to: int | None = None
+    ) -> list[StoredMessage]:
+        found = [
+            m
+            for m in self._ordered()
+            if m.channel_id == channel_id and (up_to is None or m.message_id <= up_to)
+        ]
+        return found[-limit:] if limit > 0 else []
+
+    async def last_by_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[StoredMessage]:
+        found = [m for m in self._ordered() if (m.guild_id, m.author_id) == (guild_id, author_id)]
+        return found[-limit:] if limit > 0 else []
+
+    async def forget_author(self, guild_id: int, author_id: int) -> int:
+        gone = [
+            m.message_id
+            for m in self._messages.values()
+            if (m.guild_id, m.author_id) == (guild_id, author_id)
+        ]
+        for message_id in gone:
+            del self._messages[message_id]
+        return len(gone)
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        gone = [m.message_id for m in self._messages.values() if m.created_at < cutoff]
+        for message_id in gone:
+            del self._messages[message_id]
+        return len(gone)
+
+    async def close(self) -> None:
+        return None
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def get_state(self, kind: StateKind, key: str) -> Document | None:
+        document = self._state.get(kind, {}).get(key)
+        return copy.deepcopy(document) if document is not None else None
+
+    async def put_state(self, kind: StateKind, key: str, document: Document) -> None:
+        self._state.setdefault(kind, {})[key] = copy.deepcopy(document)
+
+    async def update_state(
+        self, kind: StateKind, key: str, change: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        async with self._lock:
+            changed = change(await self.get_state(kind, key))
+            if changed is None:
+                await self.delete_state(kind, key)
+            else:
+                await self.put_state(kind, key, changed)
+            return copy.deepcopy(changed)
+
+    async def delete_state(self, kind: StateKind, key: str) -> bool:
+        return self._state.get(kind, {}).pop(key, None) is not None
+
+    async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
+        return [(key, copy.deepcopy(doc)) for key, doc in self._state.get(kind, {}).items()]
