@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -11,7 +12,8 @@ import sys
 import aiohttp
 import discord
 
-from app.bot import build_bot, point_at_discord
+from app.bot import AzureBot, point_at_discord
+from app.composition import open_services
 from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 from app.sync import sync_commands
@@ -37,18 +39,23 @@ def fail(line: str) -> int:
 
 
 async def run_bot(settings: Settings) -> int:
+    async with contextlib.AsyncExitStack() as opened:
+        try:
+            services = await opened.enter_async_context(open_services(settings))
+        except OSError as error:
+            return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
+        except EncryptionKeyError as error:
+            return fail(str(error))
+        bot = await opened.enter_async_context(AzureBot(settings, services))
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, lambda: services.tasks.spawn(bot.close(), "shutdown"))
+        return await _run_until_closed(bot, settings)
+
+
+async def _run_until_closed(bot: AzureBot, settings: Settings) -> int:
     try:
-        bot = build_bot(settings)
-    except OSError as error:
-        return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
-    except EncryptionKeyError as error:
-        return fail(str(error))
-    loop = asyncio.get_running_loop()
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop, lambda: asyncio.ensure_future(bot.close()))
-    try:
-        async with bot:
-            await bot.start(settings.discord_token.reveal())
+        await bot.start(settings.discord_token.reveal())
     except discord.LoginFailure:
         return fail("DISCORD_TOKEN was rejected by Discord: check it (see .env.example).")
     except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as error:

@@ -85,10 +85,6 @@ class Settings:
     say_cooldown_seconds: int = 10
     elevenlabs_timeout: float = 15.0
     voice_idle_seconds: float = 180.0
-    # Tests only, never read from the environment: let /play reach the loopback media server
-    # (private addresses, and yt-dlp's generic extractor, which reads any page).
-    music_allow_private_hosts: bool = False
-    music_generic_extractor: bool = False
     data_dir: Path = Path("data")
     reply_every: int = 5
     context_messages: int = 5

@@ -6,23 +6,26 @@ step, never something the bot does on every start.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import aiohttp
 import discord
 
-from app.bot import build_bot
+from app.bot import AzureBot
+from app.composition import open_services
 from app.settings import Settings
 from services.encryption import EncryptionKeyError
 
 
 async def sync_commands(settings: Settings, *, guild_id: int | None, clear: bool) -> int:
-    try:
-        bot = build_bot(settings)
-    except EncryptionKeyError as error:
-        print(error, file=sys.stderr)
-        return 1
-    async with bot:
+    async with contextlib.AsyncExitStack() as opened:
+        try:
+            services = await opened.enter_async_context(open_services(settings))
+        except EncryptionKeyError as error:
+            print(error, file=sys.stderr)
+            return 1
+        bot = await opened.enter_async_context(AzureBot(settings, services))
         try:
             await bot.login(settings.discord_token.reveal())  # HTTP only; runs setup_hook
         except discord.LoginFailure:

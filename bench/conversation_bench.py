@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.conversation import ConversationService, Trigger
+from services.background import BackgroundTasks
+from services.conversation import ConversationService
+from services.cooldown import Cooldown
 from services.llm import AzureChatModel, JsonAnswer, JsonRequest
-from services.persona import PersonaService
-from services.reply_policy import ReplyPolicy
-from services.store import StoredMessage, TinyStore
-from services.temperature import TemperatureSettings
+from services.persona import PersonaProfiles, PersonaService
+from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
+from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
+from services.store import LogStore, StoredMessage
+from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 
@@ -109,7 +112,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
     azure.responder = Brain()
     await azure.start()
     with tempfile.TemporaryDirectory() as data_dir:
-        store = TinyStore(Path(data_dir))
+        store = LogStore(Path(data_dir))
         model = TimedModel(
             AzureChatModel(
                 endpoint=azure.endpoint,
@@ -119,41 +122,57 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
                 timeout=10,
             )
         )
+        tasks = BackgroundTasks()
         personas = PersonaService(
             store=store,
-            state=store,
+            profiles=PersonaProfiles(store),
             model=model,
             history=30,
             refresh_after=10,
             min_interval=timedelta(minutes=persona_min_minutes),
+            tasks=tasks,
             clock=clock,
         )
         conversation = ConversationService(
             store=store,
             model=model,
             personas=personas.get,
-            temperature=TemperatureSettings(store).effective,
+            temperature=TemperatureSettings(GuildSettingsRepository(store)).effective,
             context_messages=5,
         )
-        policy = ReplyPolicy(store, every=5)
-        await policy.load([1])
+        privacy = PrivacyService(
+            store=store,
+            choices=PrivacyChoices(store),
+            replies=ReplyLog(store),
+            personas=personas,
+            consent_mode="opt-out",
+            retention=timedelta(days=30),
+        )
+        await privacy.load()
+        # No flood guard or mention cooldown in the way: the bench's pace is not a flood.
+        policy = ReplyPolicy(
+            store=store,
+            privacy=privacy,
+            every=5,
+            mention_cooldown=Cooldown(0),
+            flood=FloodGuard(messages=10**9),
+        )
         own_times: list[float] = []
         for n in range(messages):
             now = start + timedelta(seconds=2 * n)
             author = rng.randrange(members)
             text = " ".join(rng.choices(WORDS, k=rng.randint(3, 25)))
-            await store.add(StoredMessage(10**6 + n, 1, 1, 100 + author, f"m{author}", text, now))
-            beat = policy.count(1)
-            await policy.save(1)
-            if not beat.triggers:
+            message = StoredMessage(10**6 + n, 1, 1, 100 + author, f"m{author}", text, now)
+            step = await policy.take(MessageFacts(message, addresses_bot=False))
+            if not isinstance(step, Trigger):
                 continue
             spent_before = model.spent
             started = time.perf_counter()
-            trigger = Trigger(1, 1, 10**6 + n, 100 + author, "beat", beat.count)
-            await conversation.decide(trigger, bot_name="Aria")
+            await conversation.decide(step, bot_name="Aria")
             own_times.append(time.perf_counter() - started - (model.spent - spent_before))
         # Background persona rebuilds started by the last triggers count too.
         await personas.wait_idle()
+        await tasks.close()
         await store.close()
         await model.model.close()
     await azure.stop()

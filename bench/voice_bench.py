@@ -88,8 +88,6 @@ async def run(folder: Path) -> None:
     settings = settings_for(fake, azure, folder / "data")
     overrides = {
         "music_allowed_hosts": ("localhost",),
-        "music_allow_private_hosts": True,
-        "music_generic_extractor": True,
         "elevenlabs_api_key": Secret(ELEVENLABS_KEY),
         "elevenlabs_voice_id": ELEVENLABS_VOICE,
         "elevenlabs_base_url": eleven.base_url,

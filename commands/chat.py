@@ -1,19 +1,22 @@
-"""The passive listener: stores what is said in the watched channels, and takes part in it."""
+"""The passive listener: stores what is said in the watched channels, and takes part in it.
+
+Discord objects stop here: each message becomes a `StoredMessage` plus whether it addresses
+the bot, and `ReplyPolicy.take` decides the rest.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections import defaultdict, deque
+from collections import deque
 
 import discord
 from discord.ext import commands
 
-from services.conversation import ConversationService, Decision, Reason, Trigger
-from services.cooldown import Cooldown
+from services.background import BackgroundTasks
+from services.conversation import ConversationService, Decision
 from services.privacy import PrivacyService
-from services.reply_policy import Beat, FloodGuard, ReplyPolicy
+from services.reply_policy import MessageFacts, ReplyPolicy, Trigger
 from services.store import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ def _text_of(message: discord.Message) -> str:
     return "[" + ", ".join(a.filename for a in message.attachments) + "]"
 
 
-class ChatListener(commands.Cog):
+class ChatCog(commands.Cog):
     def __init__(
         self,
         bot: commands.Bot,
@@ -38,9 +41,8 @@ class ChatListener(commands.Cog):
         store: MessageStore,
         policy: ReplyPolicy,
         conversation: ConversationService,
-        mention_cooldown: Cooldown,
-        flood: FloodGuard,
         privacy: PrivacyService,
+        tasks: BackgroundTasks,
         channel_ids: frozenset[int],
         guild_id: int | None,
     ) -> None:
@@ -48,24 +50,12 @@ class ChatListener(commands.Cog):
         self._store = store
         self._policy = policy
         self._conversation = conversation
-        self._mention_cooldown = mention_cooldown
         self._privacy = privacy
-        self._flood = flood
+        self._tasks = tasks
         self._channel_ids = channel_ids
         self._guild_id = guild_id
-        self._replies: set[asyncio.Task[None]] = set()
-        # Per channel, the messages still being stored (each resolves once it is durable).
-        self._storing: defaultdict[int, set[asyncio.Future[None]]] = defaultdict(set)
         # The latest decisions, bounded: what the bot did and why, for operators and tests.
         self.decisions: deque[Decision] = deque(maxlen=1000)
-
-    async def cog_load(self) -> None:
-        await self._policy.load(self._channel_ids)
-
-    async def cog_unload(self) -> None:
-        for task in self._replies:
-            task.cancel()
-        await asyncio.gather(*self._replies, return_exceptions=True)
 
     def _watches(self, guild_id: int | None, channel_id: int) -> bool:
         if guild_id is None:  # direct messages
@@ -98,98 +88,42 @@ class ChatListener(commands.Cog):
         # The bot's own words are context for the conversation; other bots are noise.
         if message.author.bot and not self._is_own(message):
             return
-        # Before the first await: arrival order decides the place in the count.
-        beat = None if message.author.bot else self._policy.count(message.channel.id)
-        earlier, stored = await self._store_in_arrival_order(message)
-        if beat is None:
-            return
-        # An opted-out member still counts toward the beat, but is never quoted or answered.
-        await self._policy.save(message.channel.id)
         assert message.guild is not None
-        self._flood.note(message.guild.id, message.author.id)
-        trigger = self._trigger_for(message, beat, addressable=stored)
-        if trigger is None:
-            return
-        if trigger.reason == "beat" and not self._flood.admits(trigger.guild_id, trigger.author_id):
-            self._record(Decision(trigger, "skipped", "the author is flooding the channel"))
-            return
-        # Answer in the background: the listener must keep storing while Azure thinks.
-        task = asyncio.create_task(
-            self._respond(message, trigger, answer_author=stored, after=earlier)
+        facts = MessageFacts(
+            message=StoredMessage(
+                message_id=message.id,
+                guild_id=message.guild.id,
+                channel_id=message.channel.id,
+                author_id=message.author.id,
+                author_name=message.author.display_name,
+                content=_text_of(message),
+                created_at=message.created_at,
+                from_bot=message.author.bot,
+            ),
+            addresses_bot=self._addresses_bot(message),
         )
-        self._replies.add(task)
-        task.add_done_callback(self._replies.discard)
-
-    async def _store_in_arrival_order(
-        self, message: discord.Message
-    ) -> tuple[list[asyncio.Future[None]], bool]:
-        """Store the message unless its author opted out. Returns the messages of the channel
-        that were still being stored when it arrived (a trigger's context waits for them)
-        and whether it was stored."""
-        assert message.guild is not None
-        in_flight = self._storing[message.channel.id]
-        earlier = list(in_flight)
-        storing = asyncio.get_running_loop().create_future()
-        in_flight.add(storing)
-        try:
-            stored = message.author.bot or await self._privacy.may_store(
-                message.guild.id, message.author.id
+        # No await before this call: the store counts messages in the order they arrive.
+        step = await self._policy.take(facts)
+        if isinstance(step, Trigger):
+            # In the background: the listener must keep storing while Azure thinks.
+            self._tasks.spawn(
+                self._respond(message, step),
+                "reply",
+                guild=step.guild_id,
+                channel=step.channel_id,
+                message=step.message_id,
             )
-            if stored:
-                await self._store.add(
-                    StoredMessage(
-                        message_id=message.id,
-                        guild_id=message.guild.id,
-                        channel_id=message.channel.id,
-                        author_id=message.author.id,
-                        author_name=message.author.display_name,
-                        content=_text_of(message),
-                        created_at=message.created_at,
-                        from_bot=message.author.bot,
-                    )
-                )
-        finally:
-            storing.set_result(None)
-            in_flight.discard(storing)
-        return earlier, stored
-
-    def _trigger_for(
-        self, message: discord.Message, beat: Beat, *, addressable: bool
-    ) -> Trigger | None:
-        assert message.guild is not None
-        reason: Reason
-        if (
-            addressable
-            and self._addresses_bot(message)
-            and self._mention_cooldown.try_acquire((message.guild.id, message.author.id))
-        ):
-            reason = "mention"
-        elif beat.triggers:
-            reason = "beat"
-        else:
-            return None
-        return Trigger(
-            guild_id=message.guild.id,
-            channel_id=message.channel.id,
-            message_id=message.id,
-            author_id=message.author.id,
-            reason=reason,
-            count=beat.count,
-        )
+        elif step.reason == "flooding":
+            self._record(
+                Decision(_flood_trigger(facts, step.count), "skipped", "the author is flooding")
+            )
 
     def _record(self, decision: Decision) -> None:
         self.decisions.append(decision)
         log.info("decision: %s", decision.describe())
 
-    async def _respond(
-        self,
-        message: discord.Message,
-        trigger: Trigger,
-        *,
-        answer_author: bool,
-        after: list[asyncio.Future[None]],
-    ) -> None:
-        await asyncio.gather(*after)  # the context must hold every message that came before
+    async def _respond(self, message: discord.Message, trigger: Trigger) -> None:
+        # The trigger's add has returned, so its context (every earlier message) is stored.
         me = self._bot.user
         bot_name = me.display_name if me else "bot"
         async with contextlib.AsyncExitStack() as typing:
@@ -204,7 +138,7 @@ class ChatListener(commands.Cog):
         sent: list[int] = []
         for index, part in enumerate(decision.parts):
             try:
-                if index == 0 and answer_author:
+                if index == 0 and trigger.answer_author:
                     reply = await message.channel.send(
                         part, reference=reference, allowed_mentions=_NO_PINGS
                     )
@@ -214,7 +148,7 @@ class ChatListener(commands.Cog):
                 log.warning("reply to %s not sent: %s", trigger.message_id, error)
                 break
             sent.append(reply.id)
-        if sent and answer_author:
+        if sent and trigger.answer_author:
             await self._privacy.note_replies(trigger.guild_id, trigger.author_id, sent)
 
     @commands.Cog.listener()
@@ -236,3 +170,16 @@ class ChatListener(commands.Cog):
         if self._watches(payload.guild_id, payload.channel_id):
             for message_id in payload.message_ids:
                 await self._store.delete(message_id)
+
+
+def _flood_trigger(facts: MessageFacts, count: int | None) -> Trigger:
+    """The beat a flood skipped, for the decisions log."""
+    message = facts.message
+    return Trigger(
+        guild_id=message.guild_id,
+        channel_id=message.channel_id,
+        message_id=message.message_id,
+        author_id=message.author_id,
+        reason="beat",
+        count=count,
+    )

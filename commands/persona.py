@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from commands.errors import UserFacingError
+from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
 from services.cooldown import Cooldown
 from services.persona import Persona, PersonaService
@@ -61,7 +61,7 @@ class ConfirmForget(discord.ui.View):
         self.stop()
 
 
-class PersonaCommands(commands.Cog):
+class PersonaCog(commands.Cog):
     def __init__(
         self,
         *,
@@ -103,17 +103,13 @@ class PersonaCommands(commands.Cog):
             raise UserFacingError(for_interaction(interaction, "persona.unknown_action"))
 
     async def _say(self, interaction: discord.Interaction, key: str, **values: object) -> None:
-        text = for_interaction(interaction, key, **values)
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        await answer(interaction, for_interaction(interaction, key, **values))
 
-    async def _no_profile_key(self, guild_id: int, member_id: int) -> str:
-        choice = await self._privacy.choice(guild_id, member_id)
+    def _no_profile_key(self, guild_id: int, member_id: int) -> str:
+        choice = self._privacy.choice(guild_id, member_id)
         if choice == "opted_out":
             return "persona.none_opted_out"
-        if not await self._privacy.may_profile(guild_id, member_id):
+        if not self._privacy.may_profile(guild_id, member_id):
             return "persona.none_needs_opt_in"
         return "persona.none_yet"
 
@@ -121,8 +117,8 @@ class PersonaCommands(commands.Cog):
         assert interaction.guild_id is not None
         guild_id, member_id = interaction.guild_id, interaction.user.id
         persona = await self._personas.stored(guild_id, member_id)
-        if persona is None or not await self._privacy.may_profile(guild_id, member_id):
-            await self._say(interaction, await self._no_profile_key(guild_id, member_id))
+        if persona is None or not self._privacy.may_profile(guild_id, member_id):
+            await self._say(interaction, self._no_profile_key(guild_id, member_id))
             return
         embed = await self._embed(interaction, persona)
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -183,8 +179,8 @@ class PersonaCommands(commands.Cog):
     async def _refresh(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         guild_id, member_id = interaction.guild_id, interaction.user.id
-        if not await self._privacy.may_profile(guild_id, member_id):
-            await self._say(interaction, await self._no_profile_key(guild_id, member_id))
+        if not self._privacy.may_profile(guild_id, member_id):
+            await self._say(interaction, self._no_profile_key(guild_id, member_id))
             return
         if not self._refresh_cooldown.try_acquire((guild_id, member_id)):
             wait = self._refresh_cooldown.remaining((guild_id, member_id))

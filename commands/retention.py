@@ -11,7 +11,7 @@ from services.privacy import PrivacyService
 log = logging.getLogger(__name__)
 
 
-class Retention(commands.Cog):
+class RetentionCog(commands.Cog):
     def __init__(self, privacy: PrivacyService) -> None:
         self._privacy = privacy
 

@@ -30,7 +30,7 @@ def _is_allowed_base(value: object) -> bool:
 PersonaLookup = Callable[[int, int], Awaitable[Persona | None]]
 
 
-class TemperatureCommands(commands.Cog):
+class TemperatureCog(commands.Cog):
     def __init__(
         self,
         *,

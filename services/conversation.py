@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from services.llm import ChatModel, JsonRequest, LlmError
 from services.persona import REPLY_STYLES, Persona
+from services.reply_policy import Trigger
 from services.reply_text import clean_reply, quote_as_data, split_message
 from services.store import MessageStore, StoredMessage
 from services.temperature import Temperature
@@ -57,18 +58,7 @@ your name.
 Answer with JSON: reply (true or false), style (elegant, direct, playful, warm, or none when \
 silent), text (your message, empty when silent) and reason (a few words on why)."""
 
-Reason = Literal["beat", "mention"]
 Outcome = Literal["reply", "silent", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class Trigger:
-    guild_id: int
-    channel_id: int
-    message_id: int
-    author_id: int
-    reason: Reason
-    count: int | None = None  # the message's position in the channel, for beats
 
 
 @dataclass(frozen=True)

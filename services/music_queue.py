@@ -8,28 +8,29 @@ the page URL (never the stream URL, which expires), the title, the duration and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from services.store import StateStore
+from services.state import UnreadableDocument, dataclass_from, versioned
+from services.store import Document, StateKind, StateStore
 
-STATE_KIND = "music_queue"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    title: str
     page_url: str
-    duration_seconds: int | None
-    requester_id: int
-    entry_id: str
+    title: str = ""
+    duration_seconds: int | None = None
+    requester_id: int = 0
+    entry_id: str = ""
 
     @classmethod
     def new(
         cls, *, title: str, page_url: str, duration_seconds: int | None, requester_id: int
     ) -> Track:
-        return cls(title, page_url, duration_seconds, requester_id, uuid.uuid4().hex)
+        return cls(page_url, title, duration_seconds, requester_id, uuid.uuid4().hex)
 
 
 class QueueFull(Exception):
@@ -38,34 +39,63 @@ class QueueFull(Exception):
         self.limit = limit
 
 
-def _from_document(document: dict[str, Any] | None) -> list[Track]:
-    if document is None:
-        return []
-    return [Track(**entry) for entry in document.get("tracks", [])]
+class QueueDocuments:
+    """The `music_queue` documents, one per guild: the tracks in order, the current first.
+    A track entry that cannot be read (say, written by a much newer release) is dropped with
+    a log line; the rest of the queue is kept."""
+
+    KIND: StateKind = "music_queue"
+    VERSION = 1
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
+
+    @classmethod
+    def to_document(cls, tracks: list[Track]) -> Document:
+        return versioned(cls.VERSION, {"tracks": [asdict(track) for track in tracks]})
+
+    @classmethod
+    def from_document(cls, document: Document) -> list[Track]:
+        tracks = []
+        for entry in document.get("tracks", []):
+            try:
+                # An entry written before a field existed: a fresh id, the link as its title.
+                defaults = {"entry_id": uuid.uuid4().hex, "title": entry.get("page_url", "")}
+                track = dataclass_from(Track, {**defaults, **entry})
+            except UnreadableDocument as error:
+                log.warning("a queued track was unreadable and is dropped: %s", error)
+                continue
+            tracks.append(track)
+        return tracks
+
+    async def get(self, guild_id: int) -> list[Track]:
+        document = await self._state.get_state(self.KIND, str(guild_id))
+        return self.from_document(document) if document else []
+
+    async def put(self, guild_id: int, tracks: list[Track]) -> None:
+        if tracks:
+            await self._state.put_state(self.KIND, str(guild_id), self.to_document(tracks))
+        else:
+            await self._state.delete_state(self.KIND, str(guild_id))
 
 
 class MusicQueues:
     """Per-guild queues: read-modify-write under one lock, every change written through."""
 
-    def __init__(self, state: StateStore, *, max_length: int) -> None:
-        self._state = state
+    def __init__(self, documents: QueueDocuments, *, max_length: int) -> None:
+        self._documents = documents
         self.max_length = max_length
         self._queues: dict[int, list[Track]] = {}
         self._lock = asyncio.Lock()
 
     async def _load(self, guild_id: int) -> list[Track]:
         if guild_id not in self._queues:
-            document = await self._state.get_state(STATE_KIND, str(guild_id))
-            self._queues[guild_id] = _from_document(document)
+            self._queues[guild_id] = await self._documents.get(guild_id)
         return self._queues[guild_id]
 
     async def _save(self, guild_id: int, tracks: list[Track]) -> None:
+        await self._documents.put(guild_id, tracks)
         self._queues[guild_id] = tracks
-        if tracks:
-            document = {"tracks": [asdict(track) for track in tracks]}
-            await self._state.put_state(STATE_KIND, str(guild_id), document)
-        else:
-            await self._state.delete_state(STATE_KIND, str(guild_id))
 
     async def tracks(self, guild_id: int) -> list[Track]:
         """The whole queue, the current track first."""

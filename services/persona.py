@@ -18,14 +18,21 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.background import BackgroundTasks
 from services.llm import ChatModel, JsonRequest, LlmError
 from services.reply_text import quote_as_data
-from services.store import MessageStore, StateStore, StoredMessage
+from services.state import (
+    UnreadableDocument,
+    dataclass_from,
+    member_key,
+    parse_member_key,
+    versioned,
+)
+from services.store import Document, MessageStore, StateKind, StateStore, StoredMessage
 
 log = logging.getLogger(__name__)
 
 REPLY_STYLES = ("elegant", "direct", "playful", "warm", "none")
-_KIND = "persona"
 _EMOJI = re.compile(r"<a?:\w+:\d+>|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _LINK = re.compile(r"https?://\S+")
 
@@ -69,48 +76,90 @@ unanswered), and temperature (0.2 to 1.2: how inventive replies to them should b
 class StyleFigures:
     """Computed locally from the messages, without the LLM."""
 
-    average_length: float
-    question_share: float
-    exclamation_share: float
-    emoji_share: float
-    capitals_share: float
-    link_share: float
-    active_hours: tuple[int, ...]  # the most frequent hours (UTC), most frequent first
+    average_length: float = 0.0
+    question_share: float = 0.0
+    exclamation_share: float = 0.0
+    emoji_share: float = 0.0
+    capitals_share: float = 0.0
+    link_share: float = 0.0
+    active_hours: tuple[int, ...] = ()  # the most frequent hours (UTC), most frequent first
+
+
+# A profile stored before a field existed gets these; `built_at` at the epoch makes it due
+# for a rebuild, so an old profile heals instead of failing.
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True)
 class Persona:
     guild_id: int
     member_id: int
-    summary: str
-    tone: str
-    formality: str
-    humour: str
-    verbosity: str
-    language: str
-    reply_style: str
-    suggested_temperature: float
-    figures: StyleFigures
-    built_at: datetime
-    built_from: int
+    summary: str = ""
+    tone: str = ""
+    formality: str = "neutral"
+    humour: str = "some"
+    verbosity: str = "moderate"
+    language: str = ""
+    reply_style: str = "warm"
+    suggested_temperature: float = 0.8
+    figures: StyleFigures = StyleFigures()
+    built_at: datetime = _EPOCH
+    built_from: int = 0
 
-    def to_document(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["built_at"] = self.built_at.timestamp()
-        document["figures"]["active_hours"] = list(self.figures.active_hours)
-        return document
+
+class PersonaProfiles:
+    """The `persona` documents: one per (guild, member), keyed `guild:member`."""
+
+    KIND: StateKind = "persona"
+    VERSION = 1
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
 
     @classmethod
-    def from_document(cls, document: dict[str, Any]) -> Persona:
-        figures = dict(document["figures"])
-        figures["active_hours"] = tuple(figures["active_hours"])
-        return cls(
-            **{
-                **document,
-                "figures": StyleFigures(**figures),
-                "built_at": datetime.fromtimestamp(document["built_at"], UTC),
-            }
+    def to_document(cls, persona: Persona) -> Document:
+        fields = asdict(persona)
+        del fields["guild_id"], fields["member_id"]  # they are the key
+        fields["built_at"] = persona.built_at.timestamp()
+        fields["figures"]["active_hours"] = list(persona.figures.active_hours)
+        return versioned(cls.VERSION, fields)
+
+    @classmethod
+    def from_document(cls, guild_id: int, member_id: int, document: Document) -> Persona:
+        figures = dict(document.get("figures") or {})
+        figures["active_hours"] = tuple(figures.get("active_hours", ()))
+        built_at = document.get("built_at")
+        return dataclass_from(
+            Persona,
+            document,
+            guild_id=guild_id,
+            member_id=member_id,
+            figures=dataclass_from(StyleFigures, figures),
+            built_at=_EPOCH if built_at is None else datetime.fromtimestamp(built_at, UTC),
         )
+
+    async def get(self, guild_id: int, member_id: int) -> Persona | None:
+        document = await self._state.get_state(self.KIND, member_key(guild_id, member_id))
+        if document is None:
+            return None
+        try:
+            return self.from_document(guild_id, member_id, document)
+        except (UnreadableDocument, TypeError, ValueError) as error:
+            # Treated as absent, so the next use builds a fresh profile.
+            log.warning("profile of member %s unreadable (%s): rebuilding", member_id, error)
+            return None
+
+    async def put(self, persona: Persona) -> None:
+        key = member_key(persona.guild_id, persona.member_id)
+        await self._state.put_state(self.KIND, key, self.to_document(persona))
+
+    async def delete(self, guild_id: int, member_id: int) -> bool:
+        return await self._state.delete_state(self.KIND, member_key(guild_id, member_id))
+
+    async def members(self) -> list[tuple[int, int]]:
+        """(guild, member) of every stored profile."""
+        items = await self._state.state_items(self.KIND)
+        return [pair for key, _ in items if (pair := parse_member_key(key)) is not None]
 
 
 def style_figures(messages: Sequence[StoredMessage]) -> StyleFigures:
@@ -154,20 +203,22 @@ class PersonaService:
         self,
         *,
         store: MessageStore,
-        state: StateStore,
+        profiles: PersonaProfiles,
         model: ChatModel,
         history: int,
         refresh_after: int,
         min_interval: timedelta,
+        tasks: BackgroundTasks,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._state = state
+        self._profiles = profiles
         self._model = model
         self._history = history
         self._refresh_after = refresh_after
         self._min_interval = min_interval
         self._clock = clock
+        self._tasks = tasks
         self._building: dict[tuple[int, int], asyncio.Task[Persona | None]] = {}
         self.builds = 0  # Azure calls made, for the benchmark and the logs
 
@@ -177,16 +228,14 @@ class PersonaService:
             await asyncio.gather(*self._building.values(), return_exceptions=True)
 
     async def stored(self, guild_id: int, member_id: int) -> Persona | None:
-        document = await self._state.get_state(_KIND, f"{guild_id}:{member_id}")
-        return Persona.from_document(document) if document else None
+        return await self._profiles.get(guild_id, member_id)
 
     async def members(self) -> list[tuple[int, int]]:
         """(guild, member) of every stored profile."""
-        keys = await self._state.state_keys(_KIND)
-        return [(int(guild), int(member)) for guild, member in (k.split(":") for k in keys)]
+        return await self._profiles.members()
 
     async def forget(self, guild_id: int, member_id: int) -> None:
-        await self._state.delete_state(_KIND, f"{guild_id}:{member_id}")
+        await self._profiles.delete(guild_id, member_id)
 
     async def get(self, guild_id: int, member_id: int) -> Persona | None:
         """The member's profile, built first if there is none, refreshed in the background."""
@@ -215,7 +264,9 @@ class PersonaService:
         key = (guild_id, member_id)
         task = self._building.get(key)
         if task is None:
-            task = asyncio.create_task(self._build(guild_id, member_id))
+            task = self._tasks.spawn(
+                self._build(guild_id, member_id), "persona build", guild=guild_id, member=member_id
+            )
             self._building[key] = task
             task.add_done_callback(lambda _: self._building.pop(key, None))
         return task
@@ -259,5 +310,5 @@ class PersonaService:
             built_at=self._clock(),
             built_from=len(messages),
         )
-        await self._state.put_state(_KIND, f"{guild_id}:{member_id}", persona.to_document())
+        await self._profiles.put(persona)
         return persona

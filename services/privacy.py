@@ -13,17 +13,78 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from services.persona import PersonaService
-from services.store import MessageStore, StateStore
+from services.persona import Persona, PersonaService
+from services.state import member_key, parse_member_key, versioned
+from services.store import Document, MessageStore, StateKind, StateStore
 
 log = logging.getLogger(__name__)
 
 ConsentMode = Literal["opt-out", "opt-in"]
 Choice = Literal["opted_out", "opted_in"]
-_KIND = "privacy"
-_REPLIES_KIND = "bot_replies"
 # The bot's replies to one member that forget() deletes too; older ones expire by retention.
 MAX_TRACKED_REPLIES = 1000
+
+
+class PrivacyChoices:
+    """The `privacy` documents: a member's choice (opted out or in) and when it was made."""
+
+    KIND: StateKind = "privacy"
+    VERSION = 1
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
+
+    @staticmethod
+    def choice_in(document: Document) -> Choice | None:
+        stored = document.get("choice")
+        return stored if stored in ("opted_out", "opted_in") else None
+
+    async def all(self) -> dict[tuple[int, int], Choice]:
+        choices: dict[tuple[int, int], Choice] = {}
+        for key, document in await self._state.state_items(self.KIND):
+            member = parse_member_key(key)
+            choice = self.choice_in(document)
+            if member is not None and choice is not None:
+                choices[member] = choice
+        return choices
+
+    async def put(self, guild_id: int, member_id: int, choice: Choice, at: float) -> None:
+        document = versioned(self.VERSION, {"choice": choice, "at": at})
+        await self._state.put_state(self.KIND, member_key(guild_id, member_id), document)
+
+    async def delete(self, guild_id: int, member_id: int) -> None:
+        await self._state.delete_state(self.KIND, member_key(guild_id, member_id))
+
+
+class ReplyLog:
+    """The `bot_replies` documents: ids of the bot's messages answering a member, newest last,
+    at most MAX_TRACKED_REPLIES (older ones expire by retention anyway)."""
+
+    KIND: StateKind = "bot_replies"
+    VERSION = 1
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
+
+    async def add(self, guild_id: int, member_id: int, message_ids: list[int]) -> None:
+        def append(document: Document | None) -> Document:
+            known = list(document.get("ids", [])) if document else []
+            ids = [*known, *message_ids][-MAX_TRACKED_REPLIES:]
+            return versioned(self.VERSION, {"ids": ids})
+
+        # One atomic update: two replies sent at once must not lose each other's ids.
+        await self._state.update_state(self.KIND, member_key(guild_id, member_id), append)
+
+    async def take(self, guild_id: int, member_id: int) -> list[int]:
+        """The ids, removed from the log."""
+        taken: list[int] = []
+
+        def remove(document: Document | None) -> None:
+            if document is not None:
+                taken.extend(int(i) for i in document.get("ids", []))
+
+        await self._state.update_state(self.KIND, member_key(guild_id, member_id), remove)
+        return taken
 
 
 @dataclass(frozen=True)
@@ -43,63 +104,65 @@ class PrivacyService:
         self,
         *,
         store: MessageStore,
-        state: StateStore,
+        choices: PrivacyChoices,
+        replies: ReplyLog,
         personas: PersonaService,
         consent_mode: ConsentMode,
         retention: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._state = state
+        self._choice_documents = choices
+        self._replies = replies
         self._personas = personas
         self.consent_mode: ConsentMode = consent_mode
         self.retention = retention
         self._clock = clock
-        # Read on every message: choices are few and change rarely, so keep them in memory.
-        self._choices: dict[tuple[int, int], Choice | None] = {}
+        # Read on every message, before it is stored: choices are few and change rarely, so
+        # they are all in memory (from `load`), and reading one never waits.
+        self._choices: dict[tuple[int, int], Choice] = {}
 
-    async def choice(self, guild_id: int, member_id: int) -> Choice | None:
-        key = (guild_id, member_id)
-        if key not in self._choices:
-            document = await self._state.get_state(_KIND, f"{guild_id}:{member_id}") or {}
-            stored = document.get("choice")
-            self._choices[key] = stored if stored in ("opted_out", "opted_in") else None
-        return self._choices[key]
+    async def load(self) -> None:
+        """Read every member's choice; call once before the first message."""
+        self._choices = await self._choice_documents.all()
 
-    async def may_store(self, guild_id: int, member_id: int) -> bool:
-        return await self.choice(guild_id, member_id) != "opted_out"
+    def choice(self, guild_id: int, member_id: int) -> Choice | None:
+        return self._choices.get((guild_id, member_id))
 
-    async def may_profile(self, guild_id: int, member_id: int) -> bool:
-        choice = await self.choice(guild_id, member_id)
+    def may_store(self, guild_id: int, member_id: int) -> bool:
+        return self.choice(guild_id, member_id) != "opted_out"
+
+    def may_profile(self, guild_id: int, member_id: int) -> bool:
+        choice = self.choice(guild_id, member_id)
         if self.consent_mode == "opt-in":
             return choice == "opted_in"
         return choice != "opted_out"
 
+    async def persona_if_allowed(self, guild_id: int, member_id: int) -> Persona | None:
+        """The member's persona, or None when they are not (or no longer) to be profiled."""
+        if not self.may_profile(guild_id, member_id):
+            return None
+        return await self._personas.get(guild_id, member_id)
+
     async def _set_choice(self, guild_id: int, member_id: int, choice: Choice | None) -> None:
-        key = f"{guild_id}:{member_id}"
         if choice is None:
-            await self._state.delete_state(_KIND, key)
+            await self._choice_documents.delete(guild_id, member_id)
+            self._choices.pop((guild_id, member_id), None)
         else:
-            at = self._clock().timestamp()
-            await self._state.put_state(_KIND, key, {"choice": choice, "at": at})
-        self._choices[(guild_id, member_id)] = choice
+            await self._choice_documents.put(guild_id, member_id, choice, self._clock().timestamp())
+            self._choices[(guild_id, member_id)] = choice
 
     async def note_replies(self, guild_id: int, member_id: int, message_ids: list[int]) -> None:
         """Remember the bot's messages answering a member: they may quote the member, so
         forgetting the member deletes them too."""
-        key = f"{guild_id}:{member_id}"
-        document = await self._state.get_state(_REPLIES_KIND, key) or {}
-        ids = [*document.get("ids", []), *message_ids][-MAX_TRACKED_REPLIES:]
-        await self._state.put_state(_REPLIES_KIND, key, {"ids": ids})
+        await self._replies.add(guild_id, member_id, message_ids)
 
     async def forget(self, guild_id: int, member_id: int) -> Forgotten:
         """Delete every stored message of the member in this guild, the bot's replies to
         them, their profile and their choices: nothing of them is left in the data files."""
         messages = await self._store.forget_author(guild_id, member_id)
-        replies = await self._state.get_state(_REPLIES_KIND, f"{guild_id}:{member_id}") or {}
-        for reply_id in replies.get("ids", []):
+        for reply_id in await self._replies.take(guild_id, member_id):
             await self._store.delete(reply_id)
-        await self._state.delete_state(_REPLIES_KIND, f"{guild_id}:{member_id}")
         profile = await self._personas.stored(guild_id, member_id) is not None
         await self._personas.forget(guild_id, member_id)
         await self._set_choice(guild_id, member_id, None)

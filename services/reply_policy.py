@@ -1,58 +1,123 @@
-"""When the bot considers speaking: every REPLY_EVERY-th human message of a channel.
+"""When the bot considers speaking: the one place that orders the rules.
 
-A message takes its place in the count the moment it arrives (synchronously, so the
-order of arrival is the order of the count, however long storing it takes), and the count
-is persisted after every message so a restart carries on where it stopped.
+For each message of a watched channel, `ReplyPolicy.take` stores it (or only counts it, for a
+member who opted out), then decides, in this order:
+
+1. the bot's own message: context for later, never counted or answered;
+2. a gateway replay of a message already counted: nothing more;
+3. a member addressing the bot (a mention, or a reply to it), unless they opted out, and at
+   most once per MENTION_COOLDOWN_SECONDS per member: answered now;
+4. every REPLY_EVERY-th counted message of the channel (the beat): a decision, unless its
+   author is flooding the channel;
+5. anything else: no decision.
+
+The count is the store's, bumped in the same durable write as the message and in call order,
+so arrival order is the count order and a restart carries on where it stopped. Nothing here
+awaits before the store is called, which keeps that order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from services.store import StateStore
+from services.cooldown import Cooldown
+from services.privacy import PrivacyService
+from services.store import MessageStore, StoredMessage
 
-_KIND = "channel_count"
+Reason = Literal["beat", "mention"]
+SkipReason = Literal["own message", "replay", "not a beat", "flooding"]
 
 
 @dataclass(frozen=True)
-class Beat:
-    """One counted message: its position in the channel and whether it is a trigger."""
+class Trigger:
+    """A message the bot considers answering, and why."""
 
+    guild_id: int
     channel_id: int
-    count: int
-    triggers: bool
+    message_id: int
+    author_id: int
+    reason: Reason
+    count: int | None = None  # the message's position in the channel, for beats
+    # False when the author opted out: the bot may still speak to the channel, not to them.
+    answer_author: bool = True
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A message that gets no decision, and why."""
+
+    message_id: int
+    reason: SkipReason
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What the policy needs to know about a message beyond what is stored."""
+
+    message: StoredMessage
+    addresses_bot: bool  # mentions the bot, or replies to one of its messages
 
 
 class ReplyPolicy:
-    def __init__(self, state: StateStore, *, every: int) -> None:
-        self._state = state
+    def __init__(
+        self,
+        *,
+        store: MessageStore,
+        privacy: PrivacyService,
+        every: int,
+        mention_cooldown: Cooldown,
+        flood: FloodGuard,
+    ) -> None:
+        self._store = store
+        self._privacy = privacy
         self._every = every
-        self._counts: dict[int, int] = {}
-        self._saved: dict[int, int] = {}
-        self._lock = asyncio.Lock()
+        self._mention_cooldown = mention_cooldown
+        self._flood = flood
 
-    async def load(self, channel_ids: Iterable[int]) -> None:
-        """Read the persisted counts; call once before the first message."""
-        for channel_id in channel_ids:
-            document = await self._state.get_state(_KIND, str(channel_id)) or {}
-            self._counts[channel_id] = self._saved[channel_id] = int(document.get("count", 0))
+    async def take(self, facts: MessageFacts) -> Trigger | Skip:
+        """Store (or count) the message, then decide; durable before it returns."""
+        message = facts.message
+        if message.from_bot:
+            await self._store.add(message, counted=False)
+            return Skip(message.message_id, "own message")
+        kept = self._privacy.may_store(message.guild_id, message.author_id)
+        if kept:
+            arrival = await self._store.add(message, counted=True)
+        else:
+            arrival = await self._store.count(message.channel_id, message.message_id)
+        if not arrival.new or arrival.count is None:
+            return Skip(message.message_id, "replay")
+        self._flood.note(message.guild_id, message.author_id)
+        if (
+            kept
+            and facts.addresses_bot
+            and self._mention_cooldown.try_acquire((message.guild_id, message.author_id))
+        ):
+            return self._trigger(message, "mention", arrival.count, answer_author=True)
+        if arrival.count % self._every != 0:
+            return Skip(message.message_id, "not a beat", arrival.count)
+        if not self._flood.admits(message.guild_id, message.author_id):
+            return Skip(message.message_id, "flooding", arrival.count)
+        return self._trigger(message, "beat", arrival.count, answer_author=kept)
 
-    def count(self, channel_id: int) -> Beat:
-        count = self._counts.get(channel_id, 0) + 1
-        self._counts[channel_id] = count
-        return Beat(channel_id=channel_id, count=count, triggers=count % self._every == 0)
-
-    async def save(self, channel_id: int) -> None:
-        """Persist the channel's count (concurrent calls write each newer value once)."""
-        async with self._lock:
-            count = self._counts.get(channel_id, 0)
-            if self._saved.get(channel_id) != count:
-                await self._state.put_state(_KIND, str(channel_id), {"count": count})
-                self._saved[channel_id] = count
+    @staticmethod
+    def _trigger(
+        message: StoredMessage, reason: Reason, count: int, *, answer_author: bool
+    ) -> Trigger:
+        return Trigger(
+            guild_id=message.guild_id,
+            channel_id=message.channel_id,
+            message_id=message.message_id,
+            author_id=message.author_id,
+            reason=reason,
+            count=count,
+            answer_author=answer_author,
+        )
 
 
 class FloodGuard:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.store import StateStore
+from services.state import versioned
+from services.store import StateKind, StateStore
 
 DEFAULT_BASE = 0.8
 MIN_BASE, MAX_BASE = 0.0, 2.0
@@ -12,7 +13,6 @@ MIN_BASE, MAX_BASE = 0.0, 2.0
 # below 0.2 they turn repetitive, above 1.5 they stop making sense.
 MAX_ADJUSTMENT = 0.3
 MIN_EFFECTIVE, MAX_EFFECTIVE = 0.2, 1.5
-_KIND = "guild_settings"
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,40 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
-class TemperatureSettings:
+class GuildSettingsRepository:
+    """The `guild_settings` documents, one per guild: today the temperature base (None: the
+    default). Fields this release does not know are kept as they are."""
+
+    KIND: StateKind = "guild_settings"
+    VERSION = 1
+
     def __init__(self, state: StateStore) -> None:
         self._state = state
 
-    async def base(self, guild_id: int) -> float | None:
-        document = await self._state.get_state(_KIND, str(guild_id)) or {}
+    async def temperature(self, guild_id: int) -> float | None:
+        document = await self._state.get_state(self.KIND, str(guild_id)) or {}
         value = document.get("temperature")
-        return float(value) if value is not None else None
+        return float(value) if isinstance(value, int | float) else None
+
+    async def set_temperature(self, guild_id: int, value: float | None) -> None:
+        def change(document: dict[str, object] | None) -> dict[str, object]:
+            return versioned(self.VERSION, {**(document or {}), "temperature": value})
+
+        await self._state.update_state(self.KIND, str(guild_id), change)
+
+
+class TemperatureSettings:
+    def __init__(self, guild_settings: GuildSettingsRepository) -> None:
+        self._guild_settings = guild_settings
+
+    async def base(self, guild_id: int) -> float | None:
+        return await self._guild_settings.temperature(guild_id)
 
     async def set_base(self, guild_id: int, value: float | None) -> None:
         """Set the server's base (None: back to the default)."""
         if value is not None and not MIN_BASE <= value <= MAX_BASE:
             raise ValueError(f"temperature must be between {MIN_BASE} and {MAX_BASE}")
-        document = await self._state.get_state(_KIND, str(guild_id)) or {}
-        document["temperature"] = value
-        await self._state.put_state(_KIND, str(guild_id), document)
+        await self._guild_settings.set_temperature(guild_id, value)
 
     async def effective(self, guild_id: int, suggested: float | None) -> Temperature:
         stored = await self.base(guild_id)

@@ -150,8 +150,6 @@ def voice_settings(settings: Settings, fake_elevenlabs: FakeElevenLabs) -> Setti
     return replace(
         settings,
         music_allowed_hosts=("localhost",),
-        music_allow_private_hosts=True,
-        music_generic_extractor=True,
         voice_idle_seconds=0.2,
         elevenlabs_api_key=Secret(ELEVENLABS_KEY),
         elevenlabs_voice_id=ELEVENLABS_VOICE,

@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.bot import AzureBot, build_bot
+from app.bot import AzureBot
+from app.composition import Seams, open_services
 from app.settings import Secret, Settings
-from commands.chat import ChatListener
+from commands.chat import ChatCog
 from commands.voice_audio import VoiceConnect, connect_discord_voice
+from services.music_source import MusicResolver
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
@@ -107,23 +109,39 @@ async def running_bot(
     **overrides: Any,
 ) -> AsyncIterator[AzureBot]:
     """Start the real bot against the fakes; waits until its guild has arrived."""
-    bot = build_bot(replace(settings, **overrides), connect_voice=connect_voice)
-    connections = discord.identify_count
-    task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
-    try:
-        await eventually(lambda: _guild_ready(bot, discord, connections))
-        yield bot
-    finally:
-        await RunningBot(bot, task).stop()
+    settings = replace(settings, **overrides)
+    seams = Seams(connect_voice=connect_voice, music_resolver=resolver_for_tests(settings))
+    async with open_services(settings, seams) as services:
+        bot = AzureBot(settings, services)
+        connections = discord.identify_count
+        task = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+        try:
+            await eventually(lambda: _guild_ready(bot, discord, connections))
+            yield bot
+        finally:
+            await RunningBot(bot, task).stop()
+
+
+def resolver_for_tests(settings: Settings) -> MusicResolver:
+    """The production resolver, except that a test which allows "localhost" may reach the
+    loopback media server (a private address, through yt-dlp's generic extractor)."""
+    media = "localhost" in settings.music_allowed_hosts
+    return MusicResolver(
+        allowed_hosts=settings.music_allowed_hosts,
+        max_seconds=settings.music_max_minutes * 60,
+        timeout=settings.music_timeout_seconds,
+        allow_private_hosts=media,
+        allow_generic_extractor=media,
+    )
 
 
 async def _guild_ready(bot: AzureBot, discord: FakeDiscord, connections: int) -> bool:
     return discord.identify_count > connections and bot.get_guild(GUILD_ID) is not None
 
 
-def chat_listener(bot: AzureBot) -> ChatListener:
-    cog = bot.get_cog("ChatListener")
-    assert isinstance(cog, ChatListener)
+def chat_listener(bot: AzureBot) -> ChatCog:
+    cog = bot.get_cog("ChatCog")
+    assert isinstance(cog, ChatCog)
     return cog
 
 

@@ -157,8 +157,7 @@ async def test_the_count_survives_a_restart(
         await post_many(fake_discord, GENERAL, [ALICE], 3, "before")
 
         async def counted_three() -> bool:
-            state = await bot.services.store.get_state("channel_count", str(GENERAL))
-            return state == {"count": 3}
+            return await bot.services.store.channel_count(GENERAL) == 3
 
         await eventually(counted_three)
     async with running_bot(fake_discord, settings):

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from discord import app_commands
 
-from app.bot import build_bot
+from app.bot import AzureBot
+from app.composition import open_services
 from app.settings import Settings
 from app.sync import sync_commands
 from commands.locales import en, pt_br
@@ -39,8 +40,7 @@ async def test_synced_commands_carry_portuguese_names_and_descriptions(
 
 async def test_every_command_text_has_a_portuguese_translation(settings: Settings) -> None:
     """Fails when a command, option or choice is added without its pt-BR translation."""
-    bot = build_bot(settings)
-    try:
+    async with open_services(settings) as services, AzureBot(settings, services) as bot:
         await bot.setup_hook()
         texts: list[str] = []
         for command in bot.tree.get_commands():
@@ -49,8 +49,6 @@ async def test_every_command_text_has_a_portuguese_translation(settings: Setting
             for parameter in command.parameters:
                 texts += [parameter.name, parameter.description]
                 texts += [choice.name for choice in parameter.choices]
-    finally:
-        await bot.close()
     assert len(texts) > 10
     assert [text for text in texts if text not in pt_br.COMMAND_TEXTS] == []
 

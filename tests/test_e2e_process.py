@@ -8,7 +8,7 @@ import signal
 import sys
 
 from app.settings import Settings
-from services.store import TinyStore
+from services.store import LogStore
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
@@ -120,14 +120,14 @@ async def test_kill_9_mid_conversation_loses_nothing(
     await asyncio.wait_for(restarted.communicate(), 30)
     assert restarted.returncode == 0
 
-    store = TinyStore(settings.data_dir)
+    store = LogStore(settings.data_dir)
     try:
         kept = await store.last_in_channel(GENERAL, 50)
-        count = await store.get_state("channel_count", str(GENERAL))
+        count = await store.channel_count(GENERAL)
     finally:
         await store.close()
     human_ids = [m.message_id for m in kept if not m.from_bot]
     assert human_ids == [int(p["id"]) for p in posted + later]  # all there, none twice
-    assert count == {"count": 10}
+    assert count == 10
     assert reply["message_reference"]["message_id"] == later[-1]["id"]
     assert len(brain.decisions) == 2

@@ -69,10 +69,10 @@ async def test_a_send_that_fails_for_good_loses_only_that_reply(
         [reply] = await fake_discord.wait_for_sent(
             lambda m: m in sent_after(fake_discord, GENERAL, first[0])
         )
-        count = await bot.services.store.get_state("channel_count", str(GENERAL))
+        count = await bot.services.store.channel_count(GENERAL)
         stored = await stored_human_ids(bot, GENERAL)
     assert reply["message_reference"]["message_id"] == second[-1]["id"]
-    assert count == {"count": 10}
+    assert count == 10
     assert stored == [int(m["id"]) for m in first + second]
 
 
@@ -106,14 +106,14 @@ async def test_a_gateway_hiccup_mid_conversation_loses_and_repeats_nothing(
             lambda m: m in sent_after(fake_discord, RANDOM, before[0]), timeout=20
         )
         stored = await stored_human_ids(bot, RANDOM)
-        count = await bot.services.store.get_state("channel_count", str(RANDOM))
+        count = await bot.services.store.channel_count(RANDOM)
     reconnected = (fake_discord.identify_count, fake_discord.resume_count)
     if fault == "not resumable":
         assert reconnected[0] == sessions[0] + 1
     else:
         assert reconnected[1] == sessions[1] + 1
     assert stored == [int(m["id"]) for m in before + after]
-    assert count == {"count": 5}
+    assert count == 5
     assert reply["message_reference"]["message_id"] == after[-1]["id"]
 
 

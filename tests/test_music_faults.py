@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from services.music_queue import MusicQueues
-from services.store import TinyStore
+from services.music_queue import MusicQueues, QueueDocuments
+from services.store import LogStore
 from tests.audio import make_tone, mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
@@ -90,11 +90,11 @@ async def _ffmpeg_said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 QUEUE_WRITER = """
 import asyncio, sys
 from pathlib import Path
-from services.music_queue import MusicQueues, Track
-from services.store import TinyStore
+from services.music_queue import MusicQueues, QueueDocuments, Track
+from services.store import LogStore
 
 async def main() -> None:
-    queues = MusicQueues(TinyStore(Path(sys.argv[1])), max_length=10_000)
+    queues = MusicQueues(QueueDocuments(LogStore(Path(sys.argv[1]))), max_length=10_000)
     n = 0
     while True:
         n += 1
@@ -131,8 +131,11 @@ def queue_after(*, adds: int, finishes: int) -> list[str]:
 
 
 async def queued_titles(data_dir: Path) -> list[str]:
-    store = TinyStore(data_dir)
+    store = LogStore(data_dir)
     try:
-        return [track.title for track in await MusicQueues(store, max_length=100).tracks(1)]
+        return [
+            track.title
+            for track in await MusicQueues(QueueDocuments(store), max_length=100).tracks(1)
+        ]
     finally:
         await store.close()

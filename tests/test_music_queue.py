@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.music_queue import MusicQueues, QueueFull, Track
-from services.store import TinyStore
+from services.music_queue import MusicQueues, QueueDocuments, QueueFull, Track
+from services.store import LogStore
 
 GUILD = 42
 
@@ -19,15 +19,15 @@ def track(n: int) -> Track:
 
 
 async def test_the_queue_survives_a_new_store(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path)
-    queues = MusicQueues(store, max_length=3)
+    store = LogStore(tmp_path)
+    queues = MusicQueues(QueueDocuments(store), max_length=3)
     first, second = track(1), track(2)
     assert await queues.add(GUILD, first) == 0
     assert await queues.add(GUILD, second) == 1
     await store.close()
 
-    store = TinyStore(tmp_path)
-    queues = MusicQueues(store, max_length=3)
+    store = LogStore(tmp_path)
+    queues = MusicQueues(QueueDocuments(store), max_length=3)
     assert await queues.tracks(GUILD) == [first, second]
     assert await queues.tracks(GUILD + 1) == []
     # A late "ended" for a track already gone never drops the next one.
@@ -39,8 +39,8 @@ async def test_the_queue_survives_a_new_store(tmp_path: Path) -> None:
 
 
 async def test_the_queue_has_a_limit(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path)
-    queues = MusicQueues(store, max_length=2)
+    store = LogStore(tmp_path)
+    queues = MusicQueues(QueueDocuments(store), max_length=2)
     await queues.add(GUILD, track(1))
     await queues.add(GUILD, track(2))
     with pytest.raises(QueueFull):

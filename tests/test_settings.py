@@ -110,5 +110,3 @@ def test_voice_settings_are_read_and_the_test_only_ones_are_not() -> None:
     assert settings.voice_idle_seconds == 30.0
     assert settings.say_cooldown_seconds == 0
     assert settings.elevenlabs_timeout == 5.0
-    assert not settings.music_allow_private_hosts
-    assert not settings.music_generic_extractor

@@ -1,0 +1,214 @@
+"""The composition root: every object of the bot is built here, once, and closed in order.
+
+`open_services(settings)` opens the store, the model client, the speech client, the voice
+players and every service, each typed by its port, and closes them in the reverse order;
+`register_cogs` hands each cog what it needs through its constructor. Tests build the same
+graph with other `Seams` (a recording voice connection, a resolver that may reach the
+loopback media server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import imageio_ffmpeg
+from discord.ext import commands
+
+from app.settings import Settings
+from commands.chat import ChatCog
+from commands.music import Music
+from commands.persona import PersonaCog
+from commands.presence import Presence
+from commands.retention import RetentionCog
+from commands.say import Say
+from commands.temperature import TemperatureCog
+from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice
+from commands.voice_watch import VoiceWatch
+from services.background import BackgroundTasks
+from services.conversation import ConversationService
+from services.cooldown import Cooldown
+from services.encryption import cipher_for
+from services.llm import AzureChatModel, ChatModel
+from services.music_queue import MusicQueues, QueueDocuments
+from services.music_source import MusicResolver
+from services.persona import PersonaProfiles, PersonaService
+from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
+from services.reply_policy import FloodGuard, ReplyPolicy
+from services.store import MessageStore, StateStore, TinyStore
+from services.temperature import GuildSettingsRepository, TemperatureSettings
+from services.tts import SpeechCache, SpeechSynthesizer
+
+
+def find_ffmpeg() -> str:
+    """The system's FFmpeg (Debian's, in Docker) if there is one, else the wheel's static one."""
+    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def music_resolver_for(settings: Settings) -> MusicResolver:
+    return MusicResolver(
+        allowed_hosts=settings.music_allowed_hosts,
+        max_seconds=settings.music_max_minutes * 60,
+        timeout=settings.music_timeout_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What tests build differently from production."""
+
+    connect_voice: VoiceConnect = connect_discord_voice
+    music_resolver: MusicResolver | None = None  # None: from the settings
+
+
+@dataclass(frozen=True)
+class Services:
+    store: MessageStore
+    state: StateStore
+    model: ChatModel
+    tasks: BackgroundTasks
+    personas: PersonaService
+    privacy: PrivacyService
+    temperature: TemperatureSettings
+    policy: ReplyPolicy
+    conversation: ConversationService
+    music_queues: MusicQueues
+    music_resolver: MusicResolver
+    voice_players: VoicePlayers
+    speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
+    say_cooldown: Cooldown
+    real_voice: bool = field(default=True)  # False: tests connect to voice another way
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIterator[Services]:
+    """Build every service; on exit, close them in reverse order of opening."""
+    async with contextlib.AsyncExitStack() as opened:
+        cipher = cipher_for(settings.data_dir, settings.store_encryption_key.reveal())
+        store = TinyStore(settings.data_dir, cipher=cipher)
+        opened.push_async_callback(store.close)
+        model = AzureChatModel(
+            endpoint=settings.azure_openai_endpoint,
+            api_key=settings.azure_openai_api_key.reveal(),
+            api_version=settings.azure_openai_api_version,
+            deployment=settings.azure_openai_deployment,
+            timeout=settings.azure_openai_timeout,
+        )
+        opened.push_async_callback(model.close)
+        tasks = BackgroundTasks()
+        opened.push_async_callback(tasks.close)
+        personas = PersonaService(
+            store=store,
+            profiles=PersonaProfiles(store),
+            model=model,
+            history=settings.persona_messages,
+            refresh_after=settings.persona_refresh,
+            min_interval=timedelta(minutes=settings.persona_min_minutes),
+            tasks=tasks,
+        )
+        opened.push_async_callback(personas.wait_idle)  # a rebuild in flight writes its profile
+        privacy = PrivacyService(
+            store=store,
+            choices=PrivacyChoices(store),
+            replies=ReplyLog(store),
+            personas=personas,
+            consent_mode=settings.profile_consent,
+            retention=timedelta(days=settings.retention_days),
+        )
+        await privacy.load()
+        temperature = TemperatureSettings(GuildSettingsRepository(store))
+        speech = None
+        if settings.speech_configured:
+            speech = SpeechSynthesizer(
+                api_key=settings.elevenlabs_api_key.reveal(),
+                voice_id=settings.elevenlabs_voice_id,
+                model_id=settings.elevenlabs_model_id,
+                base_url=settings.elevenlabs_base_url,
+                timeout=settings.elevenlabs_timeout,
+                cache=SpeechCache(settings.data_dir / "speech-cache"),
+            )
+            opened.push_async_callback(speech.close)
+        music_queues = MusicQueues(QueueDocuments(store), max_length=settings.music_max_queue)
+        music_resolver = seams.music_resolver or music_resolver_for(settings)
+        voice_players = VoicePlayers(
+            queues=music_queues,
+            resolver=music_resolver,
+            connect=seams.connect_voice,
+            ffmpeg=find_ffmpeg(),
+            idle_seconds=settings.voice_idle_seconds,
+        )
+        opened.push_async_callback(voice_players.close)
+        yield Services(
+            store=store,
+            state=store,
+            model=model,
+            tasks=tasks,
+            personas=personas,
+            privacy=privacy,
+            temperature=temperature,
+            policy=ReplyPolicy(
+                store=store,
+                privacy=privacy,
+                every=settings.reply_every,
+                mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
+                flood=FloodGuard(),
+            ),
+            conversation=ConversationService(
+                store=store,
+                model=model,
+                personas=privacy.persona_if_allowed,
+                temperature=temperature.effective,
+                context_messages=settings.context_messages,
+            ),
+            music_queues=music_queues,
+            music_resolver=music_resolver,
+            voice_players=voice_players,
+            speech=speech,
+            say_cooldown=Cooldown(settings.say_cooldown_seconds),
+            real_voice=seams.connect_voice is connect_discord_voice,
+        )
+
+
+async def register_cogs(bot: commands.Bot, settings: Settings, services: Services) -> None:
+    """Every cog, each with what it needs."""
+    accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
+    players = services.voice_players
+    cogs: list[commands.Cog] = [
+        ChatCog(
+            bot,
+            store=services.store,
+            policy=services.policy,
+            conversation=services.conversation,
+            privacy=services.privacy,
+            tasks=services.tasks,
+            channel_ids=settings.channel_ids,
+            guild_id=settings.guild_id,
+        ),
+        PersonaCog(
+            personas=services.personas,
+            privacy=services.privacy,
+            temperature=services.temperature,
+            accepts_temperature=accepts_temperature,
+        ),
+        TemperatureCog(
+            temperature=services.temperature,
+            persona_of=services.privacy.persona_if_allowed,
+            accepts_temperature=accepts_temperature,
+        ),
+        RetentionCog(services.privacy),
+        Music(bot, players=players, queues=services.music_queues, resolver=services.music_resolver),
+        Say(
+            bot,
+            players=players,
+            speech=services.speech,
+            max_chars=settings.say_max_chars,
+            cooldown=services.say_cooldown,
+        ),
+        VoiceWatch(bot, players=players),
+        Presence(bot, channel_ids=settings.channel_ids, now_playing=players.now_playing),
+    ]
+    for cog in cogs:
+        await bot.add_cog(cog)
