@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench bench-store bench-conversation bench-voice sync clean
+.PHONY: run test test-load lint bench bench-store bench-conversation bench-voice sync clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,6 +34,10 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/python -m pytest
+
+# About a minute of real-time traffic; prints its figures.
+test-load: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m load -s
 
 bench: bench-store bench-conversation bench-voice
 

@@ -1,0 +1,117 @@
+"""Privacy controls and the reply decision's prompt, on the in-memory store and a fake model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.conversation import ConversationService
+from services.llm import LlmError
+from services.reply_policy import Trigger
+from services.temperature import GuildSettingsRepository, TemperatureSettings
+from tests.unit.fakes import (
+    CHANNEL,
+    GUILD,
+    PERSONA_ANSWER,
+    T0,
+    FakeChatModel,
+    World,
+    by_schema,
+    message,
+    world,
+)
+
+ALICE, BRUNO, BOT = 100, 101, 999
+REPLY = {"reply": True, "style": "warm", "text": "Aria: Olá!", "reason": "a greeting"}
+
+
+async def chat(w: World, count: int, *, author: int = ALICE) -> None:
+    for n in range(1, count + 1):
+        await w.store.add(message(n, author=author if n % 2 else BRUNO), counted=True)
+
+
+def conversation_for(w: World) -> ConversationService:
+    return ConversationService(
+        store=w.store,
+        model=w.model,
+        personas=w.privacy.persona_if_allowed,
+        temperature=TemperatureSettings(GuildSettingsRepository(w.store)).effective,
+        context_messages=5,
+    )
+
+
+def beat(message_id: int, author: int = ALICE) -> Trigger:
+    return Trigger(GUILD, CHANNEL, message_id, author, "beat", message_id)
+
+
+async def test_forget_removes_messages_replies_profile_and_choice() -> None:
+    w = await world()
+    await chat(w, 6)
+    await w.store.add(message(50, author=BOT, from_bot=True), counted=False)
+    await w.privacy.note_replies(GUILD, ALICE, [50])
+    assert await w.personas.get(GUILD, ALICE) is not None
+    await w.privacy.opt_in(GUILD, ALICE)
+    forgotten = await w.privacy.forget(GUILD, ALICE)
+    assert (forgotten.messages, forgotten.profile) == (3, True)
+    left = await w.store.last_in_channel(CHANNEL, 10)
+    assert [m.author_id for m in left] == [BRUNO] * 3  # the bot's reply to Alice went too
+    assert await w.personas.stored(GUILD, ALICE) is None
+    assert w.privacy.choice(GUILD, ALICE) is None
+
+
+async def test_opting_out_forgets_and_stops_storing_and_profiling() -> None:
+    w = await world()
+    await chat(w, 2)
+    await w.privacy.opt_out(GUILD, ALICE)
+    assert not w.privacy.may_store(GUILD, ALICE)
+    assert await w.privacy.persona_if_allowed(GUILD, ALICE) is None
+    assert w.model.of_kind("persona") == []
+    # The choice is durable: a new service on the same store knows it before any message.
+    again = await world(store=w.store)
+    assert not again.privacy.may_store(GUILD, ALICE)
+
+
+async def test_with_opt_in_consent_nobody_is_profiled_until_they_ask() -> None:
+    w = await world(consent_mode="opt-in")
+    await chat(w, 4)
+    assert await w.privacy.persona_if_allowed(GUILD, ALICE) is None
+    await w.privacy.opt_in(GUILD, ALICE)
+    assert await w.privacy.persona_if_allowed(GUILD, ALICE) is not None
+    assert w.privacy.may_store(GUILD, BRUNO)  # storing needs no consent, profiling does
+
+
+async def test_retention_deletes_old_messages_and_the_profiles_left_without_any() -> None:
+    w = await world(clock=lambda: T0 + timedelta(days=31))
+    await chat(w, 4)
+    await w.store.add(message(5, author=BRUNO, at=T0 + timedelta(days=30)), counted=True)
+    await w.personas.get(GUILD, ALICE)
+    await w.personas.get(GUILD, BRUNO)
+    report = await w.privacy.purge_expired()
+    assert (report.messages, report.profiles) == (4, 1)
+    assert await w.personas.members() == [(GUILD, BRUNO)]
+
+
+async def test_a_decision_quotes_the_last_five_messages_up_to_the_trigger() -> None:
+    w = await world(model=FakeChatModel(by_schema(REPLY)))
+    await chat(w, 8)
+    decision = await conversation_for(w).decide(beat(7), bot_name="Aria")
+    assert decision.outcome == "reply"
+    assert decision.context_ids == (3, 4, 5, 6, 7)
+    assert decision.parts == ("Olá!",)  # the model's "Aria:" prefix is cleaned
+    [request] = w.model.of_kind("decision")
+    assert "message 7" in request.user and "message 8" not in request.user
+    assert "message 2" not in request.user
+
+
+async def test_a_model_failure_is_silence_with_its_reason() -> None:
+    w = await world(model=FakeChatModel(lambda _: LlmError("content_filter")))
+    await chat(w, 5)
+    decision = await conversation_for(w).decide(beat(5), bot_name="Aria")
+    assert (decision.outcome, decision.reason, decision.parts) == ("failed", "content_filter", ())
+
+
+async def test_an_author_better_left_unanswered_gets_silence_without_a_call() -> None:
+    w = await world(model=FakeChatModel(lambda _: {**PERSONA_ANSWER, "reply_style": "none"}))
+    await chat(w, 5)
+    decision = await conversation_for(w).decide(beat(5), bot_name="Aria")
+    assert decision.outcome == "silent" and decision.persona_style == "none"
+    assert w.model.of_kind("decision") == []
