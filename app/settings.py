@@ -425,7 +425,7 @@ VARIABLES: tuple[Setting, ...] = (
         parse=_fernet_key,
         default=Secret(""),
         secret=True,
-        help="A Fernet key that encrypts message texts, names and profiles in DATA_DIR (the "
+        help="A Fernet key that encrypts message texts, names and profiles in `DATA_DIR` (the "
         "README shows how to make one); keep it safe: without it the data cannot be read.",
     ),
 )
