@@ -1,37 +1,24 @@
 """The bot's configuration: read once from the environment (or `.env`), typed and frozen.
 
-Every problem is collected before giving up, so an operator fixes a `.env` in one pass.
+Every variable is declared once, in `VARIABLES`: its name, parser, default and help text.
+`load_settings` reads from that table and `Settings` takes its defaults from it; a test keeps
+`.env.example` and the README's table in step with it. Every problem is collected before
+giving up, so an operator fixes a `.env` in one pass.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
 from services.privacy import ConsentMode
 
-T = TypeVar("T")
-
-DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
-DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-DEFAULT_AZURE_API_VERSION = "2024-10-21"
-DEFAULT_ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
-DEFAULT_ELEVENLABS_MODEL_ID = "eleven_multilingual_v2"
-DEFAULT_MUSIC_ALLOWED_HOSTS = (
-    "youtube.com",
-    "www.youtube.com",
-    "m.youtube.com",
-    "music.youtube.com",
-    "youtu.be",
-    "soundcloud.com",
-    "m.soundcloud.com",
-)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -59,55 +46,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-@dataclass(frozen=True)
-class Settings:
-    discord_token: Secret
-    channel_ids: frozenset[int]
-    azure_openai_api_key: Secret
-    azure_openai_endpoint: str
-    azure_openai_deployment: str
-    guild_id: int | None = None
-    discord_api_base: str = DEFAULT_DISCORD_API_BASE
-    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
-    azure_openai_api_version: str = DEFAULT_AZURE_API_VERSION
-    azure_openai_timeout: float = 20.0
-    elevenlabs_api_key: Secret = field(default_factory=lambda: Secret(""))
-    elevenlabs_voice_id: str = ""
-    elevenlabs_model_id: str = DEFAULT_ELEVENLABS_MODEL_ID
-    elevenlabs_base_url: str = DEFAULT_ELEVENLABS_BASE_URL
-    music_allowed_hosts: tuple[str, ...] = DEFAULT_MUSIC_ALLOWED_HOSTS
-    music_max_minutes: int = 15
-    music_max_queue: int = 50
-    music_timeout_seconds: float = 10.0
-    say_max_chars: int = 300
-    say_cooldown_seconds: int = 10
-    elevenlabs_timeout: float = 15.0
-    voice_idle_seconds: float = 180.0
-    data_dir: Path = Path("data")
-    reply_every: int = 5
-    context_messages: int = 5
-    persona_messages: int = 30
-    persona_refresh: int = 10
-    persona_min_minutes: int = 30
-    mention_cooldown_seconds: int = 20
-    retention_days: int = 30
-    log_level: str = "INFO"
-    profile_consent: ConsentMode = "opt-out"
-    store_encryption_key: Secret = field(default_factory=lambda: Secret(""))
-
-    @property
-    def speech_configured(self) -> bool:
-        return bool(self.elevenlabs_api_key) and bool(self.elevenlabs_voice_id)
-
-
-class SettingsError(Exception):
-    """Raised with every problem found, one line each, ready to print."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _parse_id(raw: str) -> int:
@@ -202,49 +140,349 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
 }
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-        self.problems: list[str] = []
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: where it goes in `Settings`, how it is read, what it means.
 
-    def _raw(self, name: str) -> str | None:
-        value = self._env.get(name)
-        if value is None or not value.strip():
-            return None
-        return value.strip()
+    `parse` gets the stripped, non-empty value and raises ValueError when it is malformed.
+    An unset or blank variable is a problem when `required`, else `default` applies. A
+    `secret`'s raw value is never echoed in a problem.
+    """
 
-    def required(self, name: str, parse: Callable[[str], T], placeholder: T) -> T:
-        raw = self._raw(name)
-        if raw is None:
-            self.problems.append(f"{name} is missing: set it in .env (see .env.example).")
-            return placeholder
-        parsed = self._parse(name, raw, parse)
-        return placeholder if parsed is None else parsed
+    env: str
+    field: str
+    parse: Callable[[str], object]
+    help: str
+    default: object = None
+    required: bool = False
+    secret: bool = False
 
-    def optional(
-        self, name: str, parse: Callable[[str], T], default: T, *, secret: bool = False
-    ) -> T:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        parsed = self._parse(name, raw, parse, secret=secret)
-        return default if parsed is None else parsed
+    @property
+    def default_text(self) -> str:
+        """The default as written in `.env`; empty when the variable is required or unset."""
+        value = self.default
+        if self.required or value is None:
+            return ""
+        if isinstance(value, Secret):
+            return value.reveal()
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, frozenset):
+            return ",".join(sorted(str(item) for item in value))
+        if isinstance(value, tuple):
+            return ",".join(str(item) for item in value)
+        return str(value)
 
-    def text(self, name: str, default: str) -> str:
-        return self._raw(name) or default
 
-    def _parse(
-        self, name: str, raw: str, parse: Callable[[str], T], *, secret: bool = False
-    ) -> T | None:
-        try:
-            return parse(raw)
-        except ValueError:
-            expected = _EXPECTED.get(parse, "a valid value")
-            shown = "" if secret else f" ({raw!r})"  # a secret is never echoed
-            self.problems.append(
-                f"{name} is malformed{shown}: expected {expected}; see .env.example."
-            )
-            return None
+# In the order their problems are reported.
+VARIABLES: tuple[Setting, ...] = (
+    Setting(
+        env="DISCORD_TOKEN",
+        field="discord_token",
+        parse=Secret,
+        required=True,
+        secret=True,
+        help="The bot's token (Developer Portal > your application > Bot > Reset Token); "
+        "keep it secret.",
+    ),
+    Setting(
+        env="CHANNEL_ID",
+        field="channel_ids",
+        parse=_parse_ids,
+        required=True,
+        help="The channel(s) the bot listens to and talks in: one id or a comma-separated list.",
+    ),
+    Setting(
+        env="AZURE_OPENAI_API_KEY",
+        field="azure_openai_api_key",
+        parse=Secret,
+        required=True,
+        secret=True,
+        help="The Azure OpenAI resource's key (Azure portal > Keys and Endpoint).",
+    ),
+    Setting(
+        env="AZURE_OPENAI_ENDPOINT",
+        field="azure_openai_endpoint",
+        parse=_parse_url,
+        required=True,
+        help="The resource's endpoint, `https://<resource>.openai.azure.com` "
+        "(Azure portal > Keys and Endpoint).",
+    ),
+    Setting(
+        env="AZURE_OPENAI_DEPLOYMENT",
+        field="azure_openai_deployment",
+        parse=str,
+        required=True,
+        help="The name you gave the model deployment (not the model's name).",
+    ),
+    Setting(
+        env="GUILD_ID",
+        field="guild_id",
+        parse=_parse_id,
+        default=None,
+        help="The server the bot serves and `make sync` publishes the slash commands to; "
+        "unset: any server the bot is in (then sync with `python -m app sync --global`).",
+    ),
+    Setting(
+        env="DISCORD_API_BASE",
+        field="discord_api_base",
+        parse=_parse_url,
+        default="https://discord.com/api/v10",
+        help="A REST proxy (or test double) instead of Discord's API.",
+    ),
+    Setting(
+        env="DISCORD_GATEWAY_URL",
+        field="discord_gateway_url",
+        parse=_parse_ws_url,
+        default="wss://gateway.discord.gg/",
+        help="A gateway proxy (or test double) instead of Discord's gateway.",
+    ),
+    Setting(
+        env="AZURE_OPENAI_API_VERSION",
+        field="azure_openai_api_version",
+        parse=str,
+        default="2024-10-21",
+        help="The Azure OpenAI API version; it needs structured outputs "
+        "(2024-08-01-preview or later).",
+    ),
+    Setting(
+        env="AZURE_OPENAI_TIMEOUT",
+        field="azure_openai_timeout",
+        parse=_positive_float,
+        default=20.0,
+        help="Seconds before an Azure call is given up (the bot then stays silent).",
+    ),
+    Setting(
+        env="ELEVENLABS_API_KEY",
+        field="elevenlabs_api_key",
+        parse=Secret,
+        default=Secret(""),
+        secret=True,
+        help="The ElevenLabs key for `/say`; without a key and a voice, `/say` says speech "
+        "is not set up.",
+    ),
+    Setting(
+        env="ELEVENLABS_VOICE_ID",
+        field="elevenlabs_voice_id",
+        parse=str,
+        default="",
+        help="The ElevenLabs voice `/say` speaks with.",
+    ),
+    Setting(
+        env="ELEVENLABS_MODEL_ID",
+        field="elevenlabs_model_id",
+        parse=str,
+        default="eleven_multilingual_v2",
+        help="The ElevenLabs speech model.",
+    ),
+    Setting(
+        env="ELEVENLABS_BASE_URL",
+        field="elevenlabs_base_url",
+        parse=_parse_url,
+        default="https://api.elevenlabs.io",
+        help="A proxy (or test double) instead of the official ElevenLabs API.",
+    ),
+    Setting(
+        env="MUSIC_ALLOWED_HOSTS",
+        field="music_allowed_hosts",
+        parse=_hosts,
+        default=(
+            "youtube.com",
+            "www.youtube.com",
+            "m.youtube.com",
+            "music.youtube.com",
+            "youtu.be",
+            "soundcloud.com",
+            "m.soundcloud.com",
+        ),
+        help="Hosts whose links `/play` plays, comma-separated; anything else is searched.",
+    ),
+    Setting(
+        env="MUSIC_MAX_MINUTES",
+        field="music_max_minutes",
+        parse=_positive_int,
+        default=15,
+        help="The longest track `/play` accepts, in minutes.",
+    ),
+    Setting(
+        env="MUSIC_MAX_QUEUE",
+        field="music_max_queue",
+        parse=_positive_int,
+        default=50,
+        help="The longest music queue, in tracks.",
+    ),
+    Setting(
+        env="MUSIC_TIMEOUT_SECONDS",
+        field="music_timeout_seconds",
+        parse=_positive_float,
+        default=10.0,
+        help="Seconds a music source may stay silent before `/play` gives up on it.",
+    ),
+    Setting(
+        env="SAY_MAX_CHARS",
+        field="say_max_chars",
+        parse=_positive_int,
+        default=300,
+        help="The longest text `/say` speaks, in characters.",
+    ),
+    Setting(
+        env="SAY_COOLDOWN_SECONDS",
+        field="say_cooldown_seconds",
+        parse=_non_negative_int,
+        default=10,
+        help="Seconds a member waits between two `/say`.",
+    ),
+    Setting(
+        env="ELEVENLABS_TIMEOUT",
+        field="elevenlabs_timeout",
+        parse=_positive_float,
+        default=15.0,
+        help="Seconds before an ElevenLabs request is given up (`/say` then says it took "
+        "too long).",
+    ),
+    Setting(
+        env="VOICE_IDLE_SECONDS",
+        field="voice_idle_seconds",
+        parse=_positive_float,
+        default=180.0,
+        help="Seconds the bot stays in a voice channel with nothing to play before it leaves.",
+    ),
+    Setting(
+        env="DATA_DIR",
+        field="data_dir",
+        parse=Path,
+        default=Path("data"),
+        help="Where messages, profiles and queues are kept (a volume in Docker).",
+    ),
+    Setting(
+        env="REPLY_EVERY",
+        field="reply_every",
+        parse=_positive_int,
+        default=5,
+        help="A reply decision every this many messages in a channel.",
+    ),
+    Setting(
+        env="CONTEXT_MESSAGES",
+        field="context_messages",
+        parse=_positive_int,
+        default=5,
+        help="How many of a channel's last messages a reply decision reads.",
+    ),
+    Setting(
+        env="PERSONA_MESSAGES",
+        field="persona_messages",
+        parse=_positive_int,
+        default=30,
+        help="How many of a member's last messages their persona is built from.",
+    ),
+    Setting(
+        env="PERSONA_REFRESH",
+        field="persona_refresh",
+        parse=_positive_int,
+        default=10,
+        help="New messages from a member before their persona is rebuilt.",
+    ),
+    Setting(
+        env="PERSONA_MIN_MINUTES",
+        field="persona_min_minutes",
+        parse=_non_negative_int,
+        default=30,
+        help="The shortest time, in minutes, between two rebuilds of one member's persona.",
+    ),
+    Setting(
+        env="MENTION_COOLDOWN_SECONDS",
+        field="mention_cooldown_seconds",
+        parse=_non_negative_int,
+        default=20,
+        help="How often (seconds) one member can get an immediate answer by mentioning the bot.",
+    ),
+    Setting(
+        env="RETENTION_DAYS",
+        field="retention_days",
+        parse=_positive_int,
+        default=30,
+        help="Stored messages older than this many days are deleted (Discord recommends at "
+        "most 30).",
+    ),
+    Setting(
+        env="LOG_LEVEL",
+        field="log_level",
+        parse=_log_level,
+        default="INFO",
+        help="How much the bot logs: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+    ),
+    Setting(
+        env="PROFILE_CONSENT",
+        field="profile_consent",
+        parse=_consent_mode,
+        default="opt-out",
+        help="`opt-out`: members are profiled until they opt out (`/persona`); `opt-in`: "
+        "nobody is until they opt in.",
+    ),
+    Setting(
+        env="STORE_ENCRYPTION_KEY",
+        field="store_encryption_key",
+        parse=_fernet_key,
+        default=Secret(""),
+        secret=True,
+        help="A Fernet key that encrypts message texts, names and profiles in `DATA_DIR` (the "
+        "README shows how to make one); keep it safe: without it the data cannot be read.",
+    ),
+)
+
+# The declared defaults, by field, for the dataclass below.
+_DEFAULTS: dict[str, Any] = {setting.field: setting.default for setting in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The bot's settings; field defaults come from `VARIABLES`."""
+
+    discord_token: Secret
+    channel_ids: frozenset[int]
+    azure_openai_api_key: Secret
+    azure_openai_endpoint: str
+    azure_openai_deployment: str
+    guild_id: int | None = _DEFAULTS["guild_id"]
+    discord_api_base: str = _DEFAULTS["discord_api_base"]
+    discord_gateway_url: str = _DEFAULTS["discord_gateway_url"]
+    azure_openai_api_version: str = _DEFAULTS["azure_openai_api_version"]
+    azure_openai_timeout: float = _DEFAULTS["azure_openai_timeout"]
+    elevenlabs_api_key: Secret = _DEFAULTS["elevenlabs_api_key"]
+    elevenlabs_voice_id: str = _DEFAULTS["elevenlabs_voice_id"]
+    elevenlabs_model_id: str = _DEFAULTS["elevenlabs_model_id"]
+    elevenlabs_base_url: str = _DEFAULTS["elevenlabs_base_url"]
+    music_allowed_hosts: tuple[str, ...] = _DEFAULTS["music_allowed_hosts"]
+    music_max_minutes: int = _DEFAULTS["music_max_minutes"]
+    music_max_queue: int = _DEFAULTS["music_max_queue"]
+    music_timeout_seconds: float = _DEFAULTS["music_timeout_seconds"]
+    say_max_chars: int = _DEFAULTS["say_max_chars"]
+    say_cooldown_seconds: int = _DEFAULTS["say_cooldown_seconds"]
+    elevenlabs_timeout: float = _DEFAULTS["elevenlabs_timeout"]
+    voice_idle_seconds: float = _DEFAULTS["voice_idle_seconds"]
+    data_dir: Path = _DEFAULTS["data_dir"]
+    reply_every: int = _DEFAULTS["reply_every"]
+    context_messages: int = _DEFAULTS["context_messages"]
+    persona_messages: int = _DEFAULTS["persona_messages"]
+    persona_refresh: int = _DEFAULTS["persona_refresh"]
+    persona_min_minutes: int = _DEFAULTS["persona_min_minutes"]
+    mention_cooldown_seconds: int = _DEFAULTS["mention_cooldown_seconds"]
+    retention_days: int = _DEFAULTS["retention_days"]
+    log_level: str = _DEFAULTS["log_level"]
+    profile_consent: ConsentMode = _DEFAULTS["profile_consent"]
+    store_encryption_key: Secret = _DEFAULTS["store_encryption_key"]
+
+    @property
+    def speech_configured(self) -> bool:
+        return bool(self.elevenlabs_api_key) and bool(self.elevenlabs_voice_id)
+
+
+class SettingsError(Exception):
+    """Raised with every problem found, one line each, ready to print."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -255,50 +493,22 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         merged.update(os.environ)
         env = merged
 
-    read = _Reader(env)
-    settings = Settings(
-        discord_token=Secret(read.required("DISCORD_TOKEN", str, "")),
-        channel_ids=read.required("CHANNEL_ID", _parse_ids, frozenset()),
-        azure_openai_api_key=Secret(read.required("AZURE_OPENAI_API_KEY", str, "")),
-        azure_openai_endpoint=read.required("AZURE_OPENAI_ENDPOINT", _parse_url, ""),
-        azure_openai_deployment=read.required("AZURE_OPENAI_DEPLOYMENT", str, ""),
-        guild_id=read.optional("GUILD_ID", _parse_id, None),
-        discord_api_base=read.optional("DISCORD_API_BASE", _parse_url, DEFAULT_DISCORD_API_BASE),
-        discord_gateway_url=read.optional(
-            "DISCORD_GATEWAY_URL", _parse_ws_url, DEFAULT_DISCORD_GATEWAY_URL
-        ),
-        azure_openai_api_version=read.text("AZURE_OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION),
-        azure_openai_timeout=read.optional("AZURE_OPENAI_TIMEOUT", _positive_float, 20.0),
-        elevenlabs_api_key=Secret(read.text("ELEVENLABS_API_KEY", "")),
-        elevenlabs_voice_id=read.text("ELEVENLABS_VOICE_ID", ""),
-        elevenlabs_model_id=read.text("ELEVENLABS_MODEL_ID", DEFAULT_ELEVENLABS_MODEL_ID),
-        elevenlabs_base_url=read.optional(
-            "ELEVENLABS_BASE_URL", _parse_url, DEFAULT_ELEVENLABS_BASE_URL
-        ),
-        music_allowed_hosts=read.optional(
-            "MUSIC_ALLOWED_HOSTS", _hosts, DEFAULT_MUSIC_ALLOWED_HOSTS
-        ),
-        music_max_minutes=read.optional("MUSIC_MAX_MINUTES", _positive_int, 15),
-        music_max_queue=read.optional("MUSIC_MAX_QUEUE", _positive_int, 50),
-        music_timeout_seconds=read.optional("MUSIC_TIMEOUT_SECONDS", _positive_float, 10.0),
-        say_max_chars=read.optional("SAY_MAX_CHARS", _positive_int, 300),
-        say_cooldown_seconds=read.optional("SAY_COOLDOWN_SECONDS", _non_negative_int, 10),
-        elevenlabs_timeout=read.optional("ELEVENLABS_TIMEOUT", _positive_float, 15.0),
-        voice_idle_seconds=read.optional("VOICE_IDLE_SECONDS", _positive_float, 180.0),
-        data_dir=Path(read.text("DATA_DIR", "data")),
-        reply_every=read.optional("REPLY_EVERY", _positive_int, 5),
-        context_messages=read.optional("CONTEXT_MESSAGES", _positive_int, 5),
-        persona_messages=read.optional("PERSONA_MESSAGES", _positive_int, 30),
-        persona_refresh=read.optional("PERSONA_REFRESH", _positive_int, 10),
-        persona_min_minutes=read.optional("PERSONA_MIN_MINUTES", _non_negative_int, 30),
-        mention_cooldown_seconds=read.optional("MENTION_COOLDOWN_SECONDS", _non_negative_int, 20),
-        retention_days=read.optional("RETENTION_DAYS", _positive_int, 30),
-        log_level=read.optional("LOG_LEVEL", _log_level, "INFO"),
-        profile_consent=read.optional("PROFILE_CONSENT", _consent_mode, "opt-out"),
-        store_encryption_key=read.optional(
-            "STORE_ENCRYPTION_KEY", _fernet_key, Secret(""), secret=True
-        ),
-    )
-    if read.problems:
-        raise SettingsError(read.problems)
-    return settings
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for setting in VARIABLES:
+        raw = (env.get(setting.env) or "").strip()
+        if not raw:
+            if setting.required:
+                problems.append(f"{setting.env} is missing: set it in .env (see .env.example).")
+            continue  # the dataclass default applies
+        try:
+            values[setting.field] = setting.parse(raw)
+        except ValueError:
+            expected = _EXPECTED.get(setting.parse, "a valid value")
+            shown = "" if setting.secret else f" ({raw!r})"  # a secret is never echoed
+            problems.append(
+                f"{setting.env} is malformed{shown}: expected {expected}; see .env.example."
+            )
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)

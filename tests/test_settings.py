@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 
 import pytest
 
-from app.settings import Secret, SettingsError, load_settings
+from app.settings import VARIABLES, Secret, Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fields of Settings that tests set directly and the environment never does.
 
 REQUIRED = {
     "DISCORD_TOKEN": "token-abcdef-123456",
@@ -96,17 +104,96 @@ def test_the_bot_names_missing_settings_without_a_traceback(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
-def test_voice_settings_are_read_and_the_test_only_ones_are_not() -> None:
+def test_voice_settings_are_read() -> None:
     settings = load_settings(
         {
             **REQUIRED,
             "VOICE_IDLE_SECONDS": "30",
             "SAY_COOLDOWN_SECONDS": "0",
             "ELEVENLABS_TIMEOUT": "5",
-            "MUSIC_ALLOW_PRIVATE_HOSTS": "1",
-            "MUSIC_GENERIC_EXTRACTOR": "1",
         }
     )
     assert settings.voice_idle_seconds == 30.0
     assert settings.say_cooldown_seconds == 0
     assert settings.elevenlabs_timeout == 5.0
+
+
+def test_the_table_declares_every_field_once_with_its_default() -> None:
+    declared = [setting.field for setting in VARIABLES]
+    assert len(set(declared)) == len(declared)
+    assert len({setting.env for setting in VARIABLES}) == len(VARIABLES)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    assert set(declared) == set(fields)
+    for setting in VARIABLES:
+        default = fields[setting.field].default
+        if setting.required:
+            assert default is dataclasses.MISSING, setting.env
+        else:
+            assert default == setting.default, setting.env
+
+
+def _has_type(value: object, hint: object) -> bool:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint) or hint
+    assert isinstance(origin, type)
+    if origin is float:
+        return isinstance(value, float)
+    return isinstance(value, origin)
+
+
+def test_declared_defaults_have_the_field_types_and_read_back_from_their_text() -> None:
+    hints = typing.get_type_hints(Settings)
+    for setting in VARIABLES:
+        if setting.required:
+            continue
+        assert _has_type(setting.default, hints[setting.field]), setting.env
+        if setting.default_text:  # what the docs show parses back to the default
+            assert setting.parse(setting.default_text) == setting.default, setting.env
+
+
+ENV_LINE = re.compile(r"^(?P<commented># )?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
+
+
+def test_env_example_lists_the_declared_variables_with_their_defaults_and_help() -> None:
+    """Required variables are `NAME=`; optional ones `# NAME=default`, each under its help."""
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    found: dict[str, tuple[bool, str, str]] = {}
+    for number, line in enumerate(lines):
+        match = ENV_LINE.match(line)
+        if match is None:
+            continue
+        above: list[str] = []  # the comment lines right above, its help among them
+        for previous in reversed(lines[:number]):
+            if not previous.startswith("#") or ENV_LINE.match(previous):
+                break
+            above.insert(0, previous.removeprefix("#").strip())
+        assert match["name"] not in found, f"{match['name']} is listed twice"
+        found[match["name"]] = (bool(match["commented"]), match["value"], " ".join(above))
+    assert set(found) == {setting.env for setting in VARIABLES}
+    for setting in VARIABLES:
+        commented, value, comment = found[setting.env]
+        assert (commented, value) == (not setting.required, setting.default_text), setting.env
+        assert setting.help in comment, setting.env
+
+
+def test_readme_table_lists_the_declared_variables_with_their_defaults_and_help() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    found: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        name, default, meaning = (cell.strip() for cell in row.strip("|").split(" | "))
+        assert name.strip("`") not in found, f"{name} is listed twice"
+        found[name.strip("`")] = (default, meaning)
+    assert set(found) == {setting.env for setting in VARIABLES}
+    for setting in VARIABLES:
+        if setting.required:
+            default = "required"
+        else:
+            default = f"`{setting.default_text}`" if setting.default_text else "unset"
+        assert found[setting.env] == (default, setting.help), setting.env
