@@ -387,7 +387,10 @@ VARIABLES: tuple[Setting, ...] = (
         field="persona_min_minutes",
         parse=_non_negative_int,
         default=30,
-        help="The shortest time, in minutes, between two rebuilds of one member's persona.",
+        help=(
+            "The shortest time, in minutes, between two rebuilds of a persona built from a "
+            "full PERSONA_MESSAGES history (a younger one keeps up)."
+        ),
     ),
     Setting(
         env="MENTION_COOLDOWN_SECONDS",

@@ -3,7 +3,8 @@
 Limited to style (Discord's policy: no profiling beyond what members expect): figures computed
 locally, plus a short summary from the Azure deployment built from the member's last
 PERSONA_MESSAGES messages. A profile is rebuilt only after PERSONA_REFRESH new messages from
-the member, at most once per PERSONA_MIN_MINUTES, and never twice at once for the same member.
+the member, never twice at once for the same member, and, once it was built from a full
+PERSONA_MESSAGES history, at most once per PERSONA_MIN_MINUTES.
 """
 
 from __future__ import annotations
@@ -252,7 +253,10 @@ class PersonaService:
         return await self._build_once(guild_id, member_id)
 
     async def _is_stale(self, persona: Persona) -> bool:
-        if self._clock() - persona.built_at < self._min_interval:
+        # The minimum interval only holds a mature profile (built from a full history): a
+        # young one, built from a member's first few messages, catches up as they write.
+        mature = persona.built_from >= self._history
+        if mature and self._clock() - persona.built_at < self._min_interval:
             return False
         recent = await self._store.last_by_author(
             persona.guild_id, persona.member_id, self._refresh_after

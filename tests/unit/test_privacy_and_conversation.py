@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from services.conversation import ConversationService
 from services.llm import LlmError
+from services.persona import PersonaProfiles, PersonaService
 from services.reply_policy import Trigger
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.unit.fakes import (
@@ -115,3 +116,42 @@ async def test_an_author_better_left_unanswered_gets_silence_without_a_call() ->
     decision = await conversation_for(w).decide(beat(5), bot_name="Aria")
     assert decision.outcome == "silent" and decision.persona_style == "none"
     assert w.model.of_kind("decision") == []
+
+
+async def test_a_young_profile_keeps_up_while_a_mature_one_waits_its_interval() -> None:
+    now = [T0]
+    store_world = await world(clock=lambda: now[0])
+    personas = PersonaService(
+        store=store_world.store,
+        profiles=PersonaProfiles(store_world.store),
+        model=store_world.model,
+        history=30,
+        refresh_after=10,
+        min_interval=timedelta(minutes=30),
+        tasks=store_world.tasks,
+        clock=lambda: now[0],
+    )
+
+    async def write(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            now[0] = T0 + timedelta(seconds=n)
+            await store_world.store.add(message(n, author=ALICE, at=now[0]), counted=True)
+
+    await write(1, 3)
+    young = await personas.get(GUILD, ALICE)
+    assert young is not None and young.built_from == 3
+    await write(4, 10)  # ten more, a minute later: well inside the 30 minutes
+    await personas.get(GUILD, ALICE)
+    await store_world.tasks.wait_idle()
+    caught_up = await personas.stored(GUILD, ALICE)
+    assert caught_up is not None and caught_up.built_from == 13
+    await write(14, 30)
+    await personas.get(GUILD, ALICE)
+    await store_world.tasks.wait_idle()
+    mature = await personas.stored(GUILD, ALICE)
+    assert mature is not None and mature.built_from == 30
+    await write(44, 10)  # a mature profile waits for its interval
+    await personas.get(GUILD, ALICE)
+    await store_world.tasks.wait_idle()
+    assert await personas.stored(GUILD, ALICE) == mature
+    assert len(store_world.model.of_kind("persona")) == 3
