@@ -161,6 +161,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
                 model=model,
                 personas=privacy.persona_if_allowed,
                 temperature=temperature.effective,
+                quotable=privacy.may_store,
                 context_messages=settings.context_messages,
             ),
             music_queues=music_queues,

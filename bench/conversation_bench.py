@@ -138,6 +138,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             model=model,
             personas=personas.get,
             temperature=TemperatureSettings(GuildSettingsRepository(store)).effective,
+            quotable=lambda guild, member: True,
             context_messages=5,
         )
         privacy = PrivacyService(

@@ -16,7 +16,7 @@ from discord.ext import commands
 from services.background import BackgroundTasks
 from services.conversation import ConversationService, Decision
 from services.privacy import PrivacyService
-from services.reply_policy import MessageFacts, ReplyPolicy, Trigger
+from services.reply_policy import MessageFacts, RepliedMessage, ReplyPolicy, Trigger
 from services.store import MessageStore, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,19 @@ class ChatCog(commands.Cog):
             return False
         return message.webhook_id is None and message.type in _CHAT_TYPES
 
+    def _replied_to(self, message: discord.Message) -> RepliedMessage | None:
+        """The message this one replies to, as Discord sent it with the reply."""
+        replied = message.reference.resolved if message.reference else None
+        if not isinstance(replied, discord.Message):
+            return None  # not a reply, or the replied message was deleted
+        return RepliedMessage(
+            message_id=replied.id,
+            author_id=replied.author.id,
+            author_name=replied.author.display_name,
+            content=_text_of(replied),
+            from_bot=self._is_own(replied),
+        )
+
     def _addresses_bot(self, message: discord.Message) -> bool:
         me = self._bot.user
         if me is None:
@@ -101,6 +114,7 @@ class ChatCog(commands.Cog):
                 from_bot=message.author.bot,
             ),
             addresses_bot=self._addresses_bot(message),
+            replied_to=self._replied_to(message),
         )
         # No await before this call: the store counts messages in the order they arrive.
         step = await self._policy.take(facts)

@@ -33,6 +33,17 @@ SkipReason = Literal["own message", "replay", "not a beat", "flooding"]
 
 
 @dataclass(frozen=True)
+class RepliedMessage:
+    """The message a member's message replies to, as Discord sent it with the reply."""
+
+    message_id: int
+    author_id: int
+    author_name: str
+    content: str
+    from_bot: bool
+
+
+@dataclass(frozen=True)
 class Trigger:
     """A message the bot considers answering, and why."""
 
@@ -44,6 +55,7 @@ class Trigger:
     count: int | None = None  # the message's position in the channel, for beats
     # False when the author opted out: the bot may still speak to the channel, not to them.
     answer_author: bool = True
+    replied_to: RepliedMessage | None = None  # what the trigger answers, if it is a reply
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class MessageFacts:
 
     message: StoredMessage
     addresses_bot: bool  # mentions the bot, or replies to one of its messages
+    replied_to: RepliedMessage | None = None
 
 
 class ReplyPolicy:
@@ -98,17 +111,18 @@ class ReplyPolicy:
             and facts.addresses_bot
             and self._mention_cooldown.try_acquire((message.guild_id, message.author_id))
         ):
-            return self._trigger(message, "mention", arrival.count, answer_author=True)
+            return self._trigger(facts, "mention", arrival.count, answer_author=True)
         if arrival.count % self._every != 0:
             return Skip(message.message_id, "not a beat", arrival.count)
         if not self._flood.admits(message.guild_id, message.author_id):
             return Skip(message.message_id, "flooding", arrival.count)
-        return self._trigger(message, "beat", arrival.count, answer_author=kept)
+        return self._trigger(facts, "beat", arrival.count, answer_author=kept)
 
     @staticmethod
     def _trigger(
-        message: StoredMessage, reason: Reason, count: int, *, answer_author: bool
+        facts: MessageFacts, reason: Reason, count: int, *, answer_author: bool
     ) -> Trigger:
+        message = facts.message
         return Trigger(
             guild_id=message.guild_id,
             channel_id=message.channel_id,
@@ -117,6 +131,7 @@ class ReplyPolicy:
             reason=reason,
             count=count,
             answer_author=answer_author,
+            replied_to=facts.replied_to,
         )
 
 

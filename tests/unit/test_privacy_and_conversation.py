@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from services.conversation import ConversationService
 from services.llm import LlmError
 from services.persona import PersonaProfiles, PersonaService
-from services.reply_policy import Trigger
+from services.reply_policy import RepliedMessage, Trigger
+from services.store import StoredMessage
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.unit.fakes import (
     CHANNEL,
@@ -36,6 +38,7 @@ def conversation_for(w: World) -> ConversationService:
         model=w.model,
         personas=w.privacy.persona_if_allowed,
         temperature=TemperatureSettings(GuildSettingsRepository(w.store)).effective,
+        quotable=w.privacy.may_store,
         context_messages=5,
     )
 
@@ -155,3 +158,34 @@ async def test_a_young_profile_keeps_up_while_a_mature_one_waits_its_interval() 
     await store_world.tasks.wait_idle()
     assert await personas.stored(GUILD, ALICE) == mature
     assert len(store_world.model.of_kind("persona")) == 3
+
+
+def replying(message_id: int, replied: StoredMessage) -> Trigger:
+    answered = RepliedMessage(
+        replied.message_id, replied.author_id, replied.author_name, replied.content, False
+    )
+    return replace(beat(message_id), replied_to=answered)
+
+
+async def test_a_reply_to_an_older_message_quotes_what_it_answers() -> None:
+    w = await world(model=FakeChatModel(by_schema(REPLY)))
+    old = message(1, author=BRUNO, text="the rare word is quokka")
+    await w.store.add(old, counted=True)
+    for n in range(2, 10):
+        await w.store.add(message(n), counted=True)
+    decision = await conversation_for(w).decide(replying(9, old), bot_name="Aria")
+    assert decision.context_ids == (5, 6, 7, 8, 9)
+    [request] = w.model.of_kind("decision")
+    assert "<replied_to>" in request.user and "quokka" in request.user
+
+
+async def test_no_quote_of_a_reply_already_in_context_or_by_an_opted_out_member() -> None:
+    w = await world(model=FakeChatModel(by_schema(REPLY)))
+    await chat(w, 8)
+    inside = message(6, author=BRUNO)
+    await conversation_for(w).decide(replying(8, inside), bot_name="Aria")
+    hidden = message(1, author=BRUNO, text="the rare word is quokka")
+    await w.privacy.opt_out(GUILD, BRUNO)
+    await conversation_for(w).decide(replying(8, hidden), bot_name="Aria")
+    assert all("<replied_to>" not in r.user for r in w.model.of_kind("decision"))
+    assert len(w.model.of_kind("decision")) == 2
