@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 
 import discord
 from discord.ext import commands
@@ -76,7 +77,10 @@ class ChatCog(commands.Cog):
         """The message this one replies to, as Discord sent it with the reply."""
         replied = message.reference.resolved if message.reference else None
         if not isinstance(replied, discord.Message):
-            return None  # not a reply, or the replied message was deleted
+            return None  # not a reply, not sent with it, or deleted
+        return self._as_replied(replied)
+
+    def _as_replied(self, replied: discord.Message) -> RepliedMessage:
         return RepliedMessage(
             message_id=replied.id,
             author_id=replied.author.id,
@@ -132,12 +136,26 @@ class ChatCog(commands.Cog):
                 Decision(_flood_trigger(facts, step.count), "skipped", "the author is flooding")
             )
 
+    async def _with_replied_message(self, message: discord.Message, trigger: Trigger) -> Trigger:
+        """A reply whose message Discord did not send along: fetched once, for the prompt."""
+        reference = message.reference
+        if trigger.replied_to is not None or reference is None or reference.message_id is None:
+            return trigger
+        if reference.resolved is not None:  # sent along, and deleted since
+            return trigger
+        try:
+            replied = await message.channel.fetch_message(reference.message_id)
+        except discord.HTTPException:
+            return trigger
+        return replace(trigger, replied_to=self._as_replied(replied))
+
     def _record(self, decision: Decision) -> None:
         self.decisions.append(decision)
         log.info("decision: %s", decision.describe())
 
     async def _respond(self, message: discord.Message, trigger: Trigger) -> None:
         # The trigger's add has returned, so its context (every earlier message) is stored.
+        trigger = await self._with_replied_message(message, trigger)
         me = self._bot.user
         bot_name = me.display_name if me else "bot"
         async with contextlib.AsyncExitStack() as typing:
