@@ -1,0 +1,1901 @@
+# The waiting helpers take a `timeout` argument on purpose: it is the fixtures' public API.
+# ruff: noqa: ASYNC109
+"""A loopback fake of Discord: REST API v10 and the gateway, spoken with the real protocols.
+
+Point an unmodified discord.py client at it with :meth:`FakeDiscord.install`, which sets
+``discord.http.Route.BASE`` and ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``.
+Payload shapes follow what discord.py 2.7 parses (see ``state.py``, ``guild.py``,
+``message.py``, ``interactions.py`` and ``webhook/async_.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes.loopback import serve_on_loopback
+
+JSON = dict[str, Any]
+
+DISCORD_EPOCH_MS = 1420070400000
+API_PREFIX = "/api/v10"
+HEARTBEAT_INTERVAL_MS = 41250
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+
+# Gateway opcodes
+OP_DISPATCH = 0
+OP_HEARTBEAT = 1
+OP_IDENTIFY = 2
+OP_PRESENCE = 3
+OP_VOICE_STATE = 4
+OP_RESUME = 6
+OP_RECONNECT = 7
+OP_REQUEST_MEMBERS = 8
+OP_INVALID_SESSION = 9
+OP_HELLO = 10
+OP_HEARTBEAT_ACK = 11
+
+# Intents that change what the gateway sends
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_MESSAGE_CONTENT = 1 << 15
+
+FLAG_EPHEMERAL = 64
+FLAG_LOADING = 128
+
+EVERYONE_PERMISSIONS = discord.Permissions(
+    create_instant_invite=True,
+    add_reactions=True,
+    stream=True,
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+    mention_everyone=False,
+    external_emojis=True,
+    connect=True,
+    speak=True,
+    use_voice_activation=True,
+    change_nickname=True,
+    use_application_commands=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+).value
+BOT_ROLE_PERMISSIONS = (
+    EVERYONE_PERMISSIONS
+    | discord.Permissions(manage_messages=True, move_members=True, mute_members=True).value
+)
+ADMINISTRATOR = discord.Permissions(administrator=True).value
+ALL_PERMISSIONS = discord.Permissions.all().value
+
+_BODY: web.RequestKey[Any] = web.RequestKey("fake_discord_body")
+_FILES: web.RequestKey[list[JSON]] = web.RequestKey("fake_discord_files")
+
+_MENTION_RE = re.compile(r"<@!?(\d+)>")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    # Exactly "application/json": discord.py treats anything else (even with a charset) as text.
+    hdrs = {"Content-Type": "application/json"}
+    if headers:
+        hdrs.update(headers)
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
+
+
+def _error(status: int, code: int, message: str, errors: JSON | None = None) -> web.Response:
+    body: JSON = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return _json_response(body, status=status)
+
+
+@dataclass
+class FakeUser:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+
+    def payload(self) -> JSON:
+        data: JSON = {
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
+            "primary_guild": None,
+        }
+        if self.bot:
+            data["bot"] = True
+        return data
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the /api/v10 prefix, e.g. "/channels/1/messages"
+    json: Any
+    headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
+    files: list[JSON] = field(default_factory=list)
+
+
+@dataclass
+class _Member:
+    user: FakeUser
+    roles: list[int]
+    joined_at: str
+    nick: str | None = None
+
+
+@dataclass
+class _Failure:
+    method: str
+    path_prefix: str
+    status: int
+    body: JSON
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
+class _Session:
+    session_id: str
+    intents: int
+    shard: list[int] | None
+    seq: int = 0
+    history: list[JSON] = field(default_factory=list)
+    ws: web.WebSocketResponse | None = None
+    ready: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class _Notifier:
+    """Wake every waiter on each state change (no fixed sleeps anywhere)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = self._event
+                    if predicate():
+                        return
+                    await event.wait()
+        except TimeoutError:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+class FakeInteraction:
+    """An interaction sent to the bot, and every answer the bot gave to it.
+
+    Each entry of ``responses`` is ``{"kind", "type", "payload", "message"}``: ``kind`` is one of
+    ``callback``, ``followup``, ``edit_original``, ``delete_original``, ``edit_followup``,
+    ``delete_followup``; ``type`` is the callback type (``None`` for webhook calls);
+    ``payload`` is the JSON the bot sent (for a callback, its ``data`` object, ``{}`` if none);
+    ``message`` is the message as Discord stores it afterwards (flags included), or ``None``.
+    """
+
+    def __init__(self, fake: FakeDiscord, payload: JSON) -> None:
+        self._fake = fake
+        self.payload = payload
+        self.id = int(payload["id"])
+        self.token: str = payload["token"]
+        self.channel_id = int(payload["channel_id"])
+        user = payload["member"]["user"] if "member" in payload else payload["user"]
+        self.user_id = int(user["id"])
+        self.responses: list[JSON] = []
+        self.original: JSON | None = None
+        self.followups: list[JSON] = []
+        self.callback_type: int | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.callback_type is not None
+
+    @property
+    def deferred(self) -> bool:
+        return self.callback_type in (5, 6)
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.original is not None and bool(self.original.get("flags", 0) & FLAG_EPHEMERAL)
+
+    def _record(self, kind: str, type_: int | None, payload: JSON, message: JSON | None) -> None:
+        self.responses.append({"kind": kind, "type": type_, "payload": payload, "message": message})
+        self._fake._notifier.notify()
+
+    @staticmethod
+    def _bears_message(resp: JSON) -> bool:
+        if resp["kind"] == "callback":
+            return resp["type"] in (4, 7)
+        return resp["kind"] in ("followup", "edit_original", "edit_followup")
+
+    async def wait_for(self, predicate: Callable[[JSON], bool], timeout: float = 10) -> JSON:
+        """Return the first recorded response (see class doc) satisfying ``predicate``."""
+        found: list[JSON] = []
+
+        def check() -> bool:
+            for resp in self.responses:
+                if predicate(resp):
+                    found.append(resp)
+                    return True
+            return False
+
+        await self._fake._notifier.wait_for(check, timeout, f"a response to interaction {self.id}")
+        return found[0]
+
+    async def wait_for_response(self, timeout: float = 10) -> JSON:
+        """The first message-bearing answer: callback 4/7, or a followup/edit after a defer."""
+        return await self.wait_for(self._bears_message, timeout)
+
+
+class FakeDiscord:
+    def __init__(
+        self,
+        *,
+        token: str = "fake-token",
+        application_id: int,
+        bot_user: FakeUser,
+        guild_id: int,
+        guild_name: str = "Test Guild",
+        text_channels: dict[int, str],
+        voice_channels: dict[int, str] | None = None,
+        members: list[FakeUser] | None = None,
+        owner_id: int | None = None,
+    ) -> None:
+        self.token = token
+        self.application_id = application_id
+        self.bot_user = bot_user
+        self.guild_id = guild_id
+        self.guild_name = guild_name
+        self.owner_id = owner_id if owner_id is not None else (members[0].id if members else 1)
+        self._snowflake_last = 0
+        self._joined_at = _now_iso()
+
+        self.channels: dict[int, JSON] = {}
+        for pos, (cid, name) in enumerate(text_channels.items()):
+            self.channels[cid] = self._text_channel(cid, name, pos)
+        for pos, (cid, name) in enumerate((voice_channels or {}).items()):
+            self.channels[cid] = self._voice_channel(cid, name, pos)
+        self.dm_channels: dict[int, JSON] = {}
+
+        self.admin_role_id = self.snowflake()
+        self.bot_role_id = self.snowflake()
+        self.roles: dict[int, JSON] = {
+            guild_id: self._role(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+            self.admin_role_id: self._role(self.admin_role_id, "admin", ADMINISTRATOR, 1),
+            self.bot_role_id: self._role(
+                self.bot_role_id,
+                bot_user.username,
+                BOT_ROLE_PERMISSIONS,
+                2,
+                managed=True,
+                tags={"bot_id": str(bot_user.id)},
+            ),
+        }
+        self.users: dict[int, FakeUser] = {bot_user.id: bot_user}
+        self.guild_members: dict[int, _Member] = {}
+        self.add_guild_member(bot_user, roles=[self.bot_role_id])
+        for member in members or []:
+            self.add_guild_member(member)
+
+        # Recorded traffic
+        self.requests: list[RecordedRequest] = []
+        self.unhandled: list[str] = []
+        self.messages: dict[int, JSON] = {}
+        self.sent_messages: list[JSON] = []
+        self.deleted_messages: list[int] = []
+        self.typing: list[int] = []
+        self.reactions: list[tuple[int, int, str]] = []
+        self.synced_commands: dict[int | None, list[JSON]] = {}
+        self.interactions: dict[int, FakeInteraction] = {}
+        self.presences: list[JSON] = []
+        self.voice_state_requests: list[JSON] = []
+        self.member_requests: list[JSON] = []
+        self.identify_payloads: list[JSON] = []
+        self.identify_count = 0
+        self.resume_count = 0
+        self.gateway_close_codes: list[int | None] = []
+
+        self._failures: list[_Failure] = []
+        self._sessions: dict[str, _Session] = {}
+        self._notifier = _Notifier()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+        # Voice: who is in which voice channel, and the fake voice server the bot is sent to.
+        self.voice_channel_of: dict[int, int] = {}
+        self._voice_flags: dict[int, JSON] = {}
+        self.voice_endpoint = "127.0.0.1:9"  # nothing listens: far enough for a voice client
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        p = API_PREFIX
+        r.add_get("/gateway", self._gateway)
+        r.add_get(p + "/gateway", self._get_gateway)
+        r.add_get(p + "/gateway/bot", self._get_gateway_bot)
+        r.add_get(p + "/users/@me", self._get_me)
+        r.add_post(p + "/users/@me/channels", self._create_dm)
+        r.add_get(p + "/oauth2/applications/@me", self._get_application)
+        r.add_get(p + "/applications/@me", self._get_application)
+        r.add_get(p + "/channels/{cid}", self._get_channel)
+        r.add_post(p + "/channels/{cid}/messages", self._create_message)
+        r.add_get(p + "/channels/{cid}/messages", self._history)
+        r.add_get(p + "/channels/{cid}/messages/{mid}", self._get_message)
+        r.add_patch(p + "/channels/{cid}/messages/{mid}", self._edit_message_rest)
+        r.add_delete(p + "/channels/{cid}/messages/{mid}", self._delete_message_rest)
+        r.add_put(p + "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._add_reaction)
+        r.add_post(p + "/channels/{cid}/typing", self._typing)
+        r.add_get(p + "/guilds/{gid}", self._get_guild)
+        r.add_get(p + "/guilds/{gid}/channels", self._get_guild_channels)
+        r.add_get(p + "/guilds/{gid}/roles", self._get_guild_roles)
+        r.add_get(p + "/guilds/{gid}/members/{uid}", self._get_member)
+        r.add_put(p + "/applications/{app}/commands", self._put_commands)
+        r.add_get(p + "/applications/{app}/commands", self._get_commands)
+        r.add_put(p + "/applications/{app}/guilds/{gid}/commands", self._put_commands)
+        r.add_get(p + "/applications/{app}/guilds/{gid}/commands", self._get_commands)
+        r.add_post(p + "/interactions/{iid}/{token}/callback", self._interaction_callback)
+        r.add_post(p + "/webhooks/{app}/{token}", self._webhook_execute)
+        r.add_get(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_get)
+        r.add_patch(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_edit)
+        r.add_delete(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_delete)
+        self._runner, self._port = await serve_on_loopback(app)
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"fake shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def rest_base(self) -> str:
+        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/gateway"
+
+    def install(self) -> contextlib.AbstractContextManager[None]:
+        """Point discord.py (REST, webhooks, interactions and gateway) at this fake."""
+        return self._install()
+
+    @contextlib.contextmanager
+    def _install(self) -> Iterator[None]:
+        old_base = discord.http.Route.BASE
+        old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        discord.http.Route.BASE = self.rest_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        try:
+            yield
+        finally:
+            discord.http.Route.BASE = old_base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+    # ------------------------------------------------------------------ helpers / model
+
+    def snowflake(self) -> int:
+        """A new increasing snowflake for the current time."""
+        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        value = max(value, self._snowflake_last + 1)
+        self._snowflake_last = value
+        return value
+
+    @property
+    def connected(self) -> bool:
+        return any(s.ready and s.ws is not None for s in self._sessions.values())
+
+    def _live_sessions(self) -> list[_Session]:
+        return [s for s in self._sessions.values() if s.ws is not None]
+
+    def reset(self) -> None:
+        """Clear recordings and queued failures (guild, messages and sessions are kept)."""
+        for recording in (
+            self.requests,
+            self.unhandled,
+            self.sent_messages,
+            self.deleted_messages,
+            self.typing,
+            self.reactions,
+            self.presences,
+            self.voice_state_requests,
+            self.member_requests,
+            self.identify_payloads,
+            self.gateway_close_codes,
+        ):
+            recording.clear()
+        self._failures.clear()
+
+    def _role(
+        self,
+        rid: int,
+        name: str,
+        permissions: int,
+        position: int,
+        *,
+        managed: bool = False,
+        tags: JSON | None = None,
+    ) -> JSON:
+        role: JSON = {
+            "id": str(rid),
+            "name": name,
+            "description": None,
+            "permissions": str(permissions),
+            "position": position,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "managed": managed,
+            "mentionable": False,
+            "flags": 0,
+        }
+        if tags is not None:
+            role["tags"] = tags
+        return role
+
+    def _text_channel(self, cid: int, name: str, position: int) -> JSON:
+        return {
+            "id": str(cid),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": position,
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+
+    def _voice_channel(self, cid: int, name: str, position: int) -> JSON:
+        return {
+            "id": str(cid),
+            "type": 2,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": position,
+            "permission_overwrites": [],
+            "parent_id": None,
+            "bitrate": 64000,
+            "user_limit": 0,
+            "rtc_region": None,
+            "video_quality_mode": 1,
+            "nsfw": False,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+        }
+
+    def add_role(self, name: str, permissions: int) -> int:
+        """Create a guild role (state only; not dispatched). Returns its id."""
+        rid = self.snowflake()
+        self.roles[rid] = self._role(rid, name, permissions, len(self.roles))
+        return rid
+
+    def add_guild_member(
+        self,
+        user: FakeUser,
+        *,
+        admin: bool = False,
+        permissions: int | None = None,
+        roles: list[int] | None = None,
+        nick: str | None = None,
+    ) -> JSON:
+        """Make ``user`` a guild member (state only; use :meth:`join_member` to dispatch).
+
+        ``admin=True`` gives the Administrator role; ``permissions`` creates a dedicated role
+        with exactly those permission bits (on top of @everyone). Returns the member payload.
+        """
+        role_ids = list(roles or [])
+        if admin:
+            role_ids.append(self.admin_role_id)
+        if permissions is not None:
+            role_ids.append(self.add_role(f"perms-{user.username}", permissions))
+        self.users[user.id] = user
+        self.guild_members[user.id] = _Member(user, role_ids, _now_iso(), nick)
+        return self.member_payload(user.id)
+
+    async def join_member(self, user: FakeUser, *, admin: bool = False) -> JSON:
+        """Add a member and dispatch GUILD_MEMBER_ADD."""
+        payload = self.add_guild_member(user, admin=admin)
+        await self._dispatch("GUILD_MEMBER_ADD", {**payload, "guild_id": str(self.guild_id)})
+        return payload
+
+    def member_permissions(self, user_id: int) -> int:
+        """Guild-level computed permissions (no channel overwrites exist in this fake)."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.guild_members.get(user_id)
+        perms = int(self.roles[self.guild_id]["permissions"])
+        for rid in member.roles if member else []:
+            role = self.roles.get(rid)
+            if role is not None:
+                perms |= int(role["permissions"])
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        return perms
+
+    def _member_fields(self, user_id: int) -> JSON:
+        member = self.guild_members.get(user_id)
+        return {
+            "roles": [str(r) for r in (member.roles if member else [])],
+            "joined_at": member.joined_at if member else self._joined_at,
+            "nick": member.nick if member else None,
+            "avatar": None,
+            "banner": None,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+        }
+
+    def member_payload(self, user_id: int) -> JSON:
+        return {"user": self.users[user_id].payload(), **self._member_fields(user_id)}
+
+    def _channel_payload(self, cid: int) -> JSON | None:
+        return self.channels.get(cid) or self.dm_channels.get(cid)
+
+    def guild_payload(self) -> JSON:
+        """The guild as ``GET /guilds/{id}`` returns it."""
+        first_text = next((c["id"] for c in self.channels.values() if c["type"] == 0), None)
+        return {
+            "id": str(self.guild_id),
+            "name": self.guild_name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": list(self.roles.values()),
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": first_text,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "max_presences": None,
+            "max_members": 500000,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "nsfw_level": 0,
+            "nsfw": False,
+            "premium_progress_bar_enabled": False,
+            "incidents_data": None,
+            "region": "deprecated",
+        }
+
+    def guild_create_payload(self) -> JSON:
+        return {
+            **self.guild_payload(),
+            "joined_at": self._joined_at,
+            "large": False,
+            "lazy": True,
+            "unavailable": False,
+            "member_count": len(self.guild_members),
+            "members": [self.member_payload(uid) for uid in self.guild_members],
+            "channels": list(self.channels.values()),
+            "threads": [],
+            "presences": [],
+            "voice_states": [self._voice_state(uid) for uid in self.voice_channel_of],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+        }
+
+    def application_payload(self) -> JSON:
+        owner = self.users.get(self.owner_id) or FakeUser(self.owner_id, "owner")
+        return {
+            "id": str(self.application_id),
+            "name": self.bot_user.username,
+            "icon": None,
+            "description": "",
+            "summary": "",
+            "type": None,
+            "hook": True,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "owner": owner.payload(),
+            "team": None,
+            "flags": (1 << 15) | (1 << 19),
+            "bot": self.bot_user.payload(),
+            "approximate_guild_count": 1,
+            "approximate_user_install_count": 0,
+            "interactions_endpoint_url": None,
+            "role_connections_verification_url": None,
+            "redirect_uris": [],
+            "tags": [],
+            "integration_types_config": {"0": {}},
+            "is_monetized": False,
+        }
+
+    def _me_payload(self) -> JSON:
+        return {
+            **self.bot_user.payload(),
+            "bot": True,
+            "verified": True,
+            "mfa_enabled": False,
+            "locale": "en-US",
+            "email": None,
+        }
+
+    def _user_with_member(self, user: FakeUser) -> JSON:
+        data = user.payload()
+        if user.id in self.guild_members:
+            data["member"] = self._member_fields(user.id)
+        return data
+
+    def _is_guild_channel(self, channel_id: int) -> bool:
+        return channel_id in self.channels
+
+    def _build_message(
+        self,
+        *,
+        channel_id: int,
+        author: FakeUser,
+        content: str,
+        webhook_id: int | None = None,
+        message_type: int = 0,
+        mentions: list[FakeUser] | None = None,
+        reply_to: int | None = None,
+        attachments: list[JSON] | None = None,
+        embeds: list[JSON] | None = None,
+        components: list[JSON] | None = None,
+        flags: int = 0,
+        nonce: Any = None,
+        tts: bool = False,
+    ) -> JSON:
+        in_guild = self._is_guild_channel(channel_id)
+        mid = self.snowflake()
+        if webhook_id is not None:
+            author_payload: JSON = {
+                "id": str(webhook_id),
+                "username": author.username,
+                "avatar": None,
+                "discriminator": "0000",
+                "bot": True,
+                "global_name": None,
+                "public_flags": 0,
+                "flags": 0,
+            }
+        else:
+            author_payload = author.payload()
+        mention_users = list(mentions or [])
+        for match in _MENTION_RE.findall(content):
+            known = self.users.get(int(match))
+            if known is not None and all(u.id != known.id for u in mention_users):
+                mention_users.append(known)
+        if reply_to is not None and message_type == 0:
+            message_type = 19
+        msg: JSON = {
+            "id": str(mid),
+            "channel_id": str(channel_id),
+            "author": author_payload,
+            "content": content,
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": tts,
+            "mention_everyone": "@everyone" in content or "@here" in content,
+            "mentions": [
+                self._user_with_member(u) if in_guild else u.payload() for u in mention_users
+            ],
+            "mention_roles": [],
+            "attachments": [self._attachment(a) for a in attachments or []],
+            "embeds": list(embeds or []),
+            "pinned": False,
+            "type": message_type,
+            "flags": flags,
+            "components": list(components or []),
+        }
+        if nonce is not None:
+            msg["nonce"] = nonce
+        if in_guild:
+            msg["guild_id"] = str(self.guild_id)
+            if webhook_id is None:
+                msg["member"] = self._member_fields(author.id)
+        if webhook_id is not None:
+            msg["webhook_id"] = str(webhook_id)
+        if reply_to is not None:
+            msg["message_reference"] = {
+                "type": 0,
+                "message_id": str(reply_to),
+                "channel_id": str(channel_id),
+            }
+            if in_guild:
+                msg["message_reference"]["guild_id"] = str(self.guild_id)
+            ref = self.messages.get(reply_to)
+            msg["referenced_message"] = dict(ref) if ref is not None else None
+            if ref is not None and webhook_id is None:
+                ref_author_id = int(ref["author"]["id"])
+                ref_user = self.users.get(ref_author_id)
+                if ref_user is not None and all(u.id != ref_author_id for u in mention_users):
+                    msg["mentions"].append(
+                        self._user_with_member(ref_user) if in_guild else ref_user.payload()
+                    )
+        return msg
+
+    def _attachment(self, data: JSON) -> JSON:
+        aid = int(data.get("id") or self.snowflake())
+        filename = data.get("filename", "file.bin")
+        url = f"http://127.0.0.1:{self._port}/attachments/{aid}/{filename}"
+        return {
+            "id": str(aid),
+            "filename": filename,
+            "size": int(data.get("size", 0)),
+            "url": data.get("url", url),
+            "proxy_url": data.get("proxy_url", url),
+            "content_type": data.get("content_type"),
+            "description": data.get("description"),
+            "flags": 0,
+        }
+
+    def _store(self, msg: JSON) -> None:
+        self.messages[int(msg["id"])] = msg
+        channel = self._channel_payload(int(msg["channel_id"]))
+        if channel is not None:
+            channel["last_message_id"] = msg["id"]
+
+    def _dm_channel_for(self, user: FakeUser, channel_id: int | None = None) -> JSON:
+        for channel in self.dm_channels.values():
+            if channel["recipients"][0]["id"] == str(user.id):
+                return channel
+        cid = channel_id or self.snowflake()
+        channel = {
+            "id": str(cid),
+            "type": 1,
+            "last_message_id": None,
+            "flags": 0,
+            "recipients": [user.payload()],
+        }
+        self.dm_channels[cid] = channel
+        return channel
+
+    # ------------------------------------------------------------------ gateway
+
+    def _visible_to_session(self, event: str, data: JSON, session: _Session) -> JSON | None:
+        """Apply intents like Discord does: filter message events, strip content."""
+        if not event.startswith("MESSAGE_"):
+            return data
+        in_guild = "guild_id" in data
+        needed = INTENT_GUILD_MESSAGES if in_guild else INTENT_DIRECT_MESSAGES
+        if not session.intents & needed:
+            return None
+        if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not (
+            session.intents & INTENT_MESSAGE_CONTENT
+        ):
+            author_id = data.get("author", {}).get("id")
+            mentioned = any(u.get("id") == str(self.bot_user.id) for u in data.get("mentions", []))
+            if in_guild and not mentioned and author_id != str(self.bot_user.id):
+                data = {**data, "content": "", "embeds": [], "attachments": [], "components": []}
+        return data
+
+    async def _send(self, session: _Session, payload: JSON) -> bool:
+        ws = session.ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            async with session.lock:
+                await ws.send_str(json.dumps(payload))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def _dispatch(self, event: str, data: JSON) -> None:
+        """Send an event to every session (live, or waiting to RESUME), like Discord does."""
+        for session in list(self._sessions.values()):
+            await self._dispatch_to(session, event, data)
+
+    async def _dispatch_to(self, session: _Session, event: str, data: JSON) -> None:
+        visible = self._visible_to_session(event, data, session)
+        if visible is None:
+            return
+        session.seq += 1
+        payload = {"op": OP_DISPATCH, "t": event, "s": session.seq, "d": visible}
+        session.history.append(payload)
+        await self._send(session, payload)
+
+    async def dispatch(self, event: str, data: JSON) -> None:
+        """Send any gateway event (op 0) to the connected bot (kept for RESUME replay)."""
+        await self._dispatch(event, data)
+
+    async def send_reconnect(self) -> None:
+        """Send op 7 RECONNECT; the bot should close and RESUME."""
+        for session in self._live_sessions():
+            await self._send(session, {"op": OP_RECONNECT, "d": None})
+
+    async def send_invalid_session(self, resumable: bool) -> None:
+        """Send op 9 INVALID_SESSION. A non-resumable one forgets the session."""
+        for session in self._live_sessions():
+            if not resumable:
+                self._sessions.pop(session.session_id, None)
+            session.ready = False
+            await self._send(session, {"op": OP_INVALID_SESSION, "d": resumable})
+
+    async def wait_until_connected(self, timeout: float = 10) -> None:
+        """Return once a session got its GUILD_CREATE (or RESUMED) on a live websocket."""
+        await self._notifier.wait_for(lambda: self.connected, timeout, "a gateway session")
+
+    async def wait_for_state(
+        self, predicate: Callable[[], bool], timeout: float = 10, what: str = "a condition"
+    ) -> None:
+        """Wait until ``predicate()`` holds; re-checked on every change the fake records."""
+        await self._notifier.wait_for(predicate, timeout, what)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        send_lock = asyncio.Lock()
+        mine: _Session | None = None
+
+        async def send(payload: JSON) -> None:
+            async with send_lock:
+                await ws.send_str(json.dumps(payload))
+
+        try:
+            await send({"op": OP_HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                d = frame.get("d")
+                if op == OP_HEARTBEAT:
+                    await send({"op": OP_HEARTBEAT_ACK})
+                elif op == OP_IDENTIFY:
+                    self.identify_payloads.append(d)
+                    if d.get("token") != self.token:
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    mine = await self._identify(ws, d, send_lock)
+                elif op == OP_RESUME:
+                    if d.get("token") != self.token:
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    mine = await self._resume(ws, d, send_lock)
+                elif op == OP_PRESENCE:
+                    self.presences.append(d)
+                    self._notifier.notify()
+                elif op == OP_VOICE_STATE:
+                    self.voice_state_requests.append(d)
+                    self._notifier.notify()
+                    await self._answer_voice_state(d)
+                elif op == OP_REQUEST_MEMBERS:
+                    self.member_requests.append(d)
+                    if mine is not None:
+                        await self._members_chunk(mine, d)
+                else:
+                    await ws.close(code=4001, message=b"Unknown opcode.")
+                    break
+        finally:
+            self._sockets.discard(ws)
+            self.gateway_close_codes.append(ws.close_code)
+            if mine is not None and mine.ws is ws:
+                mine.ws = None
+                mine.ready = False
+                if ws.close_code in (1000, 1001):
+                    # A clean close ends the session (discord.py closes with 1000 on shutdown
+                    # and with 4000 when it intends to RESUME).
+                    self._sessions.pop(mine.session_id, None)
+            self._notifier.notify()
+        return ws
+
+    async def _identify(
+        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
+    ) -> _Session:
+        self.identify_count += 1
+        session = _Session(
+            session_id=uuid.uuid4().hex,
+            intents=int(d.get("intents", 0)),
+            shard=d.get("shard"),
+            lock=send_lock,
+        )
+        self._sessions[session.session_id] = session
+        session.ws = ws
+        ready: JSON = {
+            "v": 10,
+            "user": self._me_payload(),
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "session_id": session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.application_id), "flags": (1 << 15) | (1 << 19)},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["local"],
+            "user_settings": {},
+            "auth": {},
+            "_trace": ['["fake-gateway",{"micros":0}]'],
+        }
+        if session.shard is not None:
+            ready["shard"] = session.shard
+        await self._dispatch_to(session, "READY", ready)
+        await self._dispatch_to(session, "GUILD_CREATE", self.guild_create_payload())
+        session.ready = True
+        self._notifier.notify()
+        return session
+
+    async def _resume(
+        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
+    ) -> _Session | None:
+        session = self._sessions.get(str(d.get("session_id")))
+        if session is None:
+            async with send_lock:
+                await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
+            return None
+        self.resume_count += 1
+        session.ws = ws
+        session.lock = send_lock
+        seq = d.get("seq") or 0
+        for payload in list(session.history):
+            if payload["s"] > seq:
+                await self._send(session, payload)
+        await self._dispatch_to(session, "RESUMED", {"_trace": ['["fake-gateway",{"micros":0}]']})
+        session.ready = True
+        self._notifier.notify()
+        return session
+
+    async def _members_chunk(self, session: _Session, d: JSON) -> None:
+        user_ids = {int(u) for u in d.get("user_ids") or []}
+        query = (d.get("query") or "").lower()
+        limit = int(d.get("limit") or 0)
+        found: list[JSON] = []
+        for uid, member in self.guild_members.items():
+            if user_ids and uid not in user_ids:
+                continue
+            if not user_ids and query and not member.user.username.lower().startswith(query):
+                continue
+            found.append(self.member_payload(uid))
+        if limit:
+            found = found[:limit]
+        chunk: JSON = {
+            "guild_id": str(self.guild_id),
+            "members": found,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [str(u) for u in user_ids if u not in self.guild_members],
+        }
+        if d.get("nonce"):
+            chunk["nonce"] = d["nonce"]
+        if d.get("presences"):
+            chunk["presences"] = []
+        await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
+
+    # ------------------------------------------------------------------ driving events
+
+    async def post_message(
+        self,
+        channel_id: int,
+        author: FakeUser,
+        content: str,
+        *,
+        webhook_id: int | None = None,
+        message_type: int = 0,
+        mentions: list[FakeUser] | None = None,
+        reply_to: int | None = None,
+        attachments: list[JSON] | None = None,
+        embeds: list[JSON] | None = None,
+        in_guild: bool = True,
+    ) -> JSON:
+        """A user (or a webhook) posts a message; dispatches MESSAGE_CREATE and returns it.
+
+        ``in_guild=False`` makes ``channel_id`` the DM channel between ``author`` and the bot.
+        A reply (``reply_to``) gets type 19, ``message_reference`` and ``referenced_message``.
+        """
+        self.users.setdefault(author.id, author)
+        if in_guild:
+            if channel_id not in self.channels:
+                raise KeyError(f"unknown guild channel {channel_id}")
+        else:
+            channel_id = int(self._dm_channel_for(author, channel_id)["id"])
+        msg = self._build_message(
+            channel_id=channel_id,
+            author=author,
+            content=content,
+            webhook_id=webhook_id,
+            message_type=message_type,
+            mentions=mentions,
+            reply_to=reply_to,
+            attachments=attachments,
+            embeds=embeds,
+        )
+        self._store(msg)
+        await self._dispatch("MESSAGE_CREATE", msg)
+        return msg
+
+    async def edit_message(self, message_id: int, content: str) -> JSON:
+        msg = self.messages[message_id]
+        msg["content"] = content
+        msg["edited_timestamp"] = _now_iso()
+        await self._dispatch("MESSAGE_UPDATE", dict(msg))
+        return msg
+
+    async def delete_message(self, message_id: int) -> None:
+        msg = self.messages.pop(message_id)
+        data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
+        if "guild_id" in msg:
+            data["guild_id"] = msg["guild_id"]
+        await self._dispatch("MESSAGE_DELETE", data)
+
+    def _interaction_base(self, itype: int, user: FakeUser, channel_id: int, locale: str) -> JSON:
+        channel = self._channel_payload(channel_id)
+        if channel is None:
+            raise KeyError(f"unknown channel {channel_id}")
+        iid = self.snowflake()
+        payload: JSON = {
+            "id": str(iid),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "token": f"itoken-{iid}-{uuid.uuid4().hex}",
+            "version": 1,
+            "channel": dict(channel),
+            "channel_id": str(channel_id),
+            "app_permissions": str(self.member_permissions(self.bot_user.id)),
+            "locale": locale,
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        }
+        if channel_id in self.channels:
+            payload["guild_id"] = str(self.guild_id)
+            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
+            payload["guild_locale"] = "en-US"
+            payload["member"] = {
+                **self.member_payload_for(user),
+                "permissions": str(self.member_permissions(user.id)),
+            }
+            payload["authorizing_integration_owners"] = {"0": str(self.guild_id)}
+            payload["context"] = 0
+        else:
+            payload["user"] = user.payload()
+            payload["authorizing_integration_owners"] = {"0": str(self.guild_id)}
+            payload["context"] = 1
+        return payload
+
+    def member_payload_for(self, user: FakeUser) -> JSON:
+        self.users.setdefault(user.id, user)
+        return {"user": user.payload(), **self._member_fields(user.id)}
+
+    async def send_interaction(
+        self,
+        name: str,
+        *,
+        user: FakeUser,
+        channel_id: int,
+        options: list[JSON] | None = None,
+        locale: str = "en-US",
+        command_type: int = 1,
+        resolved: JSON | None = None,
+        target_id: int | None = None,
+    ) -> FakeInteraction:
+        """Dispatch INTERACTION_CREATE (type 2) for application command ``name``.
+
+        The command id is the synced one (guild first, then global) when it exists.
+        """
+        payload = self._interaction_base(2, user, channel_id, locale)
+        command_id: int | None = None
+        command_guild: int | None = None
+        for scope in (self.guild_id, None):
+            for cmd in self.synced_commands.get(scope, []):
+                if cmd["name"] == name and cmd.get("type", 1) == command_type:
+                    command_id, command_guild = int(cmd["id"]), scope
+                    break
+            if command_id is not None:
+                break
+        data: JSON = {
+            "id": str(command_id if command_id is not None else self.snowflake()),
+            "name": name,
+            "type": command_type,
+        }
+        if options:
+            data["options"] = options
+        if resolved:
+            data["resolved"] = resolved
+        if target_id is not None:
+            data["target_id"] = str(target_id)
+        if command_guild is not None:
+            data["guild_id"] = str(command_guild)
+        payload["data"] = data
+        interaction = FakeInteraction(self, payload)
+        self.interactions[interaction.id] = interaction
+        await self._dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    async def click_button(
+        self, message: JSON, custom_id: str, *, user: FakeUser, component_type: int = 2
+    ) -> FakeInteraction:
+        """Dispatch INTERACTION_CREATE (type 3) for a component on ``message``."""
+        payload = self._interaction_base(3, user, int(message["channel_id"]), "en-US")
+        stored = self.messages.get(int(message["id"]), message)
+        payload["message"] = dict(stored)
+        payload["data"] = {"custom_id": custom_id, "component_type": component_type}
+        interaction = FakeInteraction(self, payload)
+        self.interactions[interaction.id] = interaction
+        await self._dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    # ------------------------------------------------------------------ voice
+    # A gateway op 4 from the bot is answered as Discord does: VOICE_STATE_UPDATE for the bot
+    # (with its voice session id) and, when it joins a channel, VOICE_SERVER_UPDATE (token,
+    # guild and the voice endpoint). Members join channels with `join_voice` and leave with
+    # `leave_voice`; `move_bot_voice` is a moderator moving or disconnecting the bot.
+
+    def _voice_state(self, user_id: int) -> JSON:
+        flags = self._voice_flags.get(user_id, {})
+        return {
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.voice_channel_of[user_id])
+            if user_id in self.voice_channel_of
+            else None,
+            "user_id": str(user_id),
+            "member": self.member_payload(user_id) if user_id in self.guild_members else None,
+            "session_id": flags.get("session_id", uuid.uuid4().hex),
+            "deaf": False,
+            "mute": False,
+            "self_deaf": bool(flags.get("self_deaf", False)),
+            "self_mute": bool(flags.get("self_mute", False)),
+            "self_video": False,
+            "self_stream": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+
+    async def _set_voice_state(self, user_id: int, channel_id: int | None, **flags: Any) -> JSON:
+        if channel_id is None:
+            self.voice_channel_of.pop(user_id, None)
+        else:
+            self.voice_channel_of[user_id] = channel_id
+        self._voice_flags[user_id] = {**self._voice_flags.get(user_id, {}), **flags}
+        state = self._voice_state(user_id)
+        self._notifier.notify()
+        await self._dispatch("VOICE_STATE_UPDATE", state)
+        return state
+
+    async def join_voice(self, user: FakeUser, channel_id: int | None) -> None:
+        """A member joins (or, with None, leaves) a voice channel: VOICE_STATE_UPDATE."""
+        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
+            raise KeyError(f"unknown voice channel {channel_id}")
+        await self._set_voice_state(user.id, channel_id)
+
+    async def leave_voice(self, user: FakeUser) -> None:
+        """A member leaves whatever voice channel they are in (channel_id null)."""
+        await self._set_voice_state(user.id, None)
+
+    async def move_bot_voice(self, channel_id: int | None) -> None:
+        """A moderator moves the bot to `channel_id`, or (None) disconnects it from voice.
+
+        The bot did not ask: its VOICE_STATE_UPDATE comes out of the blue, and a move is
+        followed by a VOICE_SERVER_UPDATE, as Discord does.
+        """
+        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
+            raise KeyError(f"unknown voice channel {channel_id}")
+        await self._set_voice_state(self.bot_user.id, channel_id)
+        if channel_id is not None:
+            await self._dispatch_voice_server()
+
+    async def _answer_voice_state(self, d: JSON) -> None:
+        if str(d.get("guild_id")) != str(self.guild_id):
+            return
+        channel_id = int(d["channel_id"]) if d.get("channel_id") else None
+        await self._set_voice_state(
+            self.bot_user.id,
+            channel_id,
+            session_id=uuid.uuid4().hex,
+            self_deaf=d.get("self_deaf", False),
+            self_mute=d.get("self_mute", False),
+        )
+        if channel_id is not None:
+            await self._dispatch_voice_server()
+
+    async def _dispatch_voice_server(self) -> None:
+        server = {
+            "token": uuid.uuid4().hex[:16],
+            "guild_id": str(self.guild_id),
+            "endpoint": self.voice_endpoint,
+        }
+        await self._dispatch("VOICE_SERVER_UPDATE", server)
+
+    @property
+    def bot_voice_channel(self) -> int | None:
+        return self.voice_channel_of.get(self.bot_user.id)
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait_for_sent(
+        self,
+        predicate: Callable[[JSON], bool] = lambda m: True,
+        *,
+        count: int = 1,
+        timeout: float = 10,
+    ) -> list[JSON]:
+        """Wait until ``count`` messages sent by the bot (REST) satisfy ``predicate``."""
+        found: list[JSON] = []
+
+        def check() -> bool:
+            found[:] = [m for m in self.sent_messages if predicate(m)]
+            return len(found) >= count
+
+        await self._notifier.wait_for(check, timeout, f"{count} sent message(s)")
+        return found[:count]
+
+    async def wait_for_request(
+        self, predicate: Callable[[RecordedRequest], bool], timeout: float = 10
+    ) -> RecordedRequest:
+        found: list[RecordedRequest] = []
+
+        def check() -> bool:
+            found[:] = [r for r in self.requests if predicate(r)]
+            return bool(found)
+
+        await self._notifier.wait_for(check, timeout, "a matching request")
+        return found[0]
+
+    # ------------------------------------------------------------------ REST plumbing
+
+    def fail_next(
+        self,
+        method: str,
+        path_prefix: str,
+        *,
+        status: int,
+        body: JSON,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` requests matching method and path prefix (after /api/v10)."""
+        self._failures.append(
+            _Failure(method.upper(), path_prefix, status, body, dict(headers or {}), times)
+        )
+
+    def fail_next_rate_limited(
+        self, method: str, path_prefix: str, *, retry_after: float = 0.05, times: int = 1
+    ) -> None:
+        """A realistic per-route 429 that discord.py retries (it needs the ``Via`` header)."""
+        self.fail_next(
+            method,
+            path_prefix,
+            status=429,
+            body={
+                "message": "You are being rate limited.",
+                "retry_after": retry_after,
+                "global": False,
+            },
+            headers={
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, int(retry_after))),
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+                "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                "X-RateLimit-Bucket": "fakebucket",
+                "X-RateLimit-Scope": "user",
+            },
+            times=times,
+        )
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if request.path == "/gateway":
+            result: web.StreamResponse = await handler(request)
+            return result
+        path = request.path
+        api_path = path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path
+        body, files = await self._read_body(request)
+        request[_BODY] = body
+        request[_FILES] = files
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=api_path,
+                json=body,
+                headers=dict(request.headers),
+                query=dict(request.query),
+                files=files,
+            )
+        )
+        self._notifier.notify()
+        for failure in self._failures:
+            if failure.method == request.method and api_path.startswith(failure.path_prefix):
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+                return _json_response(failure.body, failure.status, failure.headers)
+        if request.match_info.http_exception is not None or not path.startswith(API_PREFIX):
+            self.unhandled.append(f"{request.method} {api_path}")
+            self._notifier.notify()
+            return _error(404, 0, "404: Not Found")
+        unauthenticated = (
+            api_path.startswith("/webhooks/")
+            or api_path.startswith("/interactions/")
+            or api_path == "/gateway"
+        )
+        if not unauthenticated and request.headers.get("Authorization") != f"Bot {self.token}":
+            return _error(401, 0, "401: Unauthorized")
+        result = await handler(request)
+        return result
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> tuple[Any, list[JSON]]:
+        if not request.body_exists:
+            return None, []
+        ctype = request.content_type
+        if ctype == "multipart/form-data":
+            reader = await request.multipart()
+            body: Any = None
+            files: list[JSON] = []
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                if not isinstance(part, BodyPartReader):
+                    continue
+                raw = await part.read()
+                if part.name == "payload_json":
+                    body = json.loads(raw)
+                else:
+                    files.append(
+                        {
+                            "name": part.name,
+                            "filename": part.filename,
+                            "content_type": part.headers.get("Content-Type"),
+                            "data": bytes(raw),
+                        }
+                    )
+            return body, files
+        raw_text = await request.text()
+        if not raw_text:
+            return None, []
+        try:
+            return json.loads(raw_text), []
+        except json.JSONDecodeError:
+            return raw_text, []
+
+    @staticmethod
+    def _attachments_from(body: JSON, files: list[JSON]) -> list[JSON]:
+        out: list[JSON] = []
+        for index, f in enumerate(files):
+            meta: JSON = next(
+                (a for a in body.get("attachments") or [] if str(a.get("id")) == str(index)),
+                {},
+            )
+            out.append(
+                {
+                    "filename": meta.get("filename") or f["filename"] or "file.bin",
+                    "size": len(f["data"]),
+                    "content_type": f["content_type"],
+                    "description": meta.get("description"),
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ REST handlers
+
+    async def _get_gateway(self, request: web.Request) -> web.Response:
+        return _json_response({"url": self.gateway_url})
+
+    async def _get_gateway_bot(self, request: web.Request) -> web.Response:
+        return _json_response(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14400000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def _get_me(self, request: web.Request) -> web.Response:
+        return _json_response(self._me_payload())
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        return _json_response(self.application_payload())
+
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        body = request[_BODY] or {}
+        uid = int(body.get("recipient_id", 0))
+        user = self.users.get(uid)
+        if user is None:
+            return _error(400, 50033, "Invalid Recipient(s)")
+        return _json_response(self._dm_channel_for(user))
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        channel = self._channel_payload(int(request.match_info["cid"]))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        return _json_response(channel)
+
+    def _message_in(self, request: web.Request) -> JSON | None:
+        msg = self.messages.get(int(request.match_info["mid"]))
+        if msg is None or msg["channel_id"] != request.match_info["cid"]:
+            return None
+        return msg
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        if self._channel_payload(cid) is None:
+            return _error(404, 10003, "Unknown Channel")
+        body: JSON = request[_BODY] or {}
+        files: list[JSON] = request[_FILES]
+        content = body.get("content") or ""
+        if len(content) > 2000:
+            return _error(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "content": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_MAX_LENGTH",
+                                "message": "Must be 2000 or fewer in length.",
+                            }
+                        ]
+                    }
+                },
+            )
+        if not (
+            content
+            or body.get("embeds")
+            or files
+            or body.get("components")
+            or body.get("sticker_ids")
+            or body.get("poll")
+        ):
+            return _error(400, 50006, "Cannot send an empty message")
+        reply_to: int | None = None
+        ref = body.get("message_reference")
+        if ref and ref.get("message_id") is not None:
+            reply_to = int(ref["message_id"])
+            if reply_to not in self.messages:
+                if ref.get("fail_if_not_exists", True):
+                    return _error(
+                        400,
+                        50035,
+                        "Invalid Form Body",
+                        {
+                            "message_reference": {
+                                "_errors": [
+                                    {
+                                        "code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                                        "message": "Unknown message",
+                                    }
+                                ]
+                            }
+                        },
+                    )
+                reply_to = None
+        msg = self._build_message(
+            channel_id=cid,
+            author=self.bot_user,
+            content=content,
+            reply_to=reply_to,
+            attachments=self._attachments_from(body, files),
+            embeds=body.get("embeds"),
+            components=body.get("components"),
+            flags=int(body.get("flags") or 0),
+            nonce=body.get("nonce"),
+            tts=bool(body.get("tts", False)),
+        )
+        self._store(msg)
+        record = {
+            **msg,
+            "allowed_mentions": body.get("allowed_mentions"),
+            "request": body,
+            "files": files,
+        }
+        self.sent_messages.append(record)
+        self._notifier.notify()
+        await self._dispatch("MESSAGE_CREATE", msg)
+        return _json_response(msg)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        if self._channel_payload(int(cid)) is None:
+            return _error(404, 10003, "Unknown Channel")
+        limit = max(1, min(100, int(request.query.get("limit", "50"))))
+        msgs = sorted(
+            (m for m in self.messages.values() if m["channel_id"] == cid),
+            key=lambda m: int(m["id"]),
+        )
+        if "before" in request.query:
+            before = int(request.query["before"])
+            msgs = [m for m in msgs if int(m["id"]) < before][-limit:]
+        elif "after" in request.query:
+            after = int(request.query["after"])
+            msgs = [m for m in msgs if int(m["id"]) > after][:limit]
+        else:
+            msgs = msgs[-limit:]
+        return _json_response(list(reversed(msgs)))
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        msg = self._message_in(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        return _json_response(msg)
+
+    def _apply_edit(self, msg: JSON, body: JSON, files: list[JSON]) -> None:
+        for key in ("content", "embeds", "components", "allowed_mentions"):
+            if key in body:
+                msg[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+        msg.pop("allowed_mentions", None)
+        if "flags" in body and body["flags"] is not None:
+            keep = int(msg.get("flags", 0)) & FLAG_EPHEMERAL
+            msg["flags"] = (int(body["flags"]) & ~FLAG_LOADING) | keep
+        else:
+            msg["flags"] = int(msg.get("flags", 0)) & ~FLAG_LOADING
+        if "attachments" in body or files:
+            kept = [
+                a
+                for a in msg.get("attachments", [])
+                if any(str(b.get("id")) == a["id"] for b in body.get("attachments") or [])
+            ]
+            msg["attachments"] = kept + [
+                self._attachment(a) for a in self._attachments_from(body, files)
+            ]
+        msg["edited_timestamp"] = _now_iso()
+
+    async def _edit_message_rest(self, request: web.Request) -> web.Response:
+        msg = self._message_in(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        body: JSON = request[_BODY] or {}
+        if msg["author"]["id"] != str(self.bot_user.id) and set(body) - {"flags"}:
+            return _error(403, 50005, "Cannot edit a message authored by another user")
+        self._apply_edit(msg, body, request[_FILES])
+        self._notifier.notify()
+        await self._dispatch("MESSAGE_UPDATE", dict(msg))
+        return _json_response(msg)
+
+    async def _delete_message_rest(self, request: web.Request) -> web.Response:
+        msg = self._message_in(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        self.deleted_messages.append(int(msg["id"]))
+        self._notifier.notify()
+        await self.delete_message(int(msg["id"]))
+        return web.Response(status=204)
+
+    async def _add_reaction(self, request: web.Request) -> web.Response:
+        msg = self._message_in(request)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        self.reactions.append(
+            (int(request.match_info["cid"]), int(msg["id"]), request.match_info["emoji"])
+        )
+        self._notifier.notify()
+        return web.Response(status=204)
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        if self._channel_payload(cid) is None:
+            return _error(404, 10003, "Unknown Channel")
+        self.typing.append(cid)
+        self._notifier.notify()
+        return web.Response(status=204)
+
+    def _check_guild(self, request: web.Request) -> web.Response | None:
+        if int(request.match_info["gid"]) != self.guild_id:
+            return _error(404, 10004, "Unknown Guild")
+        return None
+
+    async def _get_guild(self, request: web.Request) -> web.Response:
+        if (err := self._check_guild(request)) is not None:
+            return err
+        data = self.guild_payload()
+        if request.query.get("with_counts") in ("true", "1", "True"):
+            data["approximate_member_count"] = len(self.guild_members)
+            data["approximate_presence_count"] = 0
+        return _json_response(data)
+
+    async def _get_guild_channels(self, request: web.Request) -> web.Response:
+        if (err := self._check_guild(request)) is not None:
+            return err
+        return _json_response(list(self.channels.values()))
+
+    async def _get_guild_roles(self, request: web.Request) -> web.Response:
+        if (err := self._check_guild(request)) is not None:
+            return err
+        return _json_response(list(self.roles.values()))
+
+    async def _get_member(self, request: web.Request) -> web.Response:
+        if (err := self._check_guild(request)) is not None:
+            return err
+        uid = int(request.match_info["uid"])
+        if uid not in self.guild_members:
+            return _error(404, 10007, "Unknown Member")
+        return _json_response(self.member_payload(uid))
+
+    def _command_scope(self, request: web.Request) -> tuple[int | None, web.Response | None]:
+        if int(request.match_info["app"]) != self.application_id:
+            return None, _error(403, 50001, "Missing Access")
+        if "gid" in request.match_info:
+            err = self._check_guild(request)
+            return int(request.match_info["gid"]), err
+        return None, None
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        scope, err = self._command_scope(request)
+        if err is not None:
+            return err
+        body = request[_BODY] or []
+        existing = {(c["name"], c.get("type", 1)): c for c in self.synced_commands.get(scope, [])}
+        stored: list[JSON] = []
+        for cmd in body:
+            old = existing.get((cmd["name"], cmd.get("type", 1)))
+            out: JSON = {
+                "type": 1,
+                "description": "",
+                "options": [],
+                "default_member_permissions": None,
+                "dm_permission": True,
+                "nsfw": False,
+                "contexts": None,
+                "integration_types": [0],
+                "name_localizations": None,
+                "description_localizations": None,
+                **cmd,
+                "id": old["id"] if old else str(self.snowflake()),
+                "application_id": str(self.application_id),
+                "version": str(self.snowflake()),
+            }
+            if scope is not None:
+                out["guild_id"] = str(scope)
+            stored.append(out)
+        self.synced_commands[scope] = stored
+        self._notifier.notify()
+        return _json_response(stored)
+
+    async def _get_commands(self, request: web.Request) -> web.Response:
+        scope, err = self._command_scope(request)
+        if err is not None:
+            return err
+        return _json_response(self.synced_commands.get(scope, []))
+
+    # ------------------------------------------------------------------ interactions / webhooks
+
+    def _interaction_message(
+        self, interaction: FakeInteraction, data: JSON, files: list[JSON], flags: int
+    ) -> JSON:
+        user_id = interaction.user_id
+        itype = interaction.payload["type"]
+        msg = self._build_message(
+            channel_id=interaction.channel_id,
+            author=self.bot_user,
+            content=data.get("content") or "",
+            webhook_id=self.application_id,
+            message_type=20 if itype == 2 else 0,
+            attachments=self._attachments_from(data, files),
+            embeds=data.get("embeds"),
+            components=data.get("components"),
+            flags=flags,
+            tts=bool(data.get("tts", False)),
+        )
+        # Interaction responses are authored by the bot user, with the app id as webhook_id.
+        msg["author"] = self.bot_user.payload()
+        msg["application_id"] = str(self.application_id)
+        msg["interaction_metadata"] = {
+            "id": str(interaction.id),
+            "type": itype,
+            "user": self.users[user_id].payload()
+            if user_id in self.users
+            else {"id": str(user_id), "username": "unknown", "discriminator": "0", "avatar": None},
+            "authorizing_integration_owners": interaction.payload.get(
+                "authorizing_integration_owners", {}
+            ),
+        }
+        if itype == 2:
+            msg["interaction_metadata"]["name"] = interaction.payload["data"]["name"]
+            msg["interaction_metadata"]["command_type"] = interaction.payload["data"]["type"]
+        return msg
+
+    async def _publish(self, msg: JSON, event: str = "MESSAGE_CREATE") -> None:
+        if not int(msg.get("flags", 0)) & FLAG_EPHEMERAL:
+            await self._dispatch(event, dict(msg))
+
+    async def _interaction_callback(self, request: web.Request) -> web.Response:
+        interaction = self.interactions.get(int(request.match_info["iid"]))
+        if interaction is None or interaction.token != request.match_info["token"]:
+            return _error(404, 10062, "Unknown interaction")
+        if interaction.acknowledged:
+            return _error(400, 40060, "Interaction has already been acknowledged.")
+        body: JSON = request[_BODY] or {}
+        ctype = int(body.get("type", 0))
+        data: JSON = body.get("data") or {}
+        files: list[JSON] = request[_FILES]
+        interaction.callback_type = ctype
+        flags = int(data.get("flags") or 0)
+        message: JSON | None = None
+        info: JSON = {"id": str(interaction.id), "type": interaction.payload["type"]}
+        if ctype == 4:
+            message = self._interaction_message(interaction, data, files, flags & ~FLAG_LOADING)
+        elif ctype == 5:
+            message = self._interaction_message(
+                interaction, {}, [], (flags & FLAG_EPHEMERAL) | FLAG_LOADING
+            )
+        elif ctype == 7:
+            target = self.messages.get(int(interaction.payload["message"]["id"]))
+            if target is not None:
+                self._apply_edit(target, data, files)
+                message = target
+        if ctype in (4, 5):
+            assert message is not None
+            interaction.original = message
+            self._store(message)
+            info.update(
+                response_message_id=message["id"],
+                response_message_loading=ctype == 5,
+                response_message_ephemeral=bool(message["flags"] & FLAG_EPHEMERAL),
+            )
+        interaction._record("callback", ctype, data, message)
+        response: JSON = {"interaction": info}
+        if message is not None:
+            response["resource"] = {"type": ctype, "message": message}
+        elif ctype not in (6, 9):
+            response["resource"] = {"type": ctype}
+        if ctype in (4, 5) and message is not None:
+            await self._publish(message)
+        elif ctype == 7 and message is not None:
+            await self._publish(message, "MESSAGE_UPDATE")
+        return _json_response(response)
+
+    def _interaction_by_token(self, request: web.Request) -> FakeInteraction | None:
+        if int(request.match_info["app"]) != self.application_id:
+            return None
+        token = request.match_info["token"]
+        return next((i for i in self.interactions.values() if i.token == token), None)
+
+    async def _webhook_execute(self, request: web.Request) -> web.Response:
+        interaction = self._interaction_by_token(request)
+        if interaction is None:
+            return _error(404, 10015, "Unknown Webhook")
+        if not interaction.acknowledged:
+            return _error(404, 10015, "Unknown Webhook")
+        body: JSON = request[_BODY] or {}
+        files: list[JSON] = request[_FILES]
+        msg = self._interaction_message(interaction, body, files, int(body.get("flags") or 0))
+        self._store(msg)
+        interaction.followups.append(msg)
+        interaction._record("followup", None, body, msg)
+        await self._publish(msg)
+        if request.query.get("wait") in ("1", "true", "True"):
+            return _json_response(msg)
+        return web.Response(status=204)
+
+    def _webhook_target(self, interaction: FakeInteraction, mid: str) -> JSON | None:
+        if mid == "@original":
+            if interaction.original is not None:
+                return interaction.original
+            if "message" in interaction.payload:  # deferred update of a component message
+                return self.messages.get(int(interaction.payload["message"]["id"]))
+            return None
+        return next((m for m in interaction.followups if m["id"] == mid), None)
+
+    async def _webhook_get(self, request: web.Request) -> web.Response:
+        interaction = self._interaction_by_token(request)
+        if interaction is None:
+            return _error(404, 10015, "Unknown Webhook")
+        msg = self._webhook_target(interaction, request.match_info["mid"])
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        return _json_response(msg)
+
+    async def _webhook_edit(self, request: web.Request) -> web.Response:
+        interaction = self._interaction_by_token(request)
+        if interaction is None:
+            return _error(404, 10015, "Unknown Webhook")
+        mid = request.match_info["mid"]
+        msg = self._webhook_target(interaction, mid)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        body: JSON = request[_BODY] or {}
+        self._apply_edit(msg, body, request[_FILES])
+        interaction._record(
+            "edit_original" if mid == "@original" else "edit_followup", None, body, msg
+        )
+        await self._publish(msg, "MESSAGE_UPDATE")
+        return _json_response(msg)
+
+    async def _webhook_delete(self, request: web.Request) -> web.Response:
+        interaction = self._interaction_by_token(request)
+        if interaction is None:
+            return _error(404, 10015, "Unknown Webhook")
+        mid = request.match_info["mid"]
+        msg = self._webhook_target(interaction, mid)
+        if msg is None:
+            return _error(404, 10008, "Unknown Message")
+        interaction._record(
+            "delete_original" if mid == "@original" else "delete_followup", None, {}, msg
+        )
+        if int(msg["id"]) in self.messages:
+            ephemeral = bool(int(msg.get("flags", 0)) & FLAG_EPHEMERAL)
+            self.messages.pop(int(msg["id"]))
+            if not ephemeral:
+                data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
+                if "guild_id" in msg:
+                    data["guild_id"] = msg["guild_id"]
+                await self._dispatch("MESSAGE_DELETE", data)
+        return web.Response(status=204)
+
+
+__all__ = [
+    "FakeDiscord",
+    "FakeInteraction",
+    "FakeUser",
+    "RecordedRequest",
+]
