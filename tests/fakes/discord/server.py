@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import re
 import time
@@ -27,87 +26,44 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from tests.fakes.loopback import serve_on_loopback
-
-JSON = dict[str, Any]
-
-DISCORD_EPOCH_MS = 1420070400000
-API_PREFIX = "/api/v10"
-HEARTBEAT_INTERVAL_MS = 41250
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
-
-# Gateway opcodes
-OP_DISPATCH = 0
-OP_HEARTBEAT = 1
-OP_IDENTIFY = 2
-OP_PRESENCE = 3
-OP_VOICE_STATE = 4
-OP_RESUME = 6
-OP_RECONNECT = 7
-OP_REQUEST_MEMBERS = 8
-OP_INVALID_SESSION = 9
-OP_HELLO = 10
-OP_HEARTBEAT_ACK = 11
-
-# Intents that change what the gateway sends
-INTENT_GUILD_MESSAGES = 1 << 9
-INTENT_DIRECT_MESSAGES = 1 << 12
-INTENT_MESSAGE_CONTENT = 1 << 15
-
-FLAG_EPHEMERAL = 64
-FLAG_LOADING = 128
-
-EVERYONE_PERMISSIONS = discord.Permissions(
-    create_instant_invite=True,
-    add_reactions=True,
-    stream=True,
-    view_channel=True,
-    send_messages=True,
-    embed_links=True,
-    attach_files=True,
-    read_message_history=True,
-    mention_everyone=False,
-    external_emojis=True,
-    connect=True,
-    speak=True,
-    use_voice_activation=True,
-    change_nickname=True,
-    use_application_commands=True,
-    send_messages_in_threads=True,
-    create_public_threads=True,
-).value
-BOT_ROLE_PERMISSIONS = (
-    EVERYONE_PERMISSIONS
-    | discord.Permissions(manage_messages=True, move_members=True, mute_members=True).value
+from tests.fakes.discord.protocol import (
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
+    API_PREFIX,
+    ATTACHMENT_SIZE_LIMIT,
+    BOT_ROLE_PERMISSIONS,
+    DISCORD_EPOCH_MS,
+    EVERYONE_PERMISSIONS,
+    FLAG_EPHEMERAL,
+    FLAG_LOADING,
+    HEARTBEAT_INTERVAL_MS,
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MESSAGES,
+    INTENT_MESSAGE_CONTENT,
+    JSON,
+    OP_DISPATCH,
+    OP_HEARTBEAT,
+    OP_HEARTBEAT_ACK,
+    OP_HELLO,
+    OP_IDENTIFY,
+    OP_INVALID_SESSION,
+    OP_PRESENCE,
+    OP_RECONNECT,
+    OP_REQUEST_MEMBERS,
+    OP_RESUME,
+    OP_VOICE_STATE,
+    Address,
+    error,
+    json_response,
+    now_iso,
 )
-ADMINISTRATOR = discord.Permissions(administrator=True).value
-ALL_PERMISSIONS = discord.Permissions.all().value
+from tests.fakes.discord.waits import Notifier
+from tests.fakes.loopback import serve_on_loopback
 
 _BODY: web.RequestKey[Any] = web.RequestKey("fake_discord_body")
 _FILES: web.RequestKey[list[JSON]] = web.RequestKey("fake_discord_files")
 
 _MENTION_RE = re.compile(r"<@!?(\d+)>")
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _json_response(
-    data: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    # Exactly "application/json": discord.py treats anything else (even with a charset) as text.
-    hdrs = {"Content-Type": "application/json"}
-    if headers:
-        hdrs.update(headers)
-    return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
-
-
-def _error(status: int, code: int, message: str, errors: JSON | None = None) -> web.Response:
-    body: JSON = {"code": code, "message": message}
-    if errors is not None:
-        body["errors"] = errors
-    return _json_response(body, status=status)
 
 
 @dataclass
@@ -174,28 +130,6 @@ class _Session:
     ws: web.WebSocketResponse | None = None
     ready: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class _Notifier:
-    """Wake every waiter on each state change (no fixed sleeps anywhere)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    event = self._event
-                    if predicate():
-                        return
-                    await event.wait()
-        except TimeoutError:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 class FakeInteraction:
@@ -283,7 +217,7 @@ class FakeDiscord:
         self.guild_name = guild_name
         self.owner_id = owner_id if owner_id is not None else (members[0].id if members else 1)
         self._snowflake_last = 0
-        self._joined_at = _now_iso()
+        self._joined_at = now_iso()
 
         self.channels: dict[int, JSON] = {}
         for pos, (cid, name) in enumerate(text_channels.items()):
@@ -332,10 +266,10 @@ class FakeDiscord:
 
         self._failures: list[_Failure] = []
         self._sessions: dict[str, _Session] = {}
-        self._notifier = _Notifier()
+        self._notifier = Notifier()
         self._sockets: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._address = Address()
 
         # Voice: who is in which voice channel, and the fake voice server the bot is sent to.
         self.voice_channel_of: dict[int, int] = {}
@@ -376,7 +310,7 @@ class FakeDiscord:
         r.add_get(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_get)
         r.add_patch(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_edit)
         r.add_delete(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_delete)
-        self._runner, self._port = await serve_on_loopback(app)
+        self._runner, self._address.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         for ws in list(self._sockets):
@@ -394,15 +328,15 @@ class FakeDiscord:
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._address.port
 
     @property
     def rest_base(self) -> str:
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+        return self._address.rest_base
 
     @property
     def gateway_url(self) -> str:
-        return f"ws://127.0.0.1:{self._port}/gateway"
+        return self._address.gateway_url
 
     def install(self) -> contextlib.AbstractContextManager[None]:
         """Point discord.py (REST, webhooks, interactions and gateway) at this fake."""
@@ -544,7 +478,7 @@ class FakeDiscord:
         if permissions is not None:
             role_ids.append(self.add_role(f"perms-{user.username}", permissions))
         self.users[user.id] = user
-        self.guild_members[user.id] = _Member(user, role_ids, _now_iso(), nick)
+        self.guild_members[user.id] = _Member(user, role_ids, now_iso(), nick)
         return self.member_payload(user.id)
 
     async def join_member(self, user: FakeUser, *, admin: bool = False) -> JSON:
@@ -741,7 +675,7 @@ class FakeDiscord:
             "channel_id": str(channel_id),
             "author": author_payload,
             "content": content,
-            "timestamp": _now_iso(),
+            "timestamp": now_iso(),
             "edited_timestamp": None,
             "tts": tts,
             "mention_everyone": "@everyone" in content or "@here" in content,
@@ -786,7 +720,7 @@ class FakeDiscord:
     def _attachment(self, data: JSON) -> JSON:
         aid = int(data.get("id") or self.snowflake())
         filename = data.get("filename", "file.bin")
-        url = f"http://127.0.0.1:{self._port}/attachments/{aid}/{filename}"
+        url = f"{self._address.base}/attachments/{aid}/{filename}"
         return {
             "id": str(aid),
             "filename": filename,
@@ -1077,7 +1011,7 @@ class FakeDiscord:
     async def edit_message(self, message_id: int, content: str) -> JSON:
         msg = self.messages[message_id]
         msg["content"] = content
-        msg["edited_timestamp"] = _now_iso()
+        msg["edited_timestamp"] = now_iso()
         await self._dispatch("MESSAGE_UPDATE", dict(msg))
         return msg
 
@@ -1372,18 +1306,18 @@ class FakeDiscord:
                 failure.times -= 1
                 if failure.times <= 0:
                     self._failures.remove(failure)
-                return _json_response(failure.body, failure.status, failure.headers)
+                return json_response(failure.body, failure.status, failure.headers)
         if request.match_info.http_exception is not None or not path.startswith(API_PREFIX):
             self.unhandled.append(f"{request.method} {api_path}")
             self._notifier.notify()
-            return _error(404, 0, "404: Not Found")
+            return error(404, 0, "404: Not Found")
         unauthenticated = (
             api_path.startswith("/webhooks/")
             or api_path.startswith("/interactions/")
             or api_path == "/gateway"
         )
         if not unauthenticated and request.headers.get("Authorization") != f"Bot {self.token}":
-            return _error(401, 0, "401: Unauthorized")
+            return error(401, 0, "401: Unauthorized")
         result = await handler(request)
         return result
 
@@ -1444,10 +1378,10 @@ class FakeDiscord:
     # ------------------------------------------------------------------ REST handlers
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        return _json_response({"url": self.gateway_url})
+        return json_response({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return _json_response(
+        return json_response(
             {
                 "url": self.gateway_url,
                 "shards": 1,
@@ -1461,24 +1395,24 @@ class FakeDiscord:
         )
 
     async def _get_me(self, request: web.Request) -> web.Response:
-        return _json_response(self._me_payload())
+        return json_response(self._me_payload())
 
     async def _get_application(self, request: web.Request) -> web.Response:
-        return _json_response(self.application_payload())
+        return json_response(self.application_payload())
 
     async def _create_dm(self, request: web.Request) -> web.Response:
         body = request[_BODY] or {}
         uid = int(body.get("recipient_id", 0))
         user = self.users.get(uid)
         if user is None:
-            return _error(400, 50033, "Invalid Recipient(s)")
-        return _json_response(self._dm_channel_for(user))
+            return error(400, 50033, "Invalid Recipient(s)")
+        return json_response(self._dm_channel_for(user))
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         channel = self._channel_payload(int(request.match_info["cid"]))
         if channel is None:
-            return _error(404, 10003, "Unknown Channel")
-        return _json_response(channel)
+            return error(404, 10003, "Unknown Channel")
+        return json_response(channel)
 
     def _message_in(self, request: web.Request) -> JSON | None:
         msg = self.messages.get(int(request.match_info["mid"]))
@@ -1489,12 +1423,12 @@ class FakeDiscord:
     async def _create_message(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
         if self._channel_payload(cid) is None:
-            return _error(404, 10003, "Unknown Channel")
+            return error(404, 10003, "Unknown Channel")
         body: JSON = request[_BODY] or {}
         files: list[JSON] = request[_FILES]
         content = body.get("content") or ""
         if len(content) > 2000:
-            return _error(
+            return error(
                 400,
                 50035,
                 "Invalid Form Body",
@@ -1517,14 +1451,14 @@ class FakeDiscord:
             or body.get("sticker_ids")
             or body.get("poll")
         ):
-            return _error(400, 50006, "Cannot send an empty message")
+            return error(400, 50006, "Cannot send an empty message")
         reply_to: int | None = None
         ref = body.get("message_reference")
         if ref and ref.get("message_id") is not None:
             reply_to = int(ref["message_id"])
             if reply_to not in self.messages:
                 if ref.get("fail_if_not_exists", True):
-                    return _error(
+                    return error(
                         400,
                         50035,
                         "Invalid Form Body",
@@ -1562,12 +1496,12 @@ class FakeDiscord:
         self.sent_messages.append(record)
         self._notifier.notify()
         await self._dispatch("MESSAGE_CREATE", msg)
-        return _json_response(msg)
+        return json_response(msg)
 
     async def _history(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
         if self._channel_payload(int(cid)) is None:
-            return _error(404, 10003, "Unknown Channel")
+            return error(404, 10003, "Unknown Channel")
         limit = max(1, min(100, int(request.query.get("limit", "50"))))
         msgs = sorted(
             (m for m in self.messages.values() if m["channel_id"] == cid),
@@ -1581,13 +1515,13 @@ class FakeDiscord:
             msgs = [m for m in msgs if int(m["id"]) > after][:limit]
         else:
             msgs = msgs[-limit:]
-        return _json_response(list(reversed(msgs)))
+        return json_response(list(reversed(msgs)))
 
     async def _get_message(self, request: web.Request) -> web.Response:
         msg = self._message_in(request)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
-        return _json_response(msg)
+            return error(404, 10008, "Unknown Message")
+        return json_response(msg)
 
     def _apply_edit(self, msg: JSON, body: JSON, files: list[JSON]) -> None:
         for key in ("content", "embeds", "components", "allowed_mentions"):
@@ -1608,24 +1542,24 @@ class FakeDiscord:
             msg["attachments"] = kept + [
                 self._attachment(a) for a in self._attachments_from(body, files)
             ]
-        msg["edited_timestamp"] = _now_iso()
+        msg["edited_timestamp"] = now_iso()
 
     async def _edit_message_rest(self, request: web.Request) -> web.Response:
         msg = self._message_in(request)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
+            return error(404, 10008, "Unknown Message")
         body: JSON = request[_BODY] or {}
         if msg["author"]["id"] != str(self.bot_user.id) and set(body) - {"flags"}:
-            return _error(403, 50005, "Cannot edit a message authored by another user")
+            return error(403, 50005, "Cannot edit a message authored by another user")
         self._apply_edit(msg, body, request[_FILES])
         self._notifier.notify()
         await self._dispatch("MESSAGE_UPDATE", dict(msg))
-        return _json_response(msg)
+        return json_response(msg)
 
     async def _delete_message_rest(self, request: web.Request) -> web.Response:
         msg = self._message_in(request)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
+            return error(404, 10008, "Unknown Message")
         self.deleted_messages.append(int(msg["id"]))
         self._notifier.notify()
         await self.delete_message(int(msg["id"]))
@@ -1634,7 +1568,7 @@ class FakeDiscord:
     async def _add_reaction(self, request: web.Request) -> web.Response:
         msg = self._message_in(request)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
+            return error(404, 10008, "Unknown Message")
         self.reactions.append(
             (int(request.match_info["cid"]), int(msg["id"]), request.match_info["emoji"])
         )
@@ -1644,14 +1578,14 @@ class FakeDiscord:
     async def _typing(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
         if self._channel_payload(cid) is None:
-            return _error(404, 10003, "Unknown Channel")
+            return error(404, 10003, "Unknown Channel")
         self.typing.append(cid)
         self._notifier.notify()
         return web.Response(status=204)
 
     def _check_guild(self, request: web.Request) -> web.Response | None:
         if int(request.match_info["gid"]) != self.guild_id:
-            return _error(404, 10004, "Unknown Guild")
+            return error(404, 10004, "Unknown Guild")
         return None
 
     async def _get_guild(self, request: web.Request) -> web.Response:
@@ -1661,29 +1595,29 @@ class FakeDiscord:
         if request.query.get("with_counts") in ("true", "1", "True"):
             data["approximate_member_count"] = len(self.guild_members)
             data["approximate_presence_count"] = 0
-        return _json_response(data)
+        return json_response(data)
 
     async def _get_guild_channels(self, request: web.Request) -> web.Response:
         if (err := self._check_guild(request)) is not None:
             return err
-        return _json_response(list(self.channels.values()))
+        return json_response(list(self.channels.values()))
 
     async def _get_guild_roles(self, request: web.Request) -> web.Response:
         if (err := self._check_guild(request)) is not None:
             return err
-        return _json_response(list(self.roles.values()))
+        return json_response(list(self.roles.values()))
 
     async def _get_member(self, request: web.Request) -> web.Response:
         if (err := self._check_guild(request)) is not None:
             return err
         uid = int(request.match_info["uid"])
         if uid not in self.guild_members:
-            return _error(404, 10007, "Unknown Member")
-        return _json_response(self.member_payload(uid))
+            return error(404, 10007, "Unknown Member")
+        return json_response(self.member_payload(uid))
 
     def _command_scope(self, request: web.Request) -> tuple[int | None, web.Response | None]:
         if int(request.match_info["app"]) != self.application_id:
-            return None, _error(403, 50001, "Missing Access")
+            return None, error(403, 50001, "Missing Access")
         if "gid" in request.match_info:
             err = self._check_guild(request)
             return int(request.match_info["gid"]), err
@@ -1719,13 +1653,13 @@ class FakeDiscord:
             stored.append(out)
         self.synced_commands[scope] = stored
         self._notifier.notify()
-        return _json_response(stored)
+        return json_response(stored)
 
     async def _get_commands(self, request: web.Request) -> web.Response:
         scope, err = self._command_scope(request)
         if err is not None:
             return err
-        return _json_response(self.synced_commands.get(scope, []))
+        return json_response(self.synced_commands.get(scope, []))
 
     # ------------------------------------------------------------------ interactions / webhooks
 
@@ -1771,9 +1705,9 @@ class FakeDiscord:
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         interaction = self.interactions.get(int(request.match_info["iid"]))
         if interaction is None or interaction.token != request.match_info["token"]:
-            return _error(404, 10062, "Unknown interaction")
+            return error(404, 10062, "Unknown interaction")
         if interaction.acknowledged:
-            return _error(400, 40060, "Interaction has already been acknowledged.")
+            return error(400, 40060, "Interaction has already been acknowledged.")
         body: JSON = request[_BODY] or {}
         ctype = int(body.get("type", 0))
         data: JSON = body.get("data") or {}
@@ -1812,7 +1746,7 @@ class FakeDiscord:
             await self._publish(message)
         elif ctype == 7 and message is not None:
             await self._publish(message, "MESSAGE_UPDATE")
-        return _json_response(response)
+        return json_response(response)
 
     def _interaction_by_token(self, request: web.Request) -> FakeInteraction | None:
         if int(request.match_info["app"]) != self.application_id:
@@ -1823,9 +1757,9 @@ class FakeDiscord:
     async def _webhook_execute(self, request: web.Request) -> web.Response:
         interaction = self._interaction_by_token(request)
         if interaction is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error(404, 10015, "Unknown Webhook")
         if not interaction.acknowledged:
-            return _error(404, 10015, "Unknown Webhook")
+            return error(404, 10015, "Unknown Webhook")
         body: JSON = request[_BODY] or {}
         files: list[JSON] = request[_FILES]
         msg = self._interaction_message(interaction, body, files, int(body.get("flags") or 0))
@@ -1834,7 +1768,7 @@ class FakeDiscord:
         interaction._record("followup", None, body, msg)
         await self._publish(msg)
         if request.query.get("wait") in ("1", "true", "True"):
-            return _json_response(msg)
+            return json_response(msg)
         return web.Response(status=204)
 
     def _webhook_target(self, interaction: FakeInteraction, mid: str) -> JSON | None:
@@ -1849,36 +1783,36 @@ class FakeDiscord:
     async def _webhook_get(self, request: web.Request) -> web.Response:
         interaction = self._interaction_by_token(request)
         if interaction is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error(404, 10015, "Unknown Webhook")
         msg = self._webhook_target(interaction, request.match_info["mid"])
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
-        return _json_response(msg)
+            return error(404, 10008, "Unknown Message")
+        return json_response(msg)
 
     async def _webhook_edit(self, request: web.Request) -> web.Response:
         interaction = self._interaction_by_token(request)
         if interaction is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error(404, 10015, "Unknown Webhook")
         mid = request.match_info["mid"]
         msg = self._webhook_target(interaction, mid)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
+            return error(404, 10008, "Unknown Message")
         body: JSON = request[_BODY] or {}
         self._apply_edit(msg, body, request[_FILES])
         interaction._record(
             "edit_original" if mid == "@original" else "edit_followup", None, body, msg
         )
         await self._publish(msg, "MESSAGE_UPDATE")
-        return _json_response(msg)
+        return json_response(msg)
 
     async def _webhook_delete(self, request: web.Request) -> web.Response:
         interaction = self._interaction_by_token(request)
         if interaction is None:
-            return _error(404, 10015, "Unknown Webhook")
+            return error(404, 10015, "Unknown Webhook")
         mid = request.match_info["mid"]
         msg = self._webhook_target(interaction, mid)
         if msg is None:
-            return _error(404, 10008, "Unknown Message")
+            return error(404, 10008, "Unknown Message")
         interaction._record(
             "delete_original" if mid == "@original" else "delete_followup", None, {}, msg
         )
