@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 import discord
 import discord.gateway
@@ -26,14 +26,11 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.fakes.discord import payloads
+from tests.fakes.discord.model import FakeUser, Member, Model
 from tests.fakes.discord.protocol import (
-    ADMINISTRATOR,
-    ALL_PERMISSIONS,
     API_PREFIX,
     ATTACHMENT_SIZE_LIMIT,
-    BOT_ROLE_PERMISSIONS,
-    DISCORD_EPOCH_MS,
-    EVERYONE_PERMISSIONS,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     HEARTBEAT_INTERVAL_MS,
@@ -65,31 +62,7 @@ _FILES: web.RequestKey[list[JSON]] = web.RequestKey("fake_discord_files")
 
 _MENTION_RE = re.compile(r"<@!?(\d+)>")
 
-
-@dataclass
-class FakeUser:
-    id: int
-    username: str
-    global_name: str | None = None
-    bot: bool = False
-
-    def payload(self) -> JSON:
-        data: JSON = {
-            "id": str(self.id),
-            "username": self.username,
-            "global_name": self.global_name,
-            "discriminator": "0",
-            "avatar": None,
-            "public_flags": 0,
-            "flags": 0,
-            "banner": None,
-            "accent_color": None,
-            "avatar_decoration_data": None,
-            "primary_guild": None,
-        }
-        if self.bot:
-            data["bot"] = True
-        return data
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,14 +73,6 @@ class RecordedRequest:
     headers: dict[str, str]
     query: dict[str, str] = field(default_factory=dict)
     files: list[JSON] = field(default_factory=list)
-
-
-@dataclass
-class _Member:
-    user: FakeUser
-    roles: list[int]
-    joined_at: str
-    nick: str | None = None
 
 
 @dataclass
@@ -196,7 +161,48 @@ class FakeInteraction:
         return await self.wait_for(self._bears_message, timeout)
 
 
+class _Forward(Generic[T]):
+    """A facade attribute that lives on one of its parts, read and written there."""
+
+    def __init__(self, part: str) -> None:
+        self._part = part
+        self._name = ""
+
+    def __set_name__(self, owner: type[object], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type[object] | None = None) -> _Forward[T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type[object] | None = None) -> T: ...
+    def __get__(self, obj: object | None, objtype: type[object] | None = None) -> Any:
+        if obj is None:
+            return self
+        return cast(T, getattr(getattr(obj, self._part), self._name))
+
+    def __set__(self, obj: object, value: T) -> None:
+        setattr(getattr(obj, self._part), self._name, value)
+
+
 class FakeDiscord:
+    # What Discord stores (the model)
+    token = _Forward[str]("_model")
+    application_id = _Forward[int]("_model")
+    bot_user = _Forward[FakeUser]("_model")
+    guild_id = _Forward[int]("_model")
+    guild_name = _Forward[str]("_model")
+    owner_id = _Forward[int]("_model")
+    admin_role_id = _Forward[int]("_model")
+    bot_role_id = _Forward[int]("_model")
+    channels = _Forward[dict[int, JSON]]("_model")
+    dm_channels = _Forward[dict[int, JSON]]("_model")
+    roles = _Forward[dict[int, JSON]]("_model")
+    users = _Forward[dict[int, FakeUser]]("_model")
+    guild_members = _Forward[dict[int, Member]]("_model")
+    messages = _Forward[dict[int, JSON]]("_model")
+    synced_commands = _Forward[dict[int | None, list[JSON]]]("_model")
+    voice_channel_of = _Forward[dict[int, int]]("_model")
+
     def __init__(
         self,
         *,
@@ -210,51 +216,25 @@ class FakeDiscord:
         members: list[FakeUser] | None = None,
         owner_id: int | None = None,
     ) -> None:
-        self.token = token
-        self.application_id = application_id
-        self.bot_user = bot_user
-        self.guild_id = guild_id
-        self.guild_name = guild_name
-        self.owner_id = owner_id if owner_id is not None else (members[0].id if members else 1)
-        self._snowflake_last = 0
-        self._joined_at = now_iso()
-
-        self.channels: dict[int, JSON] = {}
-        for pos, (cid, name) in enumerate(text_channels.items()):
-            self.channels[cid] = self._text_channel(cid, name, pos)
-        for pos, (cid, name) in enumerate((voice_channels or {}).items()):
-            self.channels[cid] = self._voice_channel(cid, name, pos)
-        self.dm_channels: dict[int, JSON] = {}
-
-        self.admin_role_id = self.snowflake()
-        self.bot_role_id = self.snowflake()
-        self.roles: dict[int, JSON] = {
-            guild_id: self._role(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-            self.admin_role_id: self._role(self.admin_role_id, "admin", ADMINISTRATOR, 1),
-            self.bot_role_id: self._role(
-                self.bot_role_id,
-                bot_user.username,
-                BOT_ROLE_PERMISSIONS,
-                2,
-                managed=True,
-                tags={"bot_id": str(bot_user.id)},
-            ),
-        }
-        self.users: dict[int, FakeUser] = {bot_user.id: bot_user}
-        self.guild_members: dict[int, _Member] = {}
-        self.add_guild_member(bot_user, roles=[self.bot_role_id])
-        for member in members or []:
-            self.add_guild_member(member)
+        self._model = Model(
+            token=token,
+            application_id=application_id,
+            bot_user=bot_user,
+            guild_id=guild_id,
+            guild_name=guild_name,
+            text_channels=text_channels,
+            voice_channels=voice_channels,
+            members=members,
+            owner_id=owner_id,
+        )
 
         # Recorded traffic
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[str] = []
-        self.messages: dict[int, JSON] = {}
         self.sent_messages: list[JSON] = []
         self.deleted_messages: list[int] = []
         self.typing: list[int] = []
         self.reactions: list[tuple[int, int, str]] = []
-        self.synced_commands: dict[int | None, list[JSON]] = {}
         self.interactions: dict[int, FakeInteraction] = {}
         self.presences: list[JSON] = []
         self.voice_state_requests: list[JSON] = []
@@ -271,9 +251,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._address = Address()
 
-        # Voice: who is in which voice channel, and the fake voice server the bot is sent to.
-        self.voice_channel_of: dict[int, int] = {}
-        self._voice_flags: dict[int, JSON] = {}
+        # The fake voice server the bot is sent to.
         self.voice_endpoint = "127.0.0.1:9"  # nothing listens: far enough for a voice client
 
     # ------------------------------------------------------------------ lifecycle
@@ -354,14 +332,11 @@ class FakeDiscord:
             discord.http.Route.BASE = old_base
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
-    # ------------------------------------------------------------------ helpers / model
+    # ------------------------------------------------------------------ the guild
 
     def snowflake(self) -> int:
         """A new increasing snowflake for the current time."""
-        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        value = max(value, self._snowflake_last + 1)
-        self._snowflake_last = value
-        return value
+        return self._model.snowflake()
 
     @property
     def connected(self) -> bool:
@@ -388,75 +363,9 @@ class FakeDiscord:
             recording.clear()
         self._failures.clear()
 
-    def _role(
-        self,
-        rid: int,
-        name: str,
-        permissions: int,
-        position: int,
-        *,
-        managed: bool = False,
-        tags: JSON | None = None,
-    ) -> JSON:
-        role: JSON = {
-            "id": str(rid),
-            "name": name,
-            "description": None,
-            "permissions": str(permissions),
-            "position": position,
-            "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
-            "managed": managed,
-            "mentionable": False,
-            "flags": 0,
-        }
-        if tags is not None:
-            role["tags"] = tags
-        return role
-
-    def _text_channel(self, cid: int, name: str, position: int) -> JSON:
-        return {
-            "id": str(cid),
-            "type": 0,
-            "guild_id": str(self.guild_id),
-            "name": name,
-            "position": position,
-            "permission_overwrites": [],
-            "parent_id": None,
-            "topic": None,
-            "nsfw": False,
-            "last_message_id": None,
-            "rate_limit_per_user": 0,
-            "flags": 0,
-        }
-
-    def _voice_channel(self, cid: int, name: str, position: int) -> JSON:
-        return {
-            "id": str(cid),
-            "type": 2,
-            "guild_id": str(self.guild_id),
-            "name": name,
-            "position": position,
-            "permission_overwrites": [],
-            "parent_id": None,
-            "bitrate": 64000,
-            "user_limit": 0,
-            "rtc_region": None,
-            "video_quality_mode": 1,
-            "nsfw": False,
-            "rate_limit_per_user": 0,
-            "last_message_id": None,
-            "flags": 0,
-        }
-
     def add_role(self, name: str, permissions: int) -> int:
         """Create a guild role (state only; not dispatched). Returns its id."""
-        rid = self.snowflake()
-        self.roles[rid] = self._role(rid, name, permissions, len(self.roles))
-        return rid
+        return self._model.add_role(name, permissions)
 
     def add_guild_member(
         self,
@@ -472,13 +381,9 @@ class FakeDiscord:
         ``admin=True`` gives the Administrator role; ``permissions`` creates a dedicated role
         with exactly those permission bits (on top of @everyone). Returns the member payload.
         """
-        role_ids = list(roles or [])
-        if admin:
-            role_ids.append(self.admin_role_id)
-        if permissions is not None:
-            role_ids.append(self.add_role(f"perms-{user.username}", permissions))
-        self.users[user.id] = user
-        self.guild_members[user.id] = _Member(user, role_ids, now_iso(), nick)
+        self._model.add_guild_member(
+            user, admin=admin, permissions=permissions, roles=roles, nick=nick
+        )
         return self.member_payload(user.id)
 
     async def join_member(self, user: FakeUser, *, admin: bool = False) -> JSON:
@@ -489,147 +394,23 @@ class FakeDiscord:
 
     def member_permissions(self, user_id: int) -> int:
         """Guild-level computed permissions (no channel overwrites exist in this fake)."""
-        if user_id == self.owner_id:
-            return ALL_PERMISSIONS
-        member = self.guild_members.get(user_id)
-        perms = int(self.roles[self.guild_id]["permissions"])
-        for rid in member.roles if member else []:
-            role = self.roles.get(rid)
-            if role is not None:
-                perms |= int(role["permissions"])
-        if perms & ADMINISTRATOR:
-            return ALL_PERMISSIONS
-        return perms
-
-    def _member_fields(self, user_id: int) -> JSON:
-        member = self.guild_members.get(user_id)
-        return {
-            "roles": [str(r) for r in (member.roles if member else [])],
-            "joined_at": member.joined_at if member else self._joined_at,
-            "nick": member.nick if member else None,
-            "avatar": None,
-            "banner": None,
-            "premium_since": None,
-            "deaf": False,
-            "mute": False,
-            "pending": False,
-            "flags": 0,
-            "communication_disabled_until": None,
-        }
+        return self._model.member_permissions(user_id)
 
     def member_payload(self, user_id: int) -> JSON:
-        return {"user": self.users[user_id].payload(), **self._member_fields(user_id)}
+        return payloads.member_payload(self._model, user_id)
 
-    def _channel_payload(self, cid: int) -> JSON | None:
-        return self.channels.get(cid) or self.dm_channels.get(cid)
+    def member_payload_for(self, user: FakeUser) -> JSON:
+        return payloads.member_payload_for(self._model, user)
 
     def guild_payload(self) -> JSON:
         """The guild as ``GET /guilds/{id}`` returns it."""
-        first_text = next((c["id"] for c in self.channels.values() if c["type"] == 0), None)
-        return {
-            "id": str(self.guild_id),
-            "name": self.guild_name,
-            "icon": None,
-            "splash": None,
-            "discovery_splash": None,
-            "owner_id": str(self.owner_id),
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "roles": list(self.roles.values()),
-            "emojis": [],
-            "stickers": [],
-            "features": [],
-            "mfa_level": 0,
-            "application_id": None,
-            "system_channel_id": first_text,
-            "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "public_updates_channel_id": None,
-            "safety_alerts_channel_id": None,
-            "max_presences": None,
-            "max_members": 500000,
-            "vanity_url_code": None,
-            "description": None,
-            "banner": None,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
-            "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50,
-            "nsfw_level": 0,
-            "nsfw": False,
-            "premium_progress_bar_enabled": False,
-            "incidents_data": None,
-            "region": "deprecated",
-        }
+        return payloads.guild_payload(self._model)
 
     def guild_create_payload(self) -> JSON:
-        return {
-            **self.guild_payload(),
-            "joined_at": self._joined_at,
-            "large": False,
-            "lazy": True,
-            "unavailable": False,
-            "member_count": len(self.guild_members),
-            "members": [self.member_payload(uid) for uid in self.guild_members],
-            "channels": list(self.channels.values()),
-            "threads": [],
-            "presences": [],
-            "voice_states": [self._voice_state(uid) for uid in self.voice_channel_of],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "embedded_activities": [],
-        }
+        return payloads.guild_create_payload(self._model)
 
     def application_payload(self) -> JSON:
-        owner = self.users.get(self.owner_id) or FakeUser(self.owner_id, "owner")
-        return {
-            "id": str(self.application_id),
-            "name": self.bot_user.username,
-            "icon": None,
-            "description": "",
-            "summary": "",
-            "type": None,
-            "hook": True,
-            "bot_public": True,
-            "bot_require_code_grant": False,
-            "verify_key": "0" * 64,
-            "owner": owner.payload(),
-            "team": None,
-            "flags": (1 << 15) | (1 << 19),
-            "bot": self.bot_user.payload(),
-            "approximate_guild_count": 1,
-            "approximate_user_install_count": 0,
-            "interactions_endpoint_url": None,
-            "role_connections_verification_url": None,
-            "redirect_uris": [],
-            "tags": [],
-            "integration_types_config": {"0": {}},
-            "is_monetized": False,
-        }
-
-    def _me_payload(self) -> JSON:
-        return {
-            **self.bot_user.payload(),
-            "bot": True,
-            "verified": True,
-            "mfa_enabled": False,
-            "locale": "en-US",
-            "email": None,
-        }
-
-    def _user_with_member(self, user: FakeUser) -> JSON:
-        data = user.payload()
-        if user.id in self.guild_members:
-            data["member"] = self._member_fields(user.id)
-        return data
-
-    def _is_guild_channel(self, channel_id: int) -> bool:
-        return channel_id in self.channels
+        return payloads.application_payload(self._model)
 
     def _build_message(
         self,
@@ -648,7 +429,7 @@ class FakeDiscord:
         nonce: Any = None,
         tts: bool = False,
     ) -> JSON:
-        in_guild = self._is_guild_channel(channel_id)
+        in_guild = self._model.is_guild_channel(channel_id)
         mid = self.snowflake()
         if webhook_id is not None:
             author_payload: JSON = {
@@ -680,7 +461,8 @@ class FakeDiscord:
             "tts": tts,
             "mention_everyone": "@everyone" in content or "@here" in content,
             "mentions": [
-                self._user_with_member(u) if in_guild else u.payload() for u in mention_users
+                payloads.user_with_member(self._model, u) if in_guild else u.payload()
+                for u in mention_users
             ],
             "mention_roles": [],
             "attachments": [self._attachment(a) for a in attachments or []],
@@ -695,7 +477,7 @@ class FakeDiscord:
         if in_guild:
             msg["guild_id"] = str(self.guild_id)
             if webhook_id is None:
-                msg["member"] = self._member_fields(author.id)
+                msg["member"] = payloads.member_fields(self._model, author.id)
         if webhook_id is not None:
             msg["webhook_id"] = str(webhook_id)
         if reply_to is not None:
@@ -713,7 +495,9 @@ class FakeDiscord:
                 ref_user = self.users.get(ref_author_id)
                 if ref_user is not None and all(u.id != ref_author_id for u in mention_users):
                     msg["mentions"].append(
-                        self._user_with_member(ref_user) if in_guild else ref_user.payload()
+                        payloads.user_with_member(self._model, ref_user)
+                        if in_guild
+                        else ref_user.payload()
                     )
         return msg
 
@@ -731,27 +515,6 @@ class FakeDiscord:
             "description": data.get("description"),
             "flags": 0,
         }
-
-    def _store(self, msg: JSON) -> None:
-        self.messages[int(msg["id"])] = msg
-        channel = self._channel_payload(int(msg["channel_id"]))
-        if channel is not None:
-            channel["last_message_id"] = msg["id"]
-
-    def _dm_channel_for(self, user: FakeUser, channel_id: int | None = None) -> JSON:
-        for channel in self.dm_channels.values():
-            if channel["recipients"][0]["id"] == str(user.id):
-                return channel
-        cid = channel_id or self.snowflake()
-        channel = {
-            "id": str(cid),
-            "type": 1,
-            "last_message_id": None,
-            "flags": 0,
-            "recipients": [user.payload()],
-        }
-        self.dm_channels[cid] = channel
-        return channel
 
     # ------------------------------------------------------------------ gateway
 
@@ -895,27 +658,14 @@ class FakeDiscord:
         )
         self._sessions[session.session_id] = session
         session.ws = ws
-        ready: JSON = {
-            "v": 10,
-            "user": self._me_payload(),
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": session.session_id,
-            "session_type": "normal",
-            "resume_gateway_url": self.gateway_url,
-            "application": {"id": str(self.application_id), "flags": (1 << 15) | (1 << 19)},
-            "private_channels": [],
-            "relationships": [],
-            "presences": [],
-            "guild_join_requests": [],
-            "geo_ordered_rtc_regions": ["local"],
-            "user_settings": {},
-            "auth": {},
-            "_trace": ['["fake-gateway",{"micros":0}]'],
-        }
-        if session.shard is not None:
-            ready["shard"] = session.shard
+        ready = payloads.ready_payload(
+            self._model,
+            session_id=session.session_id,
+            shard=session.shard,
+            resume_gateway_url=self.gateway_url,
+        )
         await self._dispatch_to(session, "READY", ready)
-        await self._dispatch_to(session, "GUILD_CREATE", self.guild_create_payload())
+        await self._dispatch_to(session, "GUILD_CREATE", payloads.guild_create_payload(self._model))
         session.ready = True
         self._notifier.notify()
         return session
@@ -941,30 +691,9 @@ class FakeDiscord:
         return session
 
     async def _members_chunk(self, session: _Session, d: JSON) -> None:
-        user_ids = {int(u) for u in d.get("user_ids") or []}
-        query = (d.get("query") or "").lower()
-        limit = int(d.get("limit") or 0)
-        found: list[JSON] = []
-        for uid, member in self.guild_members.items():
-            if user_ids and uid not in user_ids:
-                continue
-            if not user_ids and query and not member.user.username.lower().startswith(query):
-                continue
-            found.append(self.member_payload(uid))
-        if limit:
-            found = found[:limit]
-        chunk: JSON = {
-            "guild_id": str(self.guild_id),
-            "members": found,
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [str(u) for u in user_ids if u not in self.guild_members],
-        }
-        if d.get("nonce"):
-            chunk["nonce"] = d["nonce"]
-        if d.get("presences"):
-            chunk["presences"] = []
-        await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
+        await self._dispatch_to(
+            session, "GUILD_MEMBERS_CHUNK", payloads.members_chunk(self._model, d)
+        )
 
     # ------------------------------------------------------------------ driving events
 
@@ -992,7 +721,7 @@ class FakeDiscord:
             if channel_id not in self.channels:
                 raise KeyError(f"unknown guild channel {channel_id}")
         else:
-            channel_id = int(self._dm_channel_for(author, channel_id)["id"])
+            channel_id = int(self._model.dm_channel_for(author, channel_id)["id"])
         msg = self._build_message(
             channel_id=channel_id,
             author=author,
@@ -1004,7 +733,7 @@ class FakeDiscord:
             attachments=attachments,
             embeds=embeds,
         )
-        self._store(msg)
+        self._model.store(msg)
         await self._dispatch("MESSAGE_CREATE", msg)
         return msg
 
@@ -1023,7 +752,7 @@ class FakeDiscord:
         await self._dispatch("MESSAGE_DELETE", data)
 
     def _interaction_base(self, itype: int, user: FakeUser, channel_id: int, locale: str) -> JSON:
-        channel = self._channel_payload(channel_id)
+        channel = self._model.channel(channel_id)
         if channel is None:
             raise KeyError(f"unknown channel {channel_id}")
         iid = self.snowflake()
@@ -1046,7 +775,7 @@ class FakeDiscord:
             payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
             payload["guild_locale"] = "en-US"
             payload["member"] = {
-                **self.member_payload_for(user),
+                **payloads.member_payload_for(self._model, user),
                 "permissions": str(self.member_permissions(user.id)),
             }
             payload["authorizing_integration_owners"] = {"0": str(self.guild_id)}
@@ -1056,10 +785,6 @@ class FakeDiscord:
             payload["authorizing_integration_owners"] = {"0": str(self.guild_id)}
             payload["context"] = 1
         return payload
-
-    def member_payload_for(self, user: FakeUser) -> JSON:
-        self.users.setdefault(user.id, user)
-        return {"user": user.payload(), **self._member_fields(user.id)}
 
     async def send_interaction(
         self,
@@ -1125,33 +850,13 @@ class FakeDiscord:
     # guild and the voice endpoint). Members join channels with `join_voice` and leave with
     # `leave_voice`; `move_bot_voice` is a moderator moving or disconnecting the bot.
 
-    def _voice_state(self, user_id: int) -> JSON:
-        flags = self._voice_flags.get(user_id, {})
-        return {
-            "guild_id": str(self.guild_id),
-            "channel_id": str(self.voice_channel_of[user_id])
-            if user_id in self.voice_channel_of
-            else None,
-            "user_id": str(user_id),
-            "member": self.member_payload(user_id) if user_id in self.guild_members else None,
-            "session_id": flags.get("session_id", uuid.uuid4().hex),
-            "deaf": False,
-            "mute": False,
-            "self_deaf": bool(flags.get("self_deaf", False)),
-            "self_mute": bool(flags.get("self_mute", False)),
-            "self_video": False,
-            "self_stream": False,
-            "suppress": False,
-            "request_to_speak_timestamp": None,
-        }
-
     async def _set_voice_state(self, user_id: int, channel_id: int | None, **flags: Any) -> JSON:
         if channel_id is None:
             self.voice_channel_of.pop(user_id, None)
         else:
             self.voice_channel_of[user_id] = channel_id
-        self._voice_flags[user_id] = {**self._voice_flags.get(user_id, {}), **flags}
-        state = self._voice_state(user_id)
+        self._model.voice_flags[user_id] = {**self._model.voice_flags.get(user_id, {}), **flags}
+        state = payloads.voice_state(self._model, user_id)
         self._notifier.notify()
         await self._dispatch("VOICE_STATE_UPDATE", state)
         return state
@@ -1395,7 +1100,7 @@ class FakeDiscord:
         )
 
     async def _get_me(self, request: web.Request) -> web.Response:
-        return json_response(self._me_payload())
+        return json_response(payloads.me_payload(self._model))
 
     async def _get_application(self, request: web.Request) -> web.Response:
         return json_response(self.application_payload())
@@ -1406,10 +1111,10 @@ class FakeDiscord:
         user = self.users.get(uid)
         if user is None:
             return error(400, 50033, "Invalid Recipient(s)")
-        return json_response(self._dm_channel_for(user))
+        return json_response(self._model.dm_channel_for(user))
 
     async def _get_channel(self, request: web.Request) -> web.Response:
-        channel = self._channel_payload(int(request.match_info["cid"]))
+        channel = self._model.channel(int(request.match_info["cid"]))
         if channel is None:
             return error(404, 10003, "Unknown Channel")
         return json_response(channel)
@@ -1422,7 +1127,7 @@ class FakeDiscord:
 
     async def _create_message(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
-        if self._channel_payload(cid) is None:
+        if self._model.channel(cid) is None:
             return error(404, 10003, "Unknown Channel")
         body: JSON = request[_BODY] or {}
         files: list[JSON] = request[_FILES]
@@ -1486,7 +1191,7 @@ class FakeDiscord:
             nonce=body.get("nonce"),
             tts=bool(body.get("tts", False)),
         )
-        self._store(msg)
+        self._model.store(msg)
         record = {
             **msg,
             "allowed_mentions": body.get("allowed_mentions"),
@@ -1500,7 +1205,7 @@ class FakeDiscord:
 
     async def _history(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
-        if self._channel_payload(int(cid)) is None:
+        if self._model.channel(int(cid)) is None:
             return error(404, 10003, "Unknown Channel")
         limit = max(1, min(100, int(request.query.get("limit", "50"))))
         msgs = sorted(
@@ -1577,7 +1282,7 @@ class FakeDiscord:
 
     async def _typing(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
-        if self._channel_payload(cid) is None:
+        if self._model.channel(cid) is None:
             return error(404, 10003, "Unknown Channel")
         self.typing.append(cid)
         self._notifier.notify()
@@ -1730,7 +1435,7 @@ class FakeDiscord:
         if ctype in (4, 5):
             assert message is not None
             interaction.original = message
-            self._store(message)
+            self._model.store(message)
             info.update(
                 response_message_id=message["id"],
                 response_message_loading=ctype == 5,
@@ -1763,7 +1468,7 @@ class FakeDiscord:
         body: JSON = request[_BODY] or {}
         files: list[JSON] = request[_FILES]
         msg = self._interaction_message(interaction, body, files, int(body.get("flags") or 0))
-        self._store(msg)
+        self._model.store(msg)
         interaction.followups.append(msg)
         interaction._record("followup", None, body, msg)
         await self._publish(msg)
