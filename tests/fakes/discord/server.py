@@ -10,7 +10,6 @@ Payload shapes follow what discord.py 2.7 parses (see ``state.py``, ``guild.py``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -24,31 +23,17 @@ import discord
 import discord.gateway
 import discord.http
 import yarl
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord import payloads
+from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.model import FakeUser, Member, Model
 from tests.fakes.discord.protocol import (
     API_PREFIX,
     ATTACHMENT_SIZE_LIMIT,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
-    HEARTBEAT_INTERVAL_MS,
-    INTENT_DIRECT_MESSAGES,
-    INTENT_GUILD_MESSAGES,
-    INTENT_MESSAGE_CONTENT,
     JSON,
-    OP_DISPATCH,
-    OP_HEARTBEAT,
-    OP_HEARTBEAT_ACK,
-    OP_HELLO,
-    OP_IDENTIFY,
-    OP_INVALID_SESSION,
-    OP_PRESENCE,
-    OP_RECONNECT,
-    OP_REQUEST_MEMBERS,
-    OP_RESUME,
-    OP_VOICE_STATE,
     Address,
     error,
     json_response,
@@ -83,18 +68,6 @@ class _Failure:
     body: JSON
     headers: dict[str, str]
     times: int
-
-
-@dataclass
-class _Session:
-    session_id: str
-    intents: int
-    shard: list[int] | None
-    seq: int = 0
-    history: list[JSON] = field(default_factory=list)
-    ws: web.WebSocketResponse | None = None
-    ready: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class FakeInteraction:
@@ -202,6 +175,14 @@ class FakeDiscord:
     messages = _Forward[dict[int, JSON]]("_model")
     synced_commands = _Forward[dict[int | None, list[JSON]]]("_model")
     voice_channel_of = _Forward[dict[int, int]]("_model")
+    # Recorded traffic: gateway
+    presences = _Forward[list[JSON]]("_gateway")
+    voice_state_requests = _Forward[list[JSON]]("_gateway")
+    member_requests = _Forward[list[JSON]]("_gateway")
+    identify_payloads = _Forward[list[JSON]]("_gateway")
+    identify_count = _Forward[int]("_gateway")
+    resume_count = _Forward[int]("_gateway")
+    gateway_close_codes = _Forward[list[int | None]]("_gateway")
 
     def __init__(
         self,
@@ -236,20 +217,13 @@ class FakeDiscord:
         self.typing: list[int] = []
         self.reactions: list[tuple[int, int, str]] = []
         self.interactions: dict[int, FakeInteraction] = {}
-        self.presences: list[JSON] = []
-        self.voice_state_requests: list[JSON] = []
-        self.member_requests: list[JSON] = []
-        self.identify_payloads: list[JSON] = []
-        self.identify_count = 0
-        self.resume_count = 0
-        self.gateway_close_codes: list[int | None] = []
 
         self._failures: list[_Failure] = []
-        self._sessions: dict[str, _Session] = {}
         self._notifier = Notifier()
-        self._sockets: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
         self._address = Address()
+        self._gateway = Gateway(self._model, self._notifier, self._address)
+        self._gateway.on_voice_state = self._answer_voice_state
 
         # The fake voice server the bot is sent to.
         self.voice_endpoint = "127.0.0.1:9"  # nothing listens: far enough for a voice client
@@ -260,9 +234,7 @@ class FakeDiscord:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         p = API_PREFIX
-        r.add_get("/gateway", self._gateway)
-        r.add_get(p + "/gateway", self._get_gateway)
-        r.add_get(p + "/gateway/bot", self._get_gateway_bot)
+        self._gateway.add_routes(r)
         r.add_get(p + "/users/@me", self._get_me)
         r.add_post(p + "/users/@me/channels", self._create_dm)
         r.add_get(p + "/oauth2/applications/@me", self._get_application)
@@ -291,8 +263,7 @@ class FakeDiscord:
         self._runner, self._address.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close(code=1001, message=b"fake shutting down")
+        await self._gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -338,13 +309,6 @@ class FakeDiscord:
         """A new increasing snowflake for the current time."""
         return self._model.snowflake()
 
-    @property
-    def connected(self) -> bool:
-        return any(s.ready and s.ws is not None for s in self._sessions.values())
-
-    def _live_sessions(self) -> list[_Session]:
-        return [s for s in self._sessions.values() if s.ws is not None]
-
     def reset(self) -> None:
         """Clear recordings and queued failures (guild, messages and sessions are kept)."""
         for recording in (
@@ -354,13 +318,9 @@ class FakeDiscord:
             self.deleted_messages,
             self.typing,
             self.reactions,
-            self.presences,
-            self.voice_state_requests,
-            self.member_requests,
-            self.identify_payloads,
-            self.gateway_close_codes,
         ):
             recording.clear()
+        self._gateway.reset()
         self._failures.clear()
 
     def add_role(self, name: str, permissions: int) -> int:
@@ -389,7 +349,7 @@ class FakeDiscord:
     async def join_member(self, user: FakeUser, *, admin: bool = False) -> JSON:
         """Add a member and dispatch GUILD_MEMBER_ADD."""
         payload = self.add_guild_member(user, admin=admin)
-        await self._dispatch("GUILD_MEMBER_ADD", {**payload, "guild_id": str(self.guild_id)})
+        await self.dispatch("GUILD_MEMBER_ADD", {**payload, "guild_id": str(self.guild_id)})
         return payload
 
     def member_permissions(self, user_id: int) -> int:
@@ -518,64 +478,21 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ gateway
 
-    def _visible_to_session(self, event: str, data: JSON, session: _Session) -> JSON | None:
-        """Apply intents like Discord does: filter message events, strip content."""
-        if not event.startswith("MESSAGE_"):
-            return data
-        in_guild = "guild_id" in data
-        needed = INTENT_GUILD_MESSAGES if in_guild else INTENT_DIRECT_MESSAGES
-        if not session.intents & needed:
-            return None
-        if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not (
-            session.intents & INTENT_MESSAGE_CONTENT
-        ):
-            author_id = data.get("author", {}).get("id")
-            mentioned = any(u.get("id") == str(self.bot_user.id) for u in data.get("mentions", []))
-            if in_guild and not mentioned and author_id != str(self.bot_user.id):
-                data = {**data, "content": "", "embeds": [], "attachments": [], "components": []}
-        return data
-
-    async def _send(self, session: _Session, payload: JSON) -> bool:
-        ws = session.ws
-        if ws is None or ws.closed:
-            return False
-        try:
-            async with session.lock:
-                await ws.send_str(json.dumps(payload))
-        except (ConnectionError, RuntimeError):
-            return False
-        return True
-
-    async def _dispatch(self, event: str, data: JSON) -> None:
-        """Send an event to every session (live, or waiting to RESUME), like Discord does."""
-        for session in list(self._sessions.values()):
-            await self._dispatch_to(session, event, data)
-
-    async def _dispatch_to(self, session: _Session, event: str, data: JSON) -> None:
-        visible = self._visible_to_session(event, data, session)
-        if visible is None:
-            return
-        session.seq += 1
-        payload = {"op": OP_DISPATCH, "t": event, "s": session.seq, "d": visible}
-        session.history.append(payload)
-        await self._send(session, payload)
+    @property
+    def connected(self) -> bool:
+        return self._gateway.connected
 
     async def dispatch(self, event: str, data: JSON) -> None:
         """Send any gateway event (op 0) to the connected bot (kept for RESUME replay)."""
-        await self._dispatch(event, data)
+        await self._gateway.dispatch(event, data)
 
     async def send_reconnect(self) -> None:
         """Send op 7 RECONNECT; the bot should close and RESUME."""
-        for session in self._live_sessions():
-            await self._send(session, {"op": OP_RECONNECT, "d": None})
+        await self._gateway.send_reconnect()
 
     async def send_invalid_session(self, resumable: bool) -> None:
         """Send op 9 INVALID_SESSION. A non-resumable one forgets the session."""
-        for session in self._live_sessions():
-            if not resumable:
-                self._sessions.pop(session.session_id, None)
-            session.ready = False
-            await self._send(session, {"op": OP_INVALID_SESSION, "d": resumable})
+        await self._gateway.send_invalid_session(resumable)
 
     async def wait_until_connected(self, timeout: float = 10) -> None:
         """Return once a session got its GUILD_CREATE (or RESUMED) on a live websocket."""
@@ -586,114 +503,6 @@ class FakeDiscord:
     ) -> None:
         """Wait until ``predicate()`` holds; re-checked on every change the fake records."""
         await self._notifier.wait_for(predicate, timeout, what)
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
-        await ws.prepare(request)
-        self._sockets.add(ws)
-        send_lock = asyncio.Lock()
-        mine: _Session | None = None
-
-        async def send(payload: JSON) -> None:
-            async with send_lock:
-                await ws.send_str(json.dumps(payload))
-
-        try:
-            await send({"op": OP_HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                frame = json.loads(msg.data)
-                op = frame.get("op")
-                d = frame.get("d")
-                if op == OP_HEARTBEAT:
-                    await send({"op": OP_HEARTBEAT_ACK})
-                elif op == OP_IDENTIFY:
-                    self.identify_payloads.append(d)
-                    if d.get("token") != self.token:
-                        await ws.close(code=4004, message=b"Authentication failed.")
-                        break
-                    mine = await self._identify(ws, d, send_lock)
-                elif op == OP_RESUME:
-                    if d.get("token") != self.token:
-                        await ws.close(code=4004, message=b"Authentication failed.")
-                        break
-                    mine = await self._resume(ws, d, send_lock)
-                elif op == OP_PRESENCE:
-                    self.presences.append(d)
-                    self._notifier.notify()
-                elif op == OP_VOICE_STATE:
-                    self.voice_state_requests.append(d)
-                    self._notifier.notify()
-                    await self._answer_voice_state(d)
-                elif op == OP_REQUEST_MEMBERS:
-                    self.member_requests.append(d)
-                    if mine is not None:
-                        await self._members_chunk(mine, d)
-                else:
-                    await ws.close(code=4001, message=b"Unknown opcode.")
-                    break
-        finally:
-            self._sockets.discard(ws)
-            self.gateway_close_codes.append(ws.close_code)
-            if mine is not None and mine.ws is ws:
-                mine.ws = None
-                mine.ready = False
-                if ws.close_code in (1000, 1001):
-                    # A clean close ends the session (discord.py closes with 1000 on shutdown
-                    # and with 4000 when it intends to RESUME).
-                    self._sessions.pop(mine.session_id, None)
-            self._notifier.notify()
-        return ws
-
-    async def _identify(
-        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
-    ) -> _Session:
-        self.identify_count += 1
-        session = _Session(
-            session_id=uuid.uuid4().hex,
-            intents=int(d.get("intents", 0)),
-            shard=d.get("shard"),
-            lock=send_lock,
-        )
-        self._sessions[session.session_id] = session
-        session.ws = ws
-        ready = payloads.ready_payload(
-            self._model,
-            session_id=session.session_id,
-            shard=session.shard,
-            resume_gateway_url=self.gateway_url,
-        )
-        await self._dispatch_to(session, "READY", ready)
-        await self._dispatch_to(session, "GUILD_CREATE", payloads.guild_create_payload(self._model))
-        session.ready = True
-        self._notifier.notify()
-        return session
-
-    async def _resume(
-        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
-    ) -> _Session | None:
-        session = self._sessions.get(str(d.get("session_id")))
-        if session is None:
-            async with send_lock:
-                await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
-            return None
-        self.resume_count += 1
-        session.ws = ws
-        session.lock = send_lock
-        seq = d.get("seq") or 0
-        for payload in list(session.history):
-            if payload["s"] > seq:
-                await self._send(session, payload)
-        await self._dispatch_to(session, "RESUMED", {"_trace": ['["fake-gateway",{"micros":0}]']})
-        session.ready = True
-        self._notifier.notify()
-        return session
-
-    async def _members_chunk(self, session: _Session, d: JSON) -> None:
-        await self._dispatch_to(
-            session, "GUILD_MEMBERS_CHUNK", payloads.members_chunk(self._model, d)
-        )
 
     # ------------------------------------------------------------------ driving events
 
@@ -734,14 +543,14 @@ class FakeDiscord:
             embeds=embeds,
         )
         self._model.store(msg)
-        await self._dispatch("MESSAGE_CREATE", msg)
+        await self._gateway.dispatch("MESSAGE_CREATE", msg)
         return msg
 
     async def edit_message(self, message_id: int, content: str) -> JSON:
         msg = self.messages[message_id]
         msg["content"] = content
         msg["edited_timestamp"] = now_iso()
-        await self._dispatch("MESSAGE_UPDATE", dict(msg))
+        await self._gateway.dispatch("MESSAGE_UPDATE", dict(msg))
         return msg
 
     async def delete_message(self, message_id: int) -> None:
@@ -749,7 +558,7 @@ class FakeDiscord:
         data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
         if "guild_id" in msg:
             data["guild_id"] = msg["guild_id"]
-        await self._dispatch("MESSAGE_DELETE", data)
+        await self._gateway.dispatch("MESSAGE_DELETE", data)
 
     def _interaction_base(self, itype: int, user: FakeUser, channel_id: int, locale: str) -> JSON:
         channel = self._model.channel(channel_id)
@@ -828,7 +637,7 @@ class FakeDiscord:
         payload["data"] = data
         interaction = FakeInteraction(self, payload)
         self.interactions[interaction.id] = interaction
-        await self._dispatch("INTERACTION_CREATE", payload)
+        await self._gateway.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
     async def click_button(
@@ -841,7 +650,7 @@ class FakeDiscord:
         payload["data"] = {"custom_id": custom_id, "component_type": component_type}
         interaction = FakeInteraction(self, payload)
         self.interactions[interaction.id] = interaction
-        await self._dispatch("INTERACTION_CREATE", payload)
+        await self._gateway.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
     # ------------------------------------------------------------------ voice
@@ -858,7 +667,7 @@ class FakeDiscord:
         self._model.voice_flags[user_id] = {**self._model.voice_flags.get(user_id, {}), **flags}
         state = payloads.voice_state(self._model, user_id)
         self._notifier.notify()
-        await self._dispatch("VOICE_STATE_UPDATE", state)
+        await self._gateway.dispatch("VOICE_STATE_UPDATE", state)
         return state
 
     async def join_voice(self, user: FakeUser, channel_id: int | None) -> None:
@@ -903,7 +712,7 @@ class FakeDiscord:
             "guild_id": str(self.guild_id),
             "endpoint": self.voice_endpoint,
         }
-        await self._dispatch("VOICE_SERVER_UPDATE", server)
+        await self._gateway.dispatch("VOICE_SERVER_UPDATE", server)
 
     @property
     def bot_voice_channel(self) -> int | None:
@@ -1082,23 +891,6 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST handlers
 
-    async def _get_gateway(self, request: web.Request) -> web.Response:
-        return json_response({"url": self.gateway_url})
-
-    async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        return json_response(
-            {
-                "url": self.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 14400000,
-                    "max_concurrency": 1,
-                },
-            }
-        )
-
     async def _get_me(self, request: web.Request) -> web.Response:
         return json_response(payloads.me_payload(self._model))
 
@@ -1200,7 +992,7 @@ class FakeDiscord:
         }
         self.sent_messages.append(record)
         self._notifier.notify()
-        await self._dispatch("MESSAGE_CREATE", msg)
+        await self._gateway.dispatch("MESSAGE_CREATE", msg)
         return json_response(msg)
 
     async def _history(self, request: web.Request) -> web.Response:
@@ -1258,7 +1050,7 @@ class FakeDiscord:
             return error(403, 50005, "Cannot edit a message authored by another user")
         self._apply_edit(msg, body, request[_FILES])
         self._notifier.notify()
-        await self._dispatch("MESSAGE_UPDATE", dict(msg))
+        await self._gateway.dispatch("MESSAGE_UPDATE", dict(msg))
         return json_response(msg)
 
     async def _delete_message_rest(self, request: web.Request) -> web.Response:
@@ -1405,7 +1197,7 @@ class FakeDiscord:
 
     async def _publish(self, msg: JSON, event: str = "MESSAGE_CREATE") -> None:
         if not int(msg.get("flags", 0)) & FLAG_EPHEMERAL:
-            await self._dispatch(event, dict(msg))
+            await self._gateway.dispatch(event, dict(msg))
 
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         interaction = self.interactions.get(int(request.match_info["iid"]))
@@ -1528,7 +1320,7 @@ class FakeDiscord:
                 data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
                 if "guild_id" in msg:
                     data["guild_id"] = msg["guild_id"]
-                await self._dispatch("MESSAGE_DELETE", data)
+                await self._gateway.dispatch("MESSAGE_DELETE", data)
         return web.Response(status=204)
 
 
