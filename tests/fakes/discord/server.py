@@ -39,6 +39,7 @@ from tests.fakes.discord.protocol import (
     json_response,
     now_iso,
 )
+from tests.fakes.discord.voice import Voice
 from tests.fakes.discord.waits import Notifier
 from tests.fakes.loopback import serve_on_loopback
 
@@ -183,6 +184,8 @@ class FakeDiscord:
     identify_count = _Forward[int]("_gateway")
     resume_count = _Forward[int]("_gateway")
     gateway_close_codes = _Forward[list[int | None]]("_gateway")
+    # The fake voice server the bot is sent to
+    voice_endpoint = _Forward[str]("_voice")
 
     def __init__(
         self,
@@ -223,10 +226,8 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._address = Address()
         self._gateway = Gateway(self._model, self._notifier, self._address)
-        self._gateway.on_voice_state = self._answer_voice_state
-
-        # The fake voice server the bot is sent to.
-        self.voice_endpoint = "127.0.0.1:9"  # nothing listens: far enough for a voice client
+        self._voice = Voice(self._model, self._notifier, self._gateway.dispatch)
+        self._gateway.on_voice_state = self._voice.answer_voice_state
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -654,31 +655,14 @@ class FakeDiscord:
         return interaction
 
     # ------------------------------------------------------------------ voice
-    # A gateway op 4 from the bot is answered as Discord does: VOICE_STATE_UPDATE for the bot
-    # (with its voice session id) and, when it joins a channel, VOICE_SERVER_UPDATE (token,
-    # guild and the voice endpoint). Members join channels with `join_voice` and leave with
-    # `leave_voice`; `move_bot_voice` is a moderator moving or disconnecting the bot.
-
-    async def _set_voice_state(self, user_id: int, channel_id: int | None, **flags: Any) -> JSON:
-        if channel_id is None:
-            self.voice_channel_of.pop(user_id, None)
-        else:
-            self.voice_channel_of[user_id] = channel_id
-        self._model.voice_flags[user_id] = {**self._model.voice_flags.get(user_id, {}), **flags}
-        state = payloads.voice_state(self._model, user_id)
-        self._notifier.notify()
-        await self._gateway.dispatch("VOICE_STATE_UPDATE", state)
-        return state
 
     async def join_voice(self, user: FakeUser, channel_id: int | None) -> None:
         """A member joins (or, with None, leaves) a voice channel: VOICE_STATE_UPDATE."""
-        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
-            raise KeyError(f"unknown voice channel {channel_id}")
-        await self._set_voice_state(user.id, channel_id)
+        await self._voice.join(user, channel_id)
 
     async def leave_voice(self, user: FakeUser) -> None:
         """A member leaves whatever voice channel they are in (channel_id null)."""
-        await self._set_voice_state(user.id, None)
+        await self._voice.leave(user)
 
     async def move_bot_voice(self, channel_id: int | None) -> None:
         """A moderator moves the bot to `channel_id`, or (None) disconnects it from voice.
@@ -686,37 +670,11 @@ class FakeDiscord:
         The bot did not ask: its VOICE_STATE_UPDATE comes out of the blue, and a move is
         followed by a VOICE_SERVER_UPDATE, as Discord does.
         """
-        if channel_id is not None and self.channels.get(channel_id, {}).get("type") != 2:
-            raise KeyError(f"unknown voice channel {channel_id}")
-        await self._set_voice_state(self.bot_user.id, channel_id)
-        if channel_id is not None:
-            await self._dispatch_voice_server()
-
-    async def _answer_voice_state(self, d: JSON) -> None:
-        if str(d.get("guild_id")) != str(self.guild_id):
-            return
-        channel_id = int(d["channel_id"]) if d.get("channel_id") else None
-        await self._set_voice_state(
-            self.bot_user.id,
-            channel_id,
-            session_id=uuid.uuid4().hex,
-            self_deaf=d.get("self_deaf", False),
-            self_mute=d.get("self_mute", False),
-        )
-        if channel_id is not None:
-            await self._dispatch_voice_server()
-
-    async def _dispatch_voice_server(self) -> None:
-        server = {
-            "token": uuid.uuid4().hex[:16],
-            "guild_id": str(self.guild_id),
-            "endpoint": self.voice_endpoint,
-        }
-        await self._gateway.dispatch("VOICE_SERVER_UPDATE", server)
+        await self._voice.move_bot(channel_id)
 
     @property
     def bot_voice_channel(self) -> int | None:
-        return self.voice_channel_of.get(self.bot_user.id)
+        return self._voice.bot_voice_channel
 
     # ------------------------------------------------------------------ waiting
 
