@@ -11,22 +11,21 @@ Payload shapes follow what discord.py 2.7 parses (see ``state.py``, ``guild.py``
 from __future__ import annotations
 
 import contextlib
-import json
-import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, overload
 
 import discord
 import discord.gateway
 import discord.http
 import yarl
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from tests.fakes.discord import payloads
+from tests.fakes.discord.faults import Faults
+from tests.fakes.discord.front import BODY, FILES, Front, RecordedRequest
 from tests.fakes.discord.gateway import Gateway
+from tests.fakes.discord.messages import Messages, attachments_from
 from tests.fakes.discord.model import FakeUser, Member, Model
 from tests.fakes.discord.protocol import (
     API_PREFIX,
@@ -37,38 +36,13 @@ from tests.fakes.discord.protocol import (
     Address,
     error,
     json_response,
-    now_iso,
 )
+from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.voice import Voice
 from tests.fakes.discord.waits import Notifier
 from tests.fakes.loopback import serve_on_loopback
 
-_BODY: web.RequestKey[Any] = web.RequestKey("fake_discord_body")
-_FILES: web.RequestKey[list[JSON]] = web.RequestKey("fake_discord_files")
-
-_MENTION_RE = re.compile(r"<@!?(\d+)>")
-
 T = TypeVar("T")
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str  # without the /api/v10 prefix, e.g. "/channels/1/messages"
-    json: Any
-    headers: dict[str, str]
-    query: dict[str, str] = field(default_factory=dict)
-    files: list[JSON] = field(default_factory=list)
-
-
-@dataclass
-class _Failure:
-    method: str
-    path_prefix: str
-    status: int
-    body: JSON
-    headers: dict[str, str]
-    times: int
 
 
 class FakeInteraction:
@@ -176,6 +150,13 @@ class FakeDiscord:
     messages = _Forward[dict[int, JSON]]("_model")
     synced_commands = _Forward[dict[int | None, list[JSON]]]("_model")
     voice_channel_of = _Forward[dict[int, int]]("_model")
+    # Recorded traffic: REST
+    requests = _Forward[list[RecordedRequest]]("_front")
+    unhandled = _Forward[list[str]]("_front")
+    sent_messages = _Forward[list[JSON]]("_rest")
+    deleted_messages = _Forward[list[int]]("_rest")
+    typing = _Forward[list[int]]("_rest")
+    reactions = _Forward[list[tuple[int, int, str]]]("_rest")
     # Recorded traffic: gateway
     presences = _Forward[list[JSON]]("_gateway")
     voice_state_requests = _Forward[list[JSON]]("_gateway")
@@ -212,50 +193,27 @@ class FakeDiscord:
             owner_id=owner_id,
         )
 
-        # Recorded traffic
-        self.requests: list[RecordedRequest] = []
-        self.unhandled: list[str] = []
-        self.sent_messages: list[JSON] = []
-        self.deleted_messages: list[int] = []
-        self.typing: list[int] = []
-        self.reactions: list[tuple[int, int, str]] = []
-        self.interactions: dict[int, FakeInteraction] = {}
-
-        self._failures: list[_Failure] = []
-        self._notifier = Notifier()
-        self._runner: web.AppRunner | None = None
         self._address = Address()
+        self._notifier = Notifier()
+        self._faults = Faults()
+        self._front = Front(self._model, self._notifier, self._faults)
         self._gateway = Gateway(self._model, self._notifier, self._address)
-        self._voice = Voice(self._model, self._notifier, self._gateway.dispatch)
+        dispatch = self._gateway.dispatch
+        self._messages = Messages(self._model, self._address, dispatch)
+        self._rest = Rest(self._model, self._messages, self._notifier, dispatch)
+        self.interactions: dict[int, FakeInteraction] = {}
+        self._voice = Voice(self._model, self._notifier, dispatch)
         self._gateway.on_voice_state = self._voice.answer_voice_state
+        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[self._front.middleware])
         r = app.router
         p = API_PREFIX
         self._gateway.add_routes(r)
-        r.add_get(p + "/users/@me", self._get_me)
-        r.add_post(p + "/users/@me/channels", self._create_dm)
-        r.add_get(p + "/oauth2/applications/@me", self._get_application)
-        r.add_get(p + "/applications/@me", self._get_application)
-        r.add_get(p + "/channels/{cid}", self._get_channel)
-        r.add_post(p + "/channels/{cid}/messages", self._create_message)
-        r.add_get(p + "/channels/{cid}/messages", self._history)
-        r.add_get(p + "/channels/{cid}/messages/{mid}", self._get_message)
-        r.add_patch(p + "/channels/{cid}/messages/{mid}", self._edit_message_rest)
-        r.add_delete(p + "/channels/{cid}/messages/{mid}", self._delete_message_rest)
-        r.add_put(p + "/channels/{cid}/messages/{mid}/reactions/{emoji}/@me", self._add_reaction)
-        r.add_post(p + "/channels/{cid}/typing", self._typing)
-        r.add_get(p + "/guilds/{gid}", self._get_guild)
-        r.add_get(p + "/guilds/{gid}/channels", self._get_guild_channels)
-        r.add_get(p + "/guilds/{gid}/roles", self._get_guild_roles)
-        r.add_get(p + "/guilds/{gid}/members/{uid}", self._get_member)
-        r.add_put(p + "/applications/{app}/commands", self._put_commands)
-        r.add_get(p + "/applications/{app}/commands", self._get_commands)
-        r.add_put(p + "/applications/{app}/guilds/{gid}/commands", self._put_commands)
-        r.add_get(p + "/applications/{app}/guilds/{gid}/commands", self._get_commands)
+        self._rest.add_routes(r)
         r.add_post(p + "/interactions/{iid}/{token}/callback", self._interaction_callback)
         r.add_post(p + "/webhooks/{app}/{token}", self._webhook_execute)
         r.add_get(p + "/webhooks/{app}/{token}/messages/{mid}", self._webhook_get)
@@ -304,25 +262,18 @@ class FakeDiscord:
             discord.http.Route.BASE = old_base
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
+    def reset(self) -> None:
+        """Clear recordings and queued failures (guild, messages and sessions are kept)."""
+        self._front.reset()
+        self._rest.reset()
+        self._gateway.reset()
+        self._faults.clear()
+
     # ------------------------------------------------------------------ the guild
 
     def snowflake(self) -> int:
         """A new increasing snowflake for the current time."""
         return self._model.snowflake()
-
-    def reset(self) -> None:
-        """Clear recordings and queued failures (guild, messages and sessions are kept)."""
-        for recording in (
-            self.requests,
-            self.unhandled,
-            self.sent_messages,
-            self.deleted_messages,
-            self.typing,
-            self.reactions,
-        ):
-            recording.clear()
-        self._gateway.reset()
-        self._failures.clear()
 
     def add_role(self, name: str, permissions: int) -> int:
         """Create a guild role (state only; not dispatched). Returns its id."""
@@ -373,110 +324,6 @@ class FakeDiscord:
     def application_payload(self) -> JSON:
         return payloads.application_payload(self._model)
 
-    def _build_message(
-        self,
-        *,
-        channel_id: int,
-        author: FakeUser,
-        content: str,
-        webhook_id: int | None = None,
-        message_type: int = 0,
-        mentions: list[FakeUser] | None = None,
-        reply_to: int | None = None,
-        attachments: list[JSON] | None = None,
-        embeds: list[JSON] | None = None,
-        components: list[JSON] | None = None,
-        flags: int = 0,
-        nonce: Any = None,
-        tts: bool = False,
-    ) -> JSON:
-        in_guild = self._model.is_guild_channel(channel_id)
-        mid = self.snowflake()
-        if webhook_id is not None:
-            author_payload: JSON = {
-                "id": str(webhook_id),
-                "username": author.username,
-                "avatar": None,
-                "discriminator": "0000",
-                "bot": True,
-                "global_name": None,
-                "public_flags": 0,
-                "flags": 0,
-            }
-        else:
-            author_payload = author.payload()
-        mention_users = list(mentions or [])
-        for match in _MENTION_RE.findall(content):
-            known = self.users.get(int(match))
-            if known is not None and all(u.id != known.id for u in mention_users):
-                mention_users.append(known)
-        if reply_to is not None and message_type == 0:
-            message_type = 19
-        msg: JSON = {
-            "id": str(mid),
-            "channel_id": str(channel_id),
-            "author": author_payload,
-            "content": content,
-            "timestamp": now_iso(),
-            "edited_timestamp": None,
-            "tts": tts,
-            "mention_everyone": "@everyone" in content or "@here" in content,
-            "mentions": [
-                payloads.user_with_member(self._model, u) if in_guild else u.payload()
-                for u in mention_users
-            ],
-            "mention_roles": [],
-            "attachments": [self._attachment(a) for a in attachments or []],
-            "embeds": list(embeds or []),
-            "pinned": False,
-            "type": message_type,
-            "flags": flags,
-            "components": list(components or []),
-        }
-        if nonce is not None:
-            msg["nonce"] = nonce
-        if in_guild:
-            msg["guild_id"] = str(self.guild_id)
-            if webhook_id is None:
-                msg["member"] = payloads.member_fields(self._model, author.id)
-        if webhook_id is not None:
-            msg["webhook_id"] = str(webhook_id)
-        if reply_to is not None:
-            msg["message_reference"] = {
-                "type": 0,
-                "message_id": str(reply_to),
-                "channel_id": str(channel_id),
-            }
-            if in_guild:
-                msg["message_reference"]["guild_id"] = str(self.guild_id)
-            ref = self.messages.get(reply_to)
-            msg["referenced_message"] = dict(ref) if ref is not None else None
-            if ref is not None and webhook_id is None:
-                ref_author_id = int(ref["author"]["id"])
-                ref_user = self.users.get(ref_author_id)
-                if ref_user is not None and all(u.id != ref_author_id for u in mention_users):
-                    msg["mentions"].append(
-                        payloads.user_with_member(self._model, ref_user)
-                        if in_guild
-                        else ref_user.payload()
-                    )
-        return msg
-
-    def _attachment(self, data: JSON) -> JSON:
-        aid = int(data.get("id") or self.snowflake())
-        filename = data.get("filename", "file.bin")
-        url = f"{self._address.base}/attachments/{aid}/{filename}"
-        return {
-            "id": str(aid),
-            "filename": filename,
-            "size": int(data.get("size", 0)),
-            "url": data.get("url", url),
-            "proxy_url": data.get("proxy_url", url),
-            "content_type": data.get("content_type"),
-            "description": data.get("description"),
-            "flags": 0,
-        }
-
     # ------------------------------------------------------------------ gateway
 
     @property
@@ -526,40 +373,24 @@ class FakeDiscord:
         ``in_guild=False`` makes ``channel_id`` the DM channel between ``author`` and the bot.
         A reply (``reply_to``) gets type 19, ``message_reference`` and ``referenced_message``.
         """
-        self.users.setdefault(author.id, author)
-        if in_guild:
-            if channel_id not in self.channels:
-                raise KeyError(f"unknown guild channel {channel_id}")
-        else:
-            channel_id = int(self._model.dm_channel_for(author, channel_id)["id"])
-        msg = self._build_message(
-            channel_id=channel_id,
-            author=author,
-            content=content,
+        return await self._messages.post(
+            channel_id,
+            author,
+            content,
             webhook_id=webhook_id,
             message_type=message_type,
             mentions=mentions,
             reply_to=reply_to,
             attachments=attachments,
             embeds=embeds,
+            in_guild=in_guild,
         )
-        self._model.store(msg)
-        await self._gateway.dispatch("MESSAGE_CREATE", msg)
-        return msg
 
     async def edit_message(self, message_id: int, content: str) -> JSON:
-        msg = self.messages[message_id]
-        msg["content"] = content
-        msg["edited_timestamp"] = now_iso()
-        await self._gateway.dispatch("MESSAGE_UPDATE", dict(msg))
-        return msg
+        return await self._messages.edit(message_id, content)
 
     async def delete_message(self, message_id: int) -> None:
-        msg = self.messages.pop(message_id)
-        data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
-        if "guild_id" in msg:
-            data["guild_id"] = msg["guild_id"]
-        await self._gateway.dispatch("MESSAGE_DELETE", data)
+        await self._messages.delete(message_id)
 
     def _interaction_base(self, itype: int, user: FakeUser, channel_id: int, locale: str) -> JSON:
         channel = self._model.channel(channel_id)
@@ -707,7 +538,7 @@ class FakeDiscord:
         await self._notifier.wait_for(check, timeout, "a matching request")
         return found[0]
 
-    # ------------------------------------------------------------------ REST plumbing
+    # ------------------------------------------------------------------ failures
 
     def fail_next(
         self,
@@ -720,401 +551,17 @@ class FakeDiscord:
         times: int = 1,
     ) -> None:
         """Answer the next ``times`` requests matching method and path prefix (after /api/v10)."""
-        self._failures.append(
-            _Failure(method.upper(), path_prefix, status, body, dict(headers or {}), times)
+        self._faults.fail_next(
+            method, path_prefix, status=status, body=body, headers=headers, times=times
         )
 
     def fail_next_rate_limited(
         self, method: str, path_prefix: str, *, retry_after: float = 0.05, times: int = 1
     ) -> None:
         """A realistic per-route 429 that discord.py retries (it needs the ``Via`` header)."""
-        self.fail_next(
-            method,
-            path_prefix,
-            status=429,
-            body={
-                "message": "You are being rate limited.",
-                "retry_after": retry_after,
-                "global": False,
-            },
-            headers={
-                "Via": "1.1 google",
-                "Retry-After": str(max(1, int(retry_after))),
-                "X-RateLimit-Limit": "5",
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
-                "X-RateLimit-Reset-After": f"{retry_after:.3f}",
-                "X-RateLimit-Bucket": "fakebucket",
-                "X-RateLimit-Scope": "user",
-            },
-            times=times,
+        self._faults.fail_next_rate_limited(
+            method, path_prefix, retry_after=retry_after, times=times
         )
-
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        if request.path == "/gateway":
-            result: web.StreamResponse = await handler(request)
-            return result
-        path = request.path
-        api_path = path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path
-        body, files = await self._read_body(request)
-        request[_BODY] = body
-        request[_FILES] = files
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=api_path,
-                json=body,
-                headers=dict(request.headers),
-                query=dict(request.query),
-                files=files,
-            )
-        )
-        self._notifier.notify()
-        for failure in self._failures:
-            if failure.method == request.method and api_path.startswith(failure.path_prefix):
-                failure.times -= 1
-                if failure.times <= 0:
-                    self._failures.remove(failure)
-                return json_response(failure.body, failure.status, failure.headers)
-        if request.match_info.http_exception is not None or not path.startswith(API_PREFIX):
-            self.unhandled.append(f"{request.method} {api_path}")
-            self._notifier.notify()
-            return error(404, 0, "404: Not Found")
-        unauthenticated = (
-            api_path.startswith("/webhooks/")
-            or api_path.startswith("/interactions/")
-            or api_path == "/gateway"
-        )
-        if not unauthenticated and request.headers.get("Authorization") != f"Bot {self.token}":
-            return error(401, 0, "401: Unauthorized")
-        result = await handler(request)
-        return result
-
-    @staticmethod
-    async def _read_body(request: web.Request) -> tuple[Any, list[JSON]]:
-        if not request.body_exists:
-            return None, []
-        ctype = request.content_type
-        if ctype == "multipart/form-data":
-            reader = await request.multipart()
-            body: Any = None
-            files: list[JSON] = []
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                if not isinstance(part, BodyPartReader):
-                    continue
-                raw = await part.read()
-                if part.name == "payload_json":
-                    body = json.loads(raw)
-                else:
-                    files.append(
-                        {
-                            "name": part.name,
-                            "filename": part.filename,
-                            "content_type": part.headers.get("Content-Type"),
-                            "data": bytes(raw),
-                        }
-                    )
-            return body, files
-        raw_text = await request.text()
-        if not raw_text:
-            return None, []
-        try:
-            return json.loads(raw_text), []
-        except json.JSONDecodeError:
-            return raw_text, []
-
-    @staticmethod
-    def _attachments_from(body: JSON, files: list[JSON]) -> list[JSON]:
-        out: list[JSON] = []
-        for index, f in enumerate(files):
-            meta: JSON = next(
-                (a for a in body.get("attachments") or [] if str(a.get("id")) == str(index)),
-                {},
-            )
-            out.append(
-                {
-                    "filename": meta.get("filename") or f["filename"] or "file.bin",
-                    "size": len(f["data"]),
-                    "content_type": f["content_type"],
-                    "description": meta.get("description"),
-                }
-            )
-        return out
-
-    # ------------------------------------------------------------------ REST handlers
-
-    async def _get_me(self, request: web.Request) -> web.Response:
-        return json_response(payloads.me_payload(self._model))
-
-    async def _get_application(self, request: web.Request) -> web.Response:
-        return json_response(self.application_payload())
-
-    async def _create_dm(self, request: web.Request) -> web.Response:
-        body = request[_BODY] or {}
-        uid = int(body.get("recipient_id", 0))
-        user = self.users.get(uid)
-        if user is None:
-            return error(400, 50033, "Invalid Recipient(s)")
-        return json_response(self._model.dm_channel_for(user))
-
-    async def _get_channel(self, request: web.Request) -> web.Response:
-        channel = self._model.channel(int(request.match_info["cid"]))
-        if channel is None:
-            return error(404, 10003, "Unknown Channel")
-        return json_response(channel)
-
-    def _message_in(self, request: web.Request) -> JSON | None:
-        msg = self.messages.get(int(request.match_info["mid"]))
-        if msg is None or msg["channel_id"] != request.match_info["cid"]:
-            return None
-        return msg
-
-    async def _create_message(self, request: web.Request) -> web.Response:
-        cid = int(request.match_info["cid"])
-        if self._model.channel(cid) is None:
-            return error(404, 10003, "Unknown Channel")
-        body: JSON = request[_BODY] or {}
-        files: list[JSON] = request[_FILES]
-        content = body.get("content") or ""
-        if len(content) > 2000:
-            return error(
-                400,
-                50035,
-                "Invalid Form Body",
-                {
-                    "content": {
-                        "_errors": [
-                            {
-                                "code": "BASE_TYPE_MAX_LENGTH",
-                                "message": "Must be 2000 or fewer in length.",
-                            }
-                        ]
-                    }
-                },
-            )
-        if not (
-            content
-            or body.get("embeds")
-            or files
-            or body.get("components")
-            or body.get("sticker_ids")
-            or body.get("poll")
-        ):
-            return error(400, 50006, "Cannot send an empty message")
-        reply_to: int | None = None
-        ref = body.get("message_reference")
-        if ref and ref.get("message_id") is not None:
-            reply_to = int(ref["message_id"])
-            if reply_to not in self.messages:
-                if ref.get("fail_if_not_exists", True):
-                    return error(
-                        400,
-                        50035,
-                        "Invalid Form Body",
-                        {
-                            "message_reference": {
-                                "_errors": [
-                                    {
-                                        "code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                                        "message": "Unknown message",
-                                    }
-                                ]
-                            }
-                        },
-                    )
-                reply_to = None
-        msg = self._build_message(
-            channel_id=cid,
-            author=self.bot_user,
-            content=content,
-            reply_to=reply_to,
-            attachments=self._attachments_from(body, files),
-            embeds=body.get("embeds"),
-            components=body.get("components"),
-            flags=int(body.get("flags") or 0),
-            nonce=body.get("nonce"),
-            tts=bool(body.get("tts", False)),
-        )
-        self._model.store(msg)
-        record = {
-            **msg,
-            "allowed_mentions": body.get("allowed_mentions"),
-            "request": body,
-            "files": files,
-        }
-        self.sent_messages.append(record)
-        self._notifier.notify()
-        await self._gateway.dispatch("MESSAGE_CREATE", msg)
-        return json_response(msg)
-
-    async def _history(self, request: web.Request) -> web.Response:
-        cid = request.match_info["cid"]
-        if self._model.channel(int(cid)) is None:
-            return error(404, 10003, "Unknown Channel")
-        limit = max(1, min(100, int(request.query.get("limit", "50"))))
-        msgs = sorted(
-            (m for m in self.messages.values() if m["channel_id"] == cid),
-            key=lambda m: int(m["id"]),
-        )
-        if "before" in request.query:
-            before = int(request.query["before"])
-            msgs = [m for m in msgs if int(m["id"]) < before][-limit:]
-        elif "after" in request.query:
-            after = int(request.query["after"])
-            msgs = [m for m in msgs if int(m["id"]) > after][:limit]
-        else:
-            msgs = msgs[-limit:]
-        return json_response(list(reversed(msgs)))
-
-    async def _get_message(self, request: web.Request) -> web.Response:
-        msg = self._message_in(request)
-        if msg is None:
-            return error(404, 10008, "Unknown Message")
-        return json_response(msg)
-
-    def _apply_edit(self, msg: JSON, body: JSON, files: list[JSON]) -> None:
-        for key in ("content", "embeds", "components", "allowed_mentions"):
-            if key in body:
-                msg[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
-        msg.pop("allowed_mentions", None)
-        if "flags" in body and body["flags"] is not None:
-            keep = int(msg.get("flags", 0)) & FLAG_EPHEMERAL
-            msg["flags"] = (int(body["flags"]) & ~FLAG_LOADING) | keep
-        else:
-            msg["flags"] = int(msg.get("flags", 0)) & ~FLAG_LOADING
-        if "attachments" in body or files:
-            kept = [
-                a
-                for a in msg.get("attachments", [])
-                if any(str(b.get("id")) == a["id"] for b in body.get("attachments") or [])
-            ]
-            msg["attachments"] = kept + [
-                self._attachment(a) for a in self._attachments_from(body, files)
-            ]
-        msg["edited_timestamp"] = now_iso()
-
-    async def _edit_message_rest(self, request: web.Request) -> web.Response:
-        msg = self._message_in(request)
-        if msg is None:
-            return error(404, 10008, "Unknown Message")
-        body: JSON = request[_BODY] or {}
-        if msg["author"]["id"] != str(self.bot_user.id) and set(body) - {"flags"}:
-            return error(403, 50005, "Cannot edit a message authored by another user")
-        self._apply_edit(msg, body, request[_FILES])
-        self._notifier.notify()
-        await self._gateway.dispatch("MESSAGE_UPDATE", dict(msg))
-        return json_response(msg)
-
-    async def _delete_message_rest(self, request: web.Request) -> web.Response:
-        msg = self._message_in(request)
-        if msg is None:
-            return error(404, 10008, "Unknown Message")
-        self.deleted_messages.append(int(msg["id"]))
-        self._notifier.notify()
-        await self.delete_message(int(msg["id"]))
-        return web.Response(status=204)
-
-    async def _add_reaction(self, request: web.Request) -> web.Response:
-        msg = self._message_in(request)
-        if msg is None:
-            return error(404, 10008, "Unknown Message")
-        self.reactions.append(
-            (int(request.match_info["cid"]), int(msg["id"]), request.match_info["emoji"])
-        )
-        self._notifier.notify()
-        return web.Response(status=204)
-
-    async def _typing(self, request: web.Request) -> web.Response:
-        cid = int(request.match_info["cid"])
-        if self._model.channel(cid) is None:
-            return error(404, 10003, "Unknown Channel")
-        self.typing.append(cid)
-        self._notifier.notify()
-        return web.Response(status=204)
-
-    def _check_guild(self, request: web.Request) -> web.Response | None:
-        if int(request.match_info["gid"]) != self.guild_id:
-            return error(404, 10004, "Unknown Guild")
-        return None
-
-    async def _get_guild(self, request: web.Request) -> web.Response:
-        if (err := self._check_guild(request)) is not None:
-            return err
-        data = self.guild_payload()
-        if request.query.get("with_counts") in ("true", "1", "True"):
-            data["approximate_member_count"] = len(self.guild_members)
-            data["approximate_presence_count"] = 0
-        return json_response(data)
-
-    async def _get_guild_channels(self, request: web.Request) -> web.Response:
-        if (err := self._check_guild(request)) is not None:
-            return err
-        return json_response(list(self.channels.values()))
-
-    async def _get_guild_roles(self, request: web.Request) -> web.Response:
-        if (err := self._check_guild(request)) is not None:
-            return err
-        return json_response(list(self.roles.values()))
-
-    async def _get_member(self, request: web.Request) -> web.Response:
-        if (err := self._check_guild(request)) is not None:
-            return err
-        uid = int(request.match_info["uid"])
-        if uid not in self.guild_members:
-            return error(404, 10007, "Unknown Member")
-        return json_response(self.member_payload(uid))
-
-    def _command_scope(self, request: web.Request) -> tuple[int | None, web.Response | None]:
-        if int(request.match_info["app"]) != self.application_id:
-            return None, error(403, 50001, "Missing Access")
-        if "gid" in request.match_info:
-            err = self._check_guild(request)
-            return int(request.match_info["gid"]), err
-        return None, None
-
-    async def _put_commands(self, request: web.Request) -> web.Response:
-        scope, err = self._command_scope(request)
-        if err is not None:
-            return err
-        body = request[_BODY] or []
-        existing = {(c["name"], c.get("type", 1)): c for c in self.synced_commands.get(scope, [])}
-        stored: list[JSON] = []
-        for cmd in body:
-            old = existing.get((cmd["name"], cmd.get("type", 1)))
-            out: JSON = {
-                "type": 1,
-                "description": "",
-                "options": [],
-                "default_member_permissions": None,
-                "dm_permission": True,
-                "nsfw": False,
-                "contexts": None,
-                "integration_types": [0],
-                "name_localizations": None,
-                "description_localizations": None,
-                **cmd,
-                "id": old["id"] if old else str(self.snowflake()),
-                "application_id": str(self.application_id),
-                "version": str(self.snowflake()),
-            }
-            if scope is not None:
-                out["guild_id"] = str(scope)
-            stored.append(out)
-        self.synced_commands[scope] = stored
-        self._notifier.notify()
-        return json_response(stored)
-
-    async def _get_commands(self, request: web.Request) -> web.Response:
-        scope, err = self._command_scope(request)
-        if err is not None:
-            return err
-        return json_response(self.synced_commands.get(scope, []))
 
     # ------------------------------------------------------------------ interactions / webhooks
 
@@ -1123,13 +570,13 @@ class FakeDiscord:
     ) -> JSON:
         user_id = interaction.user_id
         itype = interaction.payload["type"]
-        msg = self._build_message(
+        msg = self._messages.build(
             channel_id=interaction.channel_id,
             author=self.bot_user,
             content=data.get("content") or "",
             webhook_id=self.application_id,
             message_type=20 if itype == 2 else 0,
-            attachments=self._attachments_from(data, files),
+            attachments=attachments_from(data, files),
             embeds=data.get("embeds"),
             components=data.get("components"),
             flags=flags,
@@ -1163,10 +610,10 @@ class FakeDiscord:
             return error(404, 10062, "Unknown interaction")
         if interaction.acknowledged:
             return error(400, 40060, "Interaction has already been acknowledged.")
-        body: JSON = request[_BODY] or {}
+        body: JSON = request[BODY] or {}
         ctype = int(body.get("type", 0))
         data: JSON = body.get("data") or {}
-        files: list[JSON] = request[_FILES]
+        files: list[JSON] = request[FILES]
         interaction.callback_type = ctype
         flags = int(data.get("flags") or 0)
         message: JSON | None = None
@@ -1180,7 +627,7 @@ class FakeDiscord:
         elif ctype == 7:
             target = self.messages.get(int(interaction.payload["message"]["id"]))
             if target is not None:
-                self._apply_edit(target, data, files)
+                self._messages.apply_edit(target, data, files)
                 message = target
         if ctype in (4, 5):
             assert message is not None
@@ -1215,8 +662,8 @@ class FakeDiscord:
             return error(404, 10015, "Unknown Webhook")
         if not interaction.acknowledged:
             return error(404, 10015, "Unknown Webhook")
-        body: JSON = request[_BODY] or {}
-        files: list[JSON] = request[_FILES]
+        body: JSON = request[BODY] or {}
+        files: list[JSON] = request[FILES]
         msg = self._interaction_message(interaction, body, files, int(body.get("flags") or 0))
         self._model.store(msg)
         interaction.followups.append(msg)
@@ -1252,8 +699,8 @@ class FakeDiscord:
         msg = self._webhook_target(interaction, mid)
         if msg is None:
             return error(404, 10008, "Unknown Message")
-        body: JSON = request[_BODY] or {}
-        self._apply_edit(msg, body, request[_FILES])
+        body: JSON = request[BODY] or {}
+        self._messages.apply_edit(msg, body, request[FILES])
         interaction._record(
             "edit_original" if mid == "@original" else "edit_followup", None, body, msg
         )
