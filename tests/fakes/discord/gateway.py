@@ -1,0 +1,288 @@
+"""The gateway: websocket sessions (HELLO, IDENTIFY, READY and GUILD_CREATE, heartbeats,
+RESUME with replay, INVALID_SESSION, RECONNECT) and the dispatch of events to them.
+
+Sessions are kept by id, live or waiting to RESUME; every event goes through :meth:`dispatch`,
+which picks the sessions that receive it (:meth:`Gateway._recipients`) and applies intents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.discord import payloads
+from tests.fakes.discord.model import Model
+from tests.fakes.discord.protocol import (
+    API_PREFIX,
+    HEARTBEAT_INTERVAL_MS,
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MESSAGES,
+    INTENT_MESSAGE_CONTENT,
+    JSON,
+    OP_DISPATCH,
+    OP_HEARTBEAT,
+    OP_HEARTBEAT_ACK,
+    OP_HELLO,
+    OP_IDENTIFY,
+    OP_INVALID_SESSION,
+    OP_PRESENCE,
+    OP_RECONNECT,
+    OP_REQUEST_MEMBERS,
+    OP_RESUME,
+    OP_VOICE_STATE,
+    Address,
+    json_response,
+)
+from tests.fakes.discord.waits import Notifier
+
+
+@dataclass
+class Session:
+    session_id: str
+    intents: int
+    shard: list[int] | None
+    seq: int = 0
+    history: list[JSON] = field(default_factory=list)
+    ws: web.WebSocketResponse | None = None
+    ready: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def visible_to(session: Session, event: str, data: JSON, bot_id: int) -> JSON | None:
+    """Apply intents like Discord does: filter message events, strip content."""
+    if not event.startswith("MESSAGE_"):
+        return data
+    in_guild = "guild_id" in data
+    needed = INTENT_GUILD_MESSAGES if in_guild else INTENT_DIRECT_MESSAGES
+    if not session.intents & needed:
+        return None
+    if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not (
+        session.intents & INTENT_MESSAGE_CONTENT
+    ):
+        author_id = data.get("author", {}).get("id")
+        mentioned = any(u.get("id") == str(bot_id) for u in data.get("mentions", []))
+        if in_guild and not mentioned and author_id != str(bot_id):
+            data = {**data, "content": "", "embeds": [], "attachments": [], "components": []}
+    return data
+
+
+async def _ignore(d: JSON) -> None:
+    return None
+
+
+class Gateway:
+    def __init__(self, model: Model, notifier: Notifier, address: Address) -> None:
+        self._model = model
+        self._notifier = notifier
+        self._address = address
+        self.sessions: dict[str, Session] = {}
+        self._sockets: set[web.WebSocketResponse] = set()
+        # Answers a gateway op 4 (the bot joining, moving or leaving voice).
+        self.on_voice_state: Callable[[JSON], Awaitable[None]] = _ignore
+
+        # Recorded traffic
+        self.presences: list[JSON] = []
+        self.voice_state_requests: list[JSON] = []
+        self.member_requests: list[JSON] = []
+        self.identify_payloads: list[JSON] = []
+        self.identify_count = 0
+        self.resume_count = 0
+        self.gateway_close_codes: list[int | None] = []
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/gateway", self._serve)
+        router.add_get(API_PREFIX + "/gateway", self._get_gateway)
+        router.add_get(API_PREFIX + "/gateway/bot", self._get_gateway_bot)
+
+    def reset(self) -> None:
+        for recording in (
+            self.presences,
+            self.voice_state_requests,
+            self.member_requests,
+            self.identify_payloads,
+            self.gateway_close_codes,
+        ):
+            recording.clear()
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"fake shutting down")
+
+    @property
+    def connected(self) -> bool:
+        return any(s.ready and s.ws is not None for s in self.sessions.values())
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.ws is not None]
+
+    # ------------------------------------------------------------------ sending
+
+    def _recipients(self, event: str, data: JSON) -> list[Session]:
+        """Who gets an event: every session, live or waiting to RESUME, like Discord does."""
+        return list(self.sessions.values())
+
+    async def dispatch(self, event: str, data: JSON) -> None:
+        """Send an event (op 0) to its sessions; each keeps it for a RESUME replay."""
+        for session in self._recipients(event, data):
+            await self._dispatch_to(session, event, data)
+
+    async def _dispatch_to(self, session: Session, event: str, data: JSON) -> None:
+        visible = visible_to(session, event, data, self._model.bot_user.id)
+        if visible is None:
+            return
+        session.seq += 1
+        payload = {"op": OP_DISPATCH, "t": event, "s": session.seq, "d": visible}
+        session.history.append(payload)
+        await self._send(session, payload)
+
+    async def _send(self, session: Session, payload: JSON) -> bool:
+        ws = session.ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            async with session.lock:
+                await ws.send_str(json.dumps(payload))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def send_reconnect(self) -> None:
+        for session in self.live_sessions():
+            await self._send(session, {"op": OP_RECONNECT, "d": None})
+
+    async def send_invalid_session(self, resumable: bool) -> None:
+        for session in self.live_sessions():
+            if not resumable:
+                self.sessions.pop(session.session_id, None)
+            session.ready = False
+            await self._send(session, {"op": OP_INVALID_SESSION, "d": resumable})
+
+    # ------------------------------------------------------------------ REST
+
+    async def _get_gateway(self, request: web.Request) -> web.Response:
+        return json_response({"url": self._address.gateway_url})
+
+    async def _get_gateway_bot(self, request: web.Request) -> web.Response:
+        return json_response(
+            {
+                "url": self._address.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14400000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    # ------------------------------------------------------------------ the websocket
+
+    async def _serve(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        send_lock = asyncio.Lock()
+        mine: Session | None = None
+
+        async def send(payload: JSON) -> None:
+            async with send_lock:
+                await ws.send_str(json.dumps(payload))
+
+        try:
+            await send({"op": OP_HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                d = frame.get("d")
+                if op == OP_HEARTBEAT:
+                    await send({"op": OP_HEARTBEAT_ACK})
+                elif op == OP_IDENTIFY:
+                    self.identify_payloads.append(d)
+                    if d.get("token") != self._model.token:
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    mine = await self._identify(ws, d, send_lock)
+                elif op == OP_RESUME:
+                    if d.get("token") != self._model.token:
+                        await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    mine = await self._resume(ws, d, send_lock)
+                elif op == OP_PRESENCE:
+                    self.presences.append(d)
+                    self._notifier.notify()
+                elif op == OP_VOICE_STATE:
+                    self.voice_state_requests.append(d)
+                    self._notifier.notify()
+                    await self.on_voice_state(d)
+                elif op == OP_REQUEST_MEMBERS:
+                    self.member_requests.append(d)
+                    if mine is not None:
+                        chunk = payloads.members_chunk(self._model, d)
+                        await self._dispatch_to(mine, "GUILD_MEMBERS_CHUNK", chunk)
+                else:
+                    await ws.close(code=4001, message=b"Unknown opcode.")
+                    break
+        finally:
+            self._sockets.discard(ws)
+            self.gateway_close_codes.append(ws.close_code)
+            if mine is not None and mine.ws is ws:
+                mine.ws = None
+                mine.ready = False
+                if ws.close_code in (1000, 1001):
+                    # A clean close ends the session (discord.py closes with 1000 on shutdown
+                    # and with 4000 when it intends to RESUME).
+                    self.sessions.pop(mine.session_id, None)
+            self._notifier.notify()
+        return ws
+
+    async def _identify(
+        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
+    ) -> Session:
+        self.identify_count += 1
+        session = Session(
+            session_id=uuid.uuid4().hex,
+            intents=int(d.get("intents", 0)),
+            shard=d.get("shard"),
+            lock=send_lock,
+        )
+        self.sessions[session.session_id] = session
+        session.ws = ws
+        ready = payloads.ready_payload(
+            self._model,
+            session_id=session.session_id,
+            shard=session.shard,
+            resume_gateway_url=self._address.gateway_url,
+        )
+        await self._dispatch_to(session, "READY", ready)
+        await self._dispatch_to(session, "GUILD_CREATE", payloads.guild_create_payload(self._model))
+        session.ready = True
+        self._notifier.notify()
+        return session
+
+    async def _resume(
+        self, ws: web.WebSocketResponse, d: JSON, send_lock: asyncio.Lock
+    ) -> Session | None:
+        session = self.sessions.get(str(d.get("session_id")))
+        if session is None:
+            async with send_lock:
+                await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
+            return None
+        self.resume_count += 1
+        session.ws = ws
+        session.lock = send_lock
+        seq = d.get("seq") or 0
+        for payload in list(session.history):
+            if payload["s"] > seq:
+                await self._send(session, payload)
+        await self._dispatch_to(session, "RESUMED", {"_trace": ['["fake-gateway",{"micros":0}]']})
+        session.ready = True
+        self._notifier.notify()
+        return session

@@ -1,0 +1,251 @@
+"""What the fake Discord stores: one guild, its users, members, channels, roles, messages and
+voice states, the bot's DM channels and the application's commands.
+
+Channels, roles and messages are kept as the JSON Discord returns for them (and mutated in
+place, e.g. ``last_message_id``); the payloads derived from the rest live in ``payloads.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tests.fakes.discord.protocol import (
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
+    BOT_ROLE_PERMISSIONS,
+    DISCORD_EPOCH_MS,
+    EVERYONE_PERMISSIONS,
+    JSON,
+    now_iso,
+)
+
+
+@dataclass
+class FakeUser:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+
+    def payload(self) -> JSON:
+        data: JSON = {
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
+            "primary_guild": None,
+        }
+        if self.bot:
+            data["bot"] = True
+        return data
+
+
+@dataclass
+class Member:
+    user: FakeUser
+    roles: list[int]
+    joined_at: str
+    nick: str | None = None
+
+
+def role_payload(
+    rid: int,
+    name: str,
+    permissions: int,
+    position: int,
+    *,
+    managed: bool = False,
+    tags: JSON | None = None,
+) -> JSON:
+    role: JSON = {
+        "id": str(rid),
+        "name": name,
+        "description": None,
+        "permissions": str(permissions),
+        "position": position,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "managed": managed,
+        "mentionable": False,
+        "flags": 0,
+    }
+    if tags is not None:
+        role["tags"] = tags
+    return role
+
+
+def text_channel_payload(guild_id: int, cid: int, name: str, position: int) -> JSON:
+    return {
+        "id": str(cid),
+        "type": 0,
+        "guild_id": str(guild_id),
+        "name": name,
+        "position": position,
+        "permission_overwrites": [],
+        "parent_id": None,
+        "topic": None,
+        "nsfw": False,
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+    }
+
+
+def voice_channel_payload(guild_id: int, cid: int, name: str, position: int) -> JSON:
+    return {
+        "id": str(cid),
+        "type": 2,
+        "guild_id": str(guild_id),
+        "name": name,
+        "position": position,
+        "permission_overwrites": [],
+        "parent_id": None,
+        "bitrate": 64000,
+        "user_limit": 0,
+        "rtc_region": None,
+        "video_quality_mode": 1,
+        "nsfw": False,
+        "rate_limit_per_user": 0,
+        "last_message_id": None,
+        "flags": 0,
+    }
+
+
+class Model:
+    def __init__(
+        self,
+        *,
+        token: str,
+        application_id: int,
+        bot_user: FakeUser,
+        guild_id: int,
+        guild_name: str,
+        text_channels: dict[int, str],
+        voice_channels: dict[int, str] | None,
+        members: list[FakeUser] | None,
+        owner_id: int | None,
+    ) -> None:
+        self.token = token  # the bot's: REST ``Authorization: Bot …``, IDENTIFY and RESUME
+        self.application_id = application_id
+        self.bot_user = bot_user
+        self.guild_id = guild_id
+        self.guild_name = guild_name
+        self.owner_id = owner_id if owner_id is not None else (members[0].id if members else 1)
+        self._snowflake_last = 0
+        self.joined_at = now_iso()
+
+        self.channels: dict[int, JSON] = {}
+        for pos, (cid, name) in enumerate(text_channels.items()):
+            self.channels[cid] = text_channel_payload(guild_id, cid, name, pos)
+        for pos, (cid, name) in enumerate((voice_channels or {}).items()):
+            self.channels[cid] = voice_channel_payload(guild_id, cid, name, pos)
+        self.dm_channels: dict[int, JSON] = {}
+
+        self.admin_role_id = self.snowflake()
+        self.bot_role_id = self.snowflake()
+        self.roles: dict[int, JSON] = {
+            guild_id: role_payload(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+            self.admin_role_id: role_payload(self.admin_role_id, "admin", ADMINISTRATOR, 1),
+            self.bot_role_id: role_payload(
+                self.bot_role_id,
+                bot_user.username,
+                BOT_ROLE_PERMISSIONS,
+                2,
+                managed=True,
+                tags={"bot_id": str(bot_user.id)},
+            ),
+        }
+        self.users: dict[int, FakeUser] = {bot_user.id: bot_user}
+        self.guild_members: dict[int, Member] = {}
+        self.add_guild_member(bot_user, roles=[self.bot_role_id])
+        for member in members or []:
+            self.add_guild_member(member)
+
+        self.messages: dict[int, JSON] = {}
+        # Application commands by scope: a guild id, or None for the global ones.
+        self.synced_commands: dict[int | None, list[JSON]] = {}
+        # Voice: who is in which voice channel, and their voice session id and self-mute/deaf.
+        self.voice_channel_of: dict[int, int] = {}
+        self.voice_flags: dict[int, JSON] = {}
+
+    def snowflake(self) -> int:
+        """A new increasing snowflake for the current time."""
+        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        value = max(value, self._snowflake_last + 1)
+        self._snowflake_last = value
+        return value
+
+    def add_role(self, name: str, permissions: int) -> int:
+        rid = self.snowflake()
+        self.roles[rid] = role_payload(rid, name, permissions, len(self.roles))
+        return rid
+
+    def add_guild_member(
+        self,
+        user: FakeUser,
+        *,
+        admin: bool = False,
+        permissions: int | None = None,
+        roles: list[int] | None = None,
+        nick: str | None = None,
+    ) -> None:
+        role_ids = list(roles or [])
+        if admin:
+            role_ids.append(self.admin_role_id)
+        if permissions is not None:
+            role_ids.append(self.add_role(f"perms-{user.username}", permissions))
+        self.users[user.id] = user
+        self.guild_members[user.id] = Member(user, role_ids, now_iso(), nick)
+
+    def member_permissions(self, user_id: int) -> int:
+        """Guild-level computed permissions (no channel overwrites exist in this fake)."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.guild_members.get(user_id)
+        perms = int(self.roles[self.guild_id]["permissions"])
+        for rid in member.roles if member else []:
+            role = self.roles.get(rid)
+            if role is not None:
+                perms |= int(role["permissions"])
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        return perms
+
+    def channel(self, cid: int) -> JSON | None:
+        """A guild channel or a DM channel."""
+        return self.channels.get(cid) or self.dm_channels.get(cid)
+
+    def is_guild_channel(self, channel_id: int) -> bool:
+        return channel_id in self.channels
+
+    def store(self, msg: JSON) -> None:
+        self.messages[int(msg["id"])] = msg
+        channel = self.channel(int(msg["channel_id"]))
+        if channel is not None:
+            channel["last_message_id"] = msg["id"]
+
+    def dm_channel_for(self, user: FakeUser, channel_id: int | None = None) -> JSON:
+        """The bot's DM channel with ``user``, created (with ``channel_id``) if needed."""
+        for channel in self.dm_channels.values():
+            if channel["recipients"][0]["id"] == str(user.id):
+                return channel
+        cid = channel_id or self.snowflake()
+        channel = {
+            "id": str(cid),
+            "type": 1,
+            "last_message_id": None,
+            "flags": 0,
+            "recipients": [user.payload()],
+        }
+        self.dm_channels[cid] = channel
+        return channel
