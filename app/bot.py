@@ -24,8 +24,15 @@ from commands.presence import Presence
 from commands.retention import Retention
 from commands.say import Say
 from commands.temperature import TemperatureCommands
-from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice, load_opus
+from commands.voice_audio import (
+    DiscordVoiceConnector,
+    FFmpegAudio,
+    VoiceConnect,
+    connect_discord_voice,
+    load_opus,
+)
 from commands.voice_watch import VoiceWatch
+from services.background import BackgroundTasks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import cipher_for
@@ -33,11 +40,13 @@ from services.llm import AzureChatModel
 from services.music_queue import MusicQueues
 from services.music_source import MusicResolver
 from services.persona import Persona, PersonaService
+from services.play_request import PlayRequests
 from services.privacy import PrivacyService
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import TinyStore
 from services.temperature import TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
+from services.voice_player import VoicePlayers
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +172,18 @@ class AzureBot(commands.Bot):
         self.settings = settings
         self.services = services
         self._connect_voice = connect_voice
+        self.background_tasks = BackgroundTasks()
+        audio = FFmpegAudio(
+            ffmpeg=find_ffmpeg(), max_stream_seconds=services.music_resolver.max_seconds
+        )
         self.voice_players = VoicePlayers(
             queues=services.music_queues,
-            resolver=services.music_resolver,
-            connect=connect_voice,
-            ffmpeg=find_ffmpeg(),
+            finder=services.music_resolver,
+            connector=DiscordVoiceConnector(self, connect_voice),
+            streams=audio,
+            speech_files=audio,
             idle_seconds=settings.voice_idle_seconds,
+            tasks=self.background_tasks,
         )
 
     async def setup_hook(self) -> None:
@@ -209,8 +224,12 @@ class AzureBot(commands.Bot):
             Music(
                 self,
                 players=players,
+                requests=PlayRequests(
+                    players=players, queues=services.music_queues, finder=services.music_resolver
+                ),
                 queues=services.music_queues,
                 resolver=services.music_resolver,
+                tasks=self.background_tasks,
             )
         )
         await self.add_cog(
@@ -245,6 +264,7 @@ class AzureBot(commands.Bot):
         try:
             await self.voice_players.close()
             await super().close()
+            await self.background_tasks.close()
         finally:
             await self.services.close()
 
