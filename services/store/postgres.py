@@ -136,11 +136,16 @@ _CONFLICTS: tuple[type[BaseException], ...] = (
 def _connection_lost(error: BaseException) -> bool:
     if isinstance(error, _CONNECTION_ERRORS):
         return True
+    text = str(error)
     # "connection is closed", "connection was closed in the middle of operation"; not "pool is
     # closed" (this store was closed) nor a misuse of the API.
-    text = str(error)
-    return isinstance(error, asyncpg.exceptions.InterfaceError) and (
-        "connection" in text and "closed" in text
+    if isinstance(error, asyncpg.exceptions.InterfaceError):
+        return "connection" in text and "closed" in text
+    # An idle connection the server has just terminated (pg_terminate_backend, a shutdown): the
+    # FATAL message has arrived, the end of the socket not yet, and the protocol is stuck
+    # waiting for a ReadyForQuery that never comes.
+    return isinstance(error, asyncpg.exceptions.InternalClientError) and (
+        "another operation" in text
     )
 
 
@@ -193,6 +198,12 @@ async def _connect(url: str, retry_seconds: float) -> Connection:
                 raise StoreUnavailableError(
                     f"PostgreSQL (DATABASE_URL) could not be reached: {_reason(error)}."
                 ) from None
+            if delay == 0.1:
+                log.warning(
+                    "PostgreSQL is not reachable yet (%s); trying for up to %g s",
+                    _reason(error),
+                    retry_seconds,
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
@@ -435,13 +446,16 @@ class PostgresStore:
         *,
         cipher: ContentCipher | None = None,
         pool_size: int = 10,
-        retry_seconds: float = RETRY_SECONDS,
+        retry_seconds: float | None = None,
     ) -> PostgresStore:
         """Connect, bring the schema up to date, check the key against the database.
 
-        Raises `StoreUnavailableError`, `StoreSchemaError` or `EncryptionKeyError`, each with a
-        one-line message.
+        An unreachable server is tried again for `retry_seconds` (default `RETRY_SECONDS`), at
+        the start as later. Raises `StoreUnavailableError`, `StoreSchemaError` or
+        `EncryptionKeyError`, each with a one-line message.
         """
+        if retry_seconds is None:
+            retry_seconds = RETRY_SECONDS
         await migrate(url, retry_seconds=retry_seconds)
         try:
             pool = await asyncpg.create_pool(
