@@ -111,18 +111,24 @@ async def test_counts_follow_the_order_of_the_calls(store: PostgresStore) -> Non
 async def test_when_an_add_returns_every_add_called_before_it_is_visible(
     store: PostgresStore, postgres_database: PostgresDatabase
 ) -> None:
-    called: list[int] = []
-    seen: dict[int, set[int]] = {}
-
-    async def add(n: int) -> None:
-        called.append(1000 + n)
-        await store.add(message(n, channel=1 + n % 3), counted=True)
-        rows = await postgres_database.query("SELECT message_id FROM messages")
-        seen[1000 + n] = {row["message_id"] for row in rows}
-
-    await asyncio.gather(*(add(n) for n in range(30)))
-    for position, message_id in enumerate(called):
-        assert set(called[: position + 1]) <= seen[message_id]
+    """Channel 1's add is held up in the database; channel 2's, called after it, is stored
+    meanwhile but returns only after it, so that every earlier-called add is visible then."""
+    await store.add(message(1, channel=1), counted=True)
+    blocker = await asyncpg.connect(postgres_database.url)
+    try:
+        held = blocker.transaction()
+        await held.start()
+        await blocker.execute("SELECT n FROM channel_counters WHERE channel_id = 1 FOR UPDATE")
+        slow = asyncio.create_task(store.add(message(2, channel=1), counted=True))
+        fast = asyncio.create_task(store.add(message(3, channel=2), counted=True))
+        await asyncio.sleep(0.5)
+        assert not slow.done() and not fast.done()
+        assert [m.message_id for m in await store.last_in_channel(2, 5)] == [1003]  # stored
+        await held.commit()
+    finally:
+        await blocker.close()
+    assert await fast == Arrival(True, 1)
+    assert slow.done() and await slow == Arrival(True, 2)
 
 
 async def test_last_in_channel_is_oldest_first_bounded_and_ends_at_up_to(
