@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -123,10 +123,10 @@ class PostgresServer:
 
     admin_url: str
     started_in: float = 0.0  # seconds initdb + start took (0: an existing server)
+    options: str = SERVER_OPTIONS
     bin_dir: Path | None = None
     data_dir: Path | None = None
     scratch: Path | None = None
-    _databases: list[str] = field(default_factory=list)
 
     @property
     def can_restart(self) -> bool:
@@ -150,7 +150,7 @@ class PostgresServer:
             "-l",
             str(self.data_dir.parent / "server.log"),
             "-o",
-            f"-h 127.0.0.1 -p {port} -k {self.data_dir.parent} {SERVER_OPTIONS}",
+            f"-h 127.0.0.1 -p {port} -k {self.data_dir.parent} {self.options}",
             "start",
         )
 
@@ -194,8 +194,9 @@ class PostgresServer:
         return len(rows)
 
 
-def start_server() -> PostgresServer:
-    """initdb and start a new server on 127.0.0.1; raises RuntimeError with one line."""
+def start_server(options: str = SERVER_OPTIONS) -> PostgresServer:
+    """initdb and start a new server on 127.0.0.1 (`options` for `postgres`, e.g. `-c
+    fsync=on` for figures that mean something); raises RuntimeError with one line."""
     began = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="test-postgres-"))
     try:
@@ -223,6 +224,7 @@ def start_server() -> PostgresServer:
         for _attempt in range(3):  # a free port may be taken by someone else meanwhile
             server = PostgresServer(
                 admin_url=f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres",
+                options=options,
                 bin_dir=bin_dir,
                 data_dir=data_dir,
                 scratch=scratch,

@@ -176,6 +176,12 @@ async def _init_connection(connection: Connection) -> None:
     )
 
 
+async def _keep_session(connection: Connection) -> None:
+    """The pool's reset of a connection it takes back, less asyncpg's default query (RESET ALL,
+    UNLISTEN, advisory unlocks: one more round trip per operation): this store changes no
+    session state. An open transaction is still rolled back, by asyncpg, before this runs."""
+
+
 _SERVER_SETTINGS = {"application_name": "discord-azure-bot"}
 
 
@@ -463,6 +469,7 @@ class PostgresStore:
                 min_size=1,
                 max_size=pool_size,
                 init=_init_connection,
+                reset=_keep_session,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
                 server_settings=_SERVER_SETTINGS,
