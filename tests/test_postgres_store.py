@@ -5,6 +5,7 @@ rest, exact counters under concurrency, a server that goes away and comes back).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -34,6 +35,10 @@ from services.store.postgres import (
     migrate,
     split_statements,
 )
+from tests.azure_brain import Brain
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord
+from tests.harness import ALICE, BRUNO, GENERAL, eventually, post_many, running_bot, sent_after
 from tests.postgres_server import PostgresDatabase, PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -515,6 +520,16 @@ async def test_connections_killed_by_the_server_are_replaced(
     assert await store.get_state("persona", "k") == {"v": 1}
 
 
+@contextlib.asynccontextmanager
+async def server_down(server: PostgresServer) -> AsyncIterator[None]:
+    """The test server stopped (a fast shutdown) for the block, started again after it."""
+    await asyncio.to_thread(server.stop)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.start)
+
+
 async def test_a_server_restart_loses_nothing_and_an_add_during_the_outage_raises(
     postgres_server: PostgresServer,
     postgres_database: PostgresDatabase,
@@ -530,21 +545,17 @@ async def test_a_server_restart_loses_nothing_and_an_add_during_the_outage_raise
     await patient.put_state("music_queue", "10", {"v": 1, "tracks": ["a"]})
 
     # Down for a moment: the add waits for the server and lands.
-    await asyncio.to_thread(postgres_server.stop)
-    waiting = asyncio.create_task(patient.add(message(5), counted=True))
-    await asyncio.sleep(0.5)
-    assert not waiting.done()
-    await asyncio.to_thread(postgres_server.start)
+    async with server_down(postgres_server):
+        waiting = asyncio.create_task(patient.add(message(5), counted=True))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
     assert await waiting == Arrival(True, 6)
 
     # Down for longer than the store waits: the add raises, nothing is stored nor counted.
-    await asyncio.to_thread(postgres_server.stop)
-    try:
+    async with server_down(postgres_server):
         with pytest.raises(StoreUnavailableError) as unavailable:
             await impatient.add(message(6), counted=True)
         assert "\n" not in str(unavailable.value)
-    finally:
-        await asyncio.to_thread(postgres_server.start)
 
     assert await impatient.add(message(7), counted=True) == Arrival(True, 7)
     for store in (patient, impatient):
@@ -554,6 +565,43 @@ async def test_a_server_restart_loses_nothing_and_an_add_during_the_outage_raise
         assert await store.get_state("music_queue", "10") == {"v": 1, "tracks": ["a"]}
     lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
     assert len(lost) == 2  # one line per store and outage, not one per attempt
+
+
+# -- the bot on PostgreSQL ------------------------------------------------------------------
+
+
+async def test_the_bot_keeps_its_messages_and_counts_in_postgresql(
+    fake_discord: FakeDiscord,
+    fake_azure: FakeAzureOpenAI,
+    settings: Settings,
+    postgres_database: PostgresDatabase,
+) -> None:
+    fake_azure.responder = Brain(reply=lambda chat: "Bom dia!")
+    database = Secret(postgres_database.url)
+    async with running_bot(fake_discord, settings, reply_every=3, database_url=database) as bot:
+        assert isinstance(bot.services.store, PostgresStore)
+        posted = await post_many(fake_discord, GENERAL, [ALICE, BRUNO], 3, "hello")
+        [reply] = await fake_discord.wait_for_sent(
+            lambda m: m in sent_after(fake_discord, GENERAL, posted[-1])
+        )
+        stored = await eventually(
+            lambda: postgres_database.query(
+                "SELECT message_id FROM messages WHERE message_id = $1", int(reply["id"])
+            )
+        )
+    assert reply["content"] == "Bom dia!" and stored
+    rows = await postgres_database.query(
+        "SELECT content, from_bot FROM messages WHERE channel_id = $1 ORDER BY message_id", GENERAL
+    )
+    assert [tuple(row) for row in rows] == [
+        ("hello 1", False),
+        ("hello 2", False),
+        ("hello 3", False),
+        ("Bom dia!", True),  # the bot's own words are context, not counted
+    ]
+    counters = await postgres_database.query("SELECT channel_id, n FROM channel_counters")
+    assert [tuple(row) for row in counters] == [(GENERAL, 3)]
+    assert not (settings.data_dir / "state").exists()  # nothing went to the embedded store
 
 
 # -- the command line -----------------------------------------------------------------------
