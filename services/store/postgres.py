@@ -24,8 +24,9 @@ How the port's promises are kept:
   serialization failure, or the connection lost before the commit), so it should not have side
   effects.
 - A connection lost (the server restarted, a failover): an operation is retried on a new
-  connection with backoff for up to `retry_seconds` (30 s by default), and the outage is logged
-  once, its end once. After that it raises `StoreUnavailableError`, so an `add` that did not
+  connection with backoff, at least once and until the outage has lasted `retry_seconds` (30 s
+  by default); the outage is logged once, its end once. Then it raises `StoreUnavailableError`
+  (and the next operations fail as fast until the server answers again), so an `add` that did not
   reach the database is never acknowledged (nor counted). When the connection drops during
   the COMMIT itself, an `add` checks whether its rows are there before trying again; other
   writes are idempotent, except `update_state`, which then raises rather than apply `change`
@@ -271,12 +272,21 @@ _BOOTSTRAP = (
 
 async def _bootstrap(connection: Connection) -> None:
     for statement in _BOOTSTRAP:
-        with contextlib.suppress(  # two processes created it at once: the other one did
-            asyncpg.exceptions.UniqueViolationError,
-            asyncpg.exceptions.DuplicateTableError,
-            asyncpg.exceptions.DuplicateObjectError,
-        ):
-            await connection.execute(statement)
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                await connection.execute(statement)
+            except (  # two processes created it at once: the other one did
+                asyncpg.exceptions.UniqueViolationError,
+                asyncpg.exceptions.DuplicateTableError,
+                asyncpg.exceptions.DuplicateObjectError,
+            ):
+                break
+            except _CONFLICTS:  # CockroachDB may ask for a retry instead
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.05))
+            else:
+                break
 
 
 def lease_owner() -> str:
@@ -426,10 +436,6 @@ def _clean(text: str) -> str:
 def _deleted(status: str) -> int:
     """The row count of a `DELETE n` status."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-class _Uncertain(Exception):
-    """The connection was lost during the COMMIT: the transaction may or may not have happened."""
 
 
 class PostgresStore:
