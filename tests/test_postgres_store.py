@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -565,6 +566,86 @@ async def test_a_server_restart_loses_nothing_and_an_add_during_the_outage_raise
         assert await store.get_state("music_queue", "10") == {"v": 1, "tracks": ["a"]}
     lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
     assert len(lost) == 2  # one line per store and outage, not one per attempt
+
+
+class CommitCutOff:
+    """Fault injection at the driver: the next transaction's COMMIT loses its connection, after
+    the server committed (`committed`) or before it could (the transaction is rolled back)."""
+
+    def __init__(self, pool: Any, *, committed: bool) -> None:
+        self._pool = pool
+        self._committed = committed
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self._pool.acquire() as connection:
+            yield _Connection(connection, self)
+
+
+class _Connection:
+    def __init__(self, connection: Any, fault: CommitCutOff) -> None:
+        self._connection = connection
+        self._fault = fault
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        transaction = self._connection.transaction()
+        await transaction.start()
+        try:
+            yield
+        except BaseException:
+            await transaction.rollback()
+            raise
+        if not self._fault.armed:
+            await transaction.commit()
+            return
+        self._fault.armed = False
+        if self._fault._committed:
+            await transaction.commit()
+        else:
+            await transaction.rollback()
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not committed"])
+async def test_an_add_whose_commit_was_cut_off_is_stored_and_counted_once(
+    store: PostgresStore, committed: bool
+) -> None:
+    await store.add(message(1), counted=True)
+    fault = CommitCutOff(store._pool, committed=committed)
+    store._pool = fault
+    assert await store.add(message(2), counted=True) == Arrival(True, 2)
+    assert not fault.armed
+    assert await store.add(message(2), counted=True) == Arrival(False, None)
+    assert await store.channel_count(1) == 2
+    fault.armed = True
+    assert await store.count(1, 5000) == Arrival(True, 3)
+    assert await store.channel_count(1) == 3
+
+
+async def test_an_update_whose_commit_was_cut_off_is_not_applied_twice(
+    store: PostgresStore,
+) -> None:
+    calls: list[Document | None] = []
+
+    def bump(document: Document | None) -> Document:
+        calls.append(document)
+        return {"v": 1, "n": (document or {}).get("n", 0) + 1}
+
+    store._pool = CommitCutOff(store._pool, committed=True)
+    with pytest.raises(StoreUnavailableError, match="may or may not have been saved"):
+        await store.update_state("guild_settings", "10", bump)
+    assert calls == [None]
+    assert await store.get_state("guild_settings", "10") == {"v": 1, "n": 1}
 
 
 # -- the bot on PostgreSQL ------------------------------------------------------------------
