@@ -36,7 +36,7 @@ from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
-from services.encryption import cipher_for
+from services.encryption import FernetCipher, cipher_for
 from services.llm import AzureChatModel, ChatModel
 from services.music_queue import MusicQueues, QueueDocuments
 from services.music_source import MusicResolver
@@ -45,6 +45,7 @@ from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MessageStore, StateStore, TinyStore
+from services.store.postgres import PostgresStore
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
 from services.voice_player import VoicePlayers
@@ -60,6 +61,17 @@ def music_resolver_for(settings: Settings) -> MusicResolver:
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
+    )
+
+
+async def open_postgres(settings: Settings) -> PostgresStore:
+    """The PostgreSQL store of `DATABASE_URL`, its schema brought up to date; raises
+    StoreUnavailableError, StoreSchemaError or EncryptionKeyError with one line."""
+    key = settings.store_encryption_key.reveal()
+    return await PostgresStore.open(
+        settings.database_url.reveal(),
+        cipher=FernetCipher(key) if key else None,
+        pool_size=settings.database_pool_size,
     )
 
 
@@ -96,8 +108,12 @@ class Services:
 async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIterator[Services]:
     """Build every service; on exit, close them in reverse order of opening."""
     async with contextlib.AsyncExitStack() as opened:
-        cipher = cipher_for(settings.data_dir, settings.store_encryption_key.reveal())
-        store = TinyStore(settings.data_dir, cipher=cipher)
+        key = settings.store_encryption_key.reveal()
+        store = (
+            await open_postgres(settings)
+            if settings.database_url
+            else TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+        )
         opened.push_async_callback(store.close)
         model = AzureChatModel(
             endpoint=settings.azure_openai_endpoint,
