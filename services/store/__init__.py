@@ -4,13 +4,15 @@ The rest of the bot sees two small interfaces, `MessageStore` and `StateStore`, 
 dataclasses and dicts in and out; `MemoryStore` implements both in memory.
 """
 
-from services.store.memory import MemoryStore
+from services.store.memory import MemoryLeases, MemoryStore
 from services.store.message_log import LogLimits
 from services.store.model import (
     STATE_KINDS,
     Arrival,
     ContentCipher,
     Document,
+    LeaseHolder,
+    LeaseStore,
     MessageStore,
     StateKind,
     StateStore,
@@ -23,7 +25,10 @@ __all__ = [
     "Arrival",
     "ContentCipher",
     "Document",
+    "LeaseHolder",
+    "LeaseStore",
     "LogLimits",
+    "MemoryLeases",
     "MemoryStore",
     "MessageStore",
     "StateKind",

@@ -1,19 +1,55 @@
 """`MemoryStore`: both store ports in plain dicts, for unit tests and as the reference the
-contract suite holds the durable stores to. Nothing survives the process."""
+contract suite holds the durable stores to. Nothing survives the process.
+
+`MemoryLeases` is the lease port in a dict, on an injectable clock: the unit tests' leases, and
+the bot's when it runs as one process on the embedded store (nobody else to share them with).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from services.store.model import Arrival, Document, StateKind, StoredMessage
+from services.store.model import Arrival, Document, LeaseHolder, StateKind, StoredMessage
 
 
-class MemoryStore:
-    def __init__(self) -> None:
+class MemoryLeases:
+    """`LeaseStore` in memory; `clock` (seconds, monotonic) decides what has expired."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._leases: dict[str, tuple[str, float]] = {}  # name -> (owner, expires at)
+
+    async def try_acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        now = self._clock()
+        held = self._leases.get(name)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._leases[name] = (owner, now + ttl_seconds)
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        held = self._leases.get(name)
+        if held is not None and held[0] == owner:
+            del self._leases[name]
+
+    async def lease_holder(self, name: str) -> LeaseHolder | None:
+        held = self._leases.get(name)
+        now = self._clock()
+        if held is None or held[1] <= now:
+            return None
+        return LeaseHolder(owner=held[0], seconds_left=held[1] - now)
+
+
+class MemoryStore(MemoryLeases):
+    """Both store ports, and the lease port, in memory."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(clock)
         self._messages: dict[int, StoredMessage] = {}
         self._counts: dict[int, int] = {}
         self._counted: set[int] = set()  # ids already counted: a replay counts once

@@ -124,3 +124,30 @@ class ContentCipher(Protocol):
     def seal(self, plain: str) -> str: ...
 
     def open(self, sealed: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """Who holds a lease, and for how much longer unless they renew it."""
+
+    owner: str
+    seconds_left: float
+
+
+class LeaseStore(Protocol):
+    """Named leases with an expiry, shared by every process on the store: who runs a shard,
+    whose turn it is to IDENTIFY. A lease not renewed before it expires is free again, so a
+    process that dies (kill -9) gives its leases up by itself."""
+
+    async def try_acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the lease for `ttl_seconds` when it is free or expired, or renew it when
+        `owner` holds it: True when `owner` holds it now."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Give the lease up, if `owner` holds it (else nothing happens)."""
+        ...
+
+    async def lease_holder(self, name: str) -> LeaseHolder | None:
+        """Who holds the lease now; None when it is free or expired."""
+        ...

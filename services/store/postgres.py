@@ -32,6 +32,10 @@ How the port's promises are kept:
   writes are idempotent, except `update_state`, which then raises rather than apply `change`
   twice.
 - Transactions that lose a conflict (SQLSTATE 40001, or 40P01) are retried a few times.
+- Leases (the shards a process runs, whose turn it is to IDENTIFY): one statement on the
+  `leases` table, `INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE leases.expires_at < now()
+  OR leases.owner = EXCLUDED.owner RETURNING owner`; expiries are the server's clock, so
+  processes whose machines' clocks disagree still agree on who holds a lease.
 
 With a `ContentCipher`, message texts and authors' names are sealed before they leave the
 process, and a state document is stored as `{"sealed": token}`. `store_meta` records whether the
@@ -68,6 +72,7 @@ from services.store.model import (
     Arrival,
     ContentCipher,
     Document,
+    LeaseHolder,
     StateKind,
     StoredMessage,
 )
@@ -439,7 +444,8 @@ def _deleted(status: str) -> int:
 
 
 class PostgresStore:
-    """`MessageStore` and `StateStore` in PostgreSQL. Open it with `PostgresStore.open`."""
+    """`MessageStore`, `StateStore` and `LeaseStore` in PostgreSQL. Open it with
+    `PostgresStore.open`."""
 
     def __init__(
         self, pool: Any, *, cipher: ContentCipher | None, retry_seconds: float = RETRY_SECONDS
@@ -960,3 +966,30 @@ class PostgresStore:
 
         rows = await self._run(read, transaction=False)
         return [(row["key"], self._open_state(row["document"])) for row in rows]
+
+    # -- leases -----------------------------------------------------------------------------
+
+    async def try_acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        # Safe to run again after a lost connection: a second try by the same owner renews.
+        return await self._run(
+            lambda connection: take_lease(connection, name, owner, ttl_seconds),
+            transaction=False,
+        )
+
+    async def release(self, name: str, owner: str) -> None:
+        await self._run(
+            lambda connection: release_lease(connection, name, owner), transaction=False
+        )
+
+    async def lease_holder(self, name: str) -> LeaseHolder | None:
+        async def read(connection: Connection) -> Any:
+            return await connection.fetchrow(
+                "SELECT owner, extract(epoch FROM expires_at - now())::float8 AS seconds_left "
+                "FROM leases WHERE name = $1 AND expires_at > now()",
+                name,
+            )
+
+        row = await self._run(read, transaction=False)
+        if row is None:
+            return None
+        return LeaseHolder(owner=row["owner"], seconds_left=float(row["seconds_left"]))

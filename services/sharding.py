@@ -1,0 +1,305 @@
+"""Shards across processes: which process owns a guild, and the leases that keep it that way.
+
+A guild is on shard `(guild_id >> 22) % shard_count` (`shard_of`), and Discord sends a shard's
+events to the sessions that IDENTIFYed with it; so the process that runs a shard owns its
+guilds: their counters, profiles, queues, voice and temperature. Discord would accept a second
+session on the same shard (and both would answer every message), so the processes keep it to
+one through the store's leases (`LeaseStore`: a row per lease, with an expiry):
+
+- `ShardClaim`: a lease `shard:<id>` per shard of the process, taken at start (a shard that a
+  live process holds stops the start: `ShardHeldError`), renewed every third of its length,
+  released on a clean stop. After a kill -9 the leases expire by themselves. A renewal that
+  finds a lease taken by another process (this one was cut off), or that cannot reach the store
+  before the lease runs out, ends `keep()` with one line: the bot stops rather than answer a
+  guild twice.
+- `IdentifyTurns`: Discord allows one IDENTIFY per 5 s per bucket `shard_id % max_concurrency`,
+  for the whole token. Before each IDENTIFY a process takes the lease `identify:<bucket>` for
+  those 5 s and never releases it early: its expiry is the spacing, whichever process is next.
+- `session_budget_problem`: Discord resets the token of a bot that starts too many sessions a
+  day (`session_start_limit`); below a small floor the bot does not start.
+
+No discord import here (import-linter checks): the glue is `app/sharding.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from services.store.model import LeaseStore
+
+log = logging.getLogger(__name__)
+
+IDENTIFY_SPACING_SECONDS = 5.0  # Discord: one IDENTIFY per bucket per 5 s
+SESSION_START_MARGIN = 5  # session starts kept in hand beyond one per shard to start
+LEASE_SECONDS = 60.0  # a shard lease not renewed for this long is free again
+_RETRY_FLOOR_SECONDS = 0.05  # the shortest pause between two tries
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's events arrive on, and so the process that owns the guild."""
+    return (guild_id >> 22) % shard_count
+
+
+def shard_lease(shard_id: int) -> str:
+    return f"shard:{shard_id}"
+
+
+def identify_lease(bucket: int) -> str:
+    return f"identify:{bucket}"
+
+
+def process_identity() -> str:
+    """A lease owner for this process: host, pid and a random tag (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def describe_shards(shard_ids: Sequence[int]) -> str:
+    """`0`, `0, 2` or `0-3`: the shards as an operator wrote them."""
+    ids = sorted(shard_ids)
+    if len(ids) > 2 and ids == list(range(ids[0], ids[-1] + 1)):
+        return f"{ids[0]}-{ids[-1]}"
+    return ", ".join(str(i) for i in ids)
+
+
+# -- what this process runs ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    count: int
+    shard_ids: tuple[int, ...]
+
+    @property
+    def runs_all(self) -> bool:
+        return self.shard_ids == tuple(range(self.count))
+
+
+def plan_shards(count: int | None, shard_ids: Sequence[int] | None, recommended: int) -> ShardPlan:
+    """The shards to run: the configured ones, else all of `count`, else all of Discord's
+    recommended count."""
+    total = count if count is not None else max(recommended, 1)
+    ids = tuple(sorted(set(shard_ids))) if shard_ids is not None else tuple(range(total))
+    outside = [i for i in ids if not 0 <= i < total]
+    if outside:
+        raise ValueError(f"shard ids {outside} are not below the shard count {total}")
+    return ShardPlan(total, ids)
+
+
+@dataclass(frozen=True)
+class SessionStartLimit:
+    """`session_start_limit` of `GET /gateway/bot`."""
+
+    total: int
+    remaining: int
+    reset_after_seconds: float
+    max_concurrency: int
+
+    def describe(self) -> str:
+        hours = self.reset_after_seconds / 3600
+        return (
+            f"{self.remaining}/{self.total} session starts left today (reset in {hours:.1f} h), "
+            f"max_concurrency {self.max_concurrency}"
+        )
+
+
+def session_budget_problem(limit: SessionStartLimit, shards: int) -> str | None:
+    """One line when starting `shards` sessions would leave Discord's daily budget below the
+    floor (Discord resets the token of a bot that runs out); None when there is room."""
+    needed = shards + SESSION_START_MARGIN
+    if limit.remaining >= needed:
+        return None
+    hours = limit.reset_after_seconds / 3600
+    return (
+        f"Discord allows only {limit.remaining} more session starts today (of {limit.total}; "
+        f"the count resets in {hours:.1f} h): not starting {shards} shard(s), which needs at "
+        f"least {needed}, so that the token is not reset; look for a process that restarts "
+        "in a loop."
+    )
+
+
+# -- the shard leases ----------------------------------------------------------------------
+
+
+class ShardHeldError(Exception):
+    """A shard of this process is held by another live process; the message is one line."""
+
+
+class ShardClaim:
+    """This process's shard leases: taken, renewed until lost, released."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        shard_ids: Sequence[int],
+        *,
+        ttl_seconds: float = LEASE_SECONDS,
+        owner: str | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._leases = leases
+        self.shard_ids = tuple(shard_ids)
+        self.ttl = ttl_seconds
+        self.owner = owner or process_identity()
+        self._clock = clock
+        self._sleep = sleep
+        self._held: list[int] = []
+        self._valid_until = 0.0  # by `clock`: until when every lease is surely ours
+
+    @property
+    def renew_every(self) -> float:
+        return self.ttl / 3
+
+    async def claim(self) -> None:
+        """Take every shard's lease, or none: raises `ShardHeldError` for the first one that
+        another live process holds (and gives back those taken before it)."""
+        started = self._clock()
+        for shard_id in self.shard_ids:
+            name = shard_lease(shard_id)
+            if await self._leases.try_acquire(name, self.owner, self.ttl):
+                self._held.append(shard_id)
+                continue
+            holder = await self._leases.lease_holder(name)
+            await self.release()
+            who = "it was held a moment ago"
+            if holder is not None:
+                who = f"{holder.owner}, for {holder.seconds_left:.0f} s more unless it renews"
+            raise ShardHeldError(
+                f"Shard {shard_id} is already run by another live process ({who}): refusing "
+                "to run it twice (both would answer every message); give each process its "
+                "own SHARD_IDS."
+            )
+        self._valid_until = started + self.ttl
+        log.info(
+            "claimed shard(s) %s for %g s, renewed every %g s (as %s)",
+            describe_shards(self.shard_ids),
+            self.ttl,
+            self.renew_every,
+            self.owner,
+        )
+
+    async def keep(self) -> str:
+        """Renew the leases until one is lost; then the line that says why (the bot must
+        stop). Runs until cancelled otherwise."""
+        pause = self.renew_every
+        failure: BaseException | None = None  # why the renewals fail, while they do
+        while True:
+            await self._sleep(pause)
+            started = self._clock()
+            left = self._valid_until - started
+            try:
+                if left <= 0:
+                    raise failure or TimeoutError("the last renewal was too long ago")
+                async with asyncio.timeout(left):
+                    lost = await self._renew_all()
+            except Exception as error:  # TimeoutError, an unreachable store
+                left = self._valid_until - self._clock()
+                if left <= 0:
+                    return (
+                        f"Could not renew the lease of shard(s) {describe_shards(self._held)} "
+                        f"before it expired ({_reason(error)}): stopping, as another process "
+                        "may run them now."
+                    )
+                if failure is None:
+                    log.warning(
+                        "could not renew the shard leases (%s); trying again for %.0f s",
+                        _reason(error),
+                        left,
+                    )
+                failure = error
+                pause = min(self.renew_every / 4, left)  # the last try ends at the expiry
+                continue
+            if lost is not None:
+                return lost
+            if failure is not None:
+                log.warning("shard leases renewed again")
+            failure = None
+            self._valid_until = started + self.ttl
+            pause = self.renew_every
+
+    async def _renew_all(self) -> str | None:
+        for shard_id in self._held:
+            name = shard_lease(shard_id)
+            if await self._leases.try_acquire(name, self.owner, self.ttl):
+                continue
+            holder = await self._leases.lease_holder(name)
+            self._held.remove(shard_id)  # not ours to release any more
+            who = holder.owner if holder is not None else "another process"
+            return (
+                f"Shard {shard_id} was taken over by {who} while this process ran it (cut off "
+                "from the database for too long?): stopping, so that its guilds are not "
+                "answered twice."
+            )
+        return None
+
+    async def release(self) -> None:
+        """Give the leases back (a clean stop): another process may take them at once."""
+        held, self._held = self._held, []
+        for shard_id in held:
+            try:
+                await self._leases.release(shard_lease(shard_id), self.owner)
+            except Exception as error:  # they expire on their own
+                log.warning("shard %d lease not released (%s)", shard_id, _reason(error))
+
+
+# -- the IDENTIFY spacing ------------------------------------------------------------------
+
+
+class IdentifyTurns:
+    """One IDENTIFY per bucket per `spacing` seconds, across every process on the store."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        *,
+        owner: str | None = None,
+        max_concurrency: int = 1,
+        spacing: float = IDENTIFY_SPACING_SECONDS,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._leases = leases
+        self._owner = owner or process_identity()
+        self.max_concurrency = max(max_concurrency, 1)
+        self.spacing = spacing
+        self._clock = clock
+        self._sleep = sleep
+        self._turns = itertools.count(1)
+
+    def bucket(self, shard_id: int) -> int:
+        return shard_id % self.max_concurrency
+
+    async def wait_turn(self, shard_id: int) -> float:
+        """Return when `shard_id` may IDENTIFY (its bucket's lease is taken for `spacing`
+        seconds, never given back early); the seconds it waited."""
+        bucket = self.bucket(shard_id)
+        name = identify_lease(bucket)
+        # A new owner for every IDENTIFY: the same one would just renew its own lease.
+        mine = f"{self._owner}:shard-{shard_id}:{next(self._turns)}"
+        began = self._clock()
+        while not await self._leases.try_acquire(name, mine, self.spacing):
+            holder = await self._leases.lease_holder(name)
+            left = holder.seconds_left if holder is not None else 0.0
+            await self._sleep(max(min(left, self.spacing), _RETRY_FLOOR_SECONDS))
+        waited = self._clock() - began
+        if waited > 0:
+            log.info(
+                "shard %d waited %.1f s for its IDENTIFY turn (bucket %d)", shard_id, waited, bucket
+            )
+        return waited

@@ -1,0 +1,245 @@
+"""Shards across processes: who owns a guild, the shard leases and the IDENTIFY spacing, on
+`MemoryLeases` with a clock the tests move."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from services.sharding import (
+    SESSION_START_MARGIN,
+    IdentifyTurns,
+    SessionStartLimit,
+    ShardClaim,
+    ShardHeldError,
+    describe_shards,
+    plan_shards,
+    session_budget_problem,
+    shard_of,
+)
+from services.store import MemoryLeases, MemoryStore
+from services.store.model import LeaseHolder
+
+
+class FakeTime:
+    """A clock that moves only when someone sleeps; `stop_after` sleeps end the sleeper."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self._stop_after = stop_after
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if self._stop_after is not None and len(self.sleeps) >= self._stop_after:
+            raise asyncio.CancelledError
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Unreachable:
+    """Leases whose store stops answering once `down` is set."""
+
+    def __init__(self, leases: MemoryLeases) -> None:
+        self.leases = leases
+        self.down = False
+
+    async def try_acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        if self.down:
+            raise OSError("connection refused")
+        return await self.leases.try_acquire(name, owner, ttl_seconds)
+
+    async def release(self, name: str, owner: str) -> None:
+        if self.down:
+            raise OSError("connection refused")
+        await self.leases.release(name, owner)
+
+    async def lease_holder(self, name: str) -> LeaseHolder | None:
+        return await self.leases.lease_holder(name)
+
+
+def test_a_guild_belongs_to_the_shard_of_its_id() -> None:
+    guild = (123_456 << 22) | 0x3FFFFF  # the low 22 bits (worker, process, increment) do not count
+    assert shard_of(guild, 1) == 0
+    assert shard_of(guild, 2) == 123_456 % 2
+    assert shard_of(guild, 7) == 123_456 % 7
+    assert {shard_of(n << 22, 4) for n in range(8)} == {0, 1, 2, 3}
+
+
+def test_the_plan_is_the_configured_shards_else_all_of_the_count() -> None:
+    assert plan_shards(None, None, recommended=3) == plan_shards(3, None, recommended=1)
+    assert plan_shards(None, None, recommended=3).shard_ids == (0, 1, 2)
+    assert plan_shards(None, None, recommended=0).shard_ids == (0,)
+    half = plan_shards(4, [3, 2, 2], recommended=1)
+    assert (half.count, half.shard_ids, half.runs_all) == (4, (2, 3), False)
+    assert plan_shards(2, [0, 1], recommended=8).runs_all
+    with pytest.raises(ValueError, match="not below the shard count 2"):
+        plan_shards(2, [2], recommended=1)
+    assert describe_shards([0, 1, 2, 3]) == "0-3"
+    assert describe_shards([2, 0]) == "0, 2"
+
+
+def test_the_bot_does_not_start_below_the_session_start_floor() -> None:
+    limit = SessionStartLimit(total=1000, remaining=9, reset_after_seconds=7200, max_concurrency=1)
+    assert session_budget_problem(limit, shards=9 - SESSION_START_MARGIN) is None
+    problem = session_budget_problem(limit, shards=10 - SESSION_START_MARGIN)
+    assert problem is not None and "\n" not in problem
+    assert "only 9 more session starts today (of 1000" in problem
+    assert "resets in 2.0 h" in problem
+    assert limit.describe() == (
+        "9/1000 session starts left today (reset in 2.0 h), max_concurrency 1"
+    )
+
+
+async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -> None:
+    clock = FakeTime()
+    leases = MemoryStore(clock.clock)  # the store's lease port
+    first = ShardClaim(leases, [1], ttl_seconds=60, owner="first", clock=clock.clock)
+    await first.claim()
+    second = ShardClaim(leases, [0, 1], ttl_seconds=60, owner="second", clock=clock.clock)
+    with pytest.raises(ShardHeldError) as refused:
+        await second.claim()
+    line = str(refused.value)
+    assert "\n" not in line
+    assert line.startswith("Shard 1 is already run by another live process (first, for 60 s")
+    assert await leases.lease_holder("shard:0") is None  # shard 0 was given back
+    assert await leases.lease_holder("shard:1") == LeaseHolder("first", 60.0)
+
+
+async def test_a_dead_process_s_shards_are_free_once_its_leases_expire() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    await ShardClaim(leases, [0], ttl_seconds=60, owner="killed", clock=clock.clock).claim()
+    clock.now = 59.0
+    with pytest.raises(ShardHeldError):
+        await ShardClaim(leases, [0], ttl_seconds=60, owner="restarted", clock=clock.clock).claim()
+    clock.now = 60.5
+    await ShardClaim(leases, [0], ttl_seconds=60, owner="restarted", clock=clock.clock).claim()
+    assert (await leases.lease_holder("shard:0")) == LeaseHolder("restarted", 60.0)
+
+
+async def test_a_clean_stop_frees_the_shards_at_once() -> None:
+    leases = MemoryLeases()
+    claim = ShardClaim(leases, [0, 1], ttl_seconds=60, owner="stopping")
+    await claim.claim()
+    await claim.release()
+    await ShardClaim(leases, [0, 1], ttl_seconds=60, owner="next").claim()
+
+
+async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> None:
+    clock = FakeTime(stop_after=30)  # 30 renewals: 600 s, ten times the lease
+    leases = MemoryLeases(clock.clock)
+    claim = ShardClaim(
+        leases, [0, 1], ttl_seconds=60, owner="alive", clock=clock.clock, sleep=clock.sleep
+    )
+    await claim.claim()
+    with pytest.raises(asyncio.CancelledError):
+        await claim.keep()
+    assert clock.sleeps == [20.0] * 30  # well before the expiry, every time
+    assert clock.now == 600.0
+    for shard in (0, 1):
+        holder = await leases.lease_holder(f"shard:{shard}")
+        assert holder is not None and holder.owner == "alive"
+    with pytest.raises(ShardHeldError):
+        await ShardClaim(leases, [0], ttl_seconds=60, owner="other", clock=clock.clock).claim()
+
+
+async def test_a_lease_taken_by_another_process_stops_the_bot_with_one_line() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    claim = ShardClaim(
+        leases, [0, 1], ttl_seconds=60, owner="cut-off", clock=clock.clock, sleep=clock.sleep
+    )
+    await claim.claim()
+    # Partitioned: its lease of shard 1 expired in the database and another process took it.
+    await leases.release("shard:1", "cut-off")
+    await leases.try_acquire("shard:1", "newcomer", 60)
+    line = await claim.keep()
+    assert line.startswith("Shard 1 was taken over by newcomer while this process ran it")
+    assert "\n" not in line
+    await claim.release()  # what is still its own (shard 0) and nothing of the newcomer's
+    assert await leases.lease_holder("shard:0") is None
+    assert await leases.lease_holder("shard:1") == LeaseHolder("newcomer", 40.0)
+
+
+async def test_renewals_that_cannot_reach_the_store_stop_the_bot_when_the_lease_runs_out() -> None:
+    clock = FakeTime()
+    store = Unreachable(MemoryLeases(clock.clock))
+    claim = ShardClaim(
+        store, [0], ttl_seconds=60, owner="isolated", clock=clock.clock, sleep=clock.sleep
+    )
+    await claim.claim()
+    store.down = True
+    line = await claim.keep()
+    assert line.startswith("Could not renew the lease of shard(s) 0 before it expired (OSError")
+    assert clock.now >= 60.0  # not before the lease could have been lost
+    assert clock.now <= 60.0 + 20.0
+    store.down = False
+    await claim.release()
+
+
+async def test_a_store_that_comes_back_in_time_loses_nothing() -> None:
+    clock = FakeTime()
+    store = Unreachable(MemoryLeases(clock.clock))
+    claim = ShardClaim(
+        store, [0], ttl_seconds=60, owner="patient", clock=clock.clock, sleep=clock.sleep
+    )
+    await claim.claim()
+    store.down = True
+
+    async def back_in_time(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if clock.now >= 45:
+            store.down = False
+        if clock.now >= 200:
+            raise asyncio.CancelledError
+
+    claim._sleep = back_in_time
+    with pytest.raises(asyncio.CancelledError):
+        await claim.keep()
+    holder = await store.lease_holder("shard:0")
+    assert holder is not None and holder.owner == "patient"
+
+
+async def test_identifies_are_spaced_per_bucket_across_processes() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)  # one store, two processes
+    one = IdentifyTurns(
+        leases, owner="one", max_concurrency=2, clock=clock.clock, sleep=clock.sleep
+    )
+    two = IdentifyTurns(
+        leases, owner="two", max_concurrency=2, clock=clock.clock, sleep=clock.sleep
+    )
+    turns: list[tuple[str, int, float]] = []
+    for process, shard in ((one, 0), (two, 1), (two, 2), (one, 3), (one, 4), (two, 6)):
+        await process.wait_turn(shard)
+        turns.append((process._owner, shard, clock.now))
+    assert turns == [
+        ("one", 0, 0.0),  # bucket 0
+        ("two", 1, 0.0),  # bucket 1: at once
+        ("two", 2, 5.0),  # bucket 0 again: 5 s after shard 0, though another process's
+        ("one", 3, 5.0),  # bucket 1: 5 s after shard 1
+        ("one", 4, 10.0),  # the same process's next one in bucket 0 waits too
+        ("two", 6, 15.0),
+    ]
+
+
+async def test_concurrent_identifies_of_one_bucket_never_come_within_the_spacing() -> None:
+    leases = MemoryLeases()
+    processes = [IdentifyTurns(leases, owner=f"p{n}", spacing=0.05) for n in range(3)]
+    taken: list[float] = []
+
+    async def identify(process: IdentifyTurns, shard: int) -> None:
+        await process.wait_turn(shard)
+        taken.append(time.monotonic())
+
+    await asyncio.gather(*(identify(p, shard) for p in processes for shard in (0, 1)))
+    taken.sort()
+    assert len(taken) == 6
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(taken))
