@@ -128,6 +128,23 @@ def _database_url(raw: str) -> Secret:
     return Secret(url)
 
 
+def _shard_ids(raw: str) -> tuple[int, ...]:
+    """`0,2`, `0-3` or a mix (`0-1,4`): sorted, each once."""
+    ids: set[int] = set()
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        low = int(first.strip())
+        high = int(last.strip()) if dash else low
+        if low < 0 or high < low:
+            raise ValueError("not a range of shard ids")
+        ids.update(range(low, high + 1))
+    if not ids:
+        raise ValueError("no shard ids")
+    return tuple(sorted(ids))
+
+
 def _fernet_key(raw: str) -> Secret:
     Fernet(raw.strip().encode())  # raises ValueError unless 32 url-safe base64 bytes
     return Secret(raw.strip())
@@ -146,6 +163,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _consent_mode: "opt-out or opt-in",
     _fernet_key: "a Fernet key (the README shows how to make one)",
     _database_url: "a postgresql:// or postgres:// URL",
+    _shard_ids: "shard ids: a list (0,2) or a range (0-3), from 0",
 }
 
 
@@ -457,6 +475,30 @@ VARIABLES: tuple[Setting, ...] = (
         help="A Fernet key that encrypts message texts, names and profiles in `DATA_DIR` (the "
         "README shows how to make one); keep it safe: without it the data cannot be read.",
     ),
+    Setting(
+        env="SHARD_COUNT",
+        field="shard_count",
+        parse=_positive_int,
+        default=None,
+        help="How many shards the bot's servers are split over, counting every process (give "
+        "them all the same count); unset: Discord's recommended count, all in this process.",
+    ),
+    Setting(
+        env="SHARD_IDS",
+        field="shard_ids",
+        parse=_shard_ids,
+        default=None,
+        help="The shards this process runs, of SHARD_COUNT: a list (`0,2`) or a range "
+        "(`0-3`); unset: all of them. Splitting them between processes needs `DATABASE_URL`.",
+    ),
+    Setting(
+        env="SHARD_LEASE_SECONDS",
+        field="shard_lease_seconds",
+        parse=_positive_float,
+        default=60.0,
+        help="How long a process's claim on its shards lasts unless renewed (every third of "
+        "it): after a crash, its shards are free again after this long.",
+    ),
 )
 
 # The declared defaults, by field, for the dataclass below.
@@ -502,6 +544,9 @@ class Settings:
     log_level: str = _DEFAULTS["log_level"]
     profile_consent: ConsentMode = _DEFAULTS["profile_consent"]
     store_encryption_key: Secret = _DEFAULTS["store_encryption_key"]
+    shard_count: int | None = _DEFAULTS["shard_count"]
+    shard_ids: tuple[int, ...] | None = _DEFAULTS["shard_ids"]
+    shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]
 
     @property
     def speech_configured(self) -> bool:
@@ -546,6 +591,29 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
             problems.append(
                 f"{setting.env} is malformed{shown}: expected {expected}; see .env.example."
             )
+    if not any(problem.startswith(("SHARD_COUNT ", "SHARD_IDS ")) for problem in problems):
+        problems.extend(_shard_problems(values))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def _shard_problems(values: Mapping[str, Any]) -> list[str]:
+    """What SHARD_COUNT and SHARD_IDS say together (each is well-formed by then)."""
+    count, ids = values.get("shard_count"), values.get("shard_ids")
+    if ids is None:
+        return []
+    if count is None:
+        return ["SHARD_IDS needs SHARD_COUNT: set how many shards there are in all."]
+    outside = [i for i in ids if i >= count]
+    if outside:
+        return [
+            f"SHARD_IDS names shard(s) {', '.join(map(str, outside))}, but shards go from 0 to "
+            f"{count - 1} (SHARD_COUNT={count})."
+        ]
+    if ids != tuple(range(count)) and not values.get("database_url"):
+        return [
+            "SHARD_IDS runs only some of the shards: the processes that run the others must "
+            "share a database, so set DATABASE_URL (the embedded store is for one process)."
+        ]
+    return []

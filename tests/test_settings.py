@@ -197,3 +197,37 @@ def test_readme_table_lists_the_declared_variables_with_their_defaults_and_help(
         else:
             default = f"`{setting.default_text}`" if setting.default_text else "unset"
         assert found[setting.env] == (default, setting.help), setting.env
+
+
+def test_shard_settings_are_read() -> None:
+    assert load_settings(dict(REQUIRED)).shard_count is None
+    assert load_settings(dict(REQUIRED)).shard_ids is None
+    db = {"DATABASE_URL": "postgresql://bot@db/bot"}
+    for written, ids in (("0-3", (0, 1, 2, 3)), ("2, 0", (0, 2)), ("0-1,3", (0, 1, 3))):
+        settings = load_settings({**REQUIRED, **db, "SHARD_COUNT": "4", "SHARD_IDS": written})
+        assert (settings.shard_count, settings.shard_ids) == (4, ids)
+    one = load_settings({**REQUIRED, "SHARD_COUNT": "2", "SHARD_LEASE_SECONDS": "5"})
+    assert (one.shard_count, one.shard_ids, one.shard_lease_seconds) == (2, None, 5.0)
+    # All the shards in one process: the embedded store will do.
+    assert load_settings({**REQUIRED, "SHARD_COUNT": "2", "SHARD_IDS": "0-1"}).shard_ids == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {"SHARD_IDS": "3-1", "SHARD_COUNT": "4"},
+            "SHARD_IDS is malformed ('3-1'): expected shard",
+        ),
+        ({"SHARD_IDS": "a"}, "SHARD_IDS is malformed ('a')"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT is malformed ('0')"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_IDS": "1-2", "SHARD_COUNT": "2"}, "SHARD_IDS names shard(s) 2, but shards go"),
+        ({"SHARD_IDS": "1", "SHARD_COUNT": "2"}, "SHARD_IDS runs only some of the shards"),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_one_line(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**REQUIRED, **env})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(problem)
