@@ -1,4 +1,6 @@
-"""The Bot: a thin `commands.Bot` that receives its services, built by `app.composition`."""
+"""The Bot: a thin `commands.AutoShardedBot` that receives its services, built by
+`app.composition`; it runs the shards `app.sharding` claims for it (all of them unless
+`SHARD_COUNT`/`SHARD_IDS` say otherwise)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from discord.ext import commands
 
 from app.composition import Services, register_cogs
 from app.settings import Settings
+from app.sharding import ShardGate
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
 from commands.voice_audio import load_opus
@@ -19,7 +22,7 @@ from services.voice_player import VoicePlayers
 log = logging.getLogger(__name__)
 
 
-class AzureBot(commands.Bot):
+class AzureBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, services: Services) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal too
@@ -30,9 +33,20 @@ class AzureBot(commands.Bot):
             help_command=None,
             # Nobody is ever pinged by the bot, whatever text ends up in a message.
             allowed_mentions=discord.AllowedMentions.none(),
+            **_shard_options(settings),
         )
         self.settings = settings
         self.services = services
+        # Why the bot stopped on its own (a shard lease lost), for the exit line.
+        self.stopped_because: str | None = None
+        self.shard_gate = ShardGate(
+            services.leases,
+            services.tasks,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,
+            lease_seconds=settings.shard_lease_seconds,
+            lost=self._shard_lost,
+        )
         services.voice_connector.attach(self)
 
     @property
@@ -57,10 +71,34 @@ class AzureBot(commands.Bot):
     async def on_ready(self) -> None:
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
 
+    async def connect(self, *, reconnect: bool = True) -> None:
+        # Logged in, not connected yet: claim the shards first (ShardStartRefused stops here).
+        plan = await self.shard_gate.open(self.http)
+        self.shard_count, self.shard_ids = plan.count, list(plan.shard_ids)
+        await super().connect(reconnect=reconnect)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # Instead of discord.py's 5 s sleep within this process: the bucket's turn across
+        # every process on the store (the first IDENTIFY of a process waits too).
+        await self.shard_gate.before_identify(shard_id)
+
+    def _shard_lost(self, line: str) -> None:
+        self.stopped_because = line
+        self.services.tasks.spawn(self.close(), "shutdown: shard lease lost")
+
     async def close(self) -> None:
         # Leave voice while the gateway is still there; the services close after the bot.
         await self.services.voice_players.close()
         await super().close()
+        await self.shard_gate.close()  # no session left on these shards: free them
+
+
+def _shard_options(settings: Settings) -> dict[str, Any]:
+    """SHARD_COUNT and SHARD_IDS as discord.py takes them (unset: it asks Discord)."""
+    options: dict[str, Any] = {"shard_count": settings.shard_count}
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return options
 
 
 def point_at_discord(settings: Settings) -> None:

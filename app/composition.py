@@ -44,7 +44,7 @@ from services.persona import PersonaProfiles, PersonaService
 from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
-from services.store import MessageStore, StateStore, TinyStore
+from services.store import LeaseStore, MemoryLeases, MessageStore, StateStore, TinyStore
 from services.store.postgres import PostgresStore
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
@@ -101,6 +101,8 @@ class Services:
     play_requests: PlayRequests
     speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
     say_cooldown: Cooldown
+    # The shard leases and IDENTIFY turns: the database's, or this process's alone.
+    leases: LeaseStore = field(default_factory=MemoryLeases)
     real_voice: bool = field(default=True)  # False: tests connect to voice another way
 
 
@@ -202,11 +204,14 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             ),
             speech=speech,
             say_cooldown=Cooldown(settings.say_cooldown_seconds),
+            leases=store if isinstance(store, PostgresStore) else MemoryLeases(),
             real_voice=seams.connect_voice is connect_discord_voice,
         )
 
 
-async def register_cogs(bot: commands.Bot, settings: Settings, services: Services) -> None:
+async def register_cogs(
+    bot: commands.Bot | commands.AutoShardedBot, settings: Settings, services: Services
+) -> None:
     """Every cog, each with what it needs."""
     accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
     players = services.voice_players

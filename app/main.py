@@ -16,6 +16,7 @@ from app.bot import AzureBot, point_at_discord
 from app.composition import open_services
 from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
+from app.sharding import ShardStartRefused
 from app.sync import sync_commands
 from services.encryption import EncryptionKeyError
 from services.store.postgres import (
@@ -72,6 +73,10 @@ async def _run_until_closed(bot: AzureBot, settings: Settings) -> int:
             "Discord refused the Message Content intent: enable it for the bot in the "
             "Developer Portal (Bot > Privileged Gateway Intents)."
         )
+    except ShardStartRefused as refused:
+        return fail(str(refused))
+    if bot.stopped_because is not None:
+        return fail(bot.stopped_because)
     return 0
 
 

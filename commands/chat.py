@@ -37,7 +37,7 @@ def _text_of(message: discord.Message) -> str:
 class ChatCog(commands.Cog):
     def __init__(
         self,
-        bot: commands.Bot,
+        bot: commands.Bot | commands.AutoShardedBot,
         *,
         store: MessageStore,
         policy: ReplyPolicy,

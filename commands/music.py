@@ -68,7 +68,7 @@ class InteractionRequester:
 class Music(commands.Cog):
     def __init__(
         self,
-        bot: commands.Bot,
+        bot: commands.Bot | commands.AutoShardedBot,
         *,
         players: VoicePlayers,
         requests: PlayRequests,

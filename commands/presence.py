@@ -16,7 +16,11 @@ StatusSource = Callable[[], str | None]
 
 class Presence(commands.Cog):
     def __init__(
-        self, bot: commands.Bot, *, channel_ids: frozenset[int], now_playing: StatusSource
+        self,
+        bot: commands.Bot | commands.AutoShardedBot,
+        *,
+        channel_ids: frozenset[int],
+        now_playing: StatusSource,
     ) -> None:
         self._bot = bot
         self._channel_ids = channel_ids

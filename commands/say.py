@@ -18,7 +18,7 @@ from services.voice_ports import JoinRefused
 class Say(commands.Cog):
     def __init__(
         self,
-        bot: commands.Bot,
+        bot: commands.Bot | commands.AutoShardedBot,
         *,
         players: VoicePlayers,
         speech: SpeechSynthesizer | None,

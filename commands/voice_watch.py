@@ -17,7 +17,9 @@ class VoiceWatch(commands.Cog):
     moved it (it plays on there, unless nobody is in that channel).
     """
 
-    def __init__(self, bot: commands.Bot, *, players: VoicePlayers) -> None:
+    def __init__(
+        self, bot: commands.Bot | commands.AutoShardedBot, *, players: VoicePlayers
+    ) -> None:
         self._bot = bot
         self._players = players
 
