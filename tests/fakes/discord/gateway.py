@@ -3,6 +3,13 @@ RESUME with replay, INVALID_SESSION, RECONNECT) and the dispatch of events to th
 
 Sessions are kept by id, live or waiting to RESUME; every event goes through :meth:`dispatch`,
 which picks the sessions that receive it (:meth:`Gateway._recipients`) and applies intents.
+
+Shards, as Discord has them: an IDENTIFY with ``shard: [id, count]`` gets READY and GUILD_CREATE
+for the guilds on that shard only (``(guild_id >> 22) % count == id``), and a guild's events go
+to the sessions of its shard (a session without ``shard`` has them all); events without a guild
+(direct messages) go to shard 0. Several sessions may be live at once, on one shard too (Discord
+accepts that, and each then gets every event of its guilds). ``GET /gateway/bot`` reports
+``recommended_shards`` and ``session_start_limit``, which tests may change.
 """
 
 from __future__ import annotations
@@ -71,6 +78,22 @@ def visible_to(session: Session, event: str, data: JSON, bot_id: int) -> JSON | 
     return data
 
 
+def on_shard(shard: list[int] | None, guild_id: int | None) -> bool:
+    """Whether a session IDENTIFYed with `shard` gets the events of `guild_id` (None: an
+    event outside any guild, which Discord sends to shard 0)."""
+    if shard is None:
+        return True
+    shard_id, count = int(shard[0]), max(int(shard[1]), 1)
+    if guild_id is None:
+        return shard_id == 0
+    return (guild_id >> 22) % count == shard_id
+
+
+def _guild_of_event(data: JSON) -> int | None:
+    guild = data.get("guild_id") if isinstance(data, dict) else None
+    return int(guild) if guild is not None else None
+
+
 async def _ignore(d: JSON) -> None:
     return None
 
@@ -93,6 +116,14 @@ class Gateway:
         self.identify_count = 0
         self.resume_count = 0
         self.gateway_close_codes: list[int | None] = []
+        # What GET /gateway/bot reports.
+        self.recommended_shards = 1
+        self.session_start_limit: JSON = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 14400000,
+            "max_concurrency": 1,
+        }
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/gateway", self._serve)
@@ -120,11 +151,21 @@ class Gateway:
     def live_sessions(self) -> list[Session]:
         return [s for s in self.sessions.values() if s.ws is not None]
 
+    def ready_shards(self) -> list[tuple[int, int]]:
+        """`(shard_id, count)` of every live, ready sharded session (once per session)."""
+        return [
+            (int(s.shard[0]), int(s.shard[1]))
+            for s in self.sessions.values()
+            if s.ready and s.ws is not None and s.shard is not None
+        ]
+
     # ------------------------------------------------------------------ sending
 
     def _recipients(self, event: str, data: JSON) -> list[Session]:
-        """Who gets an event: every session, live or waiting to RESUME, like Discord does."""
-        return list(self.sessions.values())
+        """Who gets an event: every session of its guild's shard, live or waiting to RESUME,
+        like Discord does."""
+        guild_id = _guild_of_event(data)
+        return [s for s in self.sessions.values() if on_shard(s.shard, guild_id)]
 
     async def dispatch(self, event: str, data: JSON) -> None:
         """Send an event (op 0) to its sessions; each keeps it for a RESUME replay."""
@@ -171,13 +212,8 @@ class Gateway:
         return json_response(
             {
                 "url": self._address.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 14400000,
-                    "max_concurrency": 1,
-                },
+                "shards": self.recommended_shards,
+                "session_start_limit": dict(self.session_start_limit),
             }
         )
 
@@ -255,14 +291,18 @@ class Gateway:
         )
         self.sessions[session.session_id] = session
         session.ws = ws
+        guild_ids = [g for g in self._model.guild_ids() if on_shard(session.shard, g)]
         ready = payloads.ready_payload(
             self._model,
             session_id=session.session_id,
             shard=session.shard,
             resume_gateway_url=self._address.gateway_url,
+            guild_ids=guild_ids,
         )
         await self._dispatch_to(session, "READY", ready)
-        await self._dispatch_to(session, "GUILD_CREATE", payloads.guild_create_payload(self._model))
+        for guild_id in guild_ids:
+            guild = payloads.guild_create_for(self._model, guild_id)
+            await self._dispatch_to(session, "GUILD_CREATE", guild)
         session.ready = True
         self._notifier.notify()
         return session

@@ -109,7 +109,7 @@ class Messages:
         if nonce is not None:
             msg["nonce"] = nonce
         if in_guild:
-            msg["guild_id"] = str(model.guild_id)
+            msg["guild_id"] = str(model.guild_of(channel_id))
             if webhook_id is None:
                 msg["member"] = payloads.member_fields(model, author.id)
         if webhook_id is not None:
@@ -121,7 +121,7 @@ class Messages:
                 "channel_id": str(channel_id),
             }
             if in_guild:
-                msg["message_reference"]["guild_id"] = str(model.guild_id)
+                msg["message_reference"]["guild_id"] = str(model.guild_of(channel_id))
             ref = model.messages.get(reply_to)
             msg["referenced_message"] = dict(ref) if ref is not None else None
             if ref is not None and webhook_id is None:
@@ -187,7 +187,7 @@ class Messages:
         model = self._model
         model.users.setdefault(author.id, author)
         if in_guild:
-            if channel_id not in model.channels:
+            if not model.is_guild_channel(channel_id):
                 raise KeyError(f"unknown guild channel {channel_id}")
         else:
             channel_id = int(model.dm_channel_for(author, channel_id)["id"])

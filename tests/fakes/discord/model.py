@@ -1,5 +1,6 @@
 """What the fake Discord stores: one guild, its users, members, channels, roles, messages and
-voice states, the bot's DM channels and the application's commands.
+voice states, the bot's DM channels and the application's commands; and, for the shard tests,
+other guilds (`add_guild`: their own id and text channels, the same members, no voice).
 
 Channels, roles and messages are kept as the JSON Discord returns for them (and mutated in
 place, e.g. ``last_message_id``); the payloads derived from the rest live in ``payloads.py``.
@@ -177,6 +178,10 @@ class Model:
         # Voice: who is in which voice channel, and their voice session id and self-mute/deaf.
         self.voice_channel_of: dict[int, int] = {}
         self.voice_flags: dict[int, JSON] = {}
+        # Other guilds, by id: their names, and their text channels (kept apart from the
+        # first guild's `channels`, which its payloads list).
+        self.other_guilds: dict[int, str] = {}
+        self.other_channels: dict[int, JSON] = {}
 
     def snowflake(self) -> int:
         """A new increasing snowflake for the current time."""
@@ -222,11 +227,27 @@ class Model:
         return perms
 
     def channel(self, cid: int) -> JSON | None:
-        """A guild channel or a DM channel."""
-        return self.channels.get(cid) or self.dm_channels.get(cid)
+        """A guild channel (of any guild) or a DM channel."""
+        return self.channels.get(cid) or self.other_channels.get(cid) or self.dm_channels.get(cid)
 
     def is_guild_channel(self, channel_id: int) -> bool:
-        return channel_id in self.channels
+        return channel_id in self.channels or channel_id in self.other_channels
+
+    # -- several guilds (shards) -----------------------------------------------------------
+
+    def add_guild(self, guild_id: int, name: str, text_channels: dict[int, str]) -> None:
+        """Another guild the bot is in, with the same members as the first one."""
+        self.other_guilds[guild_id] = name
+        for pos, (cid, channel_name) in enumerate(text_channels.items()):
+            self.other_channels[cid] = text_channel_payload(guild_id, cid, channel_name, pos)
+
+    def guild_ids(self) -> list[int]:
+        return [self.guild_id, *self.other_guilds]
+
+    def guild_of(self, channel_id: int) -> int:
+        """The guild of a guild channel."""
+        channel = self.other_channels.get(channel_id)
+        return int(channel["guild_id"]) if channel is not None else self.guild_id
 
     def store(self, msg: JSON) -> None:
         self.messages[int(msg["id"])] = msg

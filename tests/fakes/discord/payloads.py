@@ -123,6 +123,30 @@ def guild_create_payload(model: Model) -> JSON:
     }
 
 
+def other_guild_create_payload(model: Model, guild_id: int) -> JSON:
+    """The GUILD_CREATE of another guild (`Model.add_guild`): its own id, name, @everyone
+    role and text channels; the first guild's members and other roles; nobody in voice."""
+    first = guild_create_payload(model)
+    everyone = {**model.roles[model.guild_id], "id": str(guild_id)}
+    roles = [everyone, *(r for rid, r in model.roles.items() if rid != model.guild_id)]
+    channels = [c for c in model.other_channels.values() if c["guild_id"] == str(guild_id)]
+    return {
+        **first,
+        "id": str(guild_id),
+        "name": model.other_guilds[guild_id],
+        "roles": roles,
+        "channels": channels,
+        "system_channel_id": channels[0]["id"] if channels else None,
+        "voice_states": [],
+    }
+
+
+def guild_create_for(model: Model, guild_id: int) -> JSON:
+    if guild_id == model.guild_id:
+        return guild_create_payload(model)
+    return other_guild_create_payload(model, guild_id)
+
+
 def voice_state(model: Model, user_id: int) -> JSON:
     flags = model.voice_flags.get(user_id, {})
     return {
@@ -173,12 +197,19 @@ def application_payload(model: Model) -> JSON:
 
 
 def ready_payload(
-    model: Model, *, session_id: str, shard: list[int] | None, resume_gateway_url: str
+    model: Model,
+    *,
+    session_id: str,
+    shard: list[int] | None,
+    resume_gateway_url: str,
+    guild_ids: list[int] | None = None,
 ) -> JSON:
+    """READY; `guild_ids` are the session's guilds (default: the first guild)."""
+    guilds = guild_ids if guild_ids is not None else [model.guild_id]
     ready: JSON = {
         "v": 10,
         "user": me_payload(model),
-        "guilds": [{"id": str(model.guild_id), "unavailable": True}],
+        "guilds": [{"id": str(guild), "unavailable": True} for guild in guilds],
         "session_id": session_id,
         "session_type": "normal",
         "resume_gateway_url": resume_gateway_url,

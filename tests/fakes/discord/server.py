@@ -99,6 +99,9 @@ class FakeDiscord:
     identify_count = _Forward[int]("_gateway")
     resume_count = _Forward[int]("_gateway")
     gateway_close_codes = _Forward[list[int | None]]("_gateway")
+    # Shards: what GET /gateway/bot reports
+    recommended_shards = _Forward[int]("_gateway")
+    session_start_limit = _Forward[JSON]("_gateway")
     # The fake voice server the bot is sent to
     voice_endpoint = _Forward[str]("_voice")
 
@@ -247,6 +250,17 @@ class FakeDiscord:
 
     def guild_create_payload(self) -> JSON:
         return payloads.guild_create_payload(self._model)
+
+    # ------------------------------------------------------------------ more guilds, shards
+
+    def add_guild(self, guild_id: int, name: str, text_channels: dict[int, str]) -> None:
+        """Another guild the bot is in (same members, its own text channels); a session gets
+        it when the guild is on its shard."""
+        self._model.add_guild(guild_id, name, text_channels)
+
+    def ready_shards(self) -> list[tuple[int, int]]:
+        """`(shard_id, count)` of each live sharded session that has its guilds."""
+        return self._gateway.ready_shards()
 
     def application_payload(self) -> JSON:
         return payloads.application_payload(self._model)
