@@ -54,6 +54,9 @@ class AzureBot(commands.AutoShardedBot):
         return self.services.voice_players
 
     async def setup_hook(self) -> None:
+        if self.user is not None:  # logged in (a test may build the commands without it)
+            # Before the cogs load: a refused process stops before any of their work.
+            await self._claim_shards()
         await self.tree.set_translator(CatalogueTranslator())
         await register_cogs(self, self.settings, self.services)
         if self.services.real_voice and not load_opus():
@@ -72,10 +75,14 @@ class AzureBot(commands.AutoShardedBot):
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
 
     async def connect(self, *, reconnect: bool = True) -> None:
-        # Logged in, not connected yet: claim the shards first (ShardStartRefused stops here).
-        plan = await self.shard_gate.open(self.http)
-        self.shard_count, self.shard_ids = plan.count, list(plan.shard_ids)
+        await self._claim_shards()  # done already by setup_hook, unless it was skipped
         await super().connect(reconnect=reconnect)
+
+    async def _claim_shards(self) -> None:
+        """Logged in, not connected: which shards to run, claimed (or ShardStartRefused)."""
+        if self.shard_gate.plan is None:
+            plan = await self.shard_gate.open(self.http)
+            self.shard_count, self.shard_ids = plan.count, list(plan.shard_ids)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # Instead of discord.py's 5 s sleep within this process: the bucket's turn across
@@ -88,9 +95,11 @@ class AzureBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         # Leave voice while the gateway is still there; the services close after the bot.
-        await self.services.voice_players.close()
-        await super().close()
-        await self.shard_gate.close()  # no session left on these shards: free them
+        try:
+            await self.services.voice_players.close()
+            await super().close()
+        finally:
+            await self.shard_gate.close()  # no session left on these shards: free them
 
 
 def _shard_options(settings: Settings) -> dict[str, Any]:

@@ -58,26 +58,27 @@ async def run_bot(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for stop in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop, lambda: services.tasks.spawn(bot.close(), "shutdown"))
-        return await _run_until_closed(bot, settings)
+        problem = await _run_until_closed(bot, settings)
+    # Printed once everything has closed, so that it is the last line.
+    return fail(problem) if problem is not None else 0
 
 
-async def _run_until_closed(bot: AzureBot, settings: Settings) -> int:
+async def _run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
+    """Run the bot until it closes; the line that says why it could not run, if so."""
     try:
         await bot.start(settings.discord_token.reveal())
     except discord.LoginFailure:
-        return fail("DISCORD_TOKEN was rejected by Discord: check it (see .env.example).")
+        return "DISCORD_TOKEN was rejected by Discord: check it (see .env.example)."
     except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as error:
-        return fail(f"Could not reach Discord ({error}): check the network and DISCORD_API_BASE.")
+        return f"Could not reach Discord ({error}): check the network and DISCORD_API_BASE."
     except discord.PrivilegedIntentsRequired:
-        return fail(
+        return (
             "Discord refused the Message Content intent: enable it for the bot in the "
             "Developer Portal (Bot > Privileged Gateway Intents)."
         )
     except ShardStartRefused as refused:
-        return fail(str(refused))
-    if bot.stopped_because is not None:
-        return fail(bot.stopped_because)
-    return 0
+        return str(refused)
+    return bot.stopped_because  # a shard lease lost while it ran, or None
 
 
 async def run_migrate(settings: Settings) -> int:

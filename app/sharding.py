@@ -74,6 +74,7 @@ class ShardGate:
         self._owner = process_identity()
         self._claim: ShardClaim | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._turns = IdentifyTurns(leases, owner=self._owner)
         self.plan: ShardPlan | None = None
 
@@ -118,7 +119,16 @@ class ShardGate:
         await self._turns.wait_turn(shard_id or 0)
 
     async def close(self) -> None:
-        """Stop renewing and give the leases back (call once the gateway is closed)."""
+        """Stop renewing and give the leases back (call once the gateway is closed).
+
+        The bot closes more than once (a signal's shutdown task, then the exit of its
+        context), and the first caller may be cancelled on the way: the release runs in a task
+        of its own, which every caller waits for."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._release())
+        await asyncio.shield(self._closing)
+
+    async def _release(self) -> None:
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()

@@ -1,0 +1,300 @@
+# The waiting helpers take a `timeout` argument on purpose, like the fakes' own.
+# ruff: noqa: ASYNC109
+"""Two `python -m app` processes split two shards over one PostgreSQL, as an operator runs them.
+
+One fake Discord with a guild on each shard (two watched channels in guild A, on shard 0; one
+in guild B, on shard 1) and one database. Every message is stored once and every 5th message
+of each channel is answered once, by the process that owns its guild. Then: a third process
+asking for shard 0 is refused with one line; the owner of shard 0 is killed (-9) and its
+guilds go quiet while guild B carries on; restarted once its lease has expired, it answers
+guild A again from the counts the database kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tests.azure_brain import Brain
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord, FakeUser
+from tests.harness import (
+    ALICE,
+    APPLICATION_ID,
+    AZURE_KEY,
+    BOT,
+    BRUNO,
+    DISCORD_TOKEN,
+    PROJECT_ROOT,
+)
+from tests.postgres_server import PostgresDatabase
+
+JSON = dict[str, Any]
+
+GUILD_A = (220_000_000_000 << 22) | 1  # shard 0 of 2
+GUILD_B = (220_000_000_001 << 22) | 2  # shard 1 of 2
+A_GENERAL = 930_000_000_000_000_010
+A_RANDOM = 930_000_000_000_000_011
+B_GENERAL = 930_000_000_000_000_020
+CHANNELS_A = (A_GENERAL, A_RANDOM)
+LEASE_SECONDS = "2"  # SHARD_LEASE_SECONDS: how long a killed process holds its shard
+
+_DECISION = re.compile(r"decision: \w+ on message (\d+) in channel (\d+)")
+
+
+@dataclass
+class BotProcess:
+    """A running `python -m app`, its output (stderr and stdout) read line by line."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, name: str, env: dict[str, str]) -> BotProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        started = cls(name, process)
+        started._reader = asyncio.create_task(started._read())
+        return started
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+            self._changed.set()
+        self._changed.set()
+
+    async def wait_exit(self, timeout: float = 30) -> int:
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, timeout)
+        return code
+
+    def answered(self) -> list[tuple[int, int]]:
+        """(message id, channel id) of every reply decision this process logged."""
+        found = (_DECISION.search(line) for line in self.lines)
+        return [(int(m[1]), int(m[2])) for m in found if m is not None]
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-40:])
+
+    async def kill_9(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        await self.wait_exit()
+
+    async def stop(self) -> int:
+        """SIGTERM, as `docker stop` sends."""
+        self.process.send_signal(signal.SIGTERM)
+        return await self.wait_exit()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 20, what: str = "a condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def bot_env(
+    discord: FakeDiscord, azure: FakeAzureOpenAI, database: PostgresDatabase, data_dir: Path
+) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DISCORD_TOKEN": DISCORD_TOKEN,
+        "CHANNEL_ID": ",".join(str(c) for c in (*CHANNELS_A, B_GENERAL)),
+        "AZURE_OPENAI_API_KEY": AZURE_KEY,
+        "AZURE_OPENAI_ENDPOINT": azure.endpoint,
+        "AZURE_OPENAI_DEPLOYMENT": azure.deployment,
+        "DISCORD_API_BASE": discord.rest_base,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database.url,
+        "DATABASE_POOL_SIZE": "3",
+        "SHARD_COUNT": "2",
+        "SHARD_LEASE_SECONDS": LEASE_SECONDS,
+        "PERSONA_MIN_MINUTES": "0",
+    }
+
+
+@contextlib.asynccontextmanager
+async def two_guilds() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(
+        token=DISCORD_TOKEN,
+        application_id=APPLICATION_ID,
+        bot_user=BOT,
+        guild_id=GUILD_A,
+        guild_name="Guild A",
+        text_channels={A_GENERAL: "general", A_RANDOM: "random"},
+        members=[ALICE, BRUNO],
+    )
+    fake.add_guild(GUILD_B, "Guild B", {B_GENERAL: "general"})
+    # Enough buckets that the two shards IDENTIFY side by side (shard % 16 differ).
+    fake.session_start_limit = {**fake.session_start_limit, "max_concurrency": 16}
+    async with fake:
+        yield fake
+
+
+async def post_five(
+    fake: FakeDiscord, channel_id: int, authors: list[FakeUser], tag: str
+) -> list[JSON]:
+    return [await fake.post_message(channel_id, authors[n % 2], f"{tag} {n + 1}") for n in range(5)]
+
+
+def replies_in(fake: FakeDiscord, channel_id: int) -> list[JSON]:
+    return [m for m in fake.sent_messages if int(m["channel_id"]) == channel_id]
+
+
+async def wait_for_replies(fake: FakeDiscord, expected: dict[int, int]) -> None:
+    """Until each channel has (at least) its expected number of replies."""
+    await fake.wait_for_state(
+        lambda: all(len(replies_in(fake, c)) >= n for c, n in expected.items()),
+        timeout=20,
+        what=f"replies {expected}",
+    )
+
+
+async def test_two_processes_split_the_shards_and_a_restart_carries_on(
+    fake_azure: FakeAzureOpenAI, postgres_database: PostgresDatabase, tmp_path: Path
+) -> None:
+    fake_azure.responder = Brain()
+    began = time.monotonic()
+    async with two_guilds() as fake:
+        env = bot_env(fake, fake_azure, postgres_database, tmp_path / "data")
+        processes: list[BotProcess] = []
+
+        async def start(name: str, shard_ids: str) -> BotProcess:
+            process = await BotProcess.start(name, {**env, "SHARD_IDS": shard_ids})
+            processes.append(process)
+            return process
+
+        try:
+            zero, one = await start("zero", "0"), await start("one", "1")
+            # A third process asks for shard 0 once "zero" has claimed it.
+            await eventually(lambda: _lease_held(postgres_database, "shard:0"), what="a claim")
+            third = await start("third", "0")
+            await fake.wait_for_state(
+                lambda: sorted(fake.ready_shards()) == [(0, 2), (1, 2)],
+                timeout=30,
+                what="both shards",
+            )
+
+            posted: dict[int, list[JSON]] = {c: [] for c in (*CHANNELS_A, B_GENERAL)}
+            for channel_id in posted:
+                posted[channel_id] += await post_five(fake, channel_id, [ALICE, BRUNO], "first")
+            await wait_for_replies(fake, {c: 1 for c in posted})
+
+            assert await third.wait_exit() == 1
+            assert third.lines[-1].startswith("Shard 0 is already run by another live process ("), (
+                third.output()
+            )
+            assert not any("Traceback" in line for line in third.lines), third.output()
+            shard_zero_identifies = [p for p in fake.identify_payloads if p["shard"] == [0, 2]]
+            assert len(shard_zero_identifies) == 1  # the refused one never reached the gateway
+
+            # kill -9 the owner of shard 0: guild B is still answered meanwhile.
+            await zero.kill_9()
+            posted[B_GENERAL] += await post_five(fake, B_GENERAL, [BRUNO, ALICE], "alone")
+            await wait_for_replies(fake, {B_GENERAL: 2})
+
+            # Once the dead process's lease has expired, shard 0 starts again.
+            await eventually(
+                lambda: _lease_free(postgres_database, "shard:0"),
+                timeout=float(LEASE_SECONDS) + 10,
+                what="the killed process's lease to expire",
+            )
+            restarted = await start("restarted", "0")
+            await fake.wait_for_state(
+                lambda: (
+                    len([p for p in fake.identify_payloads if p["shard"] == [0, 2]]) == 2
+                    and sorted(fake.ready_shards()) == [(0, 2), (1, 2)]
+                ),
+                timeout=30,
+                what="shard 0 again",
+            )
+            for channel_id in CHANNELS_A:
+                posted[channel_id] += await post_five(fake, channel_id, [BRUNO, ALICE], "again")
+            await wait_for_replies(fake, {c: 2 for c in posted})
+
+            stopped = await asyncio.gather(restarted.stop(), one.stop())
+            assert stopped == (0, 0), restarted.output() + one.output()
+        finally:
+            for process in processes:
+                if process.process.returncode is None:
+                    await process.kill_9()
+
+        # Every 5th message of each channel answered once, as a reply to it, by its owner.
+        for channel_id, messages in posted.items():
+            replies = replies_in(fake, channel_id)
+            assert [r["message_reference"]["message_id"] for r in replies] == [
+                messages[4]["id"],
+                messages[9]["id"],
+            ], channel_id
+
+        def fifths(channels: tuple[int, ...], n: int) -> list[tuple[int, int]]:
+            return sorted((int(posted[c][n]["id"]), c) for c in channels)
+
+        assert sorted(zero.answered()) == fifths(CHANNELS_A, 4)
+        assert sorted(restarted.answered()) == fifths(CHANNELS_A, 9)  # the count carried on
+        assert sorted(one.answered()) == fifths((B_GENERAL,), 4) + fifths((B_GENERAL,), 9)
+
+    # Stored exactly once, counted exactly, and the clean stops gave the leases back.
+    for channel_id, messages in posted.items():
+        rows = await postgres_database.query(
+            "SELECT message_id, from_bot FROM messages WHERE channel_id = $1 ORDER BY message_id",
+            channel_id,
+        )
+        assert [r["message_id"] for r in rows if not r["from_bot"]] == [
+            int(m["id"]) for m in messages
+        ]
+        assert [r["message_id"] for r in rows if r["from_bot"]] == [
+            int(r["id"]) for r in replies_in(fake, channel_id)
+        ]
+        [counter] = await postgres_database.query(
+            "SELECT n FROM channel_counters WHERE channel_id = $1", channel_id
+        )
+        assert counter["n"] == 10
+    held = await postgres_database.query(
+        "SELECT name FROM leases WHERE name LIKE 'shard:%' AND expires_at > now()"
+    )
+    assert held == []
+    print(f"two-process shard test: {time.monotonic() - began:.1f} s")
+
+
+async def _lease_held(database: PostgresDatabase, name: str) -> bool:
+    try:
+        rows = await database.query(
+            "SELECT 1 FROM leases WHERE name = $1 AND expires_at > now()", name
+        )
+    except asyncpg.exceptions.UndefinedTableError:  # no process has migrated it yet
+        return False
+    return bool(rows)
+
+
+async def _lease_free(database: PostgresDatabase, name: str) -> bool:
+    return not await _lease_held(database, name)
