@@ -58,12 +58,12 @@ async def run_bot(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for stop in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop, lambda: services.tasks.spawn(bot.close(), "shutdown"))
-        problem = await _run_until_closed(bot, settings)
+        problem = await run_until_closed(bot, settings)
     # Printed once everything has closed, so that it is the last line.
     return fail(problem) if problem is not None else 0
 
 
-async def _run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
+async def run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
     """Run the bot until it closes; the line that says why it could not run, if so."""
     try:
         await bot.start(settings.discord_token.reveal())
