@@ -94,7 +94,7 @@ def _ratio(results: dict[str, Any] | None, sqlite: dict[str, Any], key: str) -> 
 
 def print_table(sizes: list[int], table: dict[tuple[str, int], dict[str, Any] | None]) -> None:
     print(
-        "| size | figure | ours (TinyStore) | ours / SQLite | TinyDB JSONStorage "
+        "| size | figure | ours (LogStore) | ours / SQLite | TinyDB JSONStorage "
         "| TinyDB / SQLite | SQLite WAL, synchronous=FULL |"
     )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -27,7 +27,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from services.store import LogLimits, StoredMessage, TinyStore
+from services.store import LogLimits, LogStore, StoredMessage
 from services.store.message_log import MessageLog
 
 GUILD = 7
@@ -122,7 +122,7 @@ class BenchStore:
 
 class OurStore(BenchStore):
     def __init__(self, path: Path) -> None:
-        self._store = TinyStore(path)
+        self._store = LogStore(path)
 
     async def add(self, message: StoredMessage) -> None:
         await self._store.add(message)
@@ -444,12 +444,12 @@ CRASH_WRITER = """
 import asyncio, sys
 from pathlib import Path
 from bench.store_bench import Dataset
-from services.store import LogLimits, TinyStore
+from services.store import LogLimits, LogStore
 
 async def main() -> None:
     # Small segments and frequent snapshots: kills land in rotations and compactions too.
     limits = LogLimits(segment_bytes=256 * 1024, snapshot_every=2_000)
-    store = TinyStore(Path(sys.argv[1]), limits=limits)
+    store = LogStore(Path(sys.argv[1]), limits=limits)
     for n, message in enumerate(Dataset().messages(int(sys.argv[2]), 10_000_000)):
         await store.add(message)
         print("added", message.message_id, flush=True)
@@ -464,7 +464,7 @@ asyncio.run(main())
 
 
 async def _stored_ids(path: Path) -> set[int]:
-    store = TinyStore(path)
+    store = LogStore(path)
     try:
         ids: set[int] = set()
         for channel in range(1_000, 1_000 + CHANNELS):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.store import LogLimits, StoredMessage, TinyStore
+from services.store import LogLimits, LogStore, StoredMessage
 from services.store.message_log import MessageLog
 from tests.harness import kill_9, start_writer
 
@@ -33,13 +33,13 @@ def message(n: int, *, channel: int = 1, author: int = 100, guild: int = GUILD) 
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[TinyStore]:
-    opened = TinyStore(tmp_path)
+async def store(tmp_path: Path) -> AsyncIterator[LogStore]:
+    opened = LogStore(tmp_path)
     yield opened
     await opened.close()
 
 
-async def test_last_in_channel_is_oldest_first_and_bounded(store: TinyStore) -> None:
+async def test_last_in_channel_is_oldest_first_and_bounded(store: LogStore) -> None:
     for n in range(8):
         await store.add(message(n, channel=1 if n % 2 == 0 else 2))
     last = await store.last_in_channel(1, 3)
@@ -50,7 +50,7 @@ async def test_last_in_channel_is_oldest_first_and_bounded(store: TinyStore) -> 
     assert await store.last_in_channel(1, 2, up_to=999) == []
 
 
-async def test_last_by_author_is_per_guild(store: TinyStore) -> None:
+async def test_last_by_author_is_per_guild(store: LogStore) -> None:
     for n in range(6):
         await store.add(message(n, author=100 if n < 4 else 200))
     await store.add(message(6, author=100, guild=99))
@@ -59,13 +59,13 @@ async def test_last_by_author_is_per_guild(store: TinyStore) -> None:
     assert [m.author_name for m in last] == ["member100"] * 4
 
 
-async def test_adding_the_same_message_twice_keeps_one(store: TinyStore) -> None:
+async def test_adding_the_same_message_twice_keeps_one(store: LogStore) -> None:
     await store.add(message(1))
     await store.add(message(1))
     assert len(await store.last_in_channel(1, 10)) == 1
 
 
-async def test_edit_and_delete(store: TinyStore) -> None:
+async def test_edit_and_delete(store: LogStore) -> None:
     await store.add(message(1))
     await store.add(message(2))
     edited_at = START + timedelta(hours=1)
@@ -78,26 +78,22 @@ async def test_edit_and_delete(store: TinyStore) -> None:
     assert kept.edited_at == edited_at
 
 
-async def test_count_since_and_forget(store: TinyStore) -> None:
+async def test_forget(store: LogStore) -> None:
     for n in range(10):
         await store.add(message(n, author=100 if n % 2 else 200, channel=1 if n < 5 else 2))
-    since = START + timedelta(minutes=4)
-    assert await store.count_since(GUILD, since) == 6
-    assert await store.count_since(GUILD, since, channel_id=2) == 5
-    assert await store.count_since(GUILD, since, author_id=100) == 3
     assert await store.forget_author(GUILD, 100) == 5
     assert await store.last_by_author(GUILD, 100, 30) == []
     assert len(await store.last_by_author(GUILD, 200, 30)) == 5
 
 
-async def test_retention_deletes_only_older_messages(store: TinyStore) -> None:
+async def test_retention_deletes_only_older_messages(store: LogStore) -> None:
     for n in range(5):
         await store.add(message(n))
     assert await store.delete_older_than(START + timedelta(minutes=3)) == 3
     assert [m.message_id for m in await store.last_in_channel(1, 10)] == [1003, 1004]
 
 
-async def test_state_documents_are_replaced_not_merged(store: TinyStore) -> None:
+async def test_state_documents_are_replaced_not_merged(store: LogStore) -> None:
     await store.put_state("channel", "1", {"count": 3, "extra": True})
     await store.put_state("channel", "1", {"count": 4})
     assert await store.get_state("channel", "1") == {"count": 4}
@@ -107,7 +103,7 @@ async def test_state_documents_are_replaced_not_merged(store: TinyStore) -> None
 
 
 async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path)
+    store = LogStore(tmp_path)
     try:
         await store.put_state("persona", "10:100", {"summary": "x" * 5000})
         await store.put_state("channel_count", "1", {"count": 1})
@@ -123,11 +119,11 @@ async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
 
 
 async def test_data_survives_reopening(tmp_path: Path) -> None:
-    first = TinyStore(tmp_path)
+    first = LogStore(tmp_path)
     await first.add(message(1))
     await first.put_state("guild", "10", {"temperature": 0.9})
     await first.close()
-    second = TinyStore(tmp_path)
+    second = LogStore(tmp_path)
     try:
         assert [m.message_id for m in await second.last_in_channel(1, 5)] == [1001]
         assert await second.get_state("guild", "10") == {"temperature": 0.9}
@@ -139,10 +135,10 @@ WRITER = """
 import asyncio, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from services.store import StoredMessage, TinyStore
+from services.store import StoredMessage, LogStore
 
 async def main() -> None:
-    store = TinyStore(Path(sys.argv[1]))
+    store = LogStore(Path(sys.argv[1]))
     n = 0
     while True:
         n += 1
@@ -156,7 +152,7 @@ asyncio.run(main())
 
 
 async def stored_ids(data_dir: Path) -> set[int]:
-    reopened = TinyStore(data_dir)
+    reopened = LogStore(data_dir)
     try:
         return {m.message_id for m in await reopened.last_in_channel(1, 10_000)}
     finally:
@@ -180,7 +176,7 @@ CHURN_WRITER = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from services.store import LogLimits, StoredMessage, TinyStore
+from services.store import LogLimits, StoredMessage, LogStore
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -188,7 +184,7 @@ async def main() -> None:
     # Every member writes once, and old messages expire: rounds reclaim the index again and
     # again, with the snapshots, compactions and rotations around them.
     limits = LogLimits(segment_bytes=4_000, snapshot_every=20)
-    store = TinyStore(Path(sys.argv[1]), limits=limits)
+    store = LogStore(Path(sys.argv[1]), limits=limits)
     n = 0
     while True:
         n += 1
@@ -247,7 +243,7 @@ def segment_files(data_dir: Path) -> list[Path]:
 
 
 async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
-    first = TinyStore(tmp_path)
+    first = LogStore(tmp_path)
     for n in range(3):
         await first.add(message(n))
     await first.close()
@@ -256,7 +252,7 @@ async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
     with segment.open("ab") as handle:  # what kill -9 in the middle of a write leaves
         handle.write(intact.splitlines(keepends=True)[-1][:-7])
 
-    reopened = TinyStore(tmp_path)
+    reopened = LogStore(tmp_path)
     try:
         assert [m.message_id for m in await reopened.last_in_channel(1, 10)] == [1000, 1001, 1002]
         await reopened.add(message(3))
@@ -268,7 +264,7 @@ async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
 
 
 async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None:
-    first = TinyStore(tmp_path)
+    first = LogStore(tmp_path)
     for n in range(3):
         await first.add(message(n))
     await first.close()
@@ -280,7 +276,7 @@ async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None
     lines[1] = lines[1].replace(b"message 1", b"massage 1")  # the checksum no longer matches
     segment.write_bytes(b"".join(lines))
 
-    reopened = TinyStore(tmp_path)
+    reopened = LogStore(tmp_path)
     try:
         assert [m.message_id for m in await reopened.last_in_channel(1, 10)] == [1000, 1002]
     finally:
@@ -288,7 +284,7 @@ async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None
 
 
 async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     for n in range(60):
         await store.add(message(n, author=100 + n % 3, channel=1 + n % 2))
     await store.edit(1001, "edited text", START + timedelta(hours=1))
@@ -301,7 +297,7 @@ async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) 
     assert b'"message 4"' not in on_disk
     assert b"member102" not in on_disk
 
-    reopened = TinyStore(tmp_path, limits=SMALL)
+    reopened = LogStore(tmp_path, limits=SMALL)
     try:
         kept = await reopened.last_in_channel(1, 100) + await reopened.last_in_channel(2, 100)
         expected = {1000 + n for n in range(60) if n % 3 != 2 and n != 4}
@@ -316,7 +312,7 @@ async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) 
 async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -> None:
     # The put is in the first segment, its tombstone in a later one that gets compacted:
     # the tombstone must stay, or the message would come back.
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     for n in range(40):
         await store.add(message(n))
     await store.delete(1000)
@@ -327,7 +323,7 @@ async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -
     (tmp_path / "messages.json").write_text(
         json.dumps({**json.loads((tmp_path / "messages.json").read_text()), "index": None})
     )
-    reopened = TinyStore(tmp_path, limits=SMALL)
+    reopened = LogStore(tmp_path, limits=SMALL)
     try:
         ids = {m.message_id for m in await reopened.last_in_channel(1, 100)}
         assert 1000 not in ids
@@ -338,14 +334,14 @@ async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -
 
 
 async def test_the_index_is_rebuilt_from_the_log_without_a_snapshot(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     for n in range(50):
         await store.add(message(n, author=100 + n % 4))
     await store.delete(1010)
     await store.close()
     for snapshot in (tmp_path / "messages").glob("index.*.bin"):
         snapshot.write_bytes(b"damaged")  # a snapshot that fails its checksum is ignored
-    reopened = TinyStore(tmp_path, limits=SMALL)
+    reopened = LogStore(tmp_path, limits=SMALL)
     try:
         assert len(await reopened.last_in_channel(1, 100)) == 49
         assert [m.message_id for m in await reopened.last_by_author(GUILD, 102, 3)] == [
@@ -369,7 +365,7 @@ async def test_a_store_of_the_first_version_is_imported(tmp_path: Path) -> None:
         "edited_at": None,
     }
     (tmp_path / "messages.json").write_text(json.dumps({"messages": {"1234": document}}))
-    store = TinyStore(tmp_path)
+    store = LogStore(tmp_path)
     try:
         [imported] = await store.last_in_channel(1, 5)
         assert (imported.message_id, imported.content) == (1234, "from the old file")
@@ -382,7 +378,7 @@ async def test_indexes_agree_with_a_brute_force_scan(
 ) -> None:
     reclaims = count_reclaims(monkeypatch)
     rng = random.Random(3)
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     model: dict[int, StoredMessage] = {}
     try:
         for step in range(600):
@@ -415,7 +411,7 @@ async def test_indexes_agree_with_a_brute_force_scan(
                     del model[message_id]
             else:
                 await store.close()
-                store = TinyStore(tmp_path, limits=SMALL)
+                store = LogStore(tmp_path, limits=SMALL)
             await check_against(store, model, rng)
     finally:
         await store.close()
@@ -439,13 +435,13 @@ def index_of(data_dir: Path) -> tuple[int, int]:
     """(slots, live slots) of the index as the store's files give it."""
     message_log = MessageLog(data_dir, SMALL, import_document=dict)
     try:
-        return len(message_log.index), len(message_log.index) - message_log.index.dead_slots()
+        return message_log.index_figures()
     finally:
         message_log.close()
 
 
 async def test_dead_index_slots_are_reclaimed(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     for n in range(300):
         await store.add(message(n, author=100 + n % 7, channel=1 + n % 3))
     for n in range(0, 300, 5):
@@ -460,7 +456,7 @@ async def test_dead_index_slots_are_reclaimed(tmp_path: Path) -> None:
     await store.close()
 
     assert index_of(tmp_path) == (len(expected), len(expected))
-    reopened = TinyStore(tmp_path, limits=SMALL)
+    reopened = LogStore(tmp_path, limits=SMALL)
     try:
         kept = [m for c in (1, 2, 3) for m in await reopened.last_in_channel(c, 1000)]
         assert {m.message_id for m in kept} == expected
@@ -479,7 +475,7 @@ async def test_a_snapshot_after_forget_holds_no_trace_of_the_member(tmp_path: Pa
     theirs = [  # ids whose bytes do not turn up by chance in the other columns
         replace(message(n, author=member), message_id=0x5EC2E7_0000_0000 + n) for n in range(20)
     ]
-    store = TinyStore(tmp_path, limits=SMALL)
+    store = LogStore(tmp_path, limits=SMALL)
     for n in range(40):
         await store.add(theirs[n // 2] if n % 2 == 0 else message(n))  # interleaved
     assert await store.forget_author(GUILD, member) == len(theirs)
@@ -494,7 +490,7 @@ async def test_a_snapshot_after_forget_holds_no_trace_of_the_member(tmp_path: Pa
 
 
 async def check_against(
-    store: TinyStore, model: dict[int, StoredMessage], rng: random.Random
+    store: LogStore, model: dict[int, StoredMessage], rng: random.Random
 ) -> None:
     ordered = sorted(model.values(), key=lambda m: m.message_id)
     channel = rng.randrange(1, 5)
@@ -504,14 +500,6 @@ async def check_against(
     author = rng.randrange(100, 106)
     by_author = [m for m in ordered if m.author_id == author][-limit:]
     assert await store.last_by_author(GUILD, author, limit) == by_author
-    since = START + timedelta(minutes=rng.randrange(400))
-    assert await store.count_since(GUILD, since, author_id=author) == sum(
-        1 for m in ordered if m.author_id == author and m.created_at >= since
-    )
-    assert await store.count_since(GUILD, since, channel_id=channel) == sum(
-        1 for m in ordered if m.channel_id == channel and m.created_at >= since
-    )
-    assert await store.count_since(GUILD, since) == sum(1 for m in ordered if m.created_at >= since)
 
 
 def files_containing(directory: Path, needle: bytes) -> list[Path]:
@@ -530,7 +518,7 @@ class ReversedBase64:
 
 async def test_a_cipher_keeps_plaintext_out_of_the_files(tmp_path: Path) -> None:
     secret = replace(message(1), author_name="Alice Plaintextname", content="the secretword")
-    store = TinyStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
+    store = LogStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
     await store.add(secret)
     await store.add(replace(message(2), content="another secretword"))
     await store.edit(1002, "edited secretword", START + timedelta(hours=1))
@@ -540,7 +528,7 @@ async def test_a_cipher_keeps_plaintext_out_of_the_files(tmp_path: Path) -> None
     assert files_containing(tmp_path, b"secretword") == []
     assert files_containing(tmp_path, b"Plaintextname") == []
 
-    reopened = TinyStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
+    reopened = LogStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
     try:
         first, second = await reopened.last_in_channel(1, 5)
         assert first == secret
@@ -554,10 +542,10 @@ FORGET_THEN_CRASH = """
 import asyncio, os, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from services.store import StoredMessage, TinyStore
+from services.store import StoredMessage, LogStore
 
 async def main() -> None:
-    store = TinyStore(Path(sys.argv[1]))
+    store = LogStore(Path(sys.argv[1]))
     for n in range(20):
         author = 5 if n % 2 else 6
         await store.add(StoredMessage(n + 1, 1, 1, author, "x", f"secret{author}-{n}",
@@ -580,7 +568,7 @@ def test_a_purge_cut_short_by_a_crash_is_finished_after_restart(tmp_path: Path) 
 
 
 async def add_one_and_close(data_dir: Path) -> None:
-    store = TinyStore(data_dir)
+    store = LogStore(data_dir)
     try:
         assert await store.last_by_author(1, 5, 10) == []
         await store.add(StoredMessage(100, 1, 1, 6, "x", "after restart", datetime.now(UTC)))

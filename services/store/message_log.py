@@ -21,7 +21,7 @@ A line that was only partly written when the process died (the torn tail) fails 
 checksum or lacks its newline: opening the log cuts it off. It was never acknowledged,
 because an append is acknowledged only after its fsync.
 
-Not thread-safe: the owner serializes every call (TinyStore holds one lock around them).
+Not thread-safe: the owner serializes every call (LogStore holds one lock around them).
 Compaction is split into steps so that copying the bytes happens outside that lock.
 """
 
@@ -123,7 +123,7 @@ class MessageLog:
         self._manifest_path = data_dir / "messages.json"
         self._directory = data_dir / "messages"
         self._directory.mkdir(parents=True, exist_ok=True)
-        self.index = MessageIndex()
+        self._index = MessageIndex()
         self._segments: dict[int, _Segment] = {}  # ascending segment number
         self._committed: dict[int, int] = {}  # segment number -> generation in the manifest
         self._snapshot_name: str | None = None
@@ -183,10 +183,10 @@ class MessageLog:
             segments = {state["number"]: state for state in header["segments"]}
             if any(self._committed.get(n) != s["generation"] for n, s in segments.items()):
                 raise ValueError("segments changed since the snapshot")
-            self.index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
+            self._index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
         except (OSError, ValueError, KeyError) as error:
             log.warning("index snapshot unusable (%s): rebuilding it from the log", error)
-            self.index = MessageIndex()
+            self._index = MessageIndex()
             return 0, 0
         for number, state in segments.items():
             segment = self._segments[number]
@@ -203,7 +203,7 @@ class MessageLog:
             segment = self._segments[number]
             offset = start_offset if number == start_number else 0
             if number != start_number:
-                segment.first_slot = len(self.index)
+                segment.first_slot = len(self._index)
             end = offset
             for line_offset, line in _lines(segment.fd, offset, segment.size):
                 record = decode_record(line)
@@ -267,7 +267,7 @@ class MessageLog:
         path = self._directory / segment_file_name(number, 0)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fsync_directory(self._directory)
-        segment = _Segment(number, 0, fd, 0, len(self.index))
+        segment = _Segment(number, 0, fd, 0, len(self._index))
         self._segments[number] = segment
         self._committed[number] = 0
         if commit:
@@ -275,7 +275,7 @@ class MessageLog:
         return segment
 
     def _apply(self, record: dict[str, Any], segment: _Segment, offset: int, size: int) -> int:
-        index = self.index
+        index = self._index
         if "put" in record:
             doc = record["doc"]
             location = pack_location(segment.number, offset)
@@ -289,14 +289,14 @@ class MessageLog:
                 size=size,
             )
             if replaced is not None:
-                self._count_dead(index.locations[replaced], index.sizes[replaced])
+                self._count_dead(*index.where(replaced))
             return 0
         segment.tombstones.append((offset, size))
         if "del" in record:
             slot = index.live_slot(record["del"])
             if slot is None:
                 return 0
-            self._count_dead(index.locations[slot], index.sizes[slot])
+            self._count_dead(*index.where(slot))
             index.kill(slot)
             return 1
         if "forget" in record:
@@ -314,10 +314,39 @@ class MessageLog:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def read(self, slot: int) -> tuple[int, dict[str, Any]]:
+    def is_live(self, message_id: int) -> bool:
+        return self._index.live_slot(message_id) is not None
+
+    def document(self, message_id: int) -> dict[str, Any] | None:
+        """The stored document of a live message, or None."""
+        slot = self._index.live_slot(message_id)
+        return None if slot is None else self._read(slot)[1]
+
+    def last_of_channel(
+        self, channel_id: int, limit: int, up_to: int | None = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(message id, document) of the channel's last live messages, oldest first."""
+        return [self._read(slot) for slot in self._index.last_of_channel(channel_id, limit, up_to)]
+
+    def last_of_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(message id, document) of the member's last live messages, oldest first."""
+        slots = self._index.last_of_author(guild_id, author_id, limit)
+        return [self._read(slot) for slot in slots]
+
+    def has_messages_of(self, guild_id: int, author_id: int) -> bool:
+        return bool(self._index.last_of_author(guild_id, author_id, 1))
+
+    def index_figures(self) -> tuple[int, int]:
+        """(slots, live slots) of the index: what a reclaim keeps the size of the live set."""
+        return len(self._index), len(self._index) - self._index.dead_slots()
+
+    def _read(self, slot: int) -> tuple[int, dict[str, Any]]:
         """The (message id, document) of a live slot."""
-        number, offset = unpack_location(self.index.locations[slot])
-        line = os.pread(self._segments[number].fd, self.index.sizes[slot], offset)
+        location, size = self._index.where(slot)
+        number, offset = unpack_location(location)
+        line = os.pread(self._segments[number].fd, size, offset)
         record = decode_record(line)
         if record is None:
             raise OSError(f"damaged record in {self._segments[number].file_name} at {offset}")
@@ -347,12 +376,10 @@ class MessageLog:
         segment = self._segments[number]
         numbers = list(self._segments)
         end_slot = self._segments[numbers[numbers.index(number) + 1]].first_slot
-        index = self.index
-        pieces: list[tuple[int, int, int | None]] = []
-        for slot in range(segment.first_slot, end_slot):
-            location = index.locations[slot]
-            if location != DEAD:
-                pieces.append((unpack_location(location)[1], index.sizes[slot], slot))
+        pieces: list[tuple[int, int, int | None]] = [
+            (unpack_location(location)[1], size, slot)
+            for location, size, slot in self._index.live_records(segment.first_slot, end_slot)
+        ]
         if number != numbers[0]:
             # An older segment may still hold what these tombstones delete.
             pieces.extend((offset, size, None) for offset, size in segment.tombstones)
@@ -385,7 +412,7 @@ class MessageLog:
         for old_offset, size, slot in plan.pieces:
             if slot is None:
                 tombstones.append((offset, size))
-            elif not self.index.move(
+            elif not self._index.move(
                 slot,
                 pack_location(plan.number, old_offset),
                 pack_location(plan.number, offset),
@@ -403,7 +430,7 @@ class MessageLog:
         """Renumber the index without its dead slots when they are many, or when a member has
         no live message left: the next snapshot must hold neither their id nor the ids and
         times of their messages. Slot numbers change, so no compaction plan may be pending."""
-        index = self.index
+        index = self._index
         dead = index.dead_slots()
         due = index.has_members_without_messages() or (
             dead > 0 and dead >= self._limits.reclaim_dead_ratio * len(index)
@@ -419,7 +446,7 @@ class MessageLog:
 
     def prepare_snapshot(self) -> Snapshot:
         """Freeze the index (inside the lock); writing it happens outside."""
-        index_header, parts = self.index.to_snapshot()
+        index_header, parts = self._index.to_snapshot()
         active = self._active
         header = {
             "index": index_header,

@@ -1,4 +1,4 @@
-"""`TinyStore`: the embedded store, messages in an append-only log, state in TinyDB.
+"""`LogStore`: the embedded store, messages in an append-only log, state in TinyDB.
 
 One object, one asyncio lock for the log and one for the state files, and every blocking
 call in a worker thread under its lock: the log and TinyDB are not thread-safe. Messages keep
@@ -72,7 +72,7 @@ class DurableJSONStorage(Storage):
         self._cache = None
 
 
-class TinyStore:
+class LogStore:
     """`MessageStore` and `StateStore` in one data directory.
 
     With a `cipher`, the text of messages, the authors' names and the state documents are
@@ -168,8 +168,8 @@ class TinyStore:
             edited_at=datetime.fromtimestamp(edited, UTC) if edited is not None else None,
         )
 
-    def _read(self, message_log: MessageLog, slots: list[int]) -> list[StoredMessage]:
-        return [self._from_document(*message_log.read(slot)) for slot in slots]
+    def _messages(self, found: list[tuple[int, dict[str, Any]]]) -> list[StoredMessage]:
+        return [self._from_document(message_id, doc) for message_id, doc in found]
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -203,10 +203,9 @@ class TinyStore:
         sealed = self._cipher.seal(content) if self._cipher is not None else content
 
         def work(message_log: MessageLog) -> bool:
-            slot = message_log.index.live_slot(message_id)
-            if slot is None:
+            doc = message_log.document(message_id)
+            if doc is None:
                 return False
-            _doc_id, doc = message_log.read(slot)
             new_doc = {**doc, "content": sealed, "edited_at": edited_at.timestamp()}
             message_log.append({"put": message_id, "doc": new_doc})
             return True
@@ -217,7 +216,7 @@ class TinyStore:
 
     async def delete(self, message_id: int) -> bool:
         def work(message_log: MessageLog) -> bool:
-            if message_log.index.live_slot(message_id) is None:
+            if not message_log.is_live(message_id):
                 return False
             return message_log.append({"del": message_id}) > 0
 
@@ -229,8 +228,8 @@ class TinyStore:
         self, channel_id: int, limit: int, *, up_to: int | None = None
     ) -> list[StoredMessage]:
         return await self._run(
-            lambda message_log: self._read(
-                message_log, message_log.index.last_of_channel(channel_id, limit, up_to)
+            lambda message_log: self._messages(
+                message_log.last_of_channel(channel_id, limit, up_to)
             )
         )
 
@@ -238,28 +237,14 @@ class TinyStore:
         self, guild_id: int, author_id: int, limit: int
     ) -> list[StoredMessage]:
         return await self._run(
-            lambda message_log: self._read(
-                message_log, message_log.index.last_of_author(guild_id, author_id, limit)
-            )
-        )
-
-    async def count_since(
-        self,
-        guild_id: int,
-        since: datetime,
-        *,
-        channel_id: int | None = None,
-        author_id: int | None = None,
-    ) -> int:
-        return await self._run(
-            lambda message_log: message_log.index.count_since(
-                guild_id, since.timestamp(), channel_id, author_id
+            lambda message_log: self._messages(
+                message_log.last_of_author(guild_id, author_id, limit)
             )
         )
 
     async def forget_author(self, guild_id: int, author_id: int) -> int:
         def work(message_log: MessageLog) -> int:
-            if not message_log.index.last_of_author(guild_id, author_id, 1):
+            if not message_log.has_messages_of(guild_id, author_id):
                 return 0
             return message_log.append({"forget": [guild_id, author_id]})
 
