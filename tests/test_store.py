@@ -309,6 +309,19 @@ async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) 
         await reopened.close()
 
 
+async def test_an_edit_takes_the_old_text_off_the_disk(tmp_path: Path) -> None:
+    # Nothing else is removed: the old version alone must make its segment worth a purge.
+    store = LogStore(tmp_path, limits=SMALL)
+    for n in range(30):
+        await store.add(message(n))
+    await store.edit(1002, "replaced text", START + timedelta(hours=1))
+    await store.close()
+    on_disk = b"".join(path.read_bytes() for path in segment_files(tmp_path))
+    assert b'"message 2"' not in on_disk
+    assert b'"replaced text"' in on_disk
+    assert b'"message 3"' in on_disk
+
+
 async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -> None:
     # The put is in the first segment, its tombstone in a later one that gets compacted:
     # the tombstone must stay, or the message would come back.

@@ -113,10 +113,13 @@ class MessageIndex:
         created: float,
         location: int,
         size: int,
-    ) -> int | None:
-        """Index a new version of a message; returns the slot it replaced, if any."""
+    ) -> tuple[int, int] | None:
+        """Index a new version of a message; returns the (location, size) of the version it
+        replaced, if any."""
         replaced = self.live_slot(message_id)
+        previous = None
         if replaced is not None:
+            previous = self.where(replaced)  # before `kill` marks it dead
             self.kill(replaced)
         channel = self._channel_number(channel_id)
         author = self._author_number(guild_id, author_id)
@@ -135,7 +138,7 @@ class MessageIndex:
             self._sorted_slots.insert(position, slot)
         self._insert_by_id(self._channel_slots[channel], slot)
         self._insert_by_id(self._author_slots[author], slot)
-        return replaced
+        return previous
 
     def kill(self, slot: int) -> None:
         self._locations[slot] = DEAD

@@ -289,7 +289,7 @@ class MessageLog:
                 size=size,
             )
             if replaced is not None:
-                self._count_dead(*index.where(replaced))
+                self._count_dead(*replaced)  # an older version: its text must go too
             return 0
         segment.tombstones.append((offset, size))
         if "del" in record:
