@@ -5,14 +5,14 @@ import base64
 import json
 import random
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.store import LogLimits, LogStore, StoredMessage
+from services.store import Document, LogLimits, LogStore, StoredMessage
 from services.store.message_log import MessageLog
 from tests.harness import kill_9, start_writer
 
@@ -94,26 +94,50 @@ async def test_retention_deletes_only_older_messages(store: LogStore) -> None:
 
 
 async def test_state_documents_are_replaced_not_merged(store: LogStore) -> None:
-    await store.put_state("channel", "1", {"count": 3, "extra": True})
-    await store.put_state("channel", "1", {"count": 4})
-    assert await store.get_state("channel", "1") == {"count": 4}
-    assert await store.get_state("channel", "2") is None
-    assert await store.delete_state("channel", "1")
-    assert await store.get_state("channel", "1") is None
+    await store.put_state("guild_settings", "1", {"temperature": 0.3, "extra": True})
+    await store.put_state("guild_settings", "1", {"temperature": 0.4})
+    assert await store.get_state("guild_settings", "1") == {"temperature": 0.4}
+    assert await store.get_state("guild_settings", "2") is None
+    assert await store.delete_state("guild_settings", "1")
+    assert await store.get_state("guild_settings", "1") is None
+
+
+async def test_update_state_is_one_atomic_read_and_write(store: LogStore) -> None:
+    def append(n: int) -> Callable[[Document | None], Document | None]:
+        return lambda document: {"ids": [*(document or {"ids": []})["ids"], n]}
+
+    await asyncio.gather(*(store.update_state("bot_replies", "1", append(n)) for n in range(10)))
+    final = await store.get_state("bot_replies", "1")
+    assert final is not None
+    assert sorted(final["ids"]) == list(range(10))
+    assert await store.update_state("bot_replies", "1", lambda document: None) is None
+    assert await store.get_state("bot_replies", "1") is None
+
+
+async def test_state_items_gives_every_document_of_the_kind(store: LogStore) -> None:
+    await store.put_state("persona", "10:1", {"style": "direct"})
+    await store.put_state("persona", "10:2", {"style": "playful"})
+    await store.put_state("privacy", "10:3", {"choice": "opt_out"})
+    assert sorted(await store.state_items("persona")) == [
+        ("10:1", {"style": "direct"}),
+        ("10:2", {"style": "playful"}),
+    ]
 
 
 async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
     store = LogStore(tmp_path)
     try:
         await store.put_state("persona", "10:100", {"summary": "x" * 5000})
-        await store.put_state("channel_count", "1", {"count": 1})
+        await store.put_state("music_queue", "10", {"tracks": ["a"]})
         persona_file = (tmp_path / "state" / "persona.json").read_bytes()
-        await store.put_state("channel_count", "1", {"count": 2})
-        # Counting a message rewrote the small count file, never the profiles.
+        await store.update_state("music_queue", "10", lambda d: {"tracks": ["a", "b"]})
+        # Changing the queue rewrote the small queue file, never the profiles.
         assert (tmp_path / "state" / "persona.json").read_bytes() == persona_file
-        assert b'"count":2' in (tmp_path / "state" / "channel_count.json").read_bytes()
+        assert b'"tracks":["a","b"]' in (tmp_path / "state" / "music_queue.json").read_bytes()
         with pytest.raises(ValueError, match="not a state kind"):
-            await store.get_state("../escape", "1")
+            await store.get_state("../escape", "1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="_key"):
+            await store.put_state("persona", "1", {"_key": "2"})
     finally:
         await store.close()
 
@@ -121,12 +145,12 @@ async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
 async def test_data_survives_reopening(tmp_path: Path) -> None:
     first = LogStore(tmp_path)
     await first.add(message(1))
-    await first.put_state("guild", "10", {"temperature": 0.9})
+    await first.put_state("guild_settings", "10", {"temperature": 0.9})
     await first.close()
     second = LogStore(tmp_path)
     try:
         assert [m.message_id for m in await second.last_in_channel(1, 5)] == [1001]
-        assert await second.get_state("guild", "10") == {"temperature": 0.9}
+        assert await second.get_state("guild_settings", "10") == {"temperature": 0.9}
     finally:
         await second.close()
 

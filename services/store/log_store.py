@@ -13,9 +13,9 @@ see (and to renumber the index, a few C-level passes over its columns).
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
-import re
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import partial
@@ -28,14 +28,13 @@ from tinydb.table import Table
 
 from services.store.durable_file import write_atomically
 from services.store.message_log import LogLimits, MessageLog, remove_files
-from services.store.model import ContentCipher, StoredMessage
+from services.store.model import STATE_KINDS, ContentCipher, Document, StateKind, StoredMessage
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 _SEALED_FIELDS = ("author_name", "content")
-_KIND_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a kind names a file: nothing else gets in
 
 
 class DurableJSONStorage(Storage):
@@ -91,8 +90,8 @@ class LogStore:
         self._cipher = cipher
         self._limits = limits or LogLimits()
         self._log: MessageLog | None = None  # opened by the first call, in a worker thread
-        # One small file per kind of state document (state/<kind>.json): a channel's count,
-        # written on every message, never rewrites the profiles or the queues with it.
+        # One small file per kind of state document (state/<kind>.json): writing one kind
+        # never rewrites the others.
         self._state_dir = data_dir / "state"
         self._state_dbs: dict[str, TinyDB] = {}
         self._lock = asyncio.Lock()  # the message log
@@ -320,74 +319,92 @@ class LogStore:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _seal_state(self, document: dict[str, Any]) -> dict[str, Any]:
+    def _seal_state(self, document: Document) -> Document:
         if self._cipher is None:
-            return document
+            return copy.deepcopy(document)  # the caller's dict never aliases the stored one
         return {"sealed": self._cipher.seal(json.dumps(document, ensure_ascii=False))}
 
-    def _open_state(self, stored: dict[str, Any]) -> dict[str, Any]:
+    def _open_state(self, stored: dict[str, Any]) -> Document:
         fields = {k: v for k, v in stored.items() if k != "_key"}
         if self._cipher is None:
-            return fields
-        opened: dict[str, Any] = json.loads(self._cipher.open(fields["sealed"]))
+            return copy.deepcopy(fields)  # nor does what it reads
+        opened: Document = json.loads(self._cipher.open(fields["sealed"]))
         return opened
 
-    async def _run_state(self, work: Callable[[], T]) -> T:
-        async with self._state_lock:
-            return await asyncio.to_thread(work)
-
-    def _state_table(self, kind: str) -> Table:
+    def _state_table(self, kind: StateKind) -> Table:
         state_db = self._state_dbs.get(kind)
         if state_db is None:
-            if not _KIND_NAME.fullmatch(kind):
+            if kind not in STATE_KINDS:  # a kind names a file: nothing else gets in
                 raise ValueError(f"not a state kind: {kind!r}")
             path = self._state_dir / f"{kind}.json"
             state_db = self._state_dbs[kind] = TinyDB(path, storage=DurableJSONStorage)
         return state_db.table("documents", cache_size=0)
 
-    async def get_state(self, kind: str, key: str) -> dict[str, Any] | None:
-        def work() -> dict[str, Any] | None:
-            table = self._state_table(kind)
-            for doc in table.all():
-                if doc.get("_key") == key:
-                    return self._open_state(doc)
-            return None
+    # Blocking, called in a worker thread with the state lock held.
 
-        return await self._run_state(work)
+    def _get(self, kind: StateKind, key: str) -> Document | None:
+        for doc in self._state_table(kind).all():
+            if doc.get("_key") == key:
+                return self._open_state(doc)
+        return None
 
-    async def put_state(self, kind: str, key: str, document: dict[str, Any]) -> None:
-        def work() -> None:
-            table = self._state_table(kind)
-            stored = {**self._seal_state(document), "_key": key}
-            ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
-            if not ids:
-                table.insert(stored)
-                return
+    def _put(self, kind: StateKind, key: str, document: Document) -> None:
+        if "_key" in document:
+            raise ValueError("a state document may not have a field named _key")
+        table = self._state_table(kind)
+        stored = {**self._seal_state(document), "_key": key}
+        ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
+        if not ids:
+            table.insert(stored)
+            return
 
-            # Replace, not merge (one write): a field the caller dropped must not linger.
-            def replace_fields(doc: MutableMapping[str, Any]) -> None:
-                doc.clear()
-                doc.update(stored)
+        # Replace, not merge (one write): a field the caller dropped must not linger.
+        def replace_fields(doc: MutableMapping[str, Any]) -> None:
+            doc.clear()
+            doc.update(stored)
 
-            table.update(replace_fields, doc_ids=ids)
+        table.update(replace_fields, doc_ids=ids)
 
-        await self._run_state(work)
+    def _delete(self, kind: StateKind, key: str) -> bool:
+        table = self._state_table(kind)
+        ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
+        if ids:
+            table.remove(doc_ids=ids)
+        return bool(ids)
 
-    async def delete_state(self, kind: str, key: str) -> bool:
-        def work() -> bool:
-            table = self._state_table(kind)
-            ids = [doc.doc_id for doc in table.all() if doc.get("_key") == key]
-            if ids:
-                table.remove(doc_ids=ids)
-            return bool(ids)
+    async def get_state(self, kind: StateKind, key: str) -> Document | None:
+        async with self._state_lock:
+            return await asyncio.to_thread(self._get, kind, key)
 
-        return await self._run_state(work)
+    async def put_state(self, kind: StateKind, key: str, document: Document) -> None:
+        async with self._state_lock:
+            await asyncio.to_thread(self._put, kind, key, document)
 
-    async def state_keys(self, kind: str) -> list[str]:
-        def work() -> list[str]:
-            return [str(doc["_key"]) for doc in self._state_table(kind).all()]
+    async def update_state(
+        self, kind: StateKind, key: str, change: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        # `change` runs on the event loop, between the read and the one write, with the state
+        # lock held all along: no other write of any state document comes in between.
+        async with self._state_lock:
+            changed = change(await asyncio.to_thread(self._get, kind, key))
+            if changed is None:
+                await asyncio.to_thread(self._delete, kind, key)
+                return None
+            await asyncio.to_thread(self._put, kind, key, changed)
+            return copy.deepcopy(changed)
 
-        return await self._run_state(work)
+    async def delete_state(self, kind: StateKind, key: str) -> bool:
+        async with self._state_lock:
+            return await asyncio.to_thread(self._delete, kind, key)
+
+    async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
+        def work() -> list[tuple[str, Document]]:
+            return [
+                (str(doc["_key"]), self._open_state(doc)) for doc in self._state_table(kind).all()
+            ]
+
+        async with self._state_lock:
+            return await asyncio.to_thread(work)
 
 
 def _append_batch(
