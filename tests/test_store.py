@@ -1,19 +1,26 @@
+"""What only the embedded `LogStore` does: its files, its crash safety, compaction, index
+snapshots and reclaims, encryption at rest, and the upgrade of a previous version's data.
+What every store does is in the contract suite (`tests/store_contract.py`)."""
+
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import os
 import random
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from services.store import Document, LogLimits, LogStore, StoredMessage
-from services.store.message_log import MessageLog
+from services.store import Arrival, LogLimits, LogStore, StoredMessage
+from services.store.message_log import MessageLog, decode_record
+from services.store.model import ContentCipher
 from tests.harness import kill_9, start_writer
 
 GUILD = 10
@@ -39,91 +46,6 @@ async def store(tmp_path: Path) -> AsyncIterator[LogStore]:
     await opened.close()
 
 
-async def test_last_in_channel_is_oldest_first_and_bounded(store: LogStore) -> None:
-    for n in range(8):
-        await store.add(message(n, channel=1 if n % 2 == 0 else 2))
-    last = await store.last_in_channel(1, 3)
-    assert [m.content for m in last] == ["message 2", "message 4", "message 6"]
-    assert await store.last_in_channel(3, 5) == []
-    up_to = await store.last_in_channel(1, 2, up_to=1005)
-    assert [m.content for m in up_to] == ["message 2", "message 4"]
-    assert await store.last_in_channel(1, 2, up_to=999) == []
-
-
-async def test_last_by_author_is_per_guild(store: LogStore) -> None:
-    for n in range(6):
-        await store.add(message(n, author=100 if n < 4 else 200))
-    await store.add(message(6, author=100, guild=99))
-    last = await store.last_by_author(GUILD, 100, 30)
-    assert [m.message_id for m in last] == [1000, 1001, 1002, 1003]
-    assert [m.author_name for m in last] == ["member100"] * 4
-
-
-async def test_adding_the_same_message_twice_keeps_one(store: LogStore) -> None:
-    await store.add(message(1))
-    await store.add(message(1))
-    assert len(await store.last_in_channel(1, 10)) == 1
-
-
-async def test_edit_and_delete(store: LogStore) -> None:
-    await store.add(message(1))
-    await store.add(message(2))
-    edited_at = START + timedelta(hours=1)
-    assert await store.edit(1001, "changed", edited_at)
-    assert not await store.edit(5555, "nothing here", edited_at)
-    assert await store.delete(1002)
-    assert not await store.delete(1002)
-    [kept] = await store.last_in_channel(1, 10)
-    assert kept.content == "changed"
-    assert kept.edited_at == edited_at
-
-
-async def test_forget(store: LogStore) -> None:
-    for n in range(10):
-        await store.add(message(n, author=100 if n % 2 else 200, channel=1 if n < 5 else 2))
-    assert await store.forget_author(GUILD, 100) == 5
-    assert await store.last_by_author(GUILD, 100, 30) == []
-    assert len(await store.last_by_author(GUILD, 200, 30)) == 5
-
-
-async def test_retention_deletes_only_older_messages(store: LogStore) -> None:
-    for n in range(5):
-        await store.add(message(n))
-    assert await store.delete_older_than(START + timedelta(minutes=3)) == 3
-    assert [m.message_id for m in await store.last_in_channel(1, 10)] == [1003, 1004]
-
-
-async def test_state_documents_are_replaced_not_merged(store: LogStore) -> None:
-    await store.put_state("guild_settings", "1", {"temperature": 0.3, "extra": True})
-    await store.put_state("guild_settings", "1", {"temperature": 0.4})
-    assert await store.get_state("guild_settings", "1") == {"temperature": 0.4}
-    assert await store.get_state("guild_settings", "2") is None
-    assert await store.delete_state("guild_settings", "1")
-    assert await store.get_state("guild_settings", "1") is None
-
-
-async def test_update_state_is_one_atomic_read_and_write(store: LogStore) -> None:
-    def append(n: int) -> Callable[[Document | None], Document | None]:
-        return lambda document: {"ids": [*(document or {"ids": []})["ids"], n]}
-
-    await asyncio.gather(*(store.update_state("bot_replies", "1", append(n)) for n in range(10)))
-    final = await store.get_state("bot_replies", "1")
-    assert final is not None
-    assert sorted(final["ids"]) == list(range(10))
-    assert await store.update_state("bot_replies", "1", lambda document: None) is None
-    assert await store.get_state("bot_replies", "1") is None
-
-
-async def test_state_items_gives_every_document_of_the_kind(store: LogStore) -> None:
-    await store.put_state("persona", "10:1", {"style": "direct"})
-    await store.put_state("persona", "10:2", {"style": "playful"})
-    await store.put_state("privacy", "10:3", {"choice": "opt_out"})
-    assert sorted(await store.state_items("persona")) == [
-        ("10:1", {"style": "direct"}),
-        ("10:2", {"style": "playful"}),
-    ]
-
-
 async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
     store = LogStore(tmp_path)
     try:
@@ -134,26 +56,215 @@ async def test_each_kind_of_state_has_a_file_of_its_own(tmp_path: Path) -> None:
         # Changing the queue rewrote the small queue file, never the profiles.
         assert (tmp_path / "state" / "persona.json").read_bytes() == persona_file
         assert b'"tracks":["a","b"]' in (tmp_path / "state" / "music_queue.json").read_bytes()
-        with pytest.raises(ValueError, match="not a state kind"):
-            await store.get_state("../escape", "1")  # type: ignore[arg-type]
+        for kind in ("../escape", "channel_count"):  # the counts live in the log now
+            with pytest.raises(ValueError, match="not a state kind"):
+                await store.get_state(kind, "1")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="_key"):
             await store.put_state("persona", "1", {"_key": "2"})
     finally:
         await store.close()
 
 
-async def test_data_survives_reopening(tmp_path: Path) -> None:
-    first = LogStore(tmp_path)
-    await first.add(message(1))
-    await first.put_state("guild_settings", "10", {"temperature": 0.9})
-    await first.close()
-    second = LogStore(tmp_path)
-    try:
-        assert [m.message_id for m in await second.last_in_channel(1, 5)] == [1001]
-        assert await second.get_state("guild_settings", "10") == {"temperature": 0.9}
-    finally:
-        await second.close()
+# -- the beat count rides in the message's record --------------------------------------------
 
+
+def records(data_dir: Path) -> list[dict[str, Any]]:
+    """Every record of the segment files, in order."""
+    found = []
+    for path in segment_files(data_dir):
+        for line in path.read_bytes().splitlines(keepends=True):
+            record = decode_record(line)
+            assert record is not None
+            found.append(record)
+    return found
+
+
+async def test_a_counted_message_and_its_count_are_one_record(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    try:
+        await store.add(message(1), counted=True)
+        await store.add(message(2), counted=False)
+        await store.count(1, 1003)  # an opted-out author: nothing of theirs is kept
+        await store.add(message(1), counted=True)  # a replay: put again, not counted
+    finally:
+        await store.close()
+    first, second, alone, replayed = records(tmp_path)
+    assert (first["put"], first["beat"], first["doc"]["content"]) == (1001, 1, "message 1")
+    assert "beat" not in second
+    assert alone == {"beat": [1, 2]}  # no id, no author: only the channel's count
+    assert replayed["put"] == 1001
+    assert "beat" not in replayed
+
+
+async def test_one_fdatasync_per_message_and_concurrent_adds_share_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = count_fdatasyncs(monkeypatch)
+    store = LogStore(tmp_path)
+    try:
+        await store.channel_count(1)  # opens the log
+        syncs[0] = 0
+        for n in range(10):
+            await store.add(message(n), counted=True)
+        assert syncs[0] == 10
+        arrivals = await asyncio.gather(
+            *(store.add(message(n), counted=True) for n in range(10, 30)),
+            store.count(1, 5000),
+        )
+        assert [a.count for a in arrivals] == list(range(11, 32))
+        assert syncs[0] <= 12  # 21 writes, one batch or two
+    finally:
+        await store.close()
+
+
+def count_fdatasyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    syncs = [0]
+    fdatasync = os.fdatasync
+
+    def counted(fd: int) -> None:
+        syncs[0] += 1
+        fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    return syncs
+
+
+async def test_writes_take_effect_in_call_order(store: LogStore) -> None:
+    # An edit or a delete that arrives while its message is still being stored finds it.
+    results = await asyncio.gather(
+        store.add(message(1), counted=True),
+        store.edit(1001, "changed", START + timedelta(hours=1)),
+        store.add(message(2), counted=True),
+        store.delete(1002),
+    )
+    assert list(results) == [Arrival(True, 1), True, Arrival(True, 2), True]
+    [kept] = await store.last_in_channel(1, 10)
+    assert kept.content == "changed"
+
+
+def drop_snapshot(data_dir: Path) -> None:
+    """Make the next open rebuild everything from the log itself."""
+    manifest = json.loads((data_dir / "messages.json").read_text())
+    (data_dir / "messages.json").write_text(json.dumps({**manifest, "index": None}))
+
+
+async def counts_of(data_dir: Path, channels: list[int], **options: Any) -> list[int]:
+    reopened = LogStore(data_dir, **options)
+    try:
+        return [await reopened.channel_count(channel) for channel in channels]
+    finally:
+        await reopened.close()
+
+
+async def test_counts_outlive_the_records_that_carried_them(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, limits=SMALL)
+    for n in range(90):
+        if n % 7 == 3:
+            await store.count(1, 5000 + n)
+        else:
+            await store.add(message(n, channel=1 + n % 2, author=100 + n % 3), counted=True)
+    await store.edit(1001, "edited", START + timedelta(hours=1))
+    await store.delete(1002)
+    await store.forget_author(GUILD, 101)
+    assert await store.delete_older_than(START + timedelta(days=1)) > 0  # all the rest
+    expected = [await store.channel_count(channel) for channel in (1, 2)]
+    assert sum(expected) == 90
+    await store.close()  # the purge compacts every segment: no put record is left
+
+    assert not [r for r in records(tmp_path) if "put" in r]
+    assert b"message " not in b"".join(p.read_bytes() for p in segment_files(tmp_path))
+    assert await counts_of(tmp_path, [1, 2], limits=SMALL) == expected
+    drop_snapshot(tmp_path)
+    assert await counts_of(tmp_path, [1, 2], limits=SMALL) == expected
+
+
+async def test_superseded_count_records_are_compacted_away(tmp_path: Path) -> None:
+    store = LogStore(tmp_path, limits=SMALL)
+    try:
+        for n in range(400):
+            assert await store.count(1 + n % 2, n) == Arrival(True, n // 2 + 1)
+    finally:
+        await store.close()
+    segments = len(segment_files(tmp_path))
+    assert segments > 5
+    assert len(records(tmp_path)) < 400 // 2  # compactions kept each segment's last count
+    assert await counts_of(tmp_path, [1, 2], limits=SMALL) == [200, 200]
+    drop_snapshot(tmp_path)
+    assert await counts_of(tmp_path, [1, 2], limits=SMALL) == [200, 200]
+
+
+# -- the upgrade from the counts in state/channel_count.json --------------------------------
+
+
+def write_legacy_counts(
+    data_dir: Path, counts: dict[int, int], cipher: ContentCipher | None = None
+) -> Path:
+    """state/channel_count.json as the previous version wrote it (TinyDB documents)."""
+    documents = {}
+    for number, (channel, count) in enumerate(counts.items(), start=1):
+        fields = {"count": count}
+        stored = {"sealed": cipher.seal(json.dumps(fields))} if cipher else fields
+        documents[str(number)] = {**stored, "_key": str(channel)}
+    path = data_dir / "state" / "channel_count.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"documents": documents}))
+    return path
+
+
+async def test_the_counts_of_a_previous_version_are_imported(tmp_path: Path) -> None:
+    legacy = write_legacy_counts(tmp_path, {1: 41, 2: 7})
+    store = LogStore(tmp_path)
+    try:
+        assert await store.channel_count(1) == 41
+        assert await store.channel_count(2) == 7
+        assert (await store.add(message(1), counted=True)).count == 42
+        assert not legacy.exists()  # imported durably, then removed
+    finally:
+        await store.close()
+    assert await counts_of(tmp_path, [1, 2]) == [42, 7]
+    drop_snapshot(tmp_path)
+    assert await counts_of(tmp_path, [1, 2]) == [42, 7]
+
+
+async def test_an_import_keeps_the_higher_count_and_is_done_once(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    for n in range(10):
+        await store.add(message(n, channel=2), counted=True)
+    await store.close()
+    write_legacy_counts(tmp_path, {1: 3, 2: 7})  # channel 2 counted further in the log
+    assert await counts_of(tmp_path, [1, 2]) == [3, 10]
+    # A crash after the import but before the file was removed: importing again is harmless.
+    write_legacy_counts(tmp_path, {1: 3, 2: 7})
+    assert await counts_of(tmp_path, [1, 2]) == [3, 10]
+
+
+async def test_sealed_counts_of_a_previous_version_are_imported(tmp_path: Path) -> None:
+    write_legacy_counts(tmp_path, {5: 12}, cipher=ReversedBase64())
+    assert b'"count"' not in (tmp_path / "state" / "channel_count.json").read_bytes()
+    assert await counts_of(tmp_path, [5], cipher=ReversedBase64()) == [12]
+
+
+async def test_a_snapshot_of_the_previous_version_opens(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    for n in range(5):
+        await store.add(message(n), counted=False)
+    await store.close()
+    [snapshot] = (tmp_path / "messages").glob("index.*.bin")
+    header_line, _, blob = snapshot.read_bytes().partition(b"\n")
+    header = json.loads(header_line)
+    del header["counts"]  # what a snapshot looked like before the counts were in the log
+    for segment in header["segments"]:
+        del segment["beats"], segment["stale_bytes"]
+    snapshot.write_bytes(json.dumps(header).encode() + b"\n" + blob)
+    reopened = LogStore(tmp_path)
+    try:
+        assert len(await reopened.last_in_channel(1, 10)) == 5
+        assert (await reopened.add(message(9), counted=True)).count == 1
+    finally:
+        await reopened.close()
+
+
+# -- kill -9 ---------------------------------------------------------------------------------
 
 WRITER = """
 import asyncio, sys
@@ -166,34 +277,54 @@ async def main() -> None:
     n = 0
     while True:
         n += 1
-        await store.add(StoredMessage(n, 1, 1, 2, "a", "x" * 50, datetime.now(UTC)))
+        if n % 4 == 0:  # an opted-out author: counted, not kept
+            arrival = await store.count(1, n)
+        else:
+            message = StoredMessage(n, 1, 1, 2, "a", "x" * 50, datetime.now(UTC))
+            arrival = await store.add(message, counted=True)
         if n % 3 == 0:
             await store.delete(n - 1)  # a write that makes the file shorter
-        print(n, flush=True)
+        print(n, arrival.count, flush=True)
 
 asyncio.run(main())
 """
 
 
-async def stored_ids(data_dir: Path) -> set[int]:
-    reopened = LogStore(data_dir)
+async def stored_ids_and_count(data_dir: Path, **options: Any) -> tuple[set[int], int]:
+    """What a reopened store holds of channel 1; it then counts one more message."""
+    reopened = LogStore(data_dir, **options)
     try:
-        return {m.message_id for m in await reopened.last_in_channel(1, 10_000)}
+        kept = {m.message_id for m in await reopened.last_in_channel(1, 10_000)}
+        count = await reopened.channel_count(1)
+        after = StoredMessage(10**9, 1, 1, 2, "a", "after", datetime.now(UTC))
+        assert (await reopened.add(after, counted=True)).count == count + 1  # carries on
+        return kept, count
     finally:
         await reopened.close()
 
 
+def check_counts(acknowledged: list[int], count: int) -> None:
+    """Acknowledged counts are 1, 2, 3...; after the kill the count is the last of them, or
+    one more (the write under way may have reached the disk): none lost, none twice."""
+    assert acknowledged == list(range(1, len(acknowledged) + 1))
+    assert count in (len(acknowledged), len(acknowledged) + 1)
+
+
 @pytest.mark.parametrize("kill_after", [5, 23, 61])
-def test_acknowledged_messages_survive_kill_9(tmp_path: Path, kill_after: int) -> None:
+def test_acknowledged_messages_and_counts_survive_kill_9(tmp_path: Path, kill_after: int) -> None:
     child = start_writer(WRITER, tmp_path)
     assert child.stdout is not None
-    acknowledged = [int(child.stdout.readline()) for _ in range(kill_after)]
+    lines = [child.stdout.readline().split() for _ in range(kill_after)]
     kill_9(child)
 
     json.loads((tmp_path / "messages.json").read_text())  # never half-written
-    kept = asyncio.run(stored_ids(tmp_path))
-    expected = {n for n in acknowledged if n % 3 != 2}  # every third deletes the one before
+    kept, count = asyncio.run(stored_ids_and_count(tmp_path))
+    acknowledged = [int(n) for n, _count in lines]
+    # Every third deletes the one before; every fourth was only counted.
+    expected = {n for n in acknowledged if n % 3 != 2 and n % 4 != 0}
     assert expected <= kept
+    assert not {n for n in acknowledged if n % 4 == 0} & kept
+    check_counts([int(c) for _n, c in lines], count)
 
 
 CHURN_WRITER = """
@@ -206,14 +337,20 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 async def main() -> None:
     # Every member writes once, and old messages expire: rounds reclaim the index again and
-    # again, with the snapshots, compactions and rotations around them.
+    # again, with the snapshots, compactions and rotations around them, and compactions drop
+    # the records that carried the counts.
     limits = LogLimits(segment_bytes=4_000, snapshot_every=20)
     store = LogStore(Path(sys.argv[1]), limits=limits)
     n = 0
     while True:
         n += 1
-        await store.add(StoredMessage(n, 1, 1, n, "a", "x" * 50, START + timedelta(minutes=n)))
-        print("added", n, flush=True)
+        if n % 5 == 0:
+            arrival = await store.count(1, n)
+            print("counted", n, arrival.count, flush=True)
+        else:
+            message = StoredMessage(n, 1, 1, n, "a", "x" * 50, START + timedelta(minutes=n))
+            arrival = await store.add(message, counted=True)
+            print("added", n, arrival.count, flush=True)
         if n % 3 == 0:
             print("removing", n - 1, flush=True)
             await store.delete(n - 1)
@@ -227,19 +364,22 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("kill_after", [17, 44, 97])
+@pytest.mark.parametrize("kill_after", [17, 44, 97, 263])
 def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after: int) -> None:
     child = start_writer(CHURN_WRITER, tmp_path)
     assert child.stdout is not None
     added: set[int] = set()
     removed: set[int] = set()
+    counts: list[int] = []
     in_flight: set[int] = set()  # a removal under way when the kill came may have happened
     expired_below = 0
     for _ in range(kill_after):
-        event, value = child.stdout.readline().split()
+        event, value, *count_field = child.stdout.readline().split()
         number = int(value)
-        if event == "added":
-            added.add(number)
+        if event in ("added", "counted"):
+            counts.append(int(count_field[0]))
+            if event == "added":
+                added.add(number)
         elif event == "removing":
             in_flight = {number}
         elif event == "removed":
@@ -251,10 +391,11 @@ def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after
             expired_below, in_flight = number, set()
     kill_9(child)
 
-    kept = asyncio.run(stored_ids(tmp_path))
+    kept, count = asyncio.run(stored_ids_and_count(tmp_path))
     gone = removed | set(range(expired_below))
     assert added - gone - in_flight <= kept
     assert not kept & (gone - in_flight)
+    check_counts(counts, count)
 
 
 # -- the message log under the store ---------------------------------------------------------
@@ -269,7 +410,7 @@ def segment_files(data_dir: Path) -> list[Path]:
 async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
     first = LogStore(tmp_path)
     for n in range(3):
-        await first.add(message(n))
+        await first.add(message(n), counted=True)
     await first.close()
     [segment] = segment_files(tmp_path)
     intact = segment.read_bytes()
@@ -279,7 +420,7 @@ async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
     reopened = LogStore(tmp_path)
     try:
         assert [m.message_id for m in await reopened.last_in_channel(1, 10)] == [1000, 1001, 1002]
-        await reopened.add(message(3))
+        await reopened.add(message(3), counted=True)
         assert len(await reopened.last_in_channel(1, 10)) == 4
     finally:
         await reopened.close()
@@ -290,7 +431,7 @@ async def test_a_torn_last_record_is_cut_off_on_open(tmp_path: Path) -> None:
 async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None:
     first = LogStore(tmp_path)
     for n in range(3):
-        await first.add(message(n))
+        await first.add(message(n), counted=True)
     await first.close()
     (tmp_path / "messages.json").write_text(
         json.dumps({**json.loads((tmp_path / "messages.json").read_text()), "index": None})
@@ -310,7 +451,7 @@ async def test_a_damaged_record_in_the_middle_is_skipped(tmp_path: Path) -> None
 async def test_compaction_drops_removed_text_and_keeps_the_rest(tmp_path: Path) -> None:
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(60):
-        await store.add(message(n, author=100 + n % 3, channel=1 + n % 2))
+        await store.add(message(n, author=100 + n % 3, channel=1 + n % 2), counted=True)
     await store.edit(1001, "edited text", START + timedelta(hours=1))
     await store.delete(1004)
     assert await store.forget_author(GUILD, 102) == 20
@@ -337,7 +478,7 @@ async def test_an_edit_takes_the_old_text_off_the_disk(tmp_path: Path) -> None:
     # Nothing else is removed: the old version alone must make its segment worth a purge.
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(30):
-        await store.add(message(n))
+        await store.add(message(n), counted=True)
     await store.edit(1002, "replaced text", START + timedelta(hours=1))
     await store.close()
     on_disk = b"".join(path.read_bytes() for path in segment_files(tmp_path))
@@ -351,10 +492,10 @@ async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -
     # the tombstone must stay, or the message would come back.
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(40):
-        await store.add(message(n))
+        await store.add(message(n), counted=True)
     await store.delete(1000)
     for n in range(40, 80):
-        await store.add(message(n))
+        await store.add(message(n), counted=True)
     await store.delete(1050)
     await store.close()
     (tmp_path / "messages.json").write_text(
@@ -373,7 +514,7 @@ async def test_tombstones_outlive_compaction_of_later_segments(tmp_path: Path) -
 async def test_the_index_is_rebuilt_from_the_log_without_a_snapshot(tmp_path: Path) -> None:
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(50):
-        await store.add(message(n, author=100 + n % 4))
+        await store.add(message(n, author=100 + n % 4), counted=True)
     await store.delete(1010)
     await store.close()
     for snapshot in (tmp_path / "messages").glob("index.*.bin"):
@@ -410,21 +551,44 @@ async def test_a_store_of_the_first_version_is_imported(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_indexes_agree_with_a_brute_force_scan(
+async def test_indexes_and_counts_agree_with_a_brute_force_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reclaims = count_reclaims(monkeypatch)
     rng = random.Random(3)
     store = LogStore(tmp_path, limits=SMALL)
     model: dict[int, StoredMessage] = {}
+    counts: dict[int, int] = {}
+    counted_ids: set[int] = set()  # what the store remembers counting (until it restarts)
+    # A message keeps its channel and author, as on Discord: a log rebuilt without its
+    # snapshot relies on it (a forget or an expiry removes every version of a message).
+    places = [(rng.randrange(1, 5), rng.randrange(100, 106)) for _ in range(400)]
+
+    def bump(channel: int, message_id: int) -> Arrival:
+        counted_ids.add(message_id)
+        counts[channel] = counts.get(channel, 0) + 1
+        return Arrival(True, counts[channel])
+
     try:
-        for step in range(600):
+        for step in range(700):
             action = rng.random()
-            if action < 0.6 or not model:
-                n = rng.randrange(400)  # ids repeat (upserts) and arrive out of order
-                added = message(n, channel=rng.randrange(1, 5), author=rng.randrange(100, 106))
-                await store.add(added)
+            if action < 0.55 or not model:
+                n = rng.randrange(400)  # ids repeat (replays) and arrive out of order
+                channel, author = places[n]
+                added = message(n, channel=channel, author=author)
+                counted = rng.random() < 0.9
+                new = added.message_id not in model
+                expected = Arrival(new, None)
+                if counted and new and added.message_id not in counted_ids:
+                    expected = bump(added.channel_id, added.message_id)
+                assert await store.add(added, counted=counted) == expected
                 model[added.message_id] = added
+            elif action < 0.6:
+                channel, message_id = rng.randrange(1, 5), 50_000 + rng.randrange(60)
+                expected = Arrival(False, None)
+                if message_id not in counted_ids:
+                    expected = bump(channel, message_id)
+                assert await store.count(channel, message_id) == expected
             elif action < 0.75:
                 target = rng.choice(list(model))
                 edited_at = START + timedelta(days=1, minutes=step)
@@ -448,11 +612,18 @@ async def test_indexes_agree_with_a_brute_force_scan(
                     del model[message_id]
             else:
                 await store.close()
+                if rng.random() < 0.5:
+                    drop_snapshot(tmp_path)  # the next open reads the compacted log alone
                 store = LogStore(tmp_path, limits=SMALL)
+                counted_ids.clear()
             await check_against(store, model, rng)
+            for channel in range(1, 5):
+                assert await store.channel_count(channel) == counts.get(channel, 0)
     finally:
         await store.close()
     assert reclaims[0] > 10  # the queries above ran across many renumberings
+    final = await counts_of(tmp_path, [1, 2, 3, 4], limits=SMALL)
+    assert final == [counts.get(c, 0) for c in (1, 2, 3, 4)]
 
 
 def count_reclaims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -480,7 +651,7 @@ def index_of(data_dir: Path) -> tuple[int, int]:
 async def test_dead_index_slots_are_reclaimed(tmp_path: Path) -> None:
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(300):
-        await store.add(message(n, author=100 + n % 7, channel=1 + n % 3))
+        await store.add(message(n, author=100 + n % 7, channel=1 + n % 3), counted=True)
     for n in range(0, 300, 5):
         await store.edit(1000 + n, f"edit {n}", START + timedelta(days=1))
     for n in range(1, 300, 5):
@@ -498,7 +669,8 @@ async def test_dead_index_slots_are_reclaimed(tmp_path: Path) -> None:
         kept = [m for c in (1, 2, 3) for m in await reopened.last_in_channel(c, 1000)]
         assert {m.message_id for m in kept} == expected
         assert [m.content for m in kept if m.message_id == 1105] == ["edit 105"]
-        await reopened.add(message(400, author=106))  # a forgotten member may come back
+        # A forgotten member may come back.
+        await reopened.add(message(400, author=106), counted=True)
         assert [m.message_id for m in await reopened.last_by_author(GUILD, 106, 5)] == [1400]
         assert len(await reopened.last_by_author(GUILD, 100, 1000)) == len(
             [i for i in expected if (i - 1000) % 7 == 0]
@@ -514,7 +686,7 @@ async def test_a_snapshot_after_forget_holds_no_trace_of_the_member(tmp_path: Pa
     ]
     store = LogStore(tmp_path, limits=SMALL)
     for n in range(40):
-        await store.add(theirs[n // 2] if n % 2 == 0 else message(n))  # interleaved
+        await store.add(theirs[n // 2] if n % 2 == 0 else message(n), counted=True)  # interleaved
     assert await store.forget_author(GUILD, member) == len(theirs)
     await store.close()
 
@@ -556,8 +728,8 @@ class ReversedBase64:
 async def test_a_cipher_keeps_plaintext_out_of_the_files(tmp_path: Path) -> None:
     secret = replace(message(1), author_name="Alice Plaintextname", content="the secretword")
     store = LogStore(tmp_path, cipher=ReversedBase64(), limits=SMALL)
-    await store.add(secret)
-    await store.add(replace(message(2), content="another secretword"))
+    await store.add(secret, counted=True)
+    await store.add(replace(message(2), content="another secretword"), counted=True)
     await store.edit(1002, "edited secretword", START + timedelta(hours=1))
     await store.put_state("persona", "100", {"style": "playful secretword"})
     await store.close()
@@ -585,8 +757,8 @@ async def main() -> None:
     store = LogStore(Path(sys.argv[1]))
     for n in range(20):
         author = 5 if n % 2 else 6
-        await store.add(StoredMessage(n + 1, 1, 1, author, "x", f"secret{author}-{n}",
-                                      datetime.now(UTC)))
+        sent = StoredMessage(n + 1, 1, 1, author, "x", f"secret{author}-{n}", datetime.now(UTC))
+        await store.add(sent, counted=True)
     await store.forget_author(1, 5)
     os._exit(0)  # a crash before the background purge could run
 
@@ -608,7 +780,8 @@ async def add_one_and_close(data_dir: Path) -> None:
     store = LogStore(data_dir)
     try:
         assert await store.last_by_author(1, 5, 10) == []
-        await store.add(StoredMessage(100, 1, 1, 6, "x", "after restart", datetime.now(UTC)))
+        after = StoredMessage(100, 1, 1, 6, "x", "after restart", datetime.now(UTC))
+        await store.add(after, counted=True)
     finally:
         await store.close()  # waits for the maintenance the reopen started
 

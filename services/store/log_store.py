@@ -1,10 +1,18 @@
-"""`LogStore`: the embedded store, messages in an append-only log, state in TinyDB.
+"""`LogStore`: the embedded store, messages and beat counts in an append-only log, state in
+TinyDB.
 
 One object, one asyncio lock for the log and one for the state files, and every blocking
 call in a worker thread under its lock: the log and TinyDB are not thread-safe. Messages keep
 TinyDB's document shape but go to the message log (`message_log`), because TinyDB's own
-storage rewrites its whole file on every write. The small state documents stay in TinyDB
-files, one per kind (`state/<kind>.json`), each written atomically and durably.
+storage rewrites its whole file on every write; each channel's beat count rides in the same
+log record as the message it counts. The small state documents stay in TinyDB files, one per
+kind (`state/<kind>.json`), each written atomically and durably.
+
+Every write to the log (add, count, edit, delete, forget, expire) joins one queue, filled
+synchronously in call order and flushed in batches under the lock: a batch's records are
+appended in order, then one fdatasync makes them all durable (group commit), and only then
+are their callers answered. So writes take effect in call order, counts follow call order,
+and a read after a write has returned sees it.
 Maintenance (compaction, reclaiming dead index slots, index snapshots) runs as one background
 task at a time; it copies bytes outside the lock and takes the lock only to swap what readers
 see (and to renumber the index, a few C-level passes over its columns).
@@ -16,6 +24,7 @@ import asyncio
 import copy
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import partial
@@ -26,15 +35,51 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from services.store.durable_file import write_atomically
+from services.store.durable_file import fsync_directory, write_atomically
 from services.store.message_log import LogLimits, MessageLog, remove_files
-from services.store.model import STATE_KINDS, ContentCipher, Document, StateKind, StoredMessage
+from services.store.model import (
+    STATE_KINDS,
+    Arrival,
+    ContentCipher,
+    Document,
+    StateKind,
+    StoredMessage,
+)
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 _SEALED_FIELDS = ("author_name", "content")
+# Where a previous version kept the beat counts, as TinyDB documents {"_key": channel id,
+# "count": n}: imported into the log on the first open, then removed.
+_LEGACY_COUNTS = "channel_count.json"
+# How many counted message ids `count` and `add` remember, to count a gateway replay once.
+# A replay follows a resume within seconds; a restart starts a new session, which replays
+# nothing. 10,000 ids is minutes of a busy guild, in well under a megabyte.
+RECENT_COUNTED = 10_000
+
+_Write = tuple[Callable[[MessageLog], Any], "asyncio.Future[Any]"]
+
+
+class _RecentIds:
+    """The last `bound` ids added, for membership tests."""
+
+    def __init__(self, bound: int) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._bound = bound
+
+    def __contains__(self, message_id: int) -> bool:
+        return message_id in self._ids
+
+    def add(self, message_id: int) -> None:
+        if message_id in self._ids:
+            return
+        self._order.append(message_id)
+        self._ids.add(message_id)
+        if len(self._order) > self._bound:
+            self._ids.discard(self._order.popleft())
 
 
 class DurableJSONStorage(Storage):
@@ -76,6 +121,7 @@ class LogStore:
 
     With a `cipher`, the text of messages, the authors' names and the state documents are
     sealed before they are written and opened when read: the files hold no plaintext of them.
+    (Ids, times and beat counts are not sealed: the log needs them to index and count.)
     """
 
     def __init__(
@@ -98,9 +144,10 @@ class LogStore:
         self._state_lock = asyncio.Lock()  # the state files, independent of the log
         self._maintenance: asyncio.Task[None] | None = None
         self._purge_requested = False
-        # Group commit: adds that arrive while a flush runs share the next flush's fsync.
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        # Group commit: writes that arrive while a flush runs share the next flush's fsync.
+        self._pending: list[_Write] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._recent_counted = _RecentIds(RECENT_COUNTED)  # touched under the lock only
 
     async def _run(self, work: Callable[[MessageLog], T]) -> T:
         async with self._lock:
@@ -108,12 +155,39 @@ class LogStore:
 
     def _with_log(self, work: Callable[[MessageLog], T]) -> T:
         if self._log is None:
-            self._log = MessageLog(self._data_dir, self._limits, import_document=self._seal)
+            message_log = MessageLog(self._data_dir, self._limits, import_document=self._seal)
+            self._import_legacy_counts(message_log)
+            self._log = message_log
             # Removed text still on disk (a crash before its purge finished): purge it soon.
             self._purge_requested |= bool(
-                self._log.segments_to_compact(purge=True) or self._log.active_has_dead_records()
+                message_log.segments_to_compact(purge=True) or message_log.active_has_dead_records()
             )
         return work(self._log)
+
+    def _import_legacy_counts(self, message_log: MessageLog) -> None:
+        """Carry the counts of a previous version's state/channel_count.json into the log
+        (the higher of the two), durably, then remove the file. A crash in between imports
+        them again on the next open, which changes nothing: counts are maxima."""
+        path = self._state_dir / _LEGACY_COUNTS
+        if not path.exists():
+            return
+        legacy = TinyDB(path, storage=DurableJSONStorage)
+        try:
+            counts = {
+                int(doc["_key"]): int(self._open_state(doc).get("count", 0))
+                for doc in legacy.table("documents", cache_size=0).all()
+            }
+        finally:
+            legacy.close()
+        risen = message_log.import_counts(counts)  # durable when it returns
+        path.unlink()
+        fsync_directory(self._state_dir)
+        log.info(
+            "imported the beat counts of %d channels from state/%s (%d raised)",
+            len(counts),
+            _LEGACY_COUNTS,
+            risen,
+        )
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -170,33 +244,71 @@ class LogStore:
     def _messages(self, found: list[tuple[int, dict[str, Any]]]) -> list[StoredMessage]:
         return [self._from_document(message_id, doc) for message_id, doc in found]
 
-    # -- messages ---------------------------------------------------------------------------
+    # -- writing ----------------------------------------------------------------------------
 
-    async def add(self, message: StoredMessage) -> None:
-        # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
-        record = {"put": message.message_id, "doc": self._to_document(message)}
-        acknowledged = asyncio.get_running_loop().create_future()
-        self._pending.append((record, acknowledged))
+    async def _write(self, work: Callable[[MessageLog], T]) -> T:
+        """Queue a change of the log (synchronously: call order is queue order) and return
+        its result once it is durable."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, done))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_pending())
-        await acknowledged  # returns once the record is on disk (fdatasync'd)
-        self._maintain_if_due(purge=False)
+        return await done
 
     async def _flush_pending(self) -> None:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    failures = await self._run(partial(_append_batch, batch=batch))
+                    outcomes = await self._run(partial(_write_batch, batch=batch))
                 except BaseException as error:  # the batch may not be on disk: no acks
-                    _settle(batch, [error] * len(batch))
+                    _settle(batch, [(None, error)] * len(batch))
                     raise
-                _settle(batch, failures)
+                _settle(batch, outcomes)
         finally:
             self._flusher = None
-            if self._pending:  # stopped by an error or a cancellation: fail the waiting adds
-                _settle(self._pending, [OSError("the store stopped writing")] * len(self._pending))
+            if self._pending:  # stopped by an error or a cancellation: fail the waiting writes
+                stopped = OSError("the store stopped writing")
+                _settle(self._pending, [(None, stopped)] * len(self._pending))
                 self._pending = []
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
+        # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
+        doc = self._to_document(message)
+        message_id, channel_id = message.message_id, message.channel_id
+
+        def work(message_log: MessageLog) -> Arrival:
+            new = not message_log.is_live(message_id)
+            record: dict[str, Any] = {"put": message_id, "doc": doc}
+            count = None
+            if counted and new and message_id not in self._recent_counted:
+                count = record["beat"] = message_log.channel_count(channel_id) + 1
+            message_log.append(record, durable=False)  # the batch's fdatasync follows
+            if count is not None:
+                self._recent_counted.add(message_id)
+            return Arrival(new=new, count=count)
+
+        arrival = await self._write(work)
+        self._maintain_if_due(purge=False)
+        return arrival
+
+    async def count(self, channel_id: int, message_id: int) -> Arrival:
+        def work(message_log: MessageLog) -> Arrival:
+            if message_id in self._recent_counted:
+                return Arrival(new=False, count=None)
+            count = message_log.channel_count(channel_id) + 1
+            message_log.append({"beat": [channel_id, count]}, durable=False)
+            self._recent_counted.add(message_id)
+            return Arrival(new=True, count=count)
+
+        arrival = await self._write(work)
+        self._maintain_if_due(purge=False)
+        return arrival
+
+    async def channel_count(self, channel_id: int) -> int:
+        return await self._run(lambda message_log: message_log.channel_count(channel_id))
 
     async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
         sealed = self._cipher.seal(content) if self._cipher is not None else content
@@ -206,10 +318,10 @@ class LogStore:
             if doc is None:
                 return False
             new_doc = {**doc, "content": sealed, "edited_at": edited_at.timestamp()}
-            message_log.append({"put": message_id, "doc": new_doc})
+            message_log.append({"put": message_id, "doc": new_doc}, durable=False)
             return True
 
-        edited = await self._run(work)
+        edited = await self._write(work)
         self._maintain_if_due(purge=edited)  # the old text must leave the disk too
         return edited
 
@@ -217,9 +329,9 @@ class LogStore:
         def work(message_log: MessageLog) -> bool:
             if not message_log.is_live(message_id):
                 return False
-            return message_log.append({"del": message_id}) > 0
+            return message_log.append({"del": message_id}, durable=False) > 0
 
-        deleted = await self._run(work)
+        deleted = await self._write(work)
         self._maintain_if_due(purge=deleted)
         return deleted
 
@@ -245,15 +357,15 @@ class LogStore:
         def work(message_log: MessageLog) -> int:
             if not message_log.has_messages_of(guild_id, author_id):
                 return 0
-            return message_log.append({"forget": [guild_id, author_id]})
+            return message_log.append({"forget": [guild_id, author_id]}, durable=False)
 
-        forgotten = await self._run(work)
+        forgotten = await self._write(work)
         self._maintain_if_due(purge=forgotten > 0)
         return forgotten
 
     async def delete_older_than(self, cutoff: datetime) -> int:
-        expired = await self._run(
-            lambda message_log: message_log.append({"expire": cutoff.timestamp()})
+        expired = await self._write(
+            lambda message_log: message_log.append({"expire": cutoff.timestamp()}, durable=False)
         )
         self._maintain_if_due(purge=expired > 0)
         return expired
@@ -407,31 +519,27 @@ class LogStore:
             return await asyncio.to_thread(work)
 
 
-def _append_batch(
-    message_log: MessageLog, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]
-) -> list[BaseException | None]:
-    """Append every record, then one fdatasync for all; a record that fails fails alone."""
-    failures: list[BaseException | None] = []
-    for record, _acknowledged in batch:
+def _write_batch(
+    message_log: MessageLog, batch: list[_Write]
+) -> list[tuple[Any, BaseException | None]]:
+    """Apply every write in order, then one fdatasync for all; a write that fails fails alone."""
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    for work, _done in batch:
         try:
-            message_log.append(record, durable=False)
-            failures.append(None)
-        except OSError as error:
-            failures.append(error)
+            outcomes.append((work(message_log), None))
+        except Exception as error:
+            outcomes.append((None, error))
     message_log.sync()
-    return failures
+    return outcomes
 
 
-def _settle(
-    batch: list[tuple[dict[str, Any], asyncio.Future[None]]],
-    failures: list[BaseException | None],
-) -> None:
-    for (_record, acknowledged), failure in zip(batch, failures, strict=True):
-        if acknowledged.done():
+def _settle(batch: list[_Write], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+    for (_work, done), (result, failure) in zip(batch, outcomes, strict=True):
+        if done.done():
             continue
         if failure is None:
-            acknowledged.set_result(None)
+            done.set_result(result)
         elif isinstance(failure, Exception):
-            acknowledged.set_exception(failure)
+            done.set_exception(failure)
         else:
-            acknowledged.cancel()
+            done.cancel()
