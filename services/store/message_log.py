@@ -370,7 +370,8 @@ class MessageLog:
             self._counts[channel_id] = count
         top = segment.beats.get(channel_id)
         if top is not None and top.count > count:  # counts only grow; keep the higher one
-            segment.stale_bytes += size if alone else 0
+            if alone:
+                segment.stale_bytes += size
             return
         if top is not None and top.count_only:
             segment.stale_bytes += top.size
