@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from services.store import Arrival, LogLimits, LogStore, StoredMessage
+from services.store.log_store import _RecentIds
 from services.store.message_log import MessageLog, decode_record
 from services.store.model import ContentCipher
 from tests.harness import kill_9, start_writer
@@ -140,6 +141,13 @@ async def test_writes_take_effect_in_call_order(store: LogStore) -> None:
     assert list(results) == [Arrival(True, 1), True, Arrival(True, 2), True]
     [kept] = await store.last_in_channel(1, 10)
     assert kept.content == "changed"
+
+
+def test_replays_are_recognised_among_the_last_counted_ids() -> None:
+    recent = _RecentIds(3)
+    for message_id in (1, 2, 3, 2, 4):  # a repeat neither grows it nor renews it
+        recent.add(message_id)
+    assert [message_id in recent for message_id in (1, 2, 3, 4)] == [False, True, True, True]
 
 
 def drop_snapshot(data_dir: Path) -> None:
