@@ -539,6 +539,64 @@ async def test_the_index_is_rebuilt_from_the_log_without_a_snapshot(tmp_path: Pa
         await reopened.close()
 
 
+def put_record(message_id: int, channel: int) -> dict[str, Any]:
+    document = {
+        "guild": GUILD,
+        "channel": channel,
+        "author": 100,
+        "author_name": "member100",
+        "content": f"message {message_id}",
+        "created_at": START.timestamp(),
+        "from_bot": False,
+        "edited_at": None,
+    }
+    return {"put": message_id, "doc": document}
+
+
+def test_a_snapshot_holds_the_log_as_it_was_frozen(tmp_path: Path) -> None:
+    # The snapshot is written outside the lock: what is appended meanwhile (a channel seen
+    # for the first time, a tombstone) belongs to the replay after it, not to the snapshot.
+    message_log = MessageLog(tmp_path, SMALL, import_document=dict)
+    message_log.append(put_record(1, channel=1))
+    message_log.append(put_record(3, channel=1))
+    snapshot = message_log.prepare_snapshot()
+    message_log.append(put_record(2, channel=2))
+    message_log.append({"del": 1})
+    message_log.write_snapshot(snapshot)
+    message_log.commit_snapshot(snapshot)
+    message_log.close()
+
+    reopened = MessageLog(tmp_path, SMALL, import_document=dict)
+    try:
+        assert [i for i, _doc in reopened.last_of_channel(1, 10)] == [3]
+        assert [i for i, _doc in reopened.last_of_channel(2, 10)] == [2]
+        assert reopened.index_figures() == (3, 2)
+    finally:
+        reopened.close()
+
+
+async def test_a_snapshot_that_contradicts_itself_is_rebuilt_from_the_log(
+    tmp_path: Path,
+) -> None:
+    # What the previous version could write when a new channel came during a snapshot.
+    store = LogStore(tmp_path)
+    await store.add(message(1, channel=1), counted=True)
+    await store.add(message(2, channel=2), counted=True)
+    await store.close()
+    [snapshot] = (tmp_path / "messages").glob("index.*.bin")
+    header_line, _, blob = snapshot.read_bytes().partition(b"\n")
+    header = json.loads(header_line)
+    header["index"]["channels"].append(3)
+    snapshot.write_bytes(json.dumps(header).encode() + b"\n" + blob)
+    reopened = LogStore(tmp_path)
+    try:
+        assert await reopened.add(message(3, channel=3), counted=True) == Arrival(True, 1)
+        assert [m.message_id for m in await reopened.last_in_channel(3, 5)] == [1003]
+        assert [await reopened.channel_count(c) for c in (1, 2, 3)] == [1, 1, 1]
+    finally:
+        await reopened.close()
+
+
 async def test_a_store_of_the_first_version_is_imported(tmp_path: Path) -> None:
     document = {
         "guild": GUILD,

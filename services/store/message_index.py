@@ -263,7 +263,7 @@ class MessageIndex:
             "byteorder": sys.byteorder,
             "slots": len(self._ids),
             "ids": len(self._sorted_ids),
-            "channels": self._channel_ids,
+            "channels": list(self._channel_ids),  # a copy: new channels come meanwhile
             # A member with no live message is written as ERASED: "forget me" and retention
             # must leave no trace of them in the files, not even their id.
             "authors": [
@@ -310,6 +310,10 @@ class MessageIndex:
         index._author_of = take(array("I"), slots)
         index._sorted_ids = take(array("q"), ids)
         index._sorted_slots = take(array("q"), ids)
+        if len(header["channels"]) != len(header["channel_lengths"]) or len(
+            header["authors"]
+        ) != len(header["author_lengths"]):
+            raise ValueError("snapshot header does not match its columns")
         index._channel_ids = list(header["channels"])
         index._author_keys = [(guild, author) for guild, author in header["authors"]]
         index._channel_numbers = {c: n for n, c in enumerate(index._channel_ids)}

@@ -558,7 +558,8 @@ class MessageLog:
     # -- snapshots and the manifest -----------------------------------------------------------
 
     def prepare_snapshot(self) -> Snapshot:
-        """Freeze the index (inside the lock); writing it happens outside."""
+        """Freeze the index (inside the lock); writing it happens outside, while records are
+        appended: nothing in the snapshot may be a list the log still changes."""
         index_header, parts = self._index.to_snapshot()
         active = self._active
         header = {
@@ -572,7 +573,7 @@ class MessageLog:
                     "first_slot": s.first_slot,
                     "dead_bytes": s.dead_bytes,
                     "stale_bytes": s.stale_bytes,
-                    "tombstones": s.tombstones,
+                    "tombstones": list(s.tombstones),  # a copy: more come meanwhile
                     "beats": [
                         [channel_id, b.count, b.offset, b.size, b.count_only]
                         for channel_id, b in s.beats.items()
