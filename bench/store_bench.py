@@ -544,7 +544,16 @@ def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
         in_flight: set[int] = set()  # a delete under way when the kill came may have happened
         adding: int | None = None  # the channel of an add under way: it may have been counted
         channel_of: dict[int, int] = {}
+        lines: list[str] = []
         while time.monotonic() < deadline and (line := child.stdout.readline()):
+            lines.append(line)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        lines += child.stdout.readlines()  # what it printed before the kill landed
+        child.stdout.close()
+        for line in lines:
+            if not line.endswith("\n"):
+                break
             event, value, *rest = line.split()
             message_id = int(value)
             if event == "adding":
@@ -563,9 +572,6 @@ def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
                 in_flight.discard(message_id)
                 expected.discard(message_id)
                 deleted.add(message_id)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
         try:
             stored, stored_counts = asyncio.run(_stored(path))
         except Exception:  # counted; the next run opens the same directory again

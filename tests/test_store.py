@@ -10,6 +10,7 @@ import json
 import os
 import random
 import struct
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -311,6 +312,25 @@ async def stored_ids_and_count(data_dir: Path, **options: Any) -> tuple[set[int]
         await reopened.close()
 
 
+def lines_until_killed(child: subprocess.Popen[str], at_least: int) -> list[list[str]]:
+    """Read `at_least` lines of the writer, kill -9 it, and return every line it printed
+    before it died (each one an acknowledged step), split into words."""
+    assert child.stdout is not None
+    fd = os.dup(child.stdout.fileno())  # read here, unbuffered: kill_9 closes child.stdout
+    try:
+        printed = b""
+        while printed.count(b"\n") < at_least and (chunk := os.read(fd, 1 << 16)):
+            printed += chunk
+        kill_9(child)
+        while chunk := os.read(fd, 1 << 16):  # what it printed before the kill landed
+            printed += chunk
+    finally:
+        os.close(fd)
+    return [
+        line.split() for line in printed.decode().splitlines(keepends=True) if line[-1:] == "\n"
+    ]
+
+
 def check_counts(acknowledged: list[int], count: int) -> None:
     """Acknowledged counts are 1, 2, 3...; after the kill the count is the last of them, or
     one more (the write under way may have reached the disk): none lost, none twice."""
@@ -320,10 +340,7 @@ def check_counts(acknowledged: list[int], count: int) -> None:
 
 @pytest.mark.parametrize("kill_after", [5, 23, 61])
 def test_acknowledged_messages_and_counts_survive_kill_9(tmp_path: Path, kill_after: int) -> None:
-    child = start_writer(WRITER, tmp_path)
-    assert child.stdout is not None
-    lines = [child.stdout.readline().split() for _ in range(kill_after)]
-    kill_9(child)
+    lines = lines_until_killed(start_writer(WRITER, tmp_path), kill_after)
 
     json.loads((tmp_path / "messages.json").read_text())  # never half-written
     kept, count = asyncio.run(stored_ids_and_count(tmp_path))
@@ -374,15 +391,14 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("kill_after", [17, 44, 97, 263])
 def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after: int) -> None:
-    child = start_writer(CHURN_WRITER, tmp_path)
-    assert child.stdout is not None
     added: set[int] = set()
     removed: set[int] = set()
     counts: list[int] = []
     in_flight: set[int] = set()  # a removal under way when the kill came may have happened
     expired_below = 0
-    for _ in range(kill_after):
-        event, value, *count_field = child.stdout.readline().split()
+    for event, value, *count_field in lines_until_killed(
+        start_writer(CHURN_WRITER, tmp_path), kill_after
+    ):
         number = int(value)
         if event in ("added", "counted"):
             counts.append(int(count_field[0]))
@@ -397,7 +413,6 @@ def test_a_kill_9_around_index_reclaims_loses_nothing(tmp_path: Path, kill_after
             in_flight = set(range(expired_below, number))
         else:
             expired_below, in_flight = number, set()
-    kill_9(child)
 
     kept, count = asyncio.run(stored_ids_and_count(tmp_path))
     gone = removed | set(range(expired_below))
