@@ -69,6 +69,7 @@ class FakeDiscord:
     # What Discord stores (the model)
     token = _Forward[str]("_model")
     application_id = _Forward[int]("_model")
+    application_flags = _Forward[int]("_model")
     bot_user = _Forward[FakeUser]("_model")
     guild_id = _Forward[int]("_model")
     guild_name = _Forward[str]("_model")
@@ -232,8 +233,24 @@ class FakeDiscord:
         return payload
 
     def member_permissions(self, user_id: int) -> int:
-        """Guild-level computed permissions (no channel overwrites exist in this fake)."""
+        """Guild-level computed permissions (before any channel overwrite)."""
         return self._model.member_permissions(user_id)
+
+    def set_overwrite(
+        self,
+        channel_id: int,
+        target_id: int,
+        *,
+        member: bool = False,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """Give a channel a permission overwrite for a role (the guild id: @everyone) or, with
+        ``member=True``, a member (state only; not dispatched)."""
+        self._model.set_overwrite(channel_id, target_id, member=member, allow=allow, deny=deny)
+
+    def clear_overwrites(self, channel_id: int) -> None:
+        self._model.channels[channel_id]["permission_overwrites"] = []
 
     def member_payload(self, user_id: int) -> JSON:
         return payloads.member_payload(self._model, user_id)
