@@ -462,8 +462,7 @@ VARIABLES: tuple[Setting, ...] = (
         field="metrics_port",
         parse=_port,
         default=None,
-        help="A port on which the bot serves Prometheus metrics at `/metrics`; unset: no "
-        "metrics.",
+        help="A port on which the bot serves Prometheus metrics at `/metrics`; unset: no metrics.",
     ),
     Setting(
         env="HEARTBEAT_SECONDS",
