@@ -30,7 +30,12 @@ from commands.presence import Presence
 from commands.retention import RetentionCog
 from commands.say import Say
 from commands.temperature import TemperatureCog
-from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice
+from commands.voice_audio import (
+    DiscordVoiceConnector,
+    FFmpegAudio,
+    VoiceConnect,
+    connect_discord_voice,
+)
 from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
 from services.conversation import ConversationService
@@ -41,6 +46,7 @@ from services.llm import AzureChatModel, ChatModel
 from services.music_queue import MusicQueues, QueueDocuments
 from services.music_source import MusicResolver
 from services.persona import PersonaProfiles, PersonaService
+from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MemoryStore, MessageStore, StateStore, TinyStore
@@ -48,6 +54,7 @@ from services.store.measured import MeasuredStore, Store
 from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
+from services.voice_player import VoicePlayers
 
 
 def find_ffmpeg() -> str:
@@ -85,7 +92,9 @@ class Services:
     conversation: ConversationService
     music_queues: MusicQueues
     music_resolver: MusicResolver
+    voice_connector: DiscordVoiceConnector
     voice_players: VoicePlayers
+    play_requests: PlayRequests
     speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
     say_cooldown: Cooldown
     real_voice: bool = field(default=True)  # False: tests connect to voice another way
@@ -163,12 +172,16 @@ async def open_services(
         music_resolver = seams.music_resolver or music_resolver_for(
             settings, warm=not commands_only
         )
+        audio = FFmpegAudio(ffmpeg=find_ffmpeg(), max_stream_seconds=music_resolver.max_seconds)
+        voice_connector = DiscordVoiceConnector(seams.connect_voice)
         voice_players = VoicePlayers(
             queues=music_queues,
-            resolver=music_resolver,
-            connect=seams.connect_voice,
-            ffmpeg=find_ffmpeg(),
+            finder=music_resolver,
+            connector=voice_connector,
+            streams=audio,
+            speech_files=audio,
             idle_seconds=settings.voice_idle_seconds,
+            tasks=tasks,
         )
         opened.push_async_callback(voice_players.close)
         yield Services(
@@ -198,7 +211,11 @@ async def open_services(
             ),
             music_queues=music_queues,
             music_resolver=music_resolver,
+            voice_connector=voice_connector,
             voice_players=voice_players,
+            play_requests=PlayRequests(
+                players=voice_players, queues=music_queues, finder=music_resolver
+            ),
             speech=speech,
             say_cooldown=Cooldown(settings.say_cooldown_seconds),
             real_voice=seams.connect_voice is connect_discord_voice and not commands_only,
@@ -237,7 +254,14 @@ async def register_cogs(bot: commands.Bot, settings: Settings, services: Service
             accepts_temperature=accepts_temperature,
         ),
         RetentionCog(services.privacy),
-        Music(bot, players=players, queues=services.music_queues, resolver=services.music_resolver),
+        Music(
+            bot,
+            players=players,
+            requests=services.play_requests,
+            queues=services.music_queues,
+            resolver=services.music_resolver,
+            tasks=services.tasks,
+        ),
         Say(
             bot,
             players=players,
