@@ -15,7 +15,7 @@ from app.sync import sync_commands
 from commands.presence import Presence
 from services.music_source import MusicResolver
 from tests.fakes.discord_server import FakeDiscord
-from tests.harness import APPLICATION_ID, GENERAL, GUILD_ID, running_bot
+from tests.harness import APPLICATION_ID, GENERAL, GUILD_ID, eventually, running_bot
 
 COMMANDS_PATH = f"/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands"
 
@@ -24,7 +24,9 @@ def test_help_lists_run_sync_and_check(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as exited:
         parse_args(["--help"])
     assert exited.value.code == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:4] == " " * 4]
+    listed = [
+        line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:4] == " " * 4
+    ]
     assert listed[:3] == ["run", "sync", "check"]
     assert parse_args([]).command is None  # `run`, the default
 
@@ -136,7 +138,11 @@ async def test_the_presence_line_is_sent_only_when_its_text_changes(
         await fake_discord.dispatch("CHANNEL_UPDATE", renamed)
         channel = bot.get_channel(GENERAL)
         assert isinstance(channel, discord.TextChannel)
-        assert channel.name == "lounge"
+
+        async def renamed_in_the_bot() -> bool:
+            return channel.name == "lounge"
+
+        await eventually(renamed_in_the_bot)
         await cog.refresh()
         await fake_discord.wait_for_state(lambda: len(fake_discord.presences) == sent + 1)
         assert _names(fake_discord)[-1] == "#lounge, #random"
