@@ -100,6 +100,7 @@ class FakeDiscord:
     identify_count = _Forward[int]("_gateway")
     resume_count = _Forward[int]("_gateway")
     gateway_close_codes = _Forward[list[int | None]]("_gateway")
+    heartbeat_interval_ms = _Forward[int]("_gateway")  # asked in HELLO; default 41,250
     # The fake voice server the bot is sent to
     voice_endpoint = _Forward[str]("_voice")
 
@@ -376,6 +377,14 @@ class FakeDiscord:
     async def send_reconnect(self) -> None:
         """Send op 7 RECONNECT; the bot should close and RESUME."""
         await self._gateway.send_reconnect()
+
+    async def gateway_down(self) -> None:
+        """An outage: the websockets close (1001, resumable) and new ones get a 503."""
+        await self._gateway.go_down()
+
+    def gateway_up(self) -> None:
+        """The outage is over: the bot's next attempt connects (and RESUMEs)."""
+        self._gateway.come_back()
 
     async def send_invalid_session(self, resumable: bool) -> None:
         """Send op 9 INVALID_SESSION. A non-resumable one forgets the session."""
