@@ -146,6 +146,7 @@ async def test_metrics_move_by_what_happened(
                 return samples if moved == want and latency > 0 else None
 
             last = await eventually(resumed)
+    assert after is not None and last is not None
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

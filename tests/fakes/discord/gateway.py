@@ -116,9 +116,11 @@ class Gateway:
             await ws.close(code=1001, message=b"fake shutting down")
 
     async def go_down(self) -> None:
-        """An outage: live websockets close (1001, resumable) and new ones are refused."""
+        """An outage: live websockets close (1011, sessions kept for a RESUME) and new ones
+        are refused."""
         self.refusing = True
-        await self.close()
+        for ws in list(self._sockets):
+            await ws.close(code=1011, message=b"fake outage")
 
     def come_back(self) -> None:
         self.refusing = False

@@ -379,7 +379,7 @@ class FakeDiscord:
         await self._gateway.send_reconnect()
 
     async def gateway_down(self) -> None:
-        """An outage: the websockets close (1001, resumable) and new ones get a 503."""
+        """An outage: the websockets close (1011; sessions kept) and new ones get a 503."""
         await self._gateway.go_down()
 
     def gateway_up(self) -> None:
