@@ -86,6 +86,7 @@ class Gateway:
         self.on_voice_state: Callable[[JSON], Awaitable[None]] = _ignore
         self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS  # what HELLO asks of the client
         self.refusing = False  # an outage: new websockets are refused with a 503
+        self._dropped: set[web.WebSocketResponse] = set()  # closed by an outage, not the bot
 
         # Recorded traffic
         self.presences: list[JSON] = []
@@ -120,6 +121,7 @@ class Gateway:
         are refused."""
         self.refusing = True
         for ws in list(self._sockets):
+            self._dropped.add(ws)
             await ws.close(code=1011, message=b"fake outage")
 
     def come_back(self) -> None:
@@ -246,11 +248,13 @@ class Gateway:
                     break
         finally:
             self._sockets.discard(ws)
+            outage = ws in self._dropped
+            self._dropped.discard(ws)
             self.gateway_close_codes.append(ws.close_code)
             if mine is not None and mine.ws is ws:
                 mine.ws = None
                 mine.ready = False
-                if ws.close_code in (1000, 1001):
+                if ws.close_code in (1000, 1001) and not outage:
                     # A clean close ends the session (discord.py closes with 1000 on shutdown
                     # and with 4000 when it intends to RESUME).
                     self.sessions.pop(mine.session_id, None)
