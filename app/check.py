@@ -102,16 +102,16 @@ class Report:
         return 1 if failed else 0
 
 
-def report_settings_problems(problems: list[str], out: TextIO = sys.stdout) -> int:
+def report_settings_problems(problems: list[str], out: TextIO | None = None) -> int:
     """The check when the settings do not load: their one-line errors, as at start."""
-    report = Report(out)
+    report = Report(out or sys.stdout)
     for problem in problems:
         report.fail(f"Settings: {problem.removesuffix('.')}", "Correct it in .env.")
     return report.finish()
 
 
-async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
-    report = Report(out)
+async def run_checks(settings: Settings, out: TextIO | None = None) -> int:
+    report = Report(out or sys.stdout)
     report.ok("Settings: every variable loads")
     await check_discord(settings, report)
     await check_azure(settings, report)

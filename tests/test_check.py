@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from app.check import run_checks
-from app.settings import Secret, Settings
+from app.main import main
+from app.settings import VARIABLES, Secret, Settings
 from app.sync import sync_commands
 from services.discord_permissions import SEND_MESSAGES
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -290,18 +292,24 @@ async def test_python_m_app_check_exits_0_and_prints_no_secret(
         assert secret.encode() not in out + err
 
 
-async def test_python_m_app_check_reports_bad_settings_and_exits_1(
-    fake_discord: FakeDiscord, settings: Settings
+def test_bad_settings_are_the_same_one_line_errors_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = environment(settings, fake_discord, REPLY_EVERY="often", DISCORD_TOKEN="")
-    process = await run_app(env, "check")
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
-    assert out.decode().splitlines() == [
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for setting in VARIABLES:
+        monkeypatch.delenv(setting.env, raising=False)
+    monkeypatch.setenv("CHANNEL_ID", "1")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "key-0123456789")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://example.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "gpt")
+    monkeypatch.setenv("REPLY_EVERY", "often")
+    assert main(["check"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
         "✗ Settings: DISCORD_TOKEN is missing: set it in .env (see .env.example). Fix: Correct "
         "it in .env.",
         "✗ Settings: REPLY_EVERY is malformed ('often'): expected a positive whole number; see "
         ".env.example. Fix: Correct it in .env.",
         "2 checks: 0 passed, 2 failed, 0 warnings; fix the ✗ above.",
     ]
-    assert err == b""
+    assert err == ""
