@@ -40,7 +40,7 @@ from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
-from services.encryption import cipher_for
+from services.encryption import FernetCipher, cipher_for
 from services.health import HEARTBEAT_FILE, Heartbeat
 from services.llm import AzureChatModel, ChatModel
 from services.music_queue import MusicQueues, QueueDocuments
@@ -51,6 +51,7 @@ from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MemoryStore, MessageStore, StateStore, TinyStore
 from services.store.measured import MeasuredStore, Store
+from services.store.postgres import PostgresStore
 from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
@@ -68,6 +69,17 @@ def music_resolver_for(settings: Settings, *, warm: bool = True) -> MusicResolve
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
         warm=warm,
+    )
+
+
+async def open_postgres(settings: Settings) -> PostgresStore:
+    """The PostgreSQL store of `DATABASE_URL`, its schema brought up to date; raises
+    StoreUnavailableError, StoreSchemaError or EncryptionKeyError with one line."""
+    key = settings.store_encryption_key.reveal()
+    return await PostgresStore.open(
+        settings.database_url.reveal(),
+        cipher=FernetCipher(key) if key else None,
+        pool_size=settings.database_pool_size,
     )
 
 
@@ -117,12 +129,14 @@ async def open_services(
             metrics_port = await opened.enter_async_context(
                 serve_metrics(prometheus.registry, settings.metrics_port)
             )
+        key = settings.store_encryption_key.reveal()
         inner: Store
         if commands_only:
             inner = MemoryStore()
+        elif settings.database_url:
+            inner = await open_postgres(settings)
         else:
-            cipher = cipher_for(settings.data_dir, settings.store_encryption_key.reveal())
-            inner = TinyStore(settings.data_dir, cipher=cipher)
+            inner = TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
         store = MeasuredStore(inner, telemetry)
         opened.push_async_callback(store.close)
         model = AzureChatModel(

@@ -22,6 +22,12 @@ from app.settings import Settings, SettingsError, load_settings
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
 from services.health import Watchdog
+from services.store.postgres import (
+    StoreSchemaError,
+    StoreUnavailableError,
+    known_migrations,
+    migrate,
+)
 
 log = logging.getLogger("app")
 
@@ -64,6 +70,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "exit 1 if a required check fails",
         lambda a, s: asyncio.run(run_checks(s)),
     ),
+    Subcommand(
+        "migrate",
+        "bring the PostgreSQL schema (DATABASE_URL) up to date",
+        lambda a, s: asyncio.run(run_migrate(s)),
+    ),
 )
 
 
@@ -86,7 +97,7 @@ async def run_bot(settings: Settings) -> int:
             services = await opened.enter_async_context(open_services(settings))
         except OSError as error:
             return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
-        except EncryptionKeyError as error:
+        except (EncryptionKeyError, StoreUnavailableError, StoreSchemaError) as error:
             return fail(str(error))
         bot = await opened.enter_async_context(AzureBot(settings, services))
         loop = asyncio.get_running_loop()
@@ -124,6 +135,21 @@ async def _run_until_closed(bot: AzureBot, settings: Settings) -> int:
     return 0
 
 
+async def run_migrate(settings: Settings) -> int:
+    """`python -m app migrate`: one line per migration applied, or that the schema is current."""
+    if not settings.database_url:
+        return fail("DATABASE_URL is not set: only the PostgreSQL store has migrations.")
+    try:
+        applied = await migrate(settings.database_url.reveal())
+    except (StoreUnavailableError, StoreSchemaError) as error:
+        return fail(str(error))
+    for version in applied:
+        print(f"Applied migration {version}.")
+    if not applied:
+        print(f"The database schema is current (version {known_migrations()[-1].version}).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = next(c for c in SUBCOMMANDS if c.name == (args.command or "run"))
@@ -143,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.azure_openai_api_key,
             settings.elevenlabs_api_key,
             settings.store_encryption_key,
+            settings.database_url,
+            settings.database_password,
         ),
         log_format=settings.log_format,
     )
