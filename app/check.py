@@ -41,6 +41,7 @@ from services.discord_permissions import (
     missing,
 )
 from services.llm import AzureChatModel, LlmError
+from services.store.postgres import StoreUnavailableError, schema_versions
 from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
 
 HTTP_TIMEOUT = 5.0  # seconds, each Discord and ElevenLabs request
@@ -118,7 +119,8 @@ async def run_checks(settings: Settings, out: TextIO | None = None) -> int:
     await check_elevenlabs(settings, report)
     await asyncio.to_thread(check_voice, report)
     check_data(settings, report)
-    # With DATABASE_URL (PostgreSQL), the server and its schema are checked here too.
+    if settings.database_url:
+        await check_database(settings, report)
     return report.finish()
 
 
@@ -602,3 +604,32 @@ def check_data(settings: Settings, report: Report) -> None:
         report.warn(f"Data: only {shown}", fix)
     else:
         report.ok(f"Data: {shown}")
+
+
+async def check_database(settings: Settings, report: Report) -> None:
+    """PostgreSQL (DATABASE_URL): reachable, and its schema the one this release uses."""
+    try:
+        async with asyncio.timeout(AZURE_TIMEOUT):
+            applied, latest = await schema_versions(settings.database_url.reveal())
+    except (StoreUnavailableError, TimeoutError) as error:
+        report.fail(
+            f"Data: {str(error).removesuffix('.') or 'PostgreSQL did not answer in time'}",
+            "Check DATABASE_URL (host, port, user, password, database) and that the server "
+            "runs and accepts this host.",
+        )
+        return
+    newest = max(applied, default=0)
+    if newest > latest:
+        report.fail(
+            f"Data: the database's schema is at version {newest}, newer than this release "
+            f"knows ({latest})",
+            "Run the release that migrated it, or a newer one.",
+        )
+    elif newest < latest:
+        report.warn(
+            f"Data: PostgreSQL is reachable; its schema is at version {newest}, this release "
+            f"uses {latest}",
+            "Run `python -m app migrate` (the bot also migrates when it starts).",
+        )
+    else:
+        report.ok(f"Data: PostgreSQL is reachable and its schema is current (version {latest})")

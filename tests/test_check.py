@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from app.check import run_checks
+from app.check import Report, check_database, run_checks
 from app.main import main
 from app.settings import VARIABLES, Secret, Settings
 from app.sync import sync_commands
 from services.discord_permissions import SEND_MESSAGES
+from services.store.postgres import migrate
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.elevenlabs import FakeElevenLabs
@@ -29,6 +30,7 @@ from tests.harness import (
     GUILD_ID,
     PROJECT_ROOT,
 )
+from tests.postgres_server import PostgresDatabase
 
 
 def environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
@@ -313,3 +315,32 @@ def test_bad_settings_are_the_same_one_line_errors_and_exit_1(
         "2 checks: 0 passed, 2 failed, 0 warnings; fix the ✗ above.",
     ]
     assert err == ""
+
+
+async def test_a_current_database_passes_and_a_new_one_is_a_warning(
+    settings: Settings, postgres_database: PostgresDatabase
+) -> None:
+    with_db = replace(settings, database_url=Secret(postgres_database.url))
+    out = io.StringIO()
+    report = Report(out)
+    await check_database(with_db, report)
+    assert out.getvalue().startswith("✗ Data: PostgreSQL is reachable; its schema is at version 0")
+    assert "(warning). Fix: Run `python -m app migrate`" in out.getvalue()
+    await migrate(postgres_database.url)
+    out = io.StringIO()
+    await check_database(with_db, Report(out))
+    assert out.getvalue().startswith("✓ Data: PostgreSQL is reachable and its schema is current")
+
+
+async def test_an_unreachable_database_is_a_failure_without_its_password(
+    settings: Settings,
+) -> None:
+    url = "postgresql://bot:db-password-0123456789@127.0.0.1:9/bot"  # nothing listens on 9
+    out = io.StringIO()
+    report = Report(out)
+    await check_database(replace(settings, database_url=Secret(url)), report)
+    assert report.finish() == 1
+    text = out.getvalue()
+    assert text.startswith("✗ Data: PostgreSQL (DATABASE_URL) could not be reached")
+    assert "Fix: Check DATABASE_URL" in text
+    assert "db-password-0123456789" not in text
