@@ -137,7 +137,8 @@ async def open_services(
             inner = await open_postgres(settings)
         else:
             inner = TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
-        store = MeasuredStore(inner, telemetry)
+        # Measured only when metrics are on: otherwise the bot holds the store itself.
+        store = inner if telemetry is NO_TELEMETRY else MeasuredStore(inner, telemetry)
         opened.push_async_callback(store.close)
         model = AzureChatModel(
             endpoint=settings.azure_openai_endpoint,
