@@ -23,4 +23,10 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/bot bot \
 USER bot
 VOLUME ["/data"]
 
+# Healthy while the gateway session is connected: reads DATA_DIR/heartbeat, calls nothing.
+# Docker only marks the container unhealthy; the bot's own watchdog (WATCHDOG_MINUTES) exits
+# when the heartbeat stays stale, and the restart policy starts it again.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "app.health"]
+
 CMD ["python", "-m", "app"]

@@ -1,4 +1,4 @@
-"""`python -m app` runs the bot; `python -m app sync` syncs its slash commands."""
+"""`python -m app` runs the bot; `python -m app --help` lists the other commands."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@
 players and every service, each typed by its port, and closes them in the reverse order;
 `register_cogs` hands each cog what it needs through its constructor. Tests build the same
 graph with other `Seams` (a recording voice connection, a resolver that may reach the
-loopback media server).
+loopback media server). `commands_only=True` (`sync`, `check`) builds what the command tree
+needs and nothing that runs: an in-memory store (DATA_DIR belongs to the running bot), no
+yt-dlp warm-up, no libopus, no metrics, no heartbeat.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from datetime import timedelta
 import imageio_ffmpeg
 from discord.ext import commands
 
+from app.metrics import PrometheusTelemetry, serve_metrics
 from app.settings import Settings
 from commands.chat import ChatCog
+from commands.gateway_health import GatewayHealth
 from commands.music import Music
 from commands.persona import PersonaCog
 from commands.presence import Presence
@@ -37,6 +41,7 @@ from services.background import BackgroundTasks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import FernetCipher, cipher_for
+from services.health import HEARTBEAT_FILE, Heartbeat
 from services.llm import AzureChatModel, ChatModel
 from services.music_queue import MusicQueues, QueueDocuments
 from services.music_source import MusicResolver
@@ -44,8 +49,17 @@ from services.persona import PersonaProfiles, PersonaService
 from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
-from services.store import LeaseStore, MemoryLeases, MessageStore, StateStore, TinyStore
+from services.store import (
+    LeaseStore,
+    LogStore,
+    MemoryLeases,
+    MemoryStore,
+    MessageStore,
+    StateStore,
+)
+from services.store.measured import MeasuredStore, Store
 from services.store.postgres import PostgresStore
+from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
 from services.voice_player import VoicePlayers
@@ -56,11 +70,12 @@ def find_ffmpeg() -> str:
     return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def music_resolver_for(settings: Settings) -> MusicResolver:
+def music_resolver_for(settings: Settings, *, warm: bool = True) -> MusicResolver:
     return MusicResolver(
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
+        warm=warm,
     )
 
 
@@ -104,18 +119,35 @@ class Services:
     # The shard leases and IDENTIFY turns: the database's, or this process's alone.
     leases: LeaseStore = field(default_factory=MemoryLeases)
     real_voice: bool = field(default=True)  # False: tests connect to voice another way
+    telemetry: Telemetry = NO_TELEMETRY
+    heartbeat: Heartbeat | None = None  # None: commands only, nothing connects
+    metrics_port: int | None = None  # where /metrics is served; None: nowhere
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, seams: Seams = Seams(), *, commands_only: bool = False
+) -> AsyncIterator[Services]:
     """Build every service; on exit, close them in reverse order of opening."""
     async with contextlib.AsyncExitStack() as opened:
+        telemetry: Telemetry = NO_TELEMETRY
+        metrics_port = None
+        if settings.metrics_port is not None and not commands_only:
+            prometheus = PrometheusTelemetry()
+            telemetry = prometheus
+            metrics_port = await opened.enter_async_context(
+                serve_metrics(prometheus.registry, settings.metrics_port)
+            )
         key = settings.store_encryption_key.reveal()
-        store = (
-            await open_postgres(settings)
-            if settings.database_url
-            else TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
-        )
+        inner: Store
+        if commands_only:
+            inner = MemoryStore()
+        elif settings.database_url:
+            inner = await open_postgres(settings)
+        else:
+            inner = LogStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+        # Measured only when metrics are on: otherwise the bot holds the store itself.
+        store = inner if telemetry is NO_TELEMETRY else MeasuredStore(inner, telemetry)
         opened.push_async_callback(store.close)
         model = AzureChatModel(
             endpoint=settings.azure_openai_endpoint,
@@ -123,6 +155,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             api_version=settings.azure_openai_api_version,
             deployment=settings.azure_openai_deployment,
             timeout=settings.azure_openai_timeout,
+            telemetry=telemetry,
         )
         opened.push_async_callback(model.close)
         tasks = BackgroundTasks()
@@ -156,10 +189,13 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
                 base_url=settings.elevenlabs_base_url,
                 timeout=settings.elevenlabs_timeout,
                 cache=SpeechCache(settings.data_dir / "speech-cache"),
+                telemetry=telemetry,
             )
             opened.push_async_callback(speech.close)
         music_queues = MusicQueues(QueueDocuments(store), max_length=settings.music_max_queue)
-        music_resolver = seams.music_resolver or music_resolver_for(settings)
+        music_resolver = seams.music_resolver or music_resolver_for(
+            settings, warm=not commands_only
+        )
         audio = FFmpegAudio(ffmpeg=find_ffmpeg(), max_stream_seconds=music_resolver.max_seconds)
         voice_connector = DiscordVoiceConnector(seams.connect_voice)
         voice_players = VoicePlayers(
@@ -186,6 +222,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
                 every=settings.reply_every,
                 mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
                 flood=FloodGuard(),
+                telemetry=telemetry,
             ),
             conversation=ConversationService(
                 store=store,
@@ -194,6 +231,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
                 temperature=temperature.effective,
                 quotable=privacy.may_store,
                 context_messages=settings.context_messages,
+                telemetry=telemetry,
             ),
             music_queues=music_queues,
             music_resolver=music_resolver,
@@ -204,8 +242,13 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             ),
             speech=speech,
             say_cooldown=Cooldown(settings.say_cooldown_seconds),
-            leases=store if isinstance(store, PostgresStore) else MemoryLeases(),
-            real_voice=seams.connect_voice is connect_discord_voice,
+            leases=inner if isinstance(inner, PostgresStore) else MemoryLeases(),
+            real_voice=seams.connect_voice is connect_discord_voice and not commands_only,
+            telemetry=telemetry,
+            heartbeat=None
+            if commands_only
+            else Heartbeat(settings.data_dir / HEARTBEAT_FILE, interval=settings.heartbeat_seconds),
+            metrics_port=metrics_port,
         )
 
 
@@ -256,5 +299,14 @@ async def register_cogs(
         VoiceWatch(bot, players=players),
         Presence(bot, channel_ids=settings.channel_ids, now_playing=players.now_playing),
     ]
+    if services.heartbeat is not None:
+        cogs.append(GatewayHealth(bot, heartbeat=services.heartbeat, telemetry=services.telemetry))
+    services.telemetry.watch_playing(
+        lambda: sum(
+            1
+            for guild in bot.guilds
+            if (player := players.get(guild.id)) and player.now and not player.now.paused
+        )
+    )
     for cog in cogs:
         await bot.add_cog(cog)

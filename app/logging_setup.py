@@ -1,11 +1,21 @@
-"""Logging is configured here, once, for the whole process."""
+"""Logging is configured here, once, for the whole process.
+
+`LOG_FORMAT=text` (the default) writes one readable line per record; `json` one JSON object
+per line (`time`, `level`, `logger`, `message`, `guild_id` and `channel_id` when the work is
+about one, `exception` with its traceback) for a log collector. Secrets are redacted in both,
+before either formatter sees the record.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from app.settings import Secret
+from services import log_context
 
 
 class RedactSecrets(logging.Filter):
@@ -33,11 +43,42 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[Secret] = ()) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, var in (
+            ("guild_id", log_context.guild_id),
+            ("channel_id", log_context.channel_id),
+        ):
+            value = getattr(record, name, None) or var.get()
+            if value is not None:
+                entry[name] = str(value)  # snowflakes exceed what JSON numbers keep exactly
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, secrets: Iterable[Secret] = (), log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    )
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,4 +1,4 @@
-"""Command line entry: settings, logging, then the bot or the sync CLI."""
+"""Command line entry: settings, logging, then the subcommand (`run` when none is named)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 import discord
 
 from app.bot import AzureBot, point_at_discord
+from app.check import report_settings_problems, run_checks
 from app.composition import open_services
 from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 from app.sharding import ShardStartRefused
-from app.sync import sync_commands
+from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
+from services.health import Watchdog
 from services.store.postgres import (
     StoreSchemaError,
     StoreUnavailableError,
@@ -29,15 +33,57 @@ from services.store.postgres import (
 log = logging.getLogger("app")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Discord Azure Bot")
-    sub = parser.add_subparsers(dest="command")
-    sync = sub.add_parser("sync", help="sync the slash commands to a guild or globally")
+def _sync_arguments(sync: argparse.ArgumentParser) -> None:
     where = sync.add_mutually_exclusive_group()
     where.add_argument("--guild", type=int, metavar="ID", help="guild id (default: GUILD_ID)")
     where.add_argument("--global", dest="global_", action="store_true", help="sync globally")
     sync.add_argument("--clear", action="store_true", help="remove the commands instead")
-    sub.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date")
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, Settings], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    quiet: bool = True  # an operator's command: logs warnings only (all with LOG_LEVEL=DEBUG)
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    guild_id = None if args.global_ else (args.guild or settings.guild_id)
+    if guild_id is None and not args.global_:
+        return fail("Say where to sync: set GUILD_ID, or pass --guild ID or --global.")
+    return asyncio.run(sync_commands(settings, guild_id=guild_id, clear=args.clear))
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand(
+        "run", "run the bot (the default)", lambda a, s: asyncio.run(run_bot(s)), quiet=False
+    ),
+    Subcommand("sync", "publish the slash commands to a guild or globally", _sync, _sync_arguments),
+    Subcommand(
+        "check",
+        "check the settings, Discord, Azure OpenAI, ElevenLabs, voice and data; "
+        "exit 1 if a required check fails",
+        lambda a, s: asyncio.run(run_checks(s)),
+    ),
+    Subcommand(
+        "migrate",
+        "bring the PostgreSQL schema (DATABASE_URL) up to date",
+        lambda a, s: asyncio.run(run_migrate(s)),
+    ),
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Discord Azure Bot")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    for command in SUBCOMMANDS:
+        command.arguments(sub.add_parser(command.name, help=command.help))
     return parser.parse_args(argv)
 
 
@@ -56,11 +102,27 @@ async def run_bot(settings: Settings) -> int:
             return fail(str(error))
         bot = await opened.enter_async_context(AzureBot(settings, services))
         loop = asyncio.get_running_loop()
+
+        def shutdown() -> None:
+            services.tasks.spawn(bot.close(), "shutdown")
+
         for stop in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(stop, lambda: services.tasks.spawn(bot.close(), "shutdown"))
+            loop.add_signal_handler(stop, shutdown)
+        watchdog = None
+        if settings.watchdog_minutes and services.heartbeat is not None:
+            watchdog = Watchdog(
+                services.heartbeat,
+                limit=settings.watchdog_minutes * 60,
+                on_stale=lambda: loop.call_soon_threadsafe(shutdown),
+            )
+            watchdog.start()
+            opened.callback(watchdog.stop)
         problem = await run_until_closed(bot, settings)
+        tripped = watchdog is not None and watchdog.tripped
     # Printed once everything has closed, so that it is the last line.
-    return fail(problem) if problem is not None else 0
+    if problem is not None:
+        return fail(problem)
+    return 1 if tripped else 0
 
 
 async def run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
@@ -68,9 +130,9 @@ async def run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
     try:
         await bot.start(settings.discord_token.reveal())
     except discord.LoginFailure:
-        return "DISCORD_TOKEN was rejected by Discord: check it (see .env.example)."
+        return TOKEN_REJECTED
     except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as error:
-        return f"Could not reach Discord ({error}): check the network and DISCORD_API_BASE."
+        return unreachable(error)
     except discord.PrivilegedIntentsRequired:
         return (
             "Discord refused the Message Content intent: enable it for the bot in the "
@@ -98,14 +160,18 @@ async def run_migrate(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command = next(c for c in SUBCOMMANDS if c.name == (args.command or "run"))
     try:
         settings = load_settings()
     except SettingsError as error:
+        if command.name == "check":
+            return report_settings_problems(error.problems)
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 2
+    quiet = command.quiet and settings.log_level != "DEBUG"
     configure_logging(
-        settings.log_level,
+        "WARNING" if quiet else settings.log_level,
         secrets=(
             settings.discord_token,
             settings.azure_openai_api_key,
@@ -114,13 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.database_url,
             settings.database_password,
         ),
+        log_format=settings.log_format,
     )
     point_at_discord(settings)
-    if args.command == "sync":
-        guild_id = None if args.global_ else (args.guild or settings.guild_id)
-        if guild_id is None and not args.global_:
-            return fail("Say where to sync: set GUILD_ID, or pass --guild ID or --global.")
-        return asyncio.run(sync_commands(settings, guild_id=guild_id, clear=args.clear))
-    if args.command == "migrate":
-        return asyncio.run(run_migrate(settings))
-    return asyncio.run(run_bot(settings))
+    return command.run(args, settings)

@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 from services.privacy import ConsentMode
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class Secret:
@@ -112,6 +113,20 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _log_format(raw: str) -> str:
+    form = raw.strip().lower()
+    if form not in LOG_FORMATS:
+        raise ValueError("not a log format")
+    return form
+
+
+def _port(raw: str) -> int:
+    value = int(raw.strip())
+    if not 1 <= value <= 65535:
+        raise ValueError("not a port")
+    return value
+
+
 def _consent_mode(raw: str) -> ConsentMode:
     mode = raw.strip().lower()
     if mode == "opt-in":
@@ -161,6 +176,8 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
     _consent_mode: "opt-out or opt-in",
+    _log_format: "text or json",
+    _port: "a TCP port (1 to 65535)",
     _fernet_key: "a Fernet key (the README shows how to make one)",
     _database_url: "a postgresql:// or postgres:// URL",
     _shard_ids: "shard ids: a list (0,2) or a range (0-3), from 0",
@@ -269,7 +286,8 @@ VARIABLES: tuple[Setting, ...] = (
         field="azure_openai_api_version",
         parse=str,
         default="2024-10-21",
-        help="The Azure OpenAI API version; it needs structured outputs "
+        help="The Azure OpenAI API version: `v1` for Azure's v1 API (no dated version, "
+        "recommended for new code), or a dated one with structured outputs "
         "(2024-08-01-preview or later).",
     ),
     Setting(
@@ -476,6 +494,37 @@ VARIABLES: tuple[Setting, ...] = (
         "README shows how to make one); keep it safe: without it the data cannot be read.",
     ),
     Setting(
+        env="LOG_FORMAT",
+        field="log_format",
+        parse=_log_format,
+        default="text",
+        help="`text`: one readable line per event; `json`: one JSON object per line (time, "
+        "level, logger, message, guild and channel ids) for a log collector.",
+    ),
+    Setting(
+        env="METRICS_PORT",
+        field="metrics_port",
+        parse=_port,
+        default=None,
+        help="A port on which the bot serves Prometheus metrics at `/metrics`; unset: no metrics.",
+    ),
+    Setting(
+        env="HEARTBEAT_SECONDS",
+        field="heartbeat_seconds",
+        parse=_positive_float,
+        default=15.0,
+        help="How often, while connected to Discord, the bot refreshes its heartbeat file "
+        "(`DATA_DIR/heartbeat`, which the Docker health check reads).",
+    ),
+    Setting(
+        env="WATCHDOG_MINUTES",
+        field="watchdog_minutes",
+        parse=_non_negative_int,
+        default=10,
+        help="Minutes without a fresh heartbeat (disconnected or stuck) before the bot exits "
+        "with status 1 so that Docker restarts it; 0: never.",
+    ),
+    Setting(
         env="SHARD_COUNT",
         field="shard_count",
         parse=_positive_int,
@@ -544,6 +593,10 @@ class Settings:
     log_level: str = _DEFAULTS["log_level"]
     profile_consent: ConsentMode = _DEFAULTS["profile_consent"]
     store_encryption_key: Secret = _DEFAULTS["store_encryption_key"]
+    log_format: str = _DEFAULTS["log_format"]
+    metrics_port: int | None = _DEFAULTS["metrics_port"]  # 0 (tests only): any free port
+    heartbeat_seconds: float = _DEFAULTS["heartbeat_seconds"]
+    watchdog_minutes: int = _DEFAULTS["watchdog_minutes"]
     shard_count: int | None = _DEFAULTS["shard_count"]
     shard_ids: tuple[int, ...] | None = _DEFAULTS["shard_ids"]
     shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]

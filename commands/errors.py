@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from commands.i18n import ENGLISH, MESSAGES, for_interaction
+from services import log_context
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,11 @@ def explain(interaction: discord.Interaction, error: app_commands.AppCommandErro
 
 
 class BotCommandTree(app_commands.CommandTree[discord.Client]):
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        # Every log line of this command (its task) names its guild and channel.
+        log_context.bind(guild=interaction.guild_id, channel=interaction.channel_id)
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:

@@ -1,4 +1,8 @@
-"""The status line under the bot's name, refreshed every five minutes."""
+"""The status line under the bot's name, looked at every five minutes and sent when it changes.
+
+Discord keeps a presence for the session: a RESUME keeps it, a new session starts without
+one, so the line is sent again at once after a new READY.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class Presence(commands.Cog):
         self._bot = bot
         self._channel_ids = channel_ids
         self._now_playing = now_playing
+        self._shown: tuple[discord.ActivityType, str | None] | None = None  # what Discord has
 
     async def cog_load(self) -> None:
         self.refresh.start()
@@ -46,10 +51,22 @@ class Presence(commands.Cog):
         shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
         return discord.Activity(type=discord.ActivityType.watching, name=shown)
 
+    @commands.Cog.listener()
+    async def on_connect(self) -> None:
+        # READY: a new session, without the line (a RESUME keeps it and says `on_resumed`).
+        if self._shown is not None:
+            self._shown = None
+            self.refresh.restart()
+
     @tasks.loop(minutes=5)
     async def refresh(self) -> None:
+        activity = self.describe()
+        line = (activity.type, activity.name)
+        if line == self._shown:
+            return
         try:
-            await self._bot.change_presence(activity=self.describe())
+            await self._bot.change_presence(activity=activity)
+            self._shown = line
         except (OSError, discord.ConnectionClosed) as error:
             # The gateway is reconnecting: the next tick sets the line again.
             log.warning("presence line not refreshed (gateway reconnecting): %s", error)

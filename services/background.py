@@ -8,9 +8,12 @@ task of the bot goes through `BackgroundTasks.spawn` instead.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from services import log_context
 
 T = TypeVar("T")
 
@@ -21,6 +24,18 @@ def describe(what: str, **context: int | str | None) -> str:
     """`what` with its context, for a log line: "reply (guild 1, channel 2)"."""
     known = ", ".join(f"{name} {value}" for name, value in context.items() if value is not None)
     return f"{what} ({known})" if known else what
+
+
+def _bound(context: dict[str, int | str | None]) -> contextvars.Context:
+    """A copy of the current context where the task's guild and channel are known to logs."""
+    copied = contextvars.copy_context()
+    guild, channel = context.get("guild"), context.get("channel")
+    copied.run(
+        log_context.bind,
+        guild=guild if isinstance(guild, int) else None,
+        channel=channel if isinstance(channel, int) else None,
+    )
+    return copied
 
 
 class BackgroundTasks:
@@ -36,7 +51,9 @@ class BackgroundTasks:
     def spawn(
         self, work: Coroutine[Any, Any, T], what: str, **context: int | str | None
     ) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(work, name=describe(what, **context))
+        task = asyncio.get_running_loop().create_task(
+            work, name=describe(what, **context), context=_bound(context)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task

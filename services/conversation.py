@@ -16,6 +16,7 @@ from services.persona import REPLY_STYLES, Persona
 from services.reply_policy import RepliedMessage, Trigger
 from services.reply_text import clean_reply, quote_as_data, split_message
 from services.store import MessageStore, StoredMessage
+from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import Temperature
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,9 @@ class ConversationService:
         temperature: TemperatureSource,
         quotable: Callable[[int, int], bool],
         context_messages: int,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._quotable = quotable  # (guild, member): may their words reach the model?
         self._model = model
@@ -167,6 +170,11 @@ class ConversationService:
         return replied
 
     async def decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
+        decision = await self._decide(trigger, bot_name=bot_name)
+        self._telemetry.reply_decision(decision.outcome)
+        return decision
+
+    async def _decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         context = await self.context(trigger)
         context_ids = tuple(m.message_id for m in context)
         if not context:

@@ -1,20 +1,34 @@
 """The one module that talks to Azure OpenAI: JSON answers from a chat completions deployment.
 
 Every failure becomes an `LlmError` with a short `kind`, so callers stay silent and log one
-line instead of handling the SDK's exception zoo.
+line instead of handling the SDK's exception zoo. `AZURE_OPENAI_API_VERSION=v1` speaks
+Azure's v1 API (`{endpoint}/openai/v1/`, the deployment as `model`, no dated version) with
+the plain `AsyncOpenAI` client; a dated version uses `AsyncAzureOpenAI`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import openai
-from openai import AsyncAzureOpenAI
+from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+from services.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
+
+V1_API = "v1"
+# The smallest structured-output request there is: what `probe` sends.
+_PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
 
 
 class LlmError(Exception):
@@ -49,6 +63,26 @@ class ChatModel(Protocol):
     async def complete_json(self, request: JsonRequest) -> JsonAnswer: ...
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What one tiny structured-output request told about the deployment."""
+
+    error: LlmError | None  # None: it answered with the requested JSON
+    accepts_temperature: bool
+
+
+def _no_structured_outputs(error: openai.BadRequestError) -> str | None:
+    """Azure refuses a JSON schema with an old api-version ("... enabled only for api versions
+    2024-08-01-preview and later"), and with a model that has none ("'response_format' must be
+    one of 'json_object', 'text'"): the `LlmError` kind of each, or None."""
+    text = error.message.lower()
+    if "json_schema" in text and "api version" in text:
+        return "old_api_version"
+    if "'json_object', 'text'" in text:
+        return "no_structured_outputs"
+    return None
+
+
 def _rejects(error: openai.BadRequestError, parameter: str) -> bool:
     """Reasoning deployments answer 400 `unsupported_value`/`unsupported_parameter`."""
     return error.param == parameter or (
@@ -66,15 +100,26 @@ class AzureChatModel:
         deployment: str,
         timeout: float,
         max_retries: int = 2,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         # Everything explicit: without arguments the SDK reads AZURE_OPENAI_* behind our back.
-        self._client = AsyncAzureOpenAI(
-            azure_endpoint=endpoint,
-            api_key=api_key,
-            api_version=api_version,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        self._client: AsyncOpenAI
+        if api_version == V1_API:
+            self._client = AsyncOpenAI(
+                base_url=f"{endpoint.rstrip('/')}/openai/v1/",
+                api_key=api_key,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        else:
+            self._client = AsyncAzureOpenAI(
+                azure_endpoint=endpoint,
+                api_key=api_key,
+                api_version=api_version,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        self._telemetry = telemetry
         self._deployment = deployment
         self._accepts_temperature = True
         self._token_limit_parameter = "max_tokens"
@@ -87,12 +132,43 @@ class AzureChatModel:
         await self._client.close()
 
     async def complete_json(self, request: JsonRequest) -> JsonAnswer:
+        started = time.perf_counter()
+        try:
+            answer = await self._complete_json(request)
+        except LlmError as error:
+            self._telemetry.azure_call(
+                request.schema_name, time.perf_counter() - started, error.kind
+            )
+            raise
+        self._telemetry.azure_call(request.schema_name, time.perf_counter() - started, None)
+        return answer
+
+    async def probe(self) -> Probe:
+        """One tiny request with a strict JSON schema and a temperature, as the bot's own
+        calls are made: for `python -m app check`."""
+        request = JsonRequest(
+            system='Answer with {"ok": true}.',
+            user="ping",
+            schema_name="check",
+            schema=_PROBE_SCHEMA,
+            temperature=0.5,
+            max_tokens=200,  # room for a reasoning deployment's thinking
+        )
+        try:
+            await self.complete_json(request)
+        except LlmError as error:
+            return Probe(error, self._accepts_temperature)
+        return Probe(None, self._accepts_temperature)
+
+    async def _complete_json(self, request: JsonRequest) -> JsonAnswer:
         for _ in range(3):  # at most: drop temperature, switch token parameter, answer
             try:
                 return await self._complete(request)
             except openai.BadRequestError as error:
                 if error.code == "content_filter":
                     raise LlmError("content_filter_prompt") from error
+                if (refusal := _no_structured_outputs(error)) is not None:
+                    raise LlmError(refusal, error.message[:200]) from error
                 if self._accepts_temperature and _rejects(error, "temperature"):
                     log.warning("deployment rejects temperature: calling it without from now on")
                     self._accepts_temperature = False
@@ -133,7 +209,11 @@ class AzureChatModel:
         except openai.AuthenticationError as error:
             raise LlmError("unauthorized", "check AZURE_OPENAI_API_KEY") from error
         except openai.NotFoundError as error:
-            raise LlmError("not_found", "check AZURE_OPENAI_DEPLOYMENT") from error
+            # Azure says DeploymentNotFound for a deployment; "Resource not found" for a path
+            # (an endpoint or an api-version) it does not serve.
+            if error.code == "DeploymentNotFound" or "deployment" in error.message.lower():
+                raise LlmError("not_found", "check AZURE_OPENAI_DEPLOYMENT") from error
+            raise LlmError("path_not_found", error.message[:200]) from error
         except openai.APIStatusError as error:
             raise LlmError("server_error", f"HTTP {error.status_code}") from error
         except openai.APIConnectionError as error:

@@ -147,6 +147,16 @@ class _YtDlpLog:
         log.info("yt-dlp: %s", message)
 
 
+class _QuietLog(_YtDlpLog):
+    """The warm-up's chatter: its "Unsupported URL" is the expected outcome, not an error."""
+
+    def warning(self, message: str) -> None:
+        log.debug("yt-dlp warm-up: %s", message)
+
+    def error(self, message: str) -> None:
+        log.debug("yt-dlp warm-up: %s", message)
+
+
 class MusicResolver:
     def __init__(
         self,
@@ -156,7 +166,9 @@ class MusicResolver:
         allow_private_hosts: bool = False,
         allow_generic_extractor: bool = False,
         timeout: float = 10.0,
+        warm: bool = True,
     ) -> None:
+        self._warm = warm  # False (`sync`, `check`): nothing will be played, skip the warm-up
         self.allowed_hosts = frozenset(allowed_hosts)
         self.max_seconds = max_seconds
         self._allow_private_hosts = allow_private_hosts
@@ -189,7 +201,13 @@ class MusicResolver:
         """Pay yt-dlp's first-extraction cost (~0.4 s: loading the extractors and compiling
         their URL patterns) at start rather than on the first /play. Touches no network: no
         extractor but the generic one, left out here, accepts the reserved .invalid domain."""
-        options = {**self._options, "allowed_extractors": list(SAFE_EXTRACTORS)}
+        if not self._warm:
+            return
+        options = {
+            **self._options,
+            "allowed_extractors": list(SAFE_EXTRACTORS),
+            "logger": _QuietLog(),
+        }
         with yt_dlp.YoutubeDL(options) as ydl, contextlib.suppress(yt_dlp.utils.DownloadError):
             ydl.extract_info("https://warm-up.invalid/", download=False)
 

@@ -27,6 +27,7 @@ from typing import Literal
 from services.cooldown import Cooldown
 from services.privacy import PrivacyService
 from services.store import MessageStore, StoredMessage
+from services.telemetry import NO_TELEMETRY, Telemetry
 
 Reason = Literal["beat", "mention"]
 SkipReason = Literal["own message", "replay", "not a beat", "flooding"]
@@ -85,7 +86,9 @@ class ReplyPolicy:
         every: int,
         mention_cooldown: Cooldown,
         flood: FloodGuard,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry  # a beat skipped for a flood is a decision, "skipped"
         self._store = store
         self._privacy = privacy
         self._every = every
@@ -115,6 +118,7 @@ class ReplyPolicy:
         if arrival.count % self._every != 0:
             return Skip(message.message_id, "not a beat", arrival.count)
         if not self._flood.admits(message.guild_id, message.author_id):
+            self._telemetry.reply_decision("skipped")
             return Skip(message.message_id, "flooding", arrival.count)
         return self._trigger(facts, "beat", arrival.count, answer_author=kept)
 

@@ -187,7 +187,7 @@ class ShardClaim:
             )
         self._valid_until = started + self.ttl
         log.info(
-            "claimed shard(s) %s for %g s, renewed every %g s (as %s)",
+            "claimed shard(s) %s for %g s, renewed every %.3g s (as %s)",
             describe_shards(self.shard_ids),
             self.ttl,
             self.renew_every,
@@ -293,11 +293,12 @@ class IdentifyTurns:
         # A new owner for every IDENTIFY: the same one would just renew its own lease.
         mine = f"{self._owner}:shard-{shard_id}:{next(self._turns)}"
         began = self._clock()
+        waited = 0.0
         while not await self._leases.try_acquire(name, mine, self.spacing):
             holder = await self._leases.lease_holder(name)
             left = holder.seconds_left if holder is not None else 0.0
             await self._sleep(max(min(left, self.spacing), _RETRY_FLOOR_SECONDS))
-        waited = self._clock() - began
+            waited = self._clock() - began
         if waited > 0:
             log.info(
                 "shard %d waited %.1f s for its IDENTIFY turn (bucket %d)", shard_id, waited, bucket

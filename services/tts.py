@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,12 +20,21 @@ import httpx
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
+from services.telemetry import NO_TELEMETRY, Telemetry
+
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMAT = "mp3_44100_128"
 CACHE_ENTRIES = 500
 
-SpeechFailure = Literal["invalid_key", "quota_exceeded", "rate_limited", "unavailable", "timeout"]
+SpeechFailure = Literal[
+    "invalid_key",
+    "quota_exceeded",
+    "rate_limited",
+    "unavailable",
+    "timeout",
+    "voice_not_found",  # from `check_voice` only
+]
 
 
 class SpeechError(Exception):
@@ -108,7 +118,9 @@ class SpeechSynthesizer:
         base_url: str,
         timeout: float,
         cache: SpeechCache,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._voice_id = voice_id
         self._model_id = model_id
         self._cache = cache
@@ -127,8 +139,29 @@ class SpeechSynthesizer:
         cached = await asyncio.to_thread(self._cache.get, key)
         if cached is not None:
             return cached
-        audio = await self._synthesize(text)
+        started = time.perf_counter()
+        try:
+            audio = await self._synthesize(text)
+        except SpeechError as error:
+            self._telemetry.speech_call(time.perf_counter() - started, error.kind)
+            raise
+        self._telemetry.speech_call(time.perf_counter() - started, None)
         return await asyncio.to_thread(self._cache.put, key, audio)
+
+    async def check_voice(self) -> str:
+        """The configured voice's name, if the key is valid and the voice exists (for
+        `python -m app check`); `SpeechError` if not. Costs no characters of the quota."""
+        try:
+            voice = await self._client.voices.get(self._voice_id)
+        except ApiError as error:
+            if error.status_code == 404:
+                raise SpeechError("voice_not_found", "404") from error
+            raise classify_api_error(error) from error
+        except httpx.TimeoutException as error:
+            raise SpeechError("timeout") from error
+        except httpx.HTTPError as error:
+            raise SpeechError("unavailable", type(error).__name__) from error
+        return str(voice.name or voice.voice_id)
 
     async def _synthesize(self, text: str) -> bytes:
         chunks: list[bytes] = []

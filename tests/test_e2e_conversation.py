@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,6 +28,17 @@ from tests.harness import (
 )
 
 JSON = dict[str, Any]
+
+
+@pytest.fixture(params=["2024-10-21", "v1"], ids=["dated API", "v1 API"])
+def settings(
+    settings: Settings, fake_azure: FakeAzureOpenAI, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """Every conversation test runs once on Azure's dated path and once on its v1 API."""
+    version = str(request.param)
+    yield replace(settings, azure_openai_api_version=version)
+    api = "v1" if version == "v1" else "dated"
+    assert {r["api"] for r in fake_azure.requests} <= {api}
 
 
 async def test_twenty_messages_give_four_replies_to_the_fifth_ones(

@@ -242,7 +242,7 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
             await wait_for_replies(fake, {c: 2 for c in posted})
 
             stopped = await asyncio.gather(restarted.stop(), one.stop())
-            assert stopped == (0, 0), restarted.output() + one.output()
+            assert tuple(stopped) == (0, 0), restarted.output() + one.output()
         finally:
             for process in processes:
                 if process.process.returncode is None:

@@ -742,7 +742,7 @@ async def test_migrate_says_the_schema_is_current_or_why_it_failed_in_one_line(
     )
 
 
-async def test_the_bot_and_sync_stop_with_one_line_when_the_store_cannot_open(
+async def test_the_bot_stops_with_one_line_when_the_store_cannot_open(
     postgres_database: PostgresDatabase,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -763,9 +763,12 @@ async def test_the_bot_and_sync_stop_with_one_line_when_the_store_cannot_open(
         (unreachable, "could not be reached"),
     ]:
         assert await run_bot(settings) == 1
-        assert await sync_commands(settings, guild_id=1, clear=False) == 1
         lines = capsys.readouterr().err.splitlines()
-        assert len(lines) == 2 and all(expected in line for line in lines), lines
+        assert len(lines) == 1 and expected in lines[0], lines
+        # `sync` builds the command tree only: it opens no store, so the database's state
+        # does not stop it (here it fails on the token alone).
+        assert await sync_commands(settings, guild_id=1, clear=False) == 1
+        assert "DATABASE_URL" not in capsys.readouterr().err
     plain = PostgresDatabase(
         postgres_database.server, await postgres_database.server.create_database()
     )

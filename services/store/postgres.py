@@ -430,6 +430,31 @@ async def migrate(url: str, *, retry_seconds: float = 0.0) -> list[int]:
             await connection.close()
 
 
+async def schema_versions(url: str) -> tuple[set[int], int]:
+    """The migrations applied to the database (none: a new one) and the latest this release
+    knows, read without changing anything (for `python -m app check`). Raises
+    `StoreUnavailableError` with a one-line message."""
+    connection = await _connect(url, 0.0)
+    try:
+        exists = await connection.fetchval(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+        )
+        applied = await _applied_versions(connection) if exists else set()
+    except Exception as error:
+        if _connection_lost(error):
+            raise StoreUnavailableError(f"PostgreSQL connection lost: {_reason(error)}.") from None
+        if isinstance(error, asyncpg.exceptions.PostgresError):
+            raise StoreUnavailableError(
+                f"PostgreSQL refused to show the schema: {_one_line(str(error))}."
+            ) from None
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await connection.close()
+    return applied, known_migrations()[-1].version
+
+
 # -- the store ------------------------------------------------------------------------------
 
 

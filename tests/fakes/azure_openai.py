@@ -4,7 +4,9 @@
 
 ``AsyncAzureOpenAI(azure_endpoint=fake.endpoint, api_key=fake.api_key, api_version=...)``
 sends ``POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``
-with an ``api-key`` header; this fake answers with Azure's response and error shapes.
+with an ``api-key`` header; Azure's v1 API (``AsyncOpenAI(base_url=f"{endpoint}/openai/v1/")``)
+sends ``POST {endpoint}/openai/v1/chat/completions`` with the deployment as ``model`` and the
+key as a bearer token. This fake serves both, with Azure's response and error shapes.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class FakeAzureOpenAI:
         self.delay_seconds = 0.0  # a slow deployment: every answer waits this long
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
+        # The first dated api-version with structured outputs; older ones refuse a JSON schema.
+        self.structured_outputs_since = "2024-08-01"
         self.requests: list[JSON] = []
         self.unhandled: list[str] = []
         self._faults: deque[str] = deque()
@@ -113,6 +117,7 @@ class FakeAzureOpenAI:
         app.router.add_post(
             "/openai/deployments/{deployment}/chat/completions", self._chat_completions
         )
+        app.router.add_post("/openai/v1/chat/completions", self._chat_completions)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner, self._port = await serve_on_loopback(app, shutdown_timeout=5)
 
@@ -146,6 +151,7 @@ class FakeAzureOpenAI:
         self.responder = self._default_responder
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
+        self.structured_outputs_since = "2024-08-01"
         self.delay_seconds = 0.0
         self.requests.clear()
         self.unhandled.clear()
@@ -250,9 +256,12 @@ class FakeAzureOpenAI:
             body: Any = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
             body = raw
+        v1 = "deployment" not in request.match_info
+        model = body.get("model") if isinstance(body, dict) else None
         record: JSON = {
             "path": request.path,
-            "deployment": request.match_info["deployment"],
+            "api": "v1" if v1 else "dated",
+            "deployment": model if v1 else request.match_info["deployment"],
             "query": dict(request.query),
             "headers": dict(request.headers),
             "json": body,
@@ -260,15 +269,29 @@ class FakeAzureOpenAI:
         }
         self.requests.append(record)
         self._notify()
-        response = await self._answer(request, body)
+        response = await self._answer(request, body, record["deployment"], v1=v1)
         record["status"] = response.status
         self._notify()
         return response
 
-    async def _answer(self, request: web.Request, body: Any) -> web.StreamResponse:
+    def _authorized(self, request: web.Request, *, v1: bool) -> bool:
+        if request.headers.get("api-key") == self.api_key:
+            return True
+        return v1 and request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    def _refuses_schema(self, request: web.Request, body: JSON, *, v1: bool) -> bool:
+        """A dated api-version older than structured outputs, asked for a JSON schema."""
+        response_format = body.get("response_format") or {}
+        if v1 or response_format.get("type") != "json_schema":
+            return False
+        return request.query.get("api-version", "")[:10] < self.structured_outputs_since
+
+    async def _answer(
+        self, request: web.Request, body: Any, deployment: Any, *, v1: bool
+    ) -> web.StreamResponse:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        if request.headers.get("api-key") != self.api_key:
+        if not self._authorized(request, v1=v1):
             return _json(
                 {
                     "error": {
@@ -280,7 +303,7 @@ class FakeAzureOpenAI:
                 },
                 401,
             )
-        if "api-version" not in request.query:
+        if not v1 and "api-version" not in request.query:
             return _json(
                 {
                     "error": {
@@ -290,7 +313,7 @@ class FakeAzureOpenAI:
                 },
                 404,
             )
-        if request.match_info["deployment"] != self.deployment:
+        if deployment != self.deployment:
             return _json(
                 {
                     "error": {
@@ -315,6 +338,21 @@ class FakeAzureOpenAI:
                 400,
             )
 
+        if self._refuses_schema(request, body, v1=v1):
+            version = request.query["api-version"]
+            return _json(
+                {
+                    "error": {
+                        "message": "response_format value as json_schema is enabled only for "
+                        f"api versions {self.structured_outputs_since}-preview and later "
+                        f"(request id: {uuid.uuid4().hex}; api-version {version})",
+                        "type": "",
+                        "param": "",
+                        "code": "BadRequest",
+                    }
+                },
+                400,
+            )
         fault = self._faults.popleft() if self._faults else None
         temperature = body.get("temperature")
         if (fault == "reject_temperature" or self.reject_temperature_always) and (

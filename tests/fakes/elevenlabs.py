@@ -3,7 +3,8 @@
 `POST /v1/text-to-speech/{voice_id}` with the `xi-api-key` header and a JSON body
 `{"text", "model_id"}` answers real MP3 audio, or the failure a test asked for: a bad key and an
 exhausted quota (both 401, told apart by `detail.status`, as ElevenLabs does), 429, 500, or a
-request that never gets an answer.
+request that never gets an answer. `GET /v1/voices/{voice_id}` (what `python -m app check`
+asks) answers the voice, a 404 for another one, or the same 401s.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class FakeElevenLabs:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._speak)
+        app.router.add_get("/v1/voices/{voice_id}", self._voice)
         self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
@@ -106,3 +108,17 @@ class FakeElevenLabs:
         if self.failure is not None:
             return self._error(*_FAILURES[self.failure])
         return web.Response(body=self.audio.read_bytes(), content_type="audio/mpeg")
+
+    async def _voice(self, request: web.Request) -> web.Response:
+        if request.headers.get("xi-api-key") != self.api_key:
+            return self._error(*_FAILURES["invalid_api_key"])
+        if self.failure in ("quota_exceeded", "server_error"):
+            return self._error(*_FAILURES[self.failure])
+        voice_id = request.match_info["voice_id"]
+        if voice_id != self.voice_id:
+            return self._error(
+                404,
+                {"detail": {"status": "voice_not_found", "message": f"voice {voice_id} not found"}},
+            )
+        body = {"voice_id": voice_id, "name": "Aria (fake)", "category": "premade"}
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json")

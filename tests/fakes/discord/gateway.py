@@ -107,6 +107,9 @@ class Gateway:
         self._sockets: set[web.WebSocketResponse] = set()
         # Answers a gateway op 4 (the bot joining, moving or leaving voice).
         self.on_voice_state: Callable[[JSON], Awaitable[None]] = _ignore
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS  # what HELLO asks of the client
+        self.refusing = False  # an outage: new websockets are refused with a 503
+        self._dropped: set[web.WebSocketResponse] = set()  # closed by an outage, not the bot
 
         # Recorded traffic
         self.presences: list[JSON] = []
@@ -143,6 +146,17 @@ class Gateway:
     async def close(self) -> None:
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"fake shutting down")
+
+    async def go_down(self) -> None:
+        """An outage: live websockets close (1011, sessions kept for a RESUME) and new ones
+        are refused."""
+        self.refusing = True
+        for ws in list(self._sockets):
+            self._dropped.add(ws)
+            await ws.close(code=1011, message=b"fake outage")
+
+    def come_back(self) -> None:
+        self.refusing = False
 
     @property
     def connected(self) -> bool:
@@ -219,7 +233,9 @@ class Gateway:
 
     # ------------------------------------------------------------------ the websocket
 
-    async def _serve(self, request: web.Request) -> web.WebSocketResponse:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            return web.Response(status=503, text="gateway down")
         ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
         await ws.prepare(request)
         self._sockets.add(ws)
@@ -231,7 +247,7 @@ class Gateway:
                 await ws.send_str(json.dumps(payload))
 
         try:
-            await send({"op": OP_HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
+            await send({"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
@@ -268,11 +284,13 @@ class Gateway:
                     break
         finally:
             self._sockets.discard(ws)
+            outage = ws in self._dropped
+            self._dropped.discard(ws)
             self.gateway_close_codes.append(ws.close_code)
             if mine is not None and mine.ws is ws:
                 mine.ws = None
                 mine.ready = False
-                if ws.close_code in (1000, 1001):
+                if ws.close_code in (1000, 1001) and not outage:
                     # A clean close ends the session (discord.py closes with 1000 on shutdown
                     # and with 4000 when it intends to RESUME).
                     self.sessions.pop(mine.session_id, None)

@@ -138,6 +138,9 @@ class Model:
     ) -> None:
         self.token = token  # the bot's: REST ``Authorization: Bot …``, IDENTIFY and RESUME
         self.application_id = application_id
+        # GATEWAY_GUILD_MEMBERS_LIMITED (1 << 15) and GATEWAY_MESSAGE_CONTENT_LIMITED (1 << 19):
+        # the intents of a bot in fewer than 100 servers, enabled in the Developer Portal.
+        self.application_flags = (1 << 15) | (1 << 19)
         self.bot_user = bot_user
         self.guild_id = guild_id
         self.guild_name = guild_name
@@ -213,7 +216,7 @@ class Model:
         self.guild_members[user.id] = Member(user, role_ids, now_iso(), nick)
 
     def member_permissions(self, user_id: int) -> int:
-        """Guild-level computed permissions (no channel overwrites exist in this fake)."""
+        """Guild-level computed permissions (before any channel overwrite)."""
         if user_id == self.owner_id:
             return ALL_PERMISSIONS
         member = self.guild_members.get(user_id)
@@ -225,6 +228,21 @@ class Model:
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
         return perms
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, member: bool, allow: int, deny: int
+    ) -> None:
+        """Replace (or add) the channel's permission overwrite for a role or a member."""
+        overwrites = self.channels[channel_id]["permission_overwrites"]
+        overwrites[:] = [o for o in overwrites if o["id"] != str(target_id)]
+        overwrites.append(
+            {
+                "id": str(target_id),
+                "type": 1 if member else 0,
+                "allow": str(allow),
+                "deny": str(deny),
+            }
+        )
 
     def channel(self, cid: int) -> JSON | None:
         """A guild channel (of any guild) or a DM channel."""

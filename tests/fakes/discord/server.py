@@ -69,6 +69,7 @@ class FakeDiscord:
     # What Discord stores (the model)
     token = _Forward[str]("_model")
     application_id = _Forward[int]("_model")
+    application_flags = _Forward[int]("_model")
     bot_user = _Forward[FakeUser]("_model")
     guild_id = _Forward[int]("_model")
     guild_name = _Forward[str]("_model")
@@ -99,6 +100,7 @@ class FakeDiscord:
     identify_count = _Forward[int]("_gateway")
     resume_count = _Forward[int]("_gateway")
     gateway_close_codes = _Forward[list[int | None]]("_gateway")
+    heartbeat_interval_ms = _Forward[int]("_gateway")  # asked in HELLO; default 41,250
     # Shards: what GET /gateway/bot reports
     recommended_shards = _Forward[int]("_gateway")
     session_start_limit = _Forward[JSON]("_gateway")
@@ -235,8 +237,24 @@ class FakeDiscord:
         return payload
 
     def member_permissions(self, user_id: int) -> int:
-        """Guild-level computed permissions (no channel overwrites exist in this fake)."""
+        """Guild-level computed permissions (before any channel overwrite)."""
         return self._model.member_permissions(user_id)
+
+    def set_overwrite(
+        self,
+        channel_id: int,
+        target_id: int,
+        *,
+        member: bool = False,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """Give a channel a permission overwrite for a role (the guild id: @everyone) or, with
+        ``member=True``, a member (state only; not dispatched)."""
+        self._model.set_overwrite(channel_id, target_id, member=member, allow=allow, deny=deny)
+
+    def clear_overwrites(self, channel_id: int) -> None:
+        self._model.channels[channel_id]["permission_overwrites"] = []
 
     def member_payload(self, user_id: int) -> JSON:
         return payloads.member_payload(self._model, user_id)
@@ -373,6 +391,14 @@ class FakeDiscord:
     async def send_reconnect(self) -> None:
         """Send op 7 RECONNECT; the bot should close and RESUME."""
         await self._gateway.send_reconnect()
+
+    async def gateway_down(self) -> None:
+        """An outage: the websockets close (1011; sessions kept) and new ones get a 503."""
+        await self._gateway.go_down()
+
+    def gateway_up(self) -> None:
+        """The outage is over: the bot's next attempt connects (and RESUMEs)."""
+        self._gateway.come_back()
 
     async def send_invalid_session(self, resumable: bool) -> None:
         """Send op 9 INVALID_SESSION. A non-resumable one forgets the session."""

@@ -1,0 +1,158 @@
+"""Liveness without calling out: a heartbeat file, fresh while the gateway session is up.
+
+The bot marks the file connected when its session starts or resumes, refreshes it every
+`HEARTBEAT_SECONDS` while it stays up, and marks it disconnected the moment the session
+drops. Reading it (`read_health`, what Docker's HEALTHCHECK runs through `python -m
+app.health`) needs no network: a Discord, Azure or database outage never turns into a
+restart storm. A loop that is stuck stops refreshing the file, so it goes stale.
+
+`Watchdog` is a thread (it must work when the event loop does not) that calls `on_stale`
+once the heartbeat has not been refreshed for `WATCHDOG_MINUTES`, then, if the process is
+still alive after a grace period, ends it: with `restart: unless-stopped`, Docker (or
+systemd) starts a fresh one. Disconnected for ten minutes, one restart every ten minutes at
+most: a few IDENTIFYs an hour, far from Discord's daily limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_FILE = "heartbeat"
+FRESH_BEATS = 3  # a beat stays fresh for this many intervals: one late write is no alarm
+
+
+class Heartbeat:
+    """The heartbeat file of one bot process, and the time of its last connected beat."""
+
+    def __init__(self, path: Path, *, interval: float) -> None:
+        self.path = path
+        self.interval = interval
+        self._connected = False
+        # Starting counts as a beat: the watchdog gives a new process its whole delay.
+        self._last_beat = time.monotonic()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def last_beat(self) -> float:
+        """`time.monotonic()` of the last beat while connected (or of the start)."""
+        return self._last_beat
+
+    def up(self) -> None:
+        """The gateway session started or resumed."""
+        self._connected = True
+        self.beat()
+
+    def down(self) -> None:
+        """The gateway session dropped: unhealthy at once, until it is back."""
+        self._connected = False
+        self._write({"connected": False, "at": time.time()})
+
+    def beat(self) -> None:
+        """Refresh the file, if connected (called every `interval` seconds)."""
+        if not self._connected:
+            return
+        self._last_beat = time.monotonic()
+        self._write(
+            {"connected": True, "at": time.time(), "fresh_for": self.interval * FRESH_BEATS}
+        )
+
+    def _write(self, state: dict[str, object]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".heartbeat.", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state, handle)
+            os.replace(tmp, self.path)
+        except OSError as error:
+            # Health must never take the bot down; the file going stale says enough.
+            log.warning("could not write the heartbeat file %s: %s", self.path, error)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    reason: str
+
+
+def read_health(path: Path, *, now: float | None = None) -> Health:
+    """What the heartbeat file says, without calling anything."""
+    now = time.time() if now is None else now
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        at = float(state["at"])
+    except FileNotFoundError:
+        return Health(False, f"no heartbeat at {path}: not connected yet")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return Health(False, f"unreadable heartbeat at {path}: {error}")
+    if not state.get("connected"):
+        return Health(False, f"disconnected from Discord for {now - at:.0f} s")
+    fresh_for = float(state.get("fresh_for") or 0)
+    if now - at > fresh_for:
+        return Health(False, f"stale heartbeat: last beat {now - at:.0f} s ago (stuck?)")
+    return Health(True, f"connected, last beat {now - at:.0f} s ago")
+
+
+class Watchdog:
+    """Calls `on_stale` (from its thread) when the heartbeat is older than `limit` seconds,
+    then `hard_exit` if the process is still there `grace` seconds later."""
+
+    def __init__(
+        self,
+        heartbeat: Heartbeat,
+        *,
+        limit: float,
+        on_stale: Callable[[], object],
+        grace: float = 30.0,
+        check_every: float = 5.0,
+        hard_exit: Callable[[], None] = lambda: os._exit(1),
+    ) -> None:
+        self._heartbeat = heartbeat
+        self._limit = limit
+        self._on_stale = on_stale
+        self._grace = grace
+        self._check_every = check_every
+        self._hard_exit = hard_exit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+        self.tripped = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._check_every):
+            silent = time.monotonic() - self._heartbeat.last_beat
+            if silent > self._limit:
+                break
+        else:
+            return
+        self.tripped = True
+        log.critical(
+            "no heartbeat for %.0f s (disconnected or stuck): stopping so that the bot is "
+            "restarted",
+            silent,
+        )
+        with contextlib.suppress(Exception):
+            self._on_stale()
+        if not self._stop.wait(self._grace):
+            log.critical("the bot did not stop within %.0f s: exiting now", self._grace)
+            self._hard_exit()

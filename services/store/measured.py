@@ -1,0 +1,149 @@
+"""A store that reports how long each of its calls takes, and each new message it keeps.
+
+It wraps any implementation of both store ports and changes nothing else, so the composition
+root measures the embedded store, PostgreSQL or the in-memory one alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from services.store.model import (
+    Arrival,
+    Document,
+    MessageStore,
+    StateKind,
+    StateStore,
+    StoredMessage,
+)
+from services.telemetry import Telemetry
+
+
+class Store(MessageStore, StateStore, Protocol):
+    """Both ports, as every store implements them."""
+
+
+class MeasuredStore:
+    def __init__(self, inner: Store, telemetry: Telemetry) -> None:
+        self._inner = inner
+        self._telemetry = telemetry
+
+    def _took(self, operation: str, started: float) -> None:
+        self._telemetry.store_operation(operation, time.perf_counter() - started)
+
+    # -- MessageStore
+
+    async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
+        started = time.perf_counter()
+        try:
+            arrival = await self._inner.add(message, counted=counted)
+        finally:
+            self._took("add", started)
+        if arrival.new:
+            self._telemetry.message_stored()
+        return arrival
+
+    async def count(self, channel_id: int, message_id: int) -> Arrival:
+        started = time.perf_counter()
+        try:
+            return await self._inner.count(channel_id, message_id)
+        finally:
+            self._took("count", started)
+
+    async def channel_count(self, channel_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.channel_count(channel_id)
+        finally:
+            self._took("channel_count", started)
+
+    async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
+        started = time.perf_counter()
+        try:
+            return await self._inner.edit(message_id, content, edited_at)
+        finally:
+            self._took("edit", started)
+
+    async def delete(self, message_id: int) -> bool:
+        started = time.perf_counter()
+        try:
+            return await self._inner.delete(message_id)
+        finally:
+            self._took("delete", started)
+
+    async def last_in_channel(
+        self, channel_id: int, limit: int, *, up_to: int | None = None
+    ) -> list[StoredMessage]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.last_in_channel(channel_id, limit, up_to=up_to)
+        finally:
+            self._took("last_in_channel", started)
+
+    async def last_by_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[StoredMessage]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.last_by_author(guild_id, author_id, limit)
+        finally:
+            self._took("last_by_author", started)
+
+    async def forget_author(self, guild_id: int, author_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_author(guild_id, author_id)
+        finally:
+            self._took("forget_author", started)
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.delete_older_than(cutoff)
+        finally:
+            self._took("delete_older_than", started)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    # -- StateStore
+
+    async def get_state(self, kind: StateKind, key: str) -> Document | None:
+        started = time.perf_counter()
+        try:
+            return await self._inner.get_state(kind, key)
+        finally:
+            self._took("get_state", started)
+
+    async def put_state(self, kind: StateKind, key: str, document: Document) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.put_state(kind, key, document)
+        finally:
+            self._took("put_state", started)
+
+    async def update_state(
+        self, kind: StateKind, key: str, change: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        started = time.perf_counter()
+        try:
+            return await self._inner.update_state(kind, key, change)
+        finally:
+            self._took("update_state", started)
+
+    async def delete_state(self, kind: StateKind, key: str) -> bool:
+        started = time.perf_counter()
+        try:
+            return await self._inner.delete_state(kind, key)
+        finally:
+            self._took("delete_state", started)
+
+    async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.state_items(kind)
+        finally:
+            self._took("state_items", started)

@@ -1,0 +1,74 @@
+"""What the bot reports about itself, as a small port: the services know nothing of Prometheus.
+
+Each service takes a `Telemetry` in its constructor (`NO_TELEMETRY`, which does nothing, by
+default); the composition root hands them the Prometheus one (`app/metrics.py`) when
+`METRICS_PORT` is set. Labels are small closed sets (a kind of call, an outcome, an error
+kind): never a user, guild or channel id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+# (shard id, seconds): the gateway's heartbeat round trip per shard, read when scraped.
+LatencySource = Callable[[], Iterable[tuple[int, float]]]
+# How many guilds are playing music right now, read when scraped.
+CountSource = Callable[[], int]
+
+
+class Telemetry(Protocol):
+    def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
+        """One Azure OpenAI call (`kind`: what it was for); `error`: an `LlmError` kind."""
+
+    def speech_call(self, seconds: float, error: str | None) -> None:
+        """One ElevenLabs request; `error`: a `SpeechError` kind."""
+
+    def store_operation(self, operation: str, seconds: float) -> None:
+        """One call of the message store (`operation`: its method's name)."""
+
+    def message_stored(self) -> None:
+        """A new message was stored (a replayed one is not counted)."""
+
+    def reply_decision(self, outcome: str) -> None:
+        """A reply decision ended with `outcome` (reply, silent, failed, skipped)."""
+
+    def gateway_reconnect(self) -> None:
+        """The gateway session came back after a disconnection (resumed or new)."""
+
+    def watch_gateway(self, latencies: LatencySource) -> None:
+        """Where the gateway latency is read from, at each scrape."""
+
+    def watch_playing(self, guilds_playing: CountSource) -> None:
+        """Where the number of guilds playing music is read from, at each scrape."""
+
+
+class NoTelemetry:
+    """The default: nothing is measured."""
+
+    def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
+        return None
+
+    def speech_call(self, seconds: float, error: str | None) -> None:
+        return None
+
+    def store_operation(self, operation: str, seconds: float) -> None:
+        return None
+
+    def message_stored(self) -> None:
+        return None
+
+    def reply_decision(self, outcome: str) -> None:
+        return None
+
+    def gateway_reconnect(self) -> None:
+        return None
+
+    def watch_gateway(self, latencies: LatencySource) -> None:
+        return None
+
+    def watch_playing(self, guilds_playing: CountSource) -> None:
+        return None
+
+
+NO_TELEMETRY: Telemetry = NoTelemetry()

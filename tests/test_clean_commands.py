@@ -1,0 +1,148 @@
+"""The operator's commands stay quiet and clear: --help, sync's errors, the warm-up, presence."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import discord
+import pytest
+
+from app.main import parse_args
+from app.settings import Settings
+from app.sync import sync_commands
+from commands.presence import Presence
+from services.music_source import MusicResolver
+from tests.fakes.discord_server import FakeDiscord
+from tests.harness import APPLICATION_ID, GENERAL, GUILD_ID, eventually, running_bot
+
+COMMANDS_PATH = f"/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands"
+
+
+def test_help_lists_run_sync_and_check(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--help"])
+    assert exited.value.code == 0
+    listed = [
+        line.split()[0] for line in capsys.readouterr().out.splitlines() if line[:4] == " " * 4
+    ]
+    assert listed[:3] == ["run", "sync", "check"]
+    assert parse_args([]).command is None  # `run`, the default
+
+
+def test_the_warm_up_logs_nothing_at_info_or_above(caplog: pytest.LogCaptureFixture) -> None:
+    resolver = MusicResolver(allowed_hosts=("youtube.com",), max_seconds=60)
+    with caplog.at_level(logging.DEBUG):
+        resolver.warm_up()
+    ours = [r for r in caplog.records if r.name == "services.music_source"]
+    assert ours, "the warm-up's outcome is still there, at DEBUG"
+    assert all(r.levelno == logging.DEBUG for r in ours), [r.getMessage() for r in ours]
+
+
+async def test_sync_builds_the_command_tree_only(
+    settings: Settings, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        assert await sync_commands(settings, guild_id=GUILD_ID, clear=False) == 0
+    assert not settings.data_dir.exists()  # the running bot's data is left alone
+    assert not [r for r in caplog.records if r.name.startswith("services.music_source")]
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == f"Synced 10 command(s) to guild {GUILD_ID}:"
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            400,
+            {
+                "code": 50035,
+                "message": "Invalid Form Body",
+                "errors": {
+                    "0": {
+                        "description": {
+                            "_errors": [
+                                {
+                                    "code": "BASE_TYPE_BAD_LENGTH",
+                                    "message": "Must be between 1 and 100 in length.",
+                                }
+                            ]
+                        }
+                    }
+                },
+            },
+            f"Discord refused to sync to guild {GUILD_ID}: HTTP 400: Invalid Form Body In "
+            "0.description: Must be between 1 and 100 in length.",
+        ),
+        (
+            503,
+            {"code": 0, "message": "Service Unavailable"},
+            f"Discord refused to sync to guild {GUILD_ID}: HTTP 503: Service Unavailable",
+        ),
+    ],
+    ids=["400", "503"],
+)
+async def test_sync_refusals_are_one_line_with_status_and_message(
+    fake_discord: FakeDiscord,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    body: dict[str, object],
+    expected: str,
+) -> None:
+    fake_discord.fail_next("PUT", COMMANDS_PATH, status=status, body=body)
+    assert await sync_commands(settings, guild_id=GUILD_ID, clear=False) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [expected]
+    assert out == ""
+
+
+@contextmanager
+def discord_at(base: str) -> Iterator[None]:
+    old = discord.http.Route.BASE
+    discord.http.Route.BASE = base
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE = old
+
+
+async def test_sync_connection_errors_are_one_line(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with discord_at("http://127.0.0.1:9/api/v10"):  # nothing listens: refused at once
+        assert await sync_commands(settings, guild_id=GUILD_ID, clear=False) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("Could not reach Discord (")
+    assert line.endswith("check the network and DISCORD_API_BASE.")
+
+
+def _names(discord_fake: FakeDiscord) -> list[str]:
+    return [p["activities"][0]["name"] for p in discord_fake.presences if p.get("activities")]
+
+
+async def test_the_presence_line_is_sent_only_when_its_text_changes(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings) as bot:
+        await fake_discord.wait_for_state(lambda: "#general, #random" in _names(fake_discord))
+        cog = bot.get_cog("Presence")
+        assert isinstance(cog, Presence)
+        sent = len(fake_discord.presences)
+        await cog.refresh()
+        await cog.refresh()
+        assert len(fake_discord.presences) == sent  # the same line: nothing sent
+        renamed = {**fake_discord.channels[GENERAL], "name": "lounge"}
+        await fake_discord.dispatch("CHANNEL_UPDATE", renamed)
+        channel = bot.get_channel(GENERAL)
+        assert isinstance(channel, discord.TextChannel)
+
+        async def renamed_in_the_bot() -> bool:
+            return channel.name == "lounge"
+
+        await eventually(renamed_in_the_bot)
+        await cog.refresh()
+        await fake_discord.wait_for_state(lambda: len(fake_discord.presences) == sent + 1)
+        assert _names(fake_discord)[-1] == "#lounge, #random"

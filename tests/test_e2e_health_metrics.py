@@ -1,0 +1,195 @@
+"""Health and metrics of the running bot: the heartbeat follows the gateway, /metrics counts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.metrics import PrometheusTelemetry
+from app.settings import Settings
+from services.health import HEARTBEAT_FILE, read_health
+from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
+from tests.azure_brain import Brain
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.harness import (
+    ALICE,
+    BRUNO,
+    ELEVENLABS_KEY,
+    ELEVENLABS_VOICE,
+    GENERAL,
+    PROJECT_ROOT,
+    eventually,
+    post_many,
+    running_bot,
+)
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def health_command(data_dir: Path) -> int:
+    """`python -m app.health`, as Docker's HEALTHCHECK runs it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.health",
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "DATA_DIR": str(data_dir),
+        },
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_health_turns_bad_when_the_gateway_goes_down_and_good_after_the_reconnect(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    settings = replace(settings, heartbeat_seconds=0.1)
+    heartbeat = settings.data_dir / HEARTBEAT_FILE
+
+    async def healthy() -> bool:
+        return read_health(heartbeat).ok
+
+    async def unhealthy() -> bool:
+        return not read_health(heartbeat).ok
+
+    async with running_bot(fake_discord, settings):
+        await eventually(healthy)
+        assert await health_command(settings.data_dir) == 0
+        resumes = fake_discord.resume_count
+        await fake_discord.gateway_down()
+        try:
+            await eventually(unhealthy)
+            assert await health_command(settings.data_dir) == 1
+        finally:
+            fake_discord.gateway_up()
+        await eventually(healthy, timeout=20)  # discord.py's backoff: a few seconds at most
+        assert fake_discord.resume_count == resumes + 1
+        first = json.loads(heartbeat.read_text())["at"]
+
+        async def beating() -> bool:
+            return await healthy() and json.loads(heartbeat.read_text())["at"] != first
+
+        await eventually(beating)  # refreshed while connected
+    assert not read_health(heartbeat).ok  # stopped: not healthy any more
+
+
+async def scrape(port: int) -> Samples:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@contextmanager
+def quick_gateway_heartbeats(fake: FakeDiscord) -> Iterator[None]:
+    """The fake asks for a heartbeat every 100 ms, so a latency is measured at once."""
+    old = fake.heartbeat_interval_ms
+    fake.heartbeat_interval_ms = 100
+    try:
+        yield
+    finally:
+        fake.heartbeat_interval_ms = old
+
+
+async def test_metrics_move_by_what_happened(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    fake_azure.responder = Brain()
+    with quick_gateway_heartbeats(fake_discord):
+        async with running_bot(fake_discord, settings, metrics_port=0) as bot:
+            port = bot.services.metrics_port
+            assert port
+            before = await scrape(port)
+            posted = await post_many(fake_discord, GENERAL, [ALICE, BRUNO], 5, "metrics")
+            await fake_discord.wait_for_sent(
+                lambda m: int(m["channel_id"]) == GENERAL and int(m["id"]) > int(posted[0]["id"])
+            )
+
+            async def reply_stored() -> Samples | None:
+                samples = await scrape(port)
+                stored = value(samples, "bot_messages_stored_total")
+                return samples if stored == value(before, "bot_messages_stored_total") + 6 else None
+
+            after = await eventually(reply_stored)  # five messages and the bot's reply
+            await fake_discord.send_reconnect()
+
+            async def resumed() -> Samples | None:
+                samples = await scrape(port)
+                moved = value(samples, "bot_gateway_reconnects_total")
+                latency = value(samples, "bot_gateway_latency_seconds", shard="0")
+                want = value(before, "bot_gateway_reconnects_total") + 1
+                return samples if moved == want and latency > 0 else None
+
+            last = await eventually(resumed)
+    assert after is not None and last is not None
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("bot_reply_decisions_total", outcome="reply") == 1
+    assert delta("bot_reply_decisions_total", outcome="failed") == 0
+    assert delta("bot_azure_requests_total", kind="decision") == 1
+    assert delta("bot_azure_request_duration_seconds_count", kind="decision") == 1
+    assert delta("bot_azure_errors_total", kind="decision", error="timeout") == 0
+    assert delta("bot_store_operation_duration_seconds_count", operation="add") == 6
+    assert value(after, "bot_voice_guilds_playing") == 0
+    assert 0 < value(last, "bot_gateway_latency_seconds", shard="0") < 5
+    names = {name for name, _ in last}
+    assert not any("guild" in dict(labels) or "user" in dict(labels) for _, labels in last)
+    assert "bot_elevenlabs_requests_total" in names
+
+
+async def test_speech_calls_and_their_errors_are_counted(
+    fake_elevenlabs: FakeElevenLabs, tmp_path: Path
+) -> None:
+    telemetry = PrometheusTelemetry()
+    speech = SpeechSynthesizer(
+        api_key=ELEVENLABS_KEY,
+        voice_id=ELEVENLABS_VOICE,
+        model_id="eleven_multilingual_v2",
+        base_url=fake_elevenlabs.base_url,
+        timeout=2.0,
+        cache=SpeechCache(tmp_path / "speech"),
+        telemetry=telemetry,
+    )
+    try:
+        await speech.speak("hello")
+        await speech.speak("hello")  # from the cache: no request
+        fake_elevenlabs.failure = "quota_exceeded"
+        try:
+            await speech.speak("something new")
+        except SpeechError as error:
+            assert error.kind == "quota_exceeded"
+    finally:
+        await speech.close()
+    registry = telemetry.registry
+    assert registry.get_sample_value("bot_elevenlabs_requests_total") == 2
+    assert (
+        registry.get_sample_value("bot_elevenlabs_errors_total", {"error": "quota_exceeded"}) == 1
+    )
+    assert registry.get_sample_value("bot_elevenlabs_request_duration_seconds_count") == 2
