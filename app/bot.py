@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from app.composition import Services, register_cogs
 from app.settings import Settings
-from app.sharding import ShardGate
+from app.sharding import ShardGate, resume_after_failed_reconnects
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
 from commands.voice_audio import load_opus
@@ -54,9 +54,6 @@ class AzureBot(commands.AutoShardedBot):
         return self.services.voice_players
 
     async def setup_hook(self) -> None:
-        if self.user is not None:  # logged in (a test may build the commands without it)
-            # Before the cogs load: a refused process stops before any of their work.
-            await self._claim_shards()
         await self.tree.set_translator(CatalogueTranslator())
         await register_cogs(self, self.settings, self.services)
         if self.services.real_voice and not load_opus():
@@ -75,14 +72,19 @@ class AzureBot(commands.AutoShardedBot):
         log.info("connected as %s to %d guild(s)", self.user, len(self.guilds))
 
     async def connect(self, *, reconnect: bool = True) -> None:
-        await self._claim_shards()  # done already by setup_hook, unless it was skipped
+        # Logged in (sync stops there), not connected yet: which shards to run, claimed
+        # before any IDENTIFY (ShardStartRefused stops here).
+        plan = await self.shard_gate.open(self.http)
+        self.shard_count, self.shard_ids = plan.count, list(plan.shard_ids)
         await super().connect(reconnect=reconnect)
 
-    async def _claim_shards(self) -> None:
-        """Logged in, not connected: which shards to run, claimed (or ShardStartRefused)."""
-        if self.shard_gate.plan is None:
-            plan = await self.shard_gate.open(self.http)
-            self.shard_count, self.shard_ids = plan.count, list(plan.shard_ids)
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        await super().launch_shard(gateway, shard_id, initial=initial)
+        launched = self.get_shard(shard_id)
+        if launched is not None:
+            resume_after_failed_reconnects(launched._parent)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # Instead of discord.py's 5 s sleep within this process: the bucket's turn across

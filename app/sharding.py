@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import discord
+from discord.gateway import ReconnectWebSocket
+from discord.shard import Shard
 
 from services.background import BackgroundTasks
 from services.sharding import (
@@ -137,3 +139,25 @@ class ShardGate:
         claim, self._claim = self._claim, None
         if claim is not None:
             await claim.release()
+
+
+def resume_after_failed_reconnects(shard: Shard) -> None:
+    """Make a shard try RESUME when it reconnects after a failed attempt, as `Client` does.
+
+    discord.py's `AutoShardedClient` RESUMEs a dropped shard once; if that attempt fails (the
+    gateway or the network still down), its next attempts IDENTIFY anew: a new session, so
+    the events of the outage are lost and a session start of the day is spent. `Client` always
+    tries RESUME first (an invalid session then falls back to IDENTIFY), and so does this.
+    """
+    if getattr(shard, "_resumes_first", False):  # launch_shard retries call us again
+        return
+    identify_anew = shard.reconnect
+
+    async def reconnect() -> None:
+        if shard.ws.session_id is None:  # never had a session: nothing to resume
+            await identify_anew()
+            return
+        await shard.reidentify(ReconnectWebSocket(shard.id, resume=True))
+
+    shard.reconnect = reconnect  # type: ignore[method-assign]
+    setattr(shard, "_resumes_first", True)  # noqa: B010 (Shard declares no such attribute)
