@@ -4,10 +4,10 @@
 
 One fake Discord with a guild on each shard (two watched channels in guild A, on shard 0; one
 in guild B, on shard 1) and one database. Every message is stored once and every 5th message
-of each channel is answered once, by the process that owns its guild. Then: a third process
-asking for shard 0 is refused with one line; the owner of shard 0 is killed (-9) and its
-guilds go quiet while guild B carries on; restarted once its lease has expired, it answers
-guild A again from the counts the database kept.
+of each channel is answered once, by the process that owns its guild. The owner of shard 0 is
+killed (-9) while guild B carries on; once its lease has expired, two processes ask for shard
+0 at once: one takes it and answers guild A again from the counts the database kept, the
+other (the third process) is refused with one line while the first one holds it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from services.sharding import shard_of
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
@@ -183,7 +184,7 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
     fake_azure: FakeAzureOpenAI, postgres_database: PostgresDatabase, tmp_path: Path
 ) -> None:
     fake_azure.responder = Brain()
-    began = time.monotonic()
+    assert (shard_of(GUILD_A, 2), shard_of(GUILD_B, 2)) == (0, 1)
     async with two_guilds() as fake:
         env = bot_env(fake, fake_azure, postgres_database, tmp_path / "data")
         processes: list[BotProcess] = []
@@ -195,45 +196,49 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
 
         try:
             zero, one = await start("zero", "0"), await start("one", "1")
-            # A third process asks for shard 0 once "zero" has claimed it.
-            await eventually(lambda: _lease_held(postgres_database, "shard:0"), what="a claim")
-            third = await start("third", "0")
             await fake.wait_for_state(
                 lambda: sorted(fake.ready_shards()) == [(0, 2), (1, 2)],
                 timeout=30,
                 what="both shards",
             )
-
             posted: dict[int, list[JSON]] = {c: [] for c in (*CHANNELS_A, B_GENERAL)}
             for channel_id in posted:
                 posted[channel_id] += await post_five(fake, channel_id, [ALICE, BRUNO], "first")
-            await wait_for_replies(fake, {c: 1 for c in posted})
-
-            assert await third.wait_exit() == 1
-            assert third.lines[-1].startswith("Shard 0 is already run by another live process ("), (
-                third.output()
+            await wait_for_replies(fake, {c: 1 for c in posted})  # all stored, by the replies
+            # And the replies themselves, which come back through the gateway, are stored too:
+            # everything of guild A is acknowledged.
+            await eventually(
+                lambda: _bot_messages_stored(postgres_database, CHANNELS_A, 1),
+                what="the bot's replies stored",
             )
-            assert not any("Traceback" in line for line in third.lines), third.output()
-            shard_zero_identifies = [p for p in fake.identify_payloads if p["shard"] == [0, 2]]
-            assert len(shard_zero_identifies) == 1  # the refused one never reached the gateway
 
             # kill -9 the owner of shard 0: guild B is still answered meanwhile.
             await zero.kill_9()
             posted[B_GENERAL] += await post_five(fake, B_GENERAL, [BRUNO, ALICE], "alone")
             await wait_for_replies(fake, {B_GENERAL: 2})
 
-            # Once the dead process's lease has expired, shard 0 starts again.
+            # Once the dead process's lease has expired, two processes ask for shard 0 at once:
+            # one takes it, the other is refused while the first one holds it.
             await eventually(
                 lambda: _lease_free(postgres_database, "shard:0"),
                 timeout=float(LEASE_SECONDS) + 10,
                 what="the killed process's lease to expire",
             )
-            restarted = await start("restarted", "0")
+            contenders = [await start("restarted", "0"), await start("third", "0")]
+            exits = {asyncio.ensure_future(c.process.wait()): c for c in contenders}
+            done, _ = await asyncio.wait(exits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            assert len(done) == 1, [c.output() for c in contenders]
+            third = exits[done.pop()]
+            restarted = next(c for c in contenders if c is not third)
+            assert await third.wait_exit() == 1
+            assert third.lines[-1].startswith("Shard 0 is already run by another live process ("), (
+                third.output()
+            )
+            assert f":{restarted.process.pid}:" in third.lines[-1]  # the live one holds it
+            assert not any("Traceback" in line for line in third.lines), third.output()
+
             await fake.wait_for_state(
-                lambda: (
-                    len([p for p in fake.identify_payloads if p["shard"] == [0, 2]]) == 2
-                    and sorted(fake.ready_shards()) == [(0, 2), (1, 2)]
-                ),
+                lambda: sorted(fake.ready_shards()) == [(0, 2), (1, 2)],
                 timeout=30,
                 what="shard 0 again",
             )
@@ -243,10 +248,16 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
 
             stopped = await asyncio.gather(restarted.stop(), one.stop())
             assert tuple(stopped) == (0, 0), restarted.output() + one.output()
+            for waiting in exits:
+                waiting.cancel()
         finally:
             for process in processes:
                 if process.process.returncode is None:
                     await process.kill_9()
+
+        # Shard 0 was IDENTIFYed twice (its first owner, the restart): the refused process
+        # never reached the gateway.
+        assert [p["shard"] for p in fake.identify_payloads].count([0, 2]) == 2
 
         # Every 5th message of each channel answered once, as a reply to it, by its owner.
         for channel_id, messages in posted.items():
@@ -283,7 +294,17 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
         "SELECT name FROM leases WHERE name LIKE 'shard:%' AND expires_at > now()"
     )
     assert held == []
-    print(f"two-process shard test: {time.monotonic() - began:.1f} s")
+
+
+async def _bot_messages_stored(
+    database: PostgresDatabase, channels: tuple[int, ...], each: int
+) -> bool:
+    rows = await database.query(
+        "SELECT channel_id, count(*) AS n FROM messages WHERE from_bot "
+        "AND channel_id = ANY($1::bigint[]) GROUP BY channel_id",
+        list(channels),
+    )
+    return {r["channel_id"]: r["n"] for r in rows} == dict.fromkeys(channels, each)
 
 
 async def _lease_held(database: PostgresDatabase, name: str) -> bool:
