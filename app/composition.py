@@ -19,7 +19,10 @@ import imageio_ffmpeg
 from discord.ext import commands
 
 from app.settings import Settings
+from commands.catchup import CatchUpCog
 from commands.chat import ChatCog
+from commands.chat_reading import ChatReader
+from commands.chat_reply import ChatReplies
 from commands.music import Music
 from commands.persona import PersonaCog
 from commands.presence import Presence
@@ -29,6 +32,7 @@ from commands.temperature import TemperatureCog
 from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice
 from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
+from services.catch_up import CatchUp, LiveMarks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import cipher_for
@@ -41,6 +45,7 @@ from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MessageStore, StateStore, TinyStore
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
+from services.watched_channels import WatchRule
 
 
 def find_ffmpeg() -> str:
@@ -75,6 +80,7 @@ class Services:
     temperature: TemperatureSettings
     policy: ReplyPolicy
     conversation: ConversationService
+    catch_up: CatchUp
     music_queues: MusicQueues
     music_resolver: MusicResolver
     voice_players: VoicePlayers
@@ -120,6 +126,13 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
         )
         await privacy.load()
         temperature = TemperatureSettings(GuildSettingsRepository(store))
+        policy = ReplyPolicy(
+            store=store,
+            privacy=privacy,
+            every=settings.reply_every,
+            mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
+            flood=FloodGuard(),
+        )
         speech = None
         if settings.speech_configured:
             speech = SpeechSynthesizer(
@@ -149,13 +162,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             personas=personas,
             privacy=privacy,
             temperature=temperature,
-            policy=ReplyPolicy(
-                store=store,
-                privacy=privacy,
-                every=settings.reply_every,
-                mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
-                flood=FloodGuard(),
-            ),
+            policy=policy,
             conversation=ConversationService(
                 store=store,
                 model=model,
@@ -163,6 +170,12 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
                 temperature=temperature.effective,
                 quotable=privacy.may_store,
                 context_messages=settings.context_messages,
+            ),
+            catch_up=CatchUp(
+                store=store,
+                policy=policy,
+                limit=settings.catchup_messages,
+                retention=timedelta(days=settings.retention_days),
             ),
             music_queues=music_queues,
             music_resolver=music_resolver,
@@ -177,16 +190,27 @@ async def register_cogs(bot: commands.Bot, settings: Settings, services: Service
     """Every cog, each with what it needs."""
     accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
     players = services.voice_players
+    rule = WatchRule(settings.channel_ids, settings.guild_id, threads=settings.watch_threads)
+    reader = ChatReader(bot, rule)
+    replies = ChatReplies(
+        bot, reader=reader, conversation=services.conversation, privacy=services.privacy
+    )
+    live = LiveMarks()  # where live begins in each channel, this gateway session
     cogs: list[commands.Cog] = [
         ChatCog(
-            bot,
             store=services.store,
             policy=services.policy,
-            conversation=services.conversation,
-            privacy=services.privacy,
+            reader=reader,
+            replies=replies,
             tasks=services.tasks,
-            channel_ids=settings.channel_ids,
-            guild_id=settings.guild_id,
+            live=live,
+        ),
+        CatchUpCog(
+            catch_up=services.catch_up,
+            reader=reader,
+            replies=replies,
+            tasks=services.tasks,
+            live=live,
         ),
         PersonaCog(
             personas=services.personas,

@@ -24,11 +24,13 @@ class WatchRule:
     guild_id: int | None  # None: any guild the bot is in
     threads: bool = True
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether the bot listens in this guild at all (None: a direct message)."""
+        return guild_id is not None and (self.guild_id is None or guild_id == self.guild_id)
+
     def watches(self, guild_id: int | None, channel_id: int, parent_id: int | None = None) -> bool:
         """Whether a message of this channel (a thread: with its parent) is listened to."""
-        if guild_id is None:  # direct messages
-            return False
-        if self.guild_id is not None and guild_id != self.guild_id:
+        if not self.serves(guild_id):
             return False
         if channel_id in self.channel_ids:
             return True
