@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-load lint bench bench-store bench-conversation bench-voice bench-catchup sync clean
+.PHONY: run test test-load lint bench bench-store bench-conversation bench-voice bench-catchup bench-postgres sync clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -52,6 +52,10 @@ bench-voice: $(VENV)/.installed-dev
 
 bench-catchup: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.catchup_bench
+
+# The PostgreSQL store on a PostgreSQL 18 it starts (fsync on); about a minute.
+bench-postgres: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.postgres_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -13,7 +13,8 @@ from app.composition import Services, register_cogs
 from app.settings import Settings
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
-from commands.voice_audio import VoicePlayers, load_opus
+from commands.voice_audio import load_opus
+from services.voice_player import VoicePlayers
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class AzureBot(commands.Bot):
         )
         self.settings = settings
         self.services = services
+        services.voice_connector.attach(self)
 
     @property
     def voice_players(self) -> VoicePlayers:

@@ -29,22 +29,30 @@ from commands.presence import Presence
 from commands.retention import RetentionCog
 from commands.say import Say
 from commands.temperature import TemperatureCog
-from commands.voice_audio import VoiceConnect, VoicePlayers, connect_discord_voice
+from commands.voice_audio import (
+    DiscordVoiceConnector,
+    FFmpegAudio,
+    VoiceConnect,
+    connect_discord_voice,
+)
 from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
 from services.catch_up import CatchUp, LiveMarks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
-from services.encryption import cipher_for
+from services.encryption import FernetCipher, cipher_for
 from services.llm import AzureChatModel, ChatModel
 from services.music_queue import MusicQueues, QueueDocuments
 from services.music_source import MusicResolver
 from services.persona import PersonaProfiles, PersonaService
+from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.store import MessageStore, StateStore, TinyStore
+from services.store.postgres import PostgresStore
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
+from services.voice_player import VoicePlayers
 from services.watched_channels import WatchRule
 
 
@@ -58,6 +66,17 @@ def music_resolver_for(settings: Settings) -> MusicResolver:
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
+    )
+
+
+async def open_postgres(settings: Settings) -> PostgresStore:
+    """The PostgreSQL store of `DATABASE_URL`, its schema brought up to date; raises
+    StoreUnavailableError, StoreSchemaError or EncryptionKeyError with one line."""
+    key = settings.store_encryption_key.reveal()
+    return await PostgresStore.open(
+        settings.database_url.reveal(),
+        cipher=FernetCipher(key) if key else None,
+        pool_size=settings.database_pool_size,
     )
 
 
@@ -83,7 +102,9 @@ class Services:
     catch_up: CatchUp
     music_queues: MusicQueues
     music_resolver: MusicResolver
+    voice_connector: DiscordVoiceConnector
     voice_players: VoicePlayers
+    play_requests: PlayRequests
     speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
     say_cooldown: Cooldown
     real_voice: bool = field(default=True)  # False: tests connect to voice another way
@@ -93,8 +114,12 @@ class Services:
 async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIterator[Services]:
     """Build every service; on exit, close them in reverse order of opening."""
     async with contextlib.AsyncExitStack() as opened:
-        cipher = cipher_for(settings.data_dir, settings.store_encryption_key.reveal())
-        store = TinyStore(settings.data_dir, cipher=cipher)
+        key = settings.store_encryption_key.reveal()
+        store = (
+            await open_postgres(settings)
+            if settings.database_url
+            else TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+        )
         opened.push_async_callback(store.close)
         model = AzureChatModel(
             endpoint=settings.azure_openai_endpoint,
@@ -146,12 +171,16 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             opened.push_async_callback(speech.close)
         music_queues = MusicQueues(QueueDocuments(store), max_length=settings.music_max_queue)
         music_resolver = seams.music_resolver or music_resolver_for(settings)
+        audio = FFmpegAudio(ffmpeg=find_ffmpeg(), max_stream_seconds=music_resolver.max_seconds)
+        voice_connector = DiscordVoiceConnector(seams.connect_voice)
         voice_players = VoicePlayers(
             queues=music_queues,
-            resolver=music_resolver,
-            connect=seams.connect_voice,
-            ffmpeg=find_ffmpeg(),
+            finder=music_resolver,
+            connector=voice_connector,
+            streams=audio,
+            speech_files=audio,
             idle_seconds=settings.voice_idle_seconds,
+            tasks=tasks,
         )
         opened.push_async_callback(voice_players.close)
         yield Services(
@@ -179,7 +208,11 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
             ),
             music_queues=music_queues,
             music_resolver=music_resolver,
+            voice_connector=voice_connector,
             voice_players=voice_players,
+            play_requests=PlayRequests(
+                players=voice_players, queues=music_queues, finder=music_resolver
+            ),
             speech=speech,
             say_cooldown=Cooldown(settings.say_cooldown_seconds),
             real_voice=seams.connect_voice is connect_discord_voice,
@@ -224,7 +257,14 @@ async def register_cogs(bot: commands.Bot, settings: Settings, services: Service
             accepts_temperature=accepts_temperature,
         ),
         RetentionCog(services.privacy),
-        Music(bot, players=players, queues=services.music_queues, resolver=services.music_resolver),
+        Music(
+            bot,
+            players=players,
+            requests=services.play_requests,
+            queues=services.music_queues,
+            resolver=services.music_resolver,
+            tasks=services.tasks,
+        ),
         Say(
             bot,
             players=players,

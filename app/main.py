@@ -18,6 +18,12 @@ from app.logging_setup import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 from app.sync import sync_commands
 from services.encryption import EncryptionKeyError
+from services.store.postgres import (
+    StoreSchemaError,
+    StoreUnavailableError,
+    known_migrations,
+    migrate,
+)
 
 log = logging.getLogger("app")
 
@@ -30,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--guild", type=int, metavar="ID", help="guild id (default: GUILD_ID)")
     where.add_argument("--global", dest="global_", action="store_true", help="sync globally")
     sync.add_argument("--clear", action="store_true", help="remove the commands instead")
+    sub.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date")
     return parser.parse_args(argv)
 
 
@@ -44,7 +51,7 @@ async def run_bot(settings: Settings) -> int:
             services = await opened.enter_async_context(open_services(settings))
         except OSError as error:
             return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
-        except EncryptionKeyError as error:
+        except (EncryptionKeyError, StoreUnavailableError, StoreSchemaError) as error:
             return fail(str(error))
         bot = await opened.enter_async_context(AzureBot(settings, services))
         loop = asyncio.get_running_loop()
@@ -68,6 +75,21 @@ async def _run_until_closed(bot: AzureBot, settings: Settings) -> int:
     return 0
 
 
+async def run_migrate(settings: Settings) -> int:
+    """`python -m app migrate`: one line per migration applied, or that the schema is current."""
+    if not settings.database_url:
+        return fail("DATABASE_URL is not set: only the PostgreSQL store has migrations.")
+    try:
+        applied = await migrate(settings.database_url.reveal())
+    except (StoreUnavailableError, StoreSchemaError) as error:
+        return fail(str(error))
+    for version in applied:
+        print(f"Applied migration {version}.")
+    if not applied:
+        print(f"The database schema is current (version {known_migrations()[-1].version}).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -83,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.azure_openai_api_key,
             settings.elevenlabs_api_key,
             settings.store_encryption_key,
+            settings.database_url,
+            settings.database_password,
         ),
     )
     point_at_discord(settings)
@@ -91,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         if guild_id is None and not args.global_:
             return fail("Say where to sync: set GUILD_ID, or pass --guild ID or --global.")
         return asyncio.run(sync_commands(settings, guild_id=guild_id, clear=args.clear))
+    if args.command == "migrate":
+        return asyncio.run(run_migrate(settings))
     return asyncio.run(run_bot(settings))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
@@ -129,6 +130,13 @@ def _consent_mode(raw: str) -> ConsentMode:
     raise ValueError("not a consent mode")
 
 
+def _database_url(raw: str) -> Secret:
+    url = raw.strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("not a PostgreSQL URL")
+    return Secret(url)
+
+
 def _fernet_key(raw: str) -> Secret:
     Fernet(raw.strip().encode())  # raises ValueError unless 32 url-safe base64 bytes
     return Secret(raw.strip())
@@ -147,6 +155,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _log_level: "one of " + ", ".join(LOG_LEVELS),
     _consent_mode: "opt-out or opt-in",
     _fernet_key: "a Fernet key (the README shows how to make one)",
+    _database_url: "a postgresql:// or postgres:// URL",
 }
 
 
@@ -367,6 +376,23 @@ VARIABLES: tuple[Setting, ...] = (
         help="Where messages, profiles and queues are kept (a volume in Docker).",
     ),
     Setting(
+        env="DATABASE_URL",
+        field="database_url",
+        parse=_database_url,
+        default=Secret(""),
+        secret=True,
+        help="A PostgreSQL database for messages, profiles and queues instead of `DATA_DIR`, "
+        "for more than one process or machine: `postgresql://user:password@host:5432/name`; "
+        "unset: the embedded store. It holds a password: keep it secret.",
+    ),
+    Setting(
+        env="DATABASE_POOL_SIZE",
+        field="database_pool_size",
+        parse=_positive_int,
+        default=10,
+        help="The most connections the bot opens to PostgreSQL (with `DATABASE_URL`).",
+    ),
+    Setting(
         env="REPLY_EVERY",
         field="reply_every",
         parse=_positive_int,
@@ -492,6 +518,8 @@ class Settings:
     elevenlabs_timeout: float = _DEFAULTS["elevenlabs_timeout"]
     voice_idle_seconds: float = _DEFAULTS["voice_idle_seconds"]
     data_dir: Path = _DEFAULTS["data_dir"]
+    database_url: Secret = _DEFAULTS["database_url"]
+    database_pool_size: int = _DEFAULTS["database_pool_size"]
     reply_every: int = _DEFAULTS["reply_every"]
     context_messages: int = _DEFAULTS["context_messages"]
     persona_messages: int = _DEFAULTS["persona_messages"]
@@ -508,6 +536,12 @@ class Settings:
     @property
     def speech_configured(self) -> bool:
         return bool(self.elevenlabs_api_key) and bool(self.elevenlabs_voice_id)
+
+    @property
+    def database_password(self) -> Secret:
+        """The password inside `DATABASE_URL`, redacted from the logs on its own too."""
+        password = urlsplit(self.database_url.reveal()).password
+        return Secret(unquote(password) if password else "")
 
 
 class SettingsError(Exception):

@@ -16,13 +16,14 @@ from app.bot import AzureBot
 from app.composition import open_services
 from app.settings import Settings
 from services.encryption import EncryptionKeyError
+from services.store.postgres import StoreSchemaError, StoreUnavailableError
 
 
 async def sync_commands(settings: Settings, *, guild_id: int | None, clear: bool) -> int:
     async with contextlib.AsyncExitStack() as opened:
         try:
             services = await opened.enter_async_context(open_services(settings))
-        except EncryptionKeyError as error:
+        except (EncryptionKeyError, StoreUnavailableError, StoreSchemaError) as error:
             print(error, file=sys.stderr)
             return 1
         bot = await opened.enter_async_context(AzureBot(settings, services))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from app.settings import Secret
 from commands.music import Music
+from commands.voice_audio import DiscordVoiceOutput
 from services.audio_mix import FRAME_BYTES, Ducker
 from tests.audio import FFMPEG, make_tone
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -145,7 +146,8 @@ async def run(folder: Path) -> None:
 def _voice(bot: object) -> RecordingVoiceClient | None:
     players = getattr(bot, "voice_players", None)
     player = players.get(GUILD_ID) if players is not None else None
-    voice = player.voice if player is not None else None
+    output = player.voice if player is not None else None
+    voice = output.client if isinstance(output, DiscordVoiceOutput) else None
     return voice if isinstance(voice, RecordingVoiceClient) else None
 
 

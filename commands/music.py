@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from commands.errors import UserFacingError
+from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
-from commands.voice_audio import (
-    BusyElsewhere,
-    GuildPlayer,
-    VoicePlayers,
-    busy_elsewhere,
-    join_member_channel,
-    member_voice_channel,
+from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
+from services.background import BackgroundTasks
+from services.music_queue import MusicQueues, Track
+from services.music_source import MusicResolver
+from services.play_request import (
+    PlayingNow,
+    PlayOutcome,
+    PlayRequest,
+    PlayRequests,
+    Queued,
+    Refused,
 )
-from services.music_queue import MusicQueues, QueueFull, Track
-from services.music_source import MusicRefused, MusicResolver
+from services.voice_player import GuildPlayer, VoicePlayers
+from services.voice_ports import JoinRefused
+
+log = logging.getLogger(__name__)
 
 QUEUE_PAGE_SIZE = 10
 
@@ -42,40 +49,53 @@ def shown_title(track: Track) -> str:
     return f"[{title[:200]}]({track.page_url})"
 
 
+class InteractionRequester:
+    """The member who asked for a track, told through their /play (a private followup)."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+
+    async def tell_track_failed(self, track: Track) -> None:
+        title = discord.utils.escape_markdown(track.title)
+        text = for_interaction(self._interaction, "music.source_failed", title=title)
+        try:
+            await answer(self._interaction, text)
+        except discord.HTTPException:
+            user = self._interaction.user.id
+            log.info("could not tell user %s that %r failed", user, track.title)
+
+
 class Music(commands.Cog):
     def __init__(
         self,
         bot: commands.Bot,
         *,
         players: VoicePlayers,
+        requests: PlayRequests,
         queues: MusicQueues,
         resolver: MusicResolver,
+        tasks: BackgroundTasks,
     ) -> None:
         self._bot = bot
         self._players = players
+        self._requests = requests
         self._queues = queues
         self._resolver = resolver
+        self._tasks = tasks
         self._warm_up: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         # In the background: the bot is ready at once, and the first /play is not slower.
-        self._warm_up = asyncio.create_task(asyncio.to_thread(self._resolver.warm_up))
+        warm_up = asyncio.to_thread(self._resolver.warm_up)
+        self._warm_up = self._tasks.spawn(warm_up, "yt-dlp warm-up")
 
     async def cog_unload(self) -> None:
         await self.warmed_up()  # a thread cannot be cancelled; it ends in well under a second
 
     async def warmed_up(self) -> None:
-        """Return once yt-dlp's start-up warm-up is over."""
+        """Return once yt-dlp's start-up warm-up is over (a failure is logged, not raised)."""
         if self._warm_up is not None:
-            await self._warm_up
-
-    def _refusal(self, interaction: discord.Interaction, refusal: MusicRefused) -> UserFacingError:
-        values: dict[str, object] = {}
-        if refusal.reason == "link_not_allowed":
-            values["hosts"] = ", ".join(sorted(self._resolver.allowed_hosts))
-        elif refusal.reason == "too_long":
-            values["minutes"] = self._resolver.max_seconds // 60
-        return UserFacingError(for_interaction(interaction, f"music.{refusal.reason}", **values))
+            await asyncio.wait({self._warm_up})
 
     def _player(self, interaction: discord.Interaction) -> GuildPlayer:
         assert interaction.guild_id is not None  # the commands are guild_only
@@ -83,12 +103,10 @@ class Music(commands.Cog):
 
     def _check_same_channel(self, interaction: discord.Interaction, player: GuildPlayer) -> None:
         """Controlling the music takes being in the channel it plays in."""
-        current = player.connected_channel
-        member = interaction.user
-        voice = member.voice if isinstance(member, discord.Member) else None
-        if current is not None and (voice is None or voice.channel != current):
+        current = player.channel_id
+        if current is not None and member_voice_channel_id(interaction) != current:
             raise UserFacingError(
-                for_interaction(interaction, "voice.same_channel", channel=current.mention)
+                for_interaction(interaction, "voice.same_channel", channel=mention(current))
             )
 
     @app_commands.command(name="play", description="Play a song in your voice channel")
@@ -97,53 +115,40 @@ class Music(commands.Cog):
     async def play(
         self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 500]
     ) -> None:
-        channel = member_voice_channel(interaction)
-        player = self._player(interaction)
-        try:
-            player.check_channel(channel)
-            request = self._resolver.classify(query)
-        except BusyElsewhere as error:
-            raise busy_elsewhere(interaction, error) from error
-        except MusicRefused as refusal:
-            raise self._refusal(interaction, refusal) from refusal
-        queued = await self._queues.tracks(player.guild_id)
-        if len(queued) >= self._queues.max_length:
-            raise UserFacingError(
-                for_interaction(interaction, "music.queue_full", limit=self._queues.max_length)
-            )
+        assert interaction.guild_id is not None  # guild_only
+        request = PlayRequest(
+            guild_id=interaction.guild_id,
+            member_id=interaction.user.id,
+            channel_id=member_voice_channel_id(interaction),
+            query=query,
+        )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            resolved = await self._resolver.resolve(request)
-        except MusicRefused as refusal:
-            raise self._refusal(interaction, refusal) from refusal
-        await join_member_channel(interaction, player, channel)
-        track = Track.new(
-            title=resolved.title,
-            page_url=resolved.page_url,
-            duration_seconds=resolved.duration_seconds,
-            requester_id=interaction.user.id,
+        outcome = await self._requests.play(request, InteractionRequester(interaction))
+        await answer(interaction, self._play_answer(interaction, outcome), suppress_embeds=True)
+
+    def _play_answer(self, interaction: discord.Interaction, outcome: PlayOutcome) -> str:
+        if isinstance(outcome, Refused):
+            return self._refusal(interaction, outcome)
+        return for_interaction(
+            interaction,
+            "music.now_playing" if isinstance(outcome, PlayingNow) else "music.queued",
+            title=shown_title(outcome.track),
+            duration=length(interaction, outcome.track.duration_seconds),
+            position=outcome.position if isinstance(outcome, Queued) else 1,
         )
-        try:
-            position = await self._queues.add(player.guild_id, track)
-        except QueueFull as full:
-            raise UserFacingError(
-                for_interaction(interaction, "music.queue_full", limit=full.limit)
-            ) from full
-        self._players.notices.remember(track, interaction)
-        await player.play_queue(fresh=resolved if position == 0 else None)
-        playing = player.now is not None and player.now.track.entry_id == track.entry_id
-        await interaction.followup.send(
-            for_interaction(
-                interaction,
-                "music.now_playing" if playing else "music.queued",
-                title=shown_title(track),
-                duration=length(interaction, track.duration_seconds),
-                position=position + 1,
-            ),
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
-            suppress_embeds=True,
-        )
+
+    def _refusal(self, interaction: discord.Interaction, refused: Refused) -> str:
+        sentence = voice_refusal(interaction, refused.reason, refused.channel_id)
+        if sentence is not None:
+            return sentence
+        values: dict[str, object] = {}
+        if refused.reason == "queue_full":
+            values["limit"] = refused.limit
+        elif refused.reason == "link_not_allowed":
+            values["hosts"] = ", ".join(sorted(self._resolver.allowed_hosts))
+        elif refused.reason == "too_long":
+            values["minutes"] = self._resolver.max_seconds // 60
+        return for_interaction(interaction, f"music.{refused.reason}", **values)
 
     @app_commands.command(name="queue", description="Show the song playing and what comes next")
     @app_commands.describe(page="Which page of the queue to show")
@@ -154,14 +159,10 @@ class Music(commands.Cog):
         player = self._player(interaction)
         tracks = await self._queues.tracks(player.guild_id)
         if not tracks:
-            await interaction.response.send_message(
-                for_interaction(interaction, "music.queue_empty"), ephemeral=True
-            )
+            await answer(interaction, for_interaction(interaction, "music.queue_empty"))
             return
-        await interaction.response.send_message(
-            embed=self._queue_embed(interaction, player, tracks, page),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        embed = self._queue_embed(interaction, player, tracks, page)
+        await answer(interaction, embed=embed, ephemeral=False)
 
     def _queue_embed(
         self, interaction: discord.Interaction, player: GuildPlayer, tracks: list[Track], page: int
@@ -229,7 +230,7 @@ class Music(commands.Cog):
     async def stop(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
-        if player.connected_channel is None and not await self._queues.tracks(player.guild_id):
+        if player.channel_id is None and not await self._queues.tracks(player.guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         dropped = await player.stop()
         await self._announce(interaction, "music.stopped", count=dropped)
@@ -247,7 +248,9 @@ class Music(commands.Cog):
     @app_commands.command(name="resume", description="Resume the music, or carry on with the queue")
     @app_commands.guild_only()
     async def resume(self, interaction: discord.Interaction) -> None:
-        channel = member_voice_channel(interaction)
+        channel_id = member_voice_channel_id(interaction)
+        if channel_id is None:
+            raise UserFacingError(for_interaction(interaction, "voice.join_first"))
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
         if player.now is None:
@@ -255,8 +258,11 @@ class Music(commands.Cog):
                 raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
             # Carrying on joins the channel and resolves the track: acknowledge first.
             await interaction.response.defer(thinking=True)
-            await join_member_channel(interaction, player, channel)
-        resumed = await player.resume(channel)
+            try:
+                await player.join(channel_id)
+            except JoinRefused as refused:
+                raise cannot_join(interaction, refused) from refused
+        resumed = await player.resume(channel_id)
         if resumed is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
         await self._announce(interaction, "music.resumed", title=shown_title(resumed))
@@ -264,10 +270,4 @@ class Music(commands.Cog):
     async def _announce(self, interaction: discord.Interaction, key: str, **values: object) -> None:
         """A short public line, so the channel sees who changed the music."""
         text = for_interaction(interaction, key, user=interaction.user.mention, **values)
-        none = discord.AllowedMentions.none()
-        if interaction.response.is_done():
-            await interaction.followup.send(text, allowed_mentions=none, suppress_embeds=True)
-        else:
-            await interaction.response.send_message(
-                text, allowed_mentions=none, suppress_embeds=True
-            )
+        await answer(interaction, text, ephemeral=False, suppress_embeds=True)

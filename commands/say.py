@@ -6,17 +6,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from commands.errors import UserFacingError
+from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
-from commands.voice_audio import (
-    BusyElsewhere,
-    VoicePlayers,
-    busy_elsewhere,
-    join_member_channel,
-    member_voice_channel,
-)
+from commands.voice_audio import cannot_join, member_voice_channel_id, mention
 from services.cooldown import Cooldown
 from services.tts import SpeechError, SpeechSynthesizer
+from services.voice_player import VoicePlayers
+from services.voice_ports import JoinRefused
 
 
 class Say(commands.Cog):
@@ -49,13 +45,15 @@ class Say(commands.Cog):
                     interaction, "say.too_long", length=len(text), limit=self._max_chars
                 )
             )
-        channel = member_voice_channel(interaction)
+        channel_id = member_voice_channel_id(interaction)
+        if channel_id is None:
+            raise UserFacingError(for_interaction(interaction, "voice.join_first"))
         assert interaction.guild_id is not None  # guild_only
         player = self._players.for_guild(interaction.guild_id)
         try:
-            player.check_channel(channel)
-        except BusyElsewhere as error:
-            raise busy_elsewhere(interaction, error) from error
+            player.check_channel(channel_id)
+        except JoinRefused as refused:
+            raise cannot_join(interaction, refused) from refused
         key = (interaction.guild_id, interaction.user.id)
         if not self._cooldown.try_acquire(key):
             seconds = f"{max(1.0, self._cooldown.remaining(key)):.0f}"
@@ -67,8 +65,11 @@ class Say(commands.Cog):
             raise UserFacingError(
                 for_interaction(interaction, f"say.failed_{error.kind}")
             ) from error
-        await join_member_channel(interaction, player, channel)
-        await player.speak(channel, spoken)
-        await interaction.followup.send(
-            for_interaction(interaction, "say.done", channel=channel.mention), ephemeral=True
+        try:
+            await player.join(channel_id)
+        except JoinRefused as refused:
+            raise cannot_join(interaction, refused) from refused
+        await player.speak(channel_id, spoken)
+        await answer(
+            interaction, for_interaction(interaction, "say.done", channel=mention(channel_id))
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord.ext import commands
 
-from commands.voice_audio import VoicePlayers
+from services.voice_player import VoicePlayers
 
 
 class VoiceWatch(commands.Cog):
@@ -32,9 +32,12 @@ class VoiceWatch(commands.Cog):
             if after.channel is None:
                 await player.lost_connection()
                 return
-            channel = after.channel
+            channel: discord.abc.GuildChannel | None = after.channel
         else:
-            channel = player.voice.channel
-            if channel is None or channel not in (before.channel, after.channel):
+            channel_id = player.voice.channel_id
+            changed = {c.id for c in (before.channel, after.channel) if c is not None}
+            if channel_id is None or channel_id not in changed:
                 return  # someone else's channel
-        player.company_changed(any(not someone.bot for someone in channel.members))
+            channel = member.guild.get_channel(channel_id)
+        if isinstance(channel, discord.VoiceChannel | discord.StageChannel):
+            player.company_changed(any(not someone.bot for someone in channel.members))

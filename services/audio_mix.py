@@ -1,8 +1,8 @@
 """Mixing two PCM streams frame by frame: speech over music, with the music ducked.
 
 Discord voice takes 20 ms frames of 48 kHz stereo signed 16-bit little-endian PCM
-(3,840 bytes). This module is the arithmetic only; the audio source that feeds it lives in
-`commands/voice_audio.py`.
+(3,840 bytes). This module is the arithmetic only; the mixer that feeds it frames is
+`services/mixer.py`.
 """
 
 from __future__ import annotations

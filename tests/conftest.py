@@ -23,6 +23,8 @@ from tests.harness import (
     settings_for,
 )
 
+pytest_plugins = ("tests.postgres_server",)  # postgres_server, postgres_database
+
 
 @pytest.fixture(scope="session")
 async def fake_discord() -> AsyncIterator[FakeDiscord]:

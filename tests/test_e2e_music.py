@@ -7,8 +7,9 @@ from typing import Any, cast
 
 from app.bot import AzureBot
 from app.settings import Settings
-from commands.voice_audio import GuildPlayer
+from commands.voice_audio import DiscordVoiceOutput
 from services.music_queue import Track
+from services.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser
@@ -54,9 +55,10 @@ def player(bot: AzureBot) -> GuildPlayer:
 
 
 def voice_of(bot: AzureBot) -> RecordingVoiceClient:
-    voice = player(bot).voice
-    assert isinstance(voice, RecordingVoiceClient)
-    return voice
+    output = player(bot).voice
+    assert isinstance(output, DiscordVoiceOutput)
+    assert isinstance(output.client, RecordingVoiceClient)
+    return output.client
 
 
 async def test_play_joins_the_members_channel_plays_the_song_and_leaves_when_idle(

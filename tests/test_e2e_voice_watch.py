@@ -196,8 +196,7 @@ async def _left(bot: AzureBot) -> bool:
 
 
 async def _bot_in(bot: AzureBot, channel_id: int) -> bool:
-    channel = player(bot).connected_channel
-    return channel is not None and channel.id == channel_id
+    return player(bot).channel_id == channel_id
 
 
 async def _in_voice(bot: AzureBot, user_id: int, channel_id: int) -> bool:

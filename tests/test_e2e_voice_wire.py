@@ -14,7 +14,7 @@ import discord
 import pytest
 
 from app.settings import Settings
-from commands.voice_audio import load_opus
+from commands.voice_audio import DiscordVoiceOutput, load_opus
 from tests.audio import mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction
@@ -85,7 +85,8 @@ async def test_the_real_voice_client_sends_the_song_encrypted_over_udp(
         assert reply["content"].startswith("▶️ Now playing [long]")
         player = bot.voice_players.get(GUILD_ID)
         assert player is not None
-        voice = player.voice
+        assert isinstance(player.voice, DiscordVoiceOutput)
+        voice = player.voice.client
         assert isinstance(voice, discord.VoiceClient)  # production's, not a test double
 
         await voice_server.wait_for(

@@ -1,0 +1,962 @@
+"""`PostgresStore`: both store ports in PostgreSQL, through asyncpg (the only module that imports
+it), for a bot that outgrows one process or one machine (`DATABASE_URL`).
+
+The SQL keeps to what PostgreSQL, CockroachDB and YugabyteDB all run: bigint, text, boolean,
+timestamptz and jsonb columns, primary keys, btree indexes, `ON CONFLICT`, `RETURNING`, short
+transactions. No advisory locks, LISTEN/NOTIFY, sequences, triggers, stored procedures,
+`LOCK TABLE`, nor DDL inside a multi-statement transaction.
+
+How the port's promises are kept:
+
+- The beat count rides with the message: one transaction inserts the message
+  (`ON CONFLICT (message_id) DO NOTHING`), records its id in `counted_messages` (the same), and
+  only when that id is new bumps `channel_counters` (`ON CONFLICT (channel_id) DO UPDATE SET
+  n = n + 1 RETURNING n`). A gateway replay changes nothing and is not counted.
+- Call order: the writes of one channel go through one `asyncio.Lock`, taken before the first
+  `await` of `add`/`count` (the lock is FIFO), so they commit, and are counted, in call order;
+  writes of different channels run side by side on the pool. And an `add` returns only once
+  every `add`/`count` called before it has returned, so when it returns every earlier-called
+  message is visible, whatever its channel. Across processes, a guild (and so its channels) has
+  one owner at a time (see DESIGN.md), so the order within a channel is the owner's call order.
+- `update_state` locks the row (creating a placeholder row in the same transaction when there is
+  none, which no reader ever sees), calls `change` once, writes and commits: no other write to
+  that key in between, across processes too. `change` may run again on a retry (a
+  serialization failure, or the connection lost before the commit), so it should not have side
+  effects.
+- A connection lost (the server restarted, a failover): an operation is retried on a new
+  connection with backoff, at least once and until the outage has lasted `retry_seconds` (30 s
+  by default); the outage is logged once, its end once. Then it raises `StoreUnavailableError`
+  (and the next operations fail as fast until the server answers again), so an `add` that did not
+  reach the database is never acknowledged (nor counted). When the connection drops during
+  the COMMIT itself, an `add` checks whether its rows are there before trying again; other
+  writes are idempotent, except `update_state`, which then raises rather than apply `change`
+  twice.
+- Transactions that lose a conflict (SQLSTATE 40001, or 40P01) are retried a few times.
+
+With a `ContentCipher`, message texts and authors' names are sealed before they leave the
+process, and a state document is stored as `{"sealed": token}`. `store_meta` records whether the
+database is encrypted, with a token sealed by the key, so a missing, wrong or newly added key
+stops the bot with one line (`EncryptionKeyError`) instead of unreadable or half-sealed data.
+
+Schema changes are the numbered files in `migrations/` (`0001_initial.sql`, ...), applied at
+open (or by `python -m app migrate`) under a lease row, statement by statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import random
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any, TypeVar
+
+import asyncpg
+
+from services.encryption import EncryptionKeyError
+from services.store.model import (
+    STATE_KINDS,
+    Arrival,
+    ContentCipher,
+    Document,
+    StateKind,
+    StoredMessage,
+)
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+Connection = Any  # asyncpg.Connection (asyncpg ships no type hints)
+
+RETRY_SECONDS = 30.0  # how long an operation keeps trying while PostgreSQL is unreachable
+CONFLICT_ATTEMPTS = 5  # tries of a transaction that loses a serialization conflict
+CONNECT_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 30.0
+BATCH = 5_000  # rows per transaction when forgetting or expiring many
+MIGRATION_LEASE = "schema-migrations"
+LEASE_SECONDS = 60.0  # a lease not renewed for this long is free again (its holder died)
+MIGRATION_WAIT_SECONDS = 300.0  # how long a process waits for another one's migrations
+
+_CHECK = "discord-azure-bot"
+_MIGRATION_FILE = re.compile(r"(?P<version>\d{4})_[a-z0-9_]+\.sql")
+
+_COLUMNS = (
+    "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
+    "from_bot"
+)
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+)
+_INSERT_COUNTED = (
+    "INSERT INTO counted_messages (message_id, channel_id, counted_at) VALUES ($1, $2, now()) "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+)
+_BUMP = (
+    "INSERT INTO channel_counters (channel_id, n) VALUES ($1, 1) "
+    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n"
+)
+
+
+class StoreUnavailableError(Exception):
+    """PostgreSQL could not be reached, or refused us; the message is one line, without the
+    URL (it holds a password)."""
+
+
+class StoreSchemaError(Exception):
+    """The database's schema is not one this release can use; the message is one line."""
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,  # connect or command timeout
+    asyncpg.exceptions.PostgresConnectionError,  # class 08, ConnectionDoesNotExistError among them
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, shutting down
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: pg_terminate_backend, a fast shutdown
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+)
+_CONFLICTS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.SerializationError,  # 40001
+    asyncpg.exceptions.DeadlockDetectedError,  # 40P01
+)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    if isinstance(error, _CONNECTION_ERRORS):
+        return True
+    text = str(error)
+    # "connection is closed", "connection was closed in the middle of operation"; not "pool is
+    # closed" (this store was closed) nor a misuse of the API.
+    if isinstance(error, asyncpg.exceptions.InterfaceError):
+        return "connection" in text and "closed" in text
+    # An idle connection the server has just terminated (pg_terminate_backend, a shutdown): the
+    # FATAL message has arrived, the end of the socket not yet, and the protocol is stuck
+    # waiting for a ReadyForQuery that never comes.
+    return isinstance(error, asyncpg.exceptions.InternalClientError) and (
+        "another operation" in text
+    )
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _encode_json(document: object) -> str:
+    """JSON for a jsonb column, which takes any string but one with a NUL character (replaced:
+    an escape is a backslash after an even number of them)."""
+    return _JSON_NUL.sub(r"\1\\ufffd", json.dumps(document, ensure_ascii=False))
+
+
+async def _init_connection(connection: Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def _keep_session(connection: Connection) -> None:
+    """The pool's reset of a connection it takes back, less asyncpg's default query (RESET ALL,
+    UNLISTEN, advisory unlocks: one more round trip per operation): this store changes no
+    session state. An open transaction is still rolled back, by asyncpg, before this runs."""
+
+
+_SERVER_SETTINGS = {"application_name": "discord-azure-bot"}
+
+
+async def _connect(url: str, retry_seconds: float) -> Connection:
+    """One connection (for migrations), retried while the server is unreachable."""
+    deadline = asyncio.get_running_loop().time() + retry_seconds
+    delay = 0.1
+    while True:
+        try:
+            connection = await asyncpg.connect(
+                url,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+                server_settings=_SERVER_SETTINGS,
+            )
+        except Exception as error:
+            if not _connection_lost(error):
+                raise _refused(error) from None
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise StoreUnavailableError(
+                    f"PostgreSQL (DATABASE_URL) could not be reached: {_reason(error)}."
+                ) from None
+            if delay == 0.1:
+                log.warning(
+                    "PostgreSQL is not reachable yet (%s); trying for up to %g s",
+                    _reason(error),
+                    retry_seconds,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        await _init_connection(connection)
+        return connection
+
+
+def _refused(error: BaseException) -> StoreUnavailableError:
+    if isinstance(error, asyncpg.exceptions.PostgresError):
+        return StoreUnavailableError(
+            f"PostgreSQL refused the connection (DATABASE_URL): {_one_line(str(error))}."
+        )
+    # A malformed URL: asyncpg's message may quote it, password included.
+    return StoreUnavailableError(
+        f"DATABASE_URL is not a usable PostgreSQL URL ({type(error).__name__})."
+    )
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(sql: str) -> tuple[str, ...]:
+    """The statements of a migration file: `--` comments dropped, split at each `;`."""
+    kept = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return tuple(part.strip() for part in kept.split(";") if part.strip())
+
+
+def known_migrations() -> tuple[Migration, ...]:
+    """The migrations this release ships, in order; numbered 1, 2, 3... without gaps."""
+    folder = resources.files("services.store").joinpath("migrations")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is None:
+            continue
+        statements = split_statements(entry.read_text(encoding="utf-8"))
+        found.append(Migration(int(match["version"]), entry.name, statements))
+    found.sort(key=lambda migration: migration.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations are not numbered 1..n: {[m.name for m in found]}")
+    return tuple(found)
+
+
+# The two tables the migrator itself needs, created before any lease can be taken.
+_BOOTSTRAP = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS leases ("
+    "name text PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL)",
+)
+
+
+async def _bootstrap(connection: Connection) -> None:
+    for statement in _BOOTSTRAP:
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                await connection.execute(statement)
+            except (  # two processes created it at once: the other one did
+                asyncpg.exceptions.UniqueViolationError,
+                asyncpg.exceptions.DuplicateTableError,
+                asyncpg.exceptions.DuplicateObjectError,
+            ):
+                break
+            except _CONFLICTS:  # CockroachDB may ask for a retry instead
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.05))
+            else:
+                break
+
+
+def lease_owner() -> str:
+    """Who holds a lease: host, process and a random tag (a pid is reused across hosts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def take_lease(connection: Connection, name: str, owner: str, seconds: float) -> bool:
+    """Take (or renew) the lease `name` for `seconds`: True when `owner` holds it now."""
+    held = await connection.fetchval(
+        "INSERT INTO leases (name, owner, expires_at) "
+        "VALUES ($1, $2, now() + $3::float8 * interval '1 second') "
+        "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at "
+        "WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner "
+        "RETURNING owner",
+        name,
+        owner,
+        seconds,
+    )
+    return held is not None
+
+
+async def release_lease(connection: Connection, name: str, owner: str) -> None:
+    await connection.execute("DELETE FROM leases WHERE name = $1 AND owner = $2", name, owner)
+
+
+@contextlib.asynccontextmanager
+async def _renewed(url: str, name: str, owner: str) -> AsyncIterator[None]:
+    """Keep renewing the lease (on a connection of its own) while the block runs, so a long
+    statement does not let it expire under us."""
+    renewer = await _connect(url, retry_seconds=0)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 4)
+            if not await take_lease(renewer, name, owner, LEASE_SECONDS):
+                log.error("the %s lease was taken by another process", name)
+                return
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        with contextlib.suppress(Exception):
+            await renewer.close()
+
+
+async def _applied_versions(connection: Connection) -> set[int]:
+    rows = await connection.fetch("SELECT version FROM schema_migrations")
+    return {int(row["version"]) for row in rows}
+
+
+def _refuse_newer(applied: set[int], migrations: tuple[Migration, ...]) -> None:
+    latest = migrations[-1].version
+    newest = max(applied, default=0)
+    if newest > latest:
+        raise StoreSchemaError(
+            f"The database's schema is at version {newest}, newer than this release knows "
+            f"({latest}): run the release that migrated it, or a newer one."
+        )
+
+
+async def _migrate_on(
+    connection: Connection, url: str, *, wait_seconds: float = MIGRATION_WAIT_SECONDS
+) -> list[int]:
+    """Apply the missing migrations; the versions this call applied (none: already current).
+
+    Under the lease row `schema-migrations`: of two processes starting at once, one applies,
+    the other polls until the schema is current. Each statement is sent on its own (DDL stays
+    out of multi-statement transactions); the version is recorded after its last statement.
+    """
+    migrations = known_migrations()
+    await _bootstrap(connection)
+    owner = lease_owner()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        applied = await _applied_versions(connection)
+        _refuse_newer(applied, migrations)
+        if all(m.version in applied for m in migrations):
+            return []
+        if await take_lease(connection, MIGRATION_LEASE, owner, LEASE_SECONDS):
+            try:
+                async with _renewed(url, MIGRATION_LEASE, owner):
+                    applied = await _applied_versions(connection)  # the other one may be done
+                    _refuse_newer(applied, migrations)
+                    done: list[int] = []
+                    for migration in migrations:
+                        if migration.version in applied:
+                            continue
+                        for statement in migration.statements:
+                            await connection.execute(statement)
+                        await connection.execute(
+                            "INSERT INTO schema_migrations (version, applied_at) "
+                            "VALUES ($1, now()) ON CONFLICT (version) DO NOTHING",
+                            migration.version,
+                        )
+                        log.info("applied migration %s", migration.name)
+                        done.append(migration.version)
+                    return done
+            finally:
+                with contextlib.suppress(Exception):
+                    await release_lease(connection, MIGRATION_LEASE, owner)
+        if loop.time() > deadline:
+            raise StoreSchemaError(
+                f"Another process has been migrating the database for over {wait_seconds:g} s "
+                f"(the {MIGRATION_LEASE!r} lease): wait for it, or check that it is alive."
+            )
+        await asyncio.sleep(0.2)
+
+
+async def migrate(url: str, *, retry_seconds: float = 0.0) -> list[int]:
+    """Bring the database's schema up to this release; the versions applied (none: current).
+
+    Raises `StoreUnavailableError` (unreachable, refused) or `StoreSchemaError` (newer than
+    this release), each with a one-line message.
+    """
+    connection = await _connect(url, retry_seconds)
+    try:
+        return await _migrate_on(connection, url)
+    except Exception as error:
+        if _connection_lost(error):
+            raise StoreUnavailableError(
+                f"PostgreSQL connection lost while migrating: {_reason(error)}."
+            ) from None
+        if isinstance(error, asyncpg.exceptions.PostgresError):  # a privilege missing, say
+            raise StoreSchemaError(
+                f"Could not migrate the database: {_one_line(str(error))}."
+            ) from None
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """Text PostgreSQL accepts: no NUL character, no lone surrogate (both replaced)."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def _deleted(status: str) -> int:
+    """The row count of a `DELETE n` status."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """`MessageStore` and `StateStore` in PostgreSQL. Open it with `PostgresStore.open`."""
+
+    def __init__(
+        self, pool: Any, *, cipher: ContentCipher | None, retry_seconds: float = RETRY_SECONDS
+    ) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._retry_seconds = retry_seconds
+        self._channel_locks: dict[int, asyncio.Lock] = {}
+        self._last_write: asyncio.Future[None] | None = None  # the latest-called add or count
+        self._outage_since: float | None = None  # loop time when the connection was lost
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        cipher: ContentCipher | None = None,
+        pool_size: int = 10,
+        retry_seconds: float | None = None,
+    ) -> PostgresStore:
+        """Connect, bring the schema up to date, check the key against the database.
+
+        An unreachable server is tried again for `retry_seconds` (default `RETRY_SECONDS`), at
+        the start as later. Raises `StoreUnavailableError`, `StoreSchemaError` or
+        `EncryptionKeyError`, each with a one-line message.
+        """
+        if retry_seconds is None:
+            retry_seconds = RETRY_SECONDS
+        await migrate(url, retry_seconds=retry_seconds)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                init=_init_connection,
+                reset=_keep_session,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+                server_settings=_SERVER_SETTINGS,
+            )
+        except Exception as error:
+            if _connection_lost(error):
+                raise StoreUnavailableError(
+                    f"PostgreSQL (DATABASE_URL) could not be reached: {_reason(error)}."
+                ) from None
+            raise _refused(error) from None
+        store = cls(pool, cipher=cipher, retry_seconds=retry_seconds)
+        try:
+            await store._check_key()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Let the operations in flight finish, then close every connection."""
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=COMMAND_TIMEOUT)
+        except TimeoutError:
+            self._pool.terminate()
+
+    # -- running SQL ------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        work: Callable[[Connection], Awaitable[T]],
+        *,
+        transaction: bool = True,
+        confirm: Callable[[Connection, T], Awaitable[bool]] | None = None,
+        idempotent: bool = True,
+    ) -> T:
+        """Run `work` on a pooled connection, in a transaction unless told otherwise.
+
+        A lost connection is retried on a new one with backoff: at least once, and until the
+        outage (shared by every operation of the store) has lasted `retry_seconds`; then
+        `StoreUnavailableError`. A conflict (40001, 40P01) is retried `CONFLICT_ATTEMPTS`
+        times. When the connection is lost during the COMMIT, `confirm` says whether the
+        transaction happened (its result is returned then); without one, an `idempotent` work
+        is simply run again and any other raises.
+        """
+        loop = asyncio.get_running_loop()
+        delay = 0.05
+        conflicts = failures = 0
+        while True:
+            stage = "work"
+            try:
+                async with self._pool.acquire() as connection:
+                    if transaction:
+                        async with connection.transaction():
+                            result = await work(connection)
+                            stage = "commit"
+                    else:
+                        result = await work(connection)
+                    stage = "done"
+                    self._connected()
+                    return result
+            except _CONFLICTS:
+                conflicts += 1
+                if conflicts >= CONFLICT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**conflicts))
+                continue
+            except Exception as error:
+                if not _connection_lost(error):
+                    raise
+                if stage == "done":  # broke on the way back to the pool; the pool replaces it
+                    return result
+                if stage == "commit" and confirm is None and not idempotent:
+                    raise StoreUnavailableError(
+                        "PostgreSQL connection lost during a commit: the change may or may not "
+                        f"have been saved ({_reason(error)})."
+                    ) from None
+                failures += 1
+                since = self._disconnected(error)
+                lasted = loop.time() - since
+                if failures > 1 and lasted + delay > self._retry_seconds:
+                    raise StoreUnavailableError(
+                        f"PostgreSQL has been unreachable for {lasted:.0f} s: {_reason(error)}."
+                    ) from None
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 2.0)
+                if (
+                    stage == "commit"
+                    and confirm is not None
+                    and await self._happened(confirm, result)
+                ):
+                    return result
+
+    async def _happened(
+        self, confirm: Callable[[Connection, T], Awaitable[bool]], result: T
+    ) -> bool:
+        return await self._run(lambda connection: confirm(connection, result), transaction=False)
+
+    def _disconnected(self, error: BaseException) -> float:
+        """Note the outage (logged once, when it starts); when it started."""
+        if self._outage_since is None:
+            self._outage_since = asyncio.get_running_loop().time()
+            log.warning(
+                "PostgreSQL connection lost (%s); retrying for up to %g s",
+                _reason(error),
+                self._retry_seconds,
+            )
+        return self._outage_since
+
+    def _connected(self) -> None:
+        if self._outage_since is not None:
+            lasted = asyncio.get_running_loop().time() - self._outage_since
+            self._outage_since = None
+            log.warning("PostgreSQL reachable again after %.1f s", lasted)
+
+    # -- encryption -------------------------------------------------------------------------
+
+    async def _check_key(self) -> None:
+        """Record on first use whether the database is encrypted; then hold the key to it."""
+
+        async def recorded(connection: Connection) -> dict[str, Any]:
+            value = await connection.fetchval(
+                "SELECT value FROM store_meta WHERE name = 'encryption'"
+            )
+            if value is None:
+                holds_data = await connection.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM state) "
+                    "OR EXISTS (SELECT 1 FROM counted_messages)"
+                )
+                marker: dict[str, Any] = {"encrypted": self._cipher is not None}
+                if holds_data:
+                    marker = {"encrypted": False}  # written without a key, somehow
+                elif self._cipher is not None:
+                    marker["check"] = self._cipher.seal(_CHECK)
+                await connection.execute(
+                    "INSERT INTO store_meta (name, value) VALUES ('encryption', $1) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    json.dumps(marker),
+                )
+                value = await connection.fetchval(  # another process may have been first
+                    "SELECT value FROM store_meta WHERE name = 'encryption'"
+                )
+            found: dict[str, Any] = json.loads(value)
+            return found
+
+        marker = await self._run(recorded)
+        if marker["encrypted"] and self._cipher is None:
+            raise EncryptionKeyError(
+                "The database (DATABASE_URL) is encrypted: set STORE_ENCRYPTION_KEY to its key."
+            )
+        if not marker["encrypted"] and self._cipher is not None:
+            raise EncryptionKeyError(
+                "The database (DATABASE_URL) holds unencrypted data: use an empty database to "
+                "use STORE_ENCRYPTION_KEY, or unset it."
+            )
+        if self._cipher is not None:
+            try:
+                opened = self._cipher.open(marker["check"])
+            except Exception:
+                opened = None
+            if opened != _CHECK:
+                raise EncryptionKeyError(
+                    "STORE_ENCRYPTION_KEY is not the key the database (DATABASE_URL) was "
+                    "encrypted with."
+                )
+
+    def _seal(self, text: str) -> str:
+        text = _clean(text)
+        return self._cipher.seal(text) if self._cipher is not None else text
+
+    def _open(self, stored: str) -> str:
+        return self._cipher.open(stored) if self._cipher is not None else stored
+
+    def _message(self, row: Any) -> StoredMessage:
+        return StoredMessage(
+            message_id=row["message_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            author_id=row["author_id"],
+            author_name=self._open(row["author_name"]),
+            content=self._open(row["content"]),
+            created_at=row["created_at"],
+            from_bot=row["from_bot"],
+            edited_at=row["edited_at"],
+        )
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def _in_call_order(self, channel_id: int, write: Callable[[], Awaitable[T]]) -> T:
+        """Run `write` after the writes of the channel called before it, and return only after
+        every write called before it (any channel) has returned.
+
+        Must be awaited before any other `await` of the caller: that is when the caller's place
+        in line is taken.
+        """
+        lock = self._channel_locks.setdefault(channel_id, asyncio.Lock())
+        previous, mine = self._last_write, asyncio.get_running_loop().create_future()
+        self._last_write = mine
+        try:
+            async with lock:
+                return await write()
+        finally:
+            try:
+                if previous is not None and not previous.done():
+                    await asyncio.wait({previous})  # never cancels it
+            finally:
+                mine.set_result(None)
+                if self._last_write is mine:
+                    self._last_write = None
+
+    async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
+        row = (
+            message.message_id,
+            message.guild_id,
+            message.channel_id,
+            message.author_id,
+            self._seal(message.author_name),
+            self._seal(message.content),
+            message.created_at,
+            message.edited_at,
+            message.from_bot,
+        )
+
+        async def insert(connection: Connection) -> Arrival:
+            new = await connection.fetchval(_INSERT_MESSAGE, *row) is not None
+            count = None
+            if counted:
+                count = await self._bump(connection, message.channel_id, message.message_id)
+            return Arrival(new=new, count=count)
+
+        async def happened(connection: Connection, arrival: Arrival) -> bool:
+            if arrival.new:
+                query = "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = $1)"
+            elif arrival.count is not None:
+                query = "SELECT EXISTS (SELECT 1 FROM counted_messages WHERE message_id = $1)"
+            else:
+                return True  # it wrote nothing: nothing to lose
+            return bool(await connection.fetchval(query, message.message_id))
+
+        return await self._in_call_order(
+            message.channel_id, lambda: self._run(insert, confirm=happened)
+        )
+
+    async def count(self, channel_id: int, message_id: int) -> Arrival:
+        async def bump(connection: Connection) -> Arrival:
+            count = await self._bump(connection, channel_id, message_id)
+            return Arrival(new=count is not None, count=count)
+
+        async def happened(connection: Connection, arrival: Arrival) -> bool:
+            if arrival.count is None:
+                return True
+            return bool(
+                await connection.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM counted_messages WHERE message_id = $1)",
+                    message_id,
+                )
+            )
+
+        return await self._in_call_order(channel_id, lambda: self._run(bump, confirm=happened))
+
+    @staticmethod
+    async def _bump(connection: Connection, channel_id: int, message_id: int) -> int | None:
+        """Count the message once: the channel's new count, or None when it was counted."""
+        first = await connection.fetchval(_INSERT_COUNTED, message_id, channel_id)
+        if first is None:
+            return None
+        return int(await connection.fetchval(_BUMP, channel_id))
+
+    async def channel_count(self, channel_id: int) -> int:
+        async def read(connection: Connection) -> int:
+            n = await connection.fetchval(
+                "SELECT n FROM channel_counters WHERE channel_id = $1", channel_id
+            )
+            return int(n) if n is not None else 0
+
+        return await self._run(read, transaction=False)
+
+    async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
+        sealed = self._seal(content)
+
+        async def update(connection: Connection) -> bool:
+            found = await connection.fetchval(
+                "UPDATE messages SET content = $2, edited_at = $3 WHERE message_id = $1 "
+                "RETURNING message_id",
+                message_id,
+                sealed,
+                edited_at,
+            )
+            return found is not None
+
+        return await self._run(update, transaction=False)
+
+    async def delete(self, message_id: int) -> bool:
+        async def remove(connection: Connection) -> bool:
+            found = await connection.fetchval(
+                "DELETE FROM messages WHERE message_id = $1 RETURNING message_id", message_id
+            )
+            return found is not None
+
+        return await self._run(remove, transaction=False)
+
+    async def last_in_channel(
+        self, channel_id: int, limit: int, *, up_to: int | None = None
+    ) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+
+        async def read(connection: Connection) -> list[Any]:
+            if up_to is None:
+                return list(
+                    await connection.fetch(
+                        f"SELECT {_COLUMNS} FROM messages WHERE channel_id = $1 "
+                        "ORDER BY message_id DESC LIMIT $2",
+                        channel_id,
+                        limit,
+                    )
+                )
+            return list(
+                await connection.fetch(
+                    f"SELECT {_COLUMNS} FROM messages WHERE channel_id = $1 AND message_id <= $2 "
+                    "ORDER BY message_id DESC LIMIT $3",
+                    channel_id,
+                    up_to,
+                    limit,
+                )
+            )
+
+        rows = await self._run(read, transaction=False)
+        return [self._message(row) for row in reversed(rows)]
+
+    async def last_by_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+
+        async def read(connection: Connection) -> list[Any]:
+            return list(
+                await connection.fetch(
+                    f"SELECT {_COLUMNS} FROM messages WHERE guild_id = $1 AND author_id = $2 "
+                    "ORDER BY message_id DESC LIMIT $3",
+                    guild_id,
+                    author_id,
+                    limit,
+                )
+            )
+
+        rows = await self._run(read, transaction=False)
+        return [self._message(row) for row in reversed(rows)]
+
+    async def _delete_in_batches(self, statement: str, *args: object) -> int:
+        """Run a `DELETE ... LIMIT $n` statement until it deletes fewer than a batch: many
+        short transactions rather than one long one (CockroachDB limits their size)."""
+        total = 0
+        while True:
+
+            async def batch(connection: Connection) -> int:
+                return _deleted(await connection.execute(statement, *args, BATCH))
+
+            deleted = await self._run(batch, transaction=False)
+            total += deleted
+            if deleted < BATCH:
+                return total
+
+    async def forget_author(self, guild_id: int, author_id: int) -> int:
+        return await self._delete_in_batches(
+            "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+            "WHERE guild_id = $1 AND author_id = $2 LIMIT $3)",
+            guild_id,
+            author_id,
+        )
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        deleted = await self._delete_in_batches(
+            "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+            "WHERE created_at < $1 LIMIT $2)",
+            cutoff,
+        )
+        await self._delete_in_batches(  # old enough that Discord will not replay them
+            "DELETE FROM counted_messages WHERE message_id IN (SELECT message_id FROM "
+            "counted_messages WHERE counted_at < $1 LIMIT $2)",
+            cutoff,
+        )
+        return deleted
+
+    # -- state ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _kind(kind: StateKind) -> str:
+        if kind not in STATE_KINDS:
+            raise ValueError(f"not a state kind: {kind!r}")
+        return kind
+
+    def _seal_state(self, document: Document) -> Document:
+        if self._cipher is None:
+            return document
+        return {"sealed": self._cipher.seal(json.dumps(document, ensure_ascii=False))}
+
+    def _open_state(self, stored: Document) -> Document:
+        if self._cipher is None:
+            return stored
+        opened: Document = json.loads(self._cipher.open(stored["sealed"]))
+        return opened
+
+    async def get_state(self, kind: StateKind, key: str) -> Document | None:
+        name = self._kind(kind)
+
+        async def read(connection: Connection) -> Document | None:
+            stored: Document | None = await connection.fetchval(
+                "SELECT document FROM state WHERE kind = $1 AND key = $2", name, key
+            )
+            return stored
+
+        stored = await self._run(read, transaction=False)
+        return self._open_state(stored) if stored is not None else None
+
+    async def put_state(self, kind: StateKind, key: str, document: Document) -> None:
+        name, sealed = self._kind(kind), self._seal_state(document)
+
+        async def write(connection: Connection) -> None:
+            await connection.execute(
+                "INSERT INTO state (kind, key, document) VALUES ($1, $2, $3) "
+                "ON CONFLICT (kind, key) DO UPDATE SET document = EXCLUDED.document",
+                name,
+                key,
+                sealed,
+            )
+
+        await self._run(write, transaction=False)
+
+    async def update_state(
+        self, kind: StateKind, key: str, change: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        name = self._kind(kind)
+
+        async def read_modify_write(connection: Connection) -> Document | None:
+            # Lock the row, or create it (JSON null: no document yet) and so hold its lock;
+            # either way no other writer of the key gets in before the commit, and no reader
+            # sees the placeholder.
+            stored: Document | None = await connection.fetchval(
+                "INSERT INTO state (kind, key, document) VALUES ($1, $2, 'null'::jsonb) "
+                "ON CONFLICT (kind, key) DO UPDATE SET document = state.document "
+                "RETURNING document",
+                name,
+                key,
+            )
+            changed = change(self._open_state(stored) if stored is not None else None)
+            if changed is None:
+                await connection.execute(
+                    "DELETE FROM state WHERE kind = $1 AND key = $2", name, key
+                )
+            else:
+                await connection.execute(
+                    "UPDATE state SET document = $3 WHERE kind = $1 AND key = $2",
+                    name,
+                    key,
+                    self._seal_state(changed),
+                )
+            return copy.deepcopy(changed)
+
+        return await self._run(read_modify_write, idempotent=False)
+
+    async def delete_state(self, kind: StateKind, key: str) -> bool:
+        name = self._kind(kind)
+
+        async def remove(connection: Connection) -> bool:
+            found = await connection.fetchval(
+                "DELETE FROM state WHERE kind = $1 AND key = $2 RETURNING key", name, key
+            )
+            return found is not None
+
+        return await self._run(remove, transaction=False)
+
+    async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
+        name = self._kind(kind)
+
+        async def read(connection: Connection) -> list[Any]:
+            return list(
+                await connection.fetch(
+                    "SELECT key, document FROM state WHERE kind = $1 ORDER BY key", name
+                )
+            )
+
+        rows = await self._run(read, transaction=False)
+        return [(row["key"], self._open_state(row["document"])) for row in rows]
