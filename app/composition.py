@@ -48,7 +48,7 @@ from services.persona import PersonaProfiles, PersonaService
 from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
-from services.store import MessageStore, StateStore, TinyStore
+from services.store import LogStore, MessageStore, StateStore
 from services.store.postgres import PostgresStore
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
@@ -118,7 +118,7 @@ async def open_services(settings: Settings, seams: Seams = Seams()) -> AsyncIter
         store = (
             await open_postgres(settings)
             if settings.database_url
-            else TinyStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+            else LogStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
         )
         opened.push_async_callback(store.close)
         model = AzureChatModel(

@@ -3,7 +3,9 @@
 Each (store, size) is built in one child process and measured in a fresh one, so peak
 memory figures do not mix; every store is called the way the bot calls it: awaited, with
 the blocking work in a worker thread. Datasets are generated, bulk loaded for setup, and
-then ingest is measured through the real `add`.
+then ingest is measured through the real `add`, with the channel's beat count: ours
+writes it in the message's own record, SQLite bumps a counter row in the same transaction
+(TinyDB stores the message only). For ours, the fsyncs each message cost are counted too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from services.store import LogLimits, StoredMessage, TinyStore
+from services.store import LogLimits, LogStore, StoredMessage
 from services.store.message_log import MessageLog
 
 GUILD = 7
@@ -122,10 +124,10 @@ class BenchStore:
 
 class OurStore(BenchStore):
     def __init__(self, path: Path) -> None:
-        self._store = TinyStore(path)
+        self._store = LogStore(path)
 
     async def add(self, message: StoredMessage) -> None:
-        await self._store.add(message)
+        await self._store.add(message, counted=True)  # the count rides in the record
 
     async def last_of_author(self, author_id: int, limit: int) -> int:
         return len(await self._store.last_by_author(GUILD, author_id, limit))
@@ -150,8 +152,10 @@ class OurStore(BenchStore):
     @staticmethod
     def build(path: Path, dataset: Dataset, size: int) -> None:
         message_log = MessageLog(path, LogLimits(), import_document=dict)
+        counts: dict[int, int] = {}
         for message in dataset.messages(0, size):
-            record = {"put": message.message_id, "doc": _document(message)}
+            count = counts[message.channel_id] = counts.get(message.channel_id, 0) + 1
+            record = {"put": message.message_id, "doc": _document(message), "beat": count}
             message_log.append(record, durable=False)  # setup only: one fsync at the end
         message_log.sync()
         snapshot = message_log.prepare_snapshot()
@@ -167,6 +171,7 @@ class SQLiteStore(BenchStore):
             author_name TEXT, content TEXT, created_at REAL, from_bot INTEGER, edited_at REAL);
         CREATE INDEX IF NOT EXISTS by_channel ON messages (channel, id);
         CREATE INDEX IF NOT EXISTS by_author ON messages (guild, author, id);
+        CREATE TABLE IF NOT EXISTS counts (channel INTEGER PRIMARY KEY, n INTEGER);
     """
 
     def __init__(self, path: Path) -> None:
@@ -185,12 +190,20 @@ class SQLiteStore(BenchStore):
             return await asyncio.to_thread(work)
 
     async def add(self, message: StoredMessage) -> None:
-        doc = _document(message)
-        await self._run(
-            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message.message_id, *doc.values()),
-            commit=True,
-        )
+        row = (message.message_id, *_document(message).values())
+
+        def work() -> None:  # the message and its channel's count in one transaction
+            self._db.execute(
+                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+            self._db.execute(
+                "INSERT INTO counts VALUES (?, 1) ON CONFLICT (channel) DO UPDATE SET n = n + 1",
+                (message.channel_id,),
+            )
+            self._db.commit()
+
+        async with self._lock:
+            await asyncio.to_thread(work)
 
     async def last_of_author(self, author_id: int, limit: int) -> int:
         return await self._run(
@@ -303,6 +316,29 @@ async def _timed_calls(
     return samples
 
 
+class SyncCounter:
+    """Counts the fdatasync and fsync calls made through `os` (ours; SQLite's are in C)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._fdatasync, self._fsync = os.fdatasync, os.fsync
+
+    def __enter__(self) -> SyncCounter:
+        def fdatasync(fd: Any) -> None:
+            self.calls += 1
+            self._fdatasync(fd)
+
+        def fsync(fd: Any) -> None:
+            self.calls += 1
+            self._fsync(fd)
+
+        os.fdatasync, os.fsync = fdatasync, fsync
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.fdatasync, os.fsync = self._fdatasync, self._fsync
+
+
 async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     dataset = Dataset()
     time_box = TINYDB_TIME_BOX if kind == "tinydb" else None
@@ -318,8 +354,11 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     fresh = dataset.messages(size, INGEST + CONCURRENT_TASKS * CONCURRENT_EACH)
     adds = (lambda m=m: store.add(m) for m in fresh)
     ingest_began = time.perf_counter()
-    samples = await _timed_calls(adds, INGEST, time_box)
+    with SyncCounter() as syncs:
+        samples = await _timed_calls(adds, INGEST, time_box)
     elapsed = time.perf_counter() - ingest_began
+    if kind == "ours":
+        results["ingest_syncs"] = syncs.calls / len(samples)
     results["ingest_p50"] = _percentile(samples, 0.5)
     results["ingest_p99"] = _percentile(samples, 0.99)
     results["ingest_rate"] = len(samples) / elapsed
@@ -335,9 +374,13 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
                 concurrent.append(time.perf_counter() - start)
 
         began = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(CONCURRENT_TASKS)))
+        with SyncCounter() as syncs:
+            await asyncio.gather(*(writer() for _ in range(CONCURRENT_TASKS)))
         results["concurrent_rate"] = len(concurrent) / (time.perf_counter() - began)
+        results["concurrent_p50"] = _percentile(concurrent, 0.5)
         results["concurrent_p99"] = _percentile(concurrent, 0.99)
+        if kind == "ours":
+            results["concurrent_syncs"] = syncs.calls / len(concurrent)
 
     authors = (lambda m=m: store.last_of_author(m.author_id, 30) for m in sample)
     results["author_p99"] = _percentile(await _timed_calls(authors, QUERIES, time_box), 0.99)
@@ -444,15 +487,17 @@ CRASH_WRITER = """
 import asyncio, sys
 from pathlib import Path
 from bench.store_bench import Dataset
-from services.store import LogLimits, TinyStore
+from services.store import LogLimits, LogStore
 
 async def main() -> None:
-    # Small segments and frequent snapshots: kills land in rotations and compactions too.
+    # Small segments and frequent snapshots: kills land in rotations and compactions too,
+    # and compactions drop the records that carried counts.
     limits = LogLimits(segment_bytes=256 * 1024, snapshot_every=2_000)
-    store = TinyStore(Path(sys.argv[1]), limits=limits)
+    store = LogStore(Path(sys.argv[1]), limits=limits)
     for n, message in enumerate(Dataset().messages(int(sys.argv[2]), 10_000_000)):
-        await store.add(message)
-        print("added", message.message_id, flush=True)
+        print("adding", message.message_id, message.channel_id, flush=True)
+        arrival = await store.add(message, counted=True)
+        print("added", message.message_id, arrival.count, flush=True)
         if n % 3 == 2:
             victim = message.message_id - 4096
             print("deleting", victim, flush=True)
@@ -463,25 +508,31 @@ asyncio.run(main())
 """
 
 
-async def _stored_ids(path: Path) -> set[int]:
-    store = TinyStore(path)
+async def _stored(path: Path) -> tuple[set[int], dict[int, int]]:
+    """The ids a reopened store holds, and every channel's count."""
+    store = LogStore(path)
     try:
         ids: set[int] = set()
+        counts: dict[int, int] = {}
         for channel in range(1_000, 1_000 + CHANNELS):
             ids.update(m.message_id for m in await store.last_in_channel(channel, 10**9))
-        return ids
+            counts[channel] = await store.channel_count(channel)
+        return ids, counts
     finally:
         await store.close()
 
 
 def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
-    """Kill a writer at random moments; count acknowledged messages lost and bad opens."""
+    """Kill a writer at random moments; count acknowledged messages lost, bad opens, and
+    counts lost, doubled or out of sequence."""
     path = work_dir / "crash"
     path.mkdir()
     rng = random.Random(11)
     expected: set[int] = set()  # acknowledged adds, minus acknowledged deletes
     deleted: set[int] = set()
+    counts: dict[int, int] = {}  # channel -> its count: acknowledged, or found after a kill
     lost = unreadable = resurrected = acknowledged = 0
+    counts_lost = counts_doubled = counts_out_of_sequence = 0
     for run in range(kills):
         child = subprocess.Popen(
             [sys.executable, "-c", CRASH_WRITER, str(path), str(run * 1_000_000)],
@@ -491,29 +542,49 @@ def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
         assert child.stdout is not None
         deadline = time.monotonic() + rng.uniform(0.2, 1.5)
         in_flight: set[int] = set()  # a delete under way when the kill came may have happened
+        adding: int | None = None  # the channel of an add under way: it may have been counted
+        channel_of: dict[int, int] = {}
+        lines: list[str] = []
         while time.monotonic() < deadline and (line := child.stdout.readline()):
-            event, value = line.split()
+            lines.append(line)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        lines += child.stdout.readlines()  # what it printed before the kill landed
+        child.stdout.close()
+        for line in lines:
+            if not line.endswith("\n"):
+                break
+            event, value, *rest = line.split()
             message_id = int(value)
-            if event == "added":
+            if event == "adding":
+                adding = channel_of[message_id] = int(rest[0])
+            elif event == "added":
                 expected.add(message_id)
                 acknowledged += 1
+                channel = channel_of.pop(message_id)
+                count = int(rest[0])
+                counts_out_of_sequence += count != counts.get(channel, 0) + 1
+                counts[channel] = count
+                adding = None
             elif event == "deleting":
                 in_flight.add(message_id)
             else:
                 in_flight.discard(message_id)
                 expected.discard(message_id)
                 deleted.add(message_id)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
         try:
-            stored = asyncio.run(_stored_ids(path))
+            stored, stored_counts = asyncio.run(_stored(path))
         except Exception:  # counted; the next run opens the same directory again
             unreadable += 1
             continue
         lost += len(expected - stored - in_flight)
         resurrected += len(stored & deleted)
         expected -= in_flight - stored
+        for channel, count in stored_counts.items():
+            acknowledged_count = counts.get(channel, 0)
+            counts_lost += count < acknowledged_count
+            counts_doubled += count > acknowledged_count + (channel == adding)
+            counts[channel] = count
     shutil.rmtree(path)
     return {
         "kills": kills,
@@ -521,4 +592,7 @@ def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
         "lost": lost,
         "unreadable": unreadable,
         "resurrected": resurrected,
+        "counts_lost": counts_lost,
+        "counts_doubled": counts_doubled,
+        "counts_out_of_sequence": counts_out_of_sequence,
     }

@@ -32,7 +32,7 @@ class MemoryStore:
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
         new = message.message_id not in self._messages
         self._messages[message.message_id] = message
-        if counted:
+        if counted and new:  # a message already stored is not counted again
             arrival = self._bump(message.channel_id, message.message_id)
             return Arrival(new=new, count=arrival.count)
         return Arrival(new=new, count=None)

@@ -1,5 +1,8 @@
 """The in-memory index of the message log: where each message is, never what it says.
 
+Only `MessageLog` uses it: slots are the log's business, and the store above asks the log
+in message terms.
+
 One slot per stored message version, kept in columns (`array`), so a million messages cost
 tens of megabytes instead of a million Python objects. Per-channel and per-member lists of
 live slots, sorted by message id, answer the hot queries (last N of a channel, last N of a
@@ -13,7 +16,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import accumulate, compress
 from typing import Any
 
@@ -35,31 +38,31 @@ ERASED = (0, 0)  # the (guild, author) key of a member whose messages are all go
 class MessageIndex:
     def __init__(self) -> None:
         # Columns, one entry per slot.
-        self.ids = array("q")
-        self.locations = array("q")  # pack_location(...) or DEAD
-        self.sizes = array("I")  # bytes of the record line
-        self.created = array("d")  # POSIX timestamps
-        self.channel_of = array("I")  # number into channel_ids
-        self.author_of = array("I")  # number into author_keys
-        self.channel_ids: list[int] = []
-        self.author_keys: list[tuple[int, int]] = []  # (guild, author)
+        self._ids = array("q")
+        self._locations = array("q")  # pack_location(...) or DEAD
+        self._sizes = array("I")  # bytes of the record line
+        self._created = array("d")  # POSIX timestamps
+        self._channel_of = array("I")  # number into channel_ids
+        self._author_of = array("I")  # number into author_keys
+        self._channel_ids: list[int] = []
+        self._author_keys: list[tuple[int, int]] = []  # (guild, author)
         self._channel_numbers: dict[int, int] = {}
         self._author_numbers: dict[tuple[int, int], int] = {}
         # Live slots per channel and per member, ascending message id.
-        self.channel_slots: list[array[int]] = []
-        self.author_slots: list[array[int]] = []
+        self._channel_slots: list[array[int]] = []
+        self._author_slots: list[array[int]] = []
         # Every id ever stored, ascending, with its newest slot (which may be dead).
         self._sorted_ids = array("q")
         self._sorted_slots = array("q")
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ids)
 
     def dead_slots(self) -> int:
-        return len(self.ids) - sum(map(len, self.author_slots))  # a live slot has one member
+        return len(self._ids) - sum(map(len, self._author_slots))  # a live slot has one member
 
     def has_members_without_messages(self) -> bool:
-        return not all(self.author_slots)
+        return not all(self._author_slots)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -67,7 +70,7 @@ class MessageIndex:
         position = bisect_left(self._sorted_ids, message_id)
         if position < len(self._sorted_ids) and self._sorted_ids[position] == message_id:
             slot = self._sorted_slots[position]
-            if self.locations[slot] != DEAD:
+            if self._locations[slot] != DEAD:
                 return slot
         return None
 
@@ -75,42 +78,28 @@ class MessageIndex:
         number = self._channel_numbers.get(channel_id)
         if number is None or limit <= 0:
             return []
-        slots = self.channel_slots[number]
-        end = len(slots) if up_to is None else bisect_right(slots, up_to, key=self.ids.__getitem__)
+        slots = self._channel_slots[number]
+        end = len(slots) if up_to is None else bisect_right(slots, up_to, key=self._ids.__getitem__)
         return list(slots[max(0, end - limit) : end])
 
     def last_of_author(self, guild_id: int, author_id: int, limit: int) -> list[int]:
         number = self._author_numbers.get((guild_id, author_id))
         if number is None or limit <= 0:
             return []
-        return list(self.author_slots[number][-limit:])
+        return list(self._author_slots[number][-limit:])
 
-    def count_since(
-        self, guild_id: int, since: float, channel_id: int | None, author_id: int | None
-    ) -> int:
-        if author_id is not None:
-            number = self._author_numbers.get((guild_id, author_id))
-            candidates: Iterable[int] = () if number is None else self.author_slots[number]
-        elif channel_id is not None:
-            number = self._channel_numbers.get(channel_id)
-            candidates = () if number is None else self.channel_slots[number]
-        else:
-            candidates = self._slots_of_guild(guild_id)
-        channel_number = self._channel_numbers.get(channel_id, -1) if channel_id else None
-        created, channel_of, author_of = self.created, self.channel_of, self.author_of
-        keys = self.author_keys
-        return sum(
-            1
-            for slot in candidates
-            if created[slot] >= since
-            and keys[author_of[slot]][0] == guild_id
-            and (channel_number is None or channel_of[slot] == channel_number)
-        )
+    def where(self, slot: int) -> tuple[int, int]:
+        """The (location, size) of a slot's record."""
+        return self._locations[slot], self._sizes[slot]
 
-    def _slots_of_guild(self, guild_id: int) -> Iterator[int]:
-        for number, (guild, _author) in enumerate(self.author_keys):
-            if guild == guild_id:
-                yield from self.author_slots[number]
+    def live_records(self, first: int, end: int) -> list[tuple[int, int, int]]:
+        """(location, size, slot) of the live slots in [first, end): a segment's records."""
+        locations, sizes = self._locations, self._sizes
+        return [
+            (locations[slot], sizes[slot], slot)
+            for slot in range(first, end)
+            if locations[slot] != DEAD
+        ]
 
     # -- changes --------------------------------------------------------------------------
 
@@ -124,59 +113,62 @@ class MessageIndex:
         created: float,
         location: int,
         size: int,
-    ) -> int | None:
-        """Index a new version of a message; returns the slot it replaced, if any."""
+    ) -> tuple[int, int] | None:
+        """Index a new version of a message; returns the (location, size) of the version it
+        replaced, if any."""
         replaced = self.live_slot(message_id)
+        previous = None
         if replaced is not None:
+            previous = self.where(replaced)  # before `kill` marks it dead
             self.kill(replaced)
         channel = self._channel_number(channel_id)
         author = self._author_number(guild_id, author_id)
-        slot = len(self.ids)
-        self.ids.append(message_id)
-        self.locations.append(location)
-        self.sizes.append(size)
-        self.created.append(created)
-        self.channel_of.append(channel)
-        self.author_of.append(author)
+        slot = len(self._ids)
+        self._ids.append(message_id)
+        self._locations.append(location)
+        self._sizes.append(size)
+        self._created.append(created)
+        self._channel_of.append(channel)
+        self._author_of.append(author)
         position = bisect_left(self._sorted_ids, message_id)
         if position < len(self._sorted_ids) and self._sorted_ids[position] == message_id:
             self._sorted_slots[position] = slot
         else:
             self._sorted_ids.insert(position, message_id)
             self._sorted_slots.insert(position, slot)
-        self._insert_by_id(self.channel_slots[channel], slot)
-        self._insert_by_id(self.author_slots[author], slot)
-        return replaced
+        self._insert_by_id(self._channel_slots[channel], slot)
+        self._insert_by_id(self._author_slots[author], slot)
+        return previous
 
     def kill(self, slot: int) -> None:
-        self.locations[slot] = DEAD
-        self._remove_by_id(self.channel_slots[self.channel_of[slot]], slot)
-        self._remove_by_id(self.author_slots[self.author_of[slot]], slot)
+        self._locations[slot] = DEAD
+        self._remove_by_id(self._channel_slots[self._channel_of[slot]], slot)
+        self._remove_by_id(self._author_slots[self._author_of[slot]], slot)
 
     def kill_author(self, guild_id: int, author_id: int) -> list[tuple[int, int]]:
         """Kill every live message of a member; returns their (location, size)."""
         number = self._author_numbers.get((guild_id, author_id))
         if number is None:
             return []
-        slots = self.author_slots[number]
+        slots = self._author_slots[number]
         killed = self._mark_dead(slots)
-        self.author_slots[number] = array("q")
-        for channel in {self.channel_of[slot] for slot in slots}:
-            self.channel_slots[channel] = self._live(self.channel_slots[channel])
+        self._author_slots[number] = array("q")
+        for channel in {self._channel_of[slot] for slot in slots}:
+            self._channel_slots[channel] = self._live(self._channel_slots[channel])
         return killed
 
     def kill_older_than(self, cutoff: float) -> list[tuple[int, int]]:
         """Kill every live message created before `cutoff`; returns their (location, size)."""
-        created, locations = self.created, self.locations
-        old = [s for s in range(len(self.ids)) if locations[s] != DEAD and created[s] < cutoff]
+        created, locations = self._created, self._locations
+        old = [s for s in range(len(self._ids)) if locations[s] != DEAD and created[s] < cutoff]
         killed = self._mark_dead(old)
         if killed:
-            self.channel_slots = [self._live(slots) for slots in self.channel_slots]
-            self.author_slots = [self._live(slots) for slots in self.author_slots]
+            self._channel_slots = [self._live(slots) for slots in self._channel_slots]
+            self._author_slots = [self._live(slots) for slots in self._author_slots]
         return killed
 
     def _mark_dead(self, slots: Iterable[int]) -> list[tuple[int, int]]:
-        locations, sizes = self.locations, self.sizes
+        locations, sizes = self._locations, self._sizes
         killed = [(locations[slot], sizes[slot]) for slot in slots]
         for slot in slots:
             locations[slot] = DEAD
@@ -184,42 +176,42 @@ class MessageIndex:
 
     def move(self, slot: int, old_location: int, new_location: int) -> bool:
         """Point a slot at a compacted copy of its record, unless it died meanwhile."""
-        if self.locations[slot] != old_location:
+        if self._locations[slot] != old_location:
             return False
-        self.locations[slot] = new_location
+        self._locations[slot] = new_location
         return True
 
     def _channel_number(self, channel_id: int) -> int:
         number = self._channel_numbers.get(channel_id)
         if number is None:
-            number = self._channel_numbers[channel_id] = len(self.channel_ids)
-            self.channel_ids.append(channel_id)
-            self.channel_slots.append(array("q"))
+            number = self._channel_numbers[channel_id] = len(self._channel_ids)
+            self._channel_ids.append(channel_id)
+            self._channel_slots.append(array("q"))
         return number
 
     def _author_number(self, guild_id: int, author_id: int) -> int:
         key = (guild_id, author_id)
         number = self._author_numbers.get(key)
         if number is None:
-            number = self._author_numbers[key] = len(self.author_keys)
-            self.author_keys.append(key)
-            self.author_slots.append(array("q"))
+            number = self._author_numbers[key] = len(self._author_keys)
+            self._author_keys.append(key)
+            self._author_slots.append(array("q"))
         return number
 
     def _insert_by_id(self, slots: array[int], slot: int) -> None:
-        message_id = self.ids[slot]
-        if not slots or self.ids[slots[-1]] < message_id:
+        message_id = self._ids[slot]
+        if not slots or self._ids[slots[-1]] < message_id:
             slots.append(slot)  # the usual case: Discord ids grow with time
         else:
-            slots.insert(bisect_left(slots, message_id, key=self.ids.__getitem__), slot)
+            slots.insert(bisect_left(slots, message_id, key=self._ids.__getitem__), slot)
 
     def _remove_by_id(self, slots: array[int], slot: int) -> None:
-        position = bisect_left(slots, self.ids[slot], key=self.ids.__getitem__)
+        position = bisect_left(slots, self._ids[slot], key=self._ids.__getitem__)
         if position < len(slots) and slots[position] == slot:
             del slots[position]
 
     def _live(self, slots: array[int]) -> array[int]:
-        locations = self.locations
+        locations = self._locations
         return array("q", [slot for slot in slots if locations[slot] != DEAD])
 
     def reclaim(self) -> array[int]:
@@ -230,35 +222,37 @@ class MessageIndex:
         it, which is a live slot's new number. Slot numbers held elsewhere must be mapped.
         """
         # C-level passes (compress, map, accumulate): the store's lock is held meanwhile.
-        live = list(map(DEAD.__ne__, self.locations))
+        live = list(map(DEAD.__ne__, self._locations))
         rank = array("q", accumulate(live, initial=0))
         newest_live = list(map(live.__getitem__, self._sorted_slots))
         self._sorted_ids = array("q", compress(self._sorted_ids, newest_live))
         self._sorted_slots = array(
             "q", map(rank.__getitem__, compress(self._sorted_slots, newest_live))
         )
-        self.ids = array("q", compress(self.ids, live))
-        self.locations = array("q", compress(self.locations, live))
-        self.sizes = array("I", compress(self.sizes, live))
-        self.created = array("d", compress(self.created, live))
-        channels = [n for n, slots in enumerate(self.channel_slots) if slots]
-        authors = [n for n, slots in enumerate(self.author_slots) if slots]
+        self._ids = array("q", compress(self._ids, live))
+        self._locations = array("q", compress(self._locations, live))
+        self._sizes = array("I", compress(self._sizes, live))
+        self._created = array("d", compress(self._created, live))
+        channels = [n for n, slots in enumerate(self._channel_slots) if slots]
+        authors = [n for n, slots in enumerate(self._author_slots) if slots]
         channel_number = dict(zip(channels, range(len(channels)), strict=True))
         author_number = dict(zip(authors, range(len(authors)), strict=True))
-        self.channel_of = array(
-            "I", map(channel_number.__getitem__, compress(self.channel_of, live))
+        self._channel_of = array(
+            "I", map(channel_number.__getitem__, compress(self._channel_of, live))
         )
-        self.author_of = array("I", map(author_number.__getitem__, compress(self.author_of, live)))
-        self.channel_slots = [
-            array("q", map(rank.__getitem__, self.channel_slots[n])) for n in channels
+        self._author_of = array(
+            "I", map(author_number.__getitem__, compress(self._author_of, live))
+        )
+        self._channel_slots = [
+            array("q", map(rank.__getitem__, self._channel_slots[n])) for n in channels
         ]
-        self.author_slots = [
-            array("q", map(rank.__getitem__, self.author_slots[n])) for n in authors
+        self._author_slots = [
+            array("q", map(rank.__getitem__, self._author_slots[n])) for n in authors
         ]
-        self.channel_ids = [self.channel_ids[n] for n in channels]
-        self.author_keys = [self.author_keys[n] for n in authors]
-        self._channel_numbers = {c: n for n, c in enumerate(self.channel_ids)}
-        self._author_numbers = {k: n for n, k in enumerate(self.author_keys)}
+        self._channel_ids = [self._channel_ids[n] for n in channels]
+        self._author_keys = [self._author_keys[n] for n in authors]
+        self._channel_numbers = {c: n for n, c in enumerate(self._channel_ids)}
+        self._author_numbers = {k: n for n, k in enumerate(self._author_keys)}
         return rank
 
     # -- snapshot -------------------------------------------------------------------------
@@ -267,29 +261,29 @@ class MessageIndex:
         """A header (JSON-able) and the raw column bytes, to rebuild the index quickly."""
         header = {
             "byteorder": sys.byteorder,
-            "slots": len(self.ids),
+            "slots": len(self._ids),
             "ids": len(self._sorted_ids),
-            "channels": self.channel_ids,
+            "channels": list(self._channel_ids),  # a copy: new channels come meanwhile
             # A member with no live message is written as ERASED: "forget me" and retention
             # must leave no trace of them in the files, not even their id.
             "authors": [
                 key if slots else ERASED
-                for key, slots in zip(self.author_keys, self.author_slots, strict=True)
+                for key, slots in zip(self._author_keys, self._author_slots, strict=True)
             ],
-            "channel_lengths": [len(slots) for slots in self.channel_slots],
-            "author_lengths": [len(slots) for slots in self.author_slots],
+            "channel_lengths": [len(slots) for slots in self._channel_slots],
+            "author_lengths": [len(slots) for slots in self._author_slots],
         }
         columns: list[array[Any]] = [
-            self.ids,
-            self.locations,
-            self.sizes,
-            self.created,
-            self.channel_of,
-            self.author_of,
+            self._ids,
+            self._locations,
+            self._sizes,
+            self._created,
+            self._channel_of,
+            self._author_of,
             self._sorted_ids,
             self._sorted_slots,
-            *self.channel_slots,
-            *self.author_slots,
+            *self._channel_slots,
+            *self._author_slots,
         ]
         return header, [column.tobytes() for column in columns]
 
@@ -308,20 +302,24 @@ class MessageIndex:
             return column
 
         slots, ids = header["slots"], header["ids"]
-        index.ids = take(array("q"), slots)
-        index.locations = take(array("q"), slots)
-        index.sizes = take(array("I"), slots)
-        index.created = take(array("d"), slots)
-        index.channel_of = take(array("I"), slots)
-        index.author_of = take(array("I"), slots)
+        index._ids = take(array("q"), slots)
+        index._locations = take(array("q"), slots)
+        index._sizes = take(array("I"), slots)
+        index._created = take(array("d"), slots)
+        index._channel_of = take(array("I"), slots)
+        index._author_of = take(array("I"), slots)
         index._sorted_ids = take(array("q"), ids)
         index._sorted_slots = take(array("q"), ids)
-        index.channel_ids = list(header["channels"])
-        index.author_keys = [(guild, author) for guild, author in header["authors"]]
-        index._channel_numbers = {c: n for n, c in enumerate(index.channel_ids)}
-        index._author_numbers = {k: n for n, k in enumerate(index.author_keys) if k != ERASED}
-        index.channel_slots = [take(array("q"), n) for n in header["channel_lengths"]]
-        index.author_slots = [take(array("q"), n) for n in header["author_lengths"]]
+        if len(header["channels"]) != len(header["channel_lengths"]) or len(
+            header["authors"]
+        ) != len(header["author_lengths"]):
+            raise ValueError("snapshot header does not match its columns")
+        index._channel_ids = list(header["channels"])
+        index._author_keys = [(guild, author) for guild, author in header["authors"]]
+        index._channel_numbers = {c: n for n, c in enumerate(index._channel_ids)}
+        index._author_numbers = {k: n for n, k in enumerate(index._author_keys) if k != ERASED}
+        index._channel_slots = [take(array("q"), n) for n in header["channel_lengths"]]
+        index._author_slots = [take(array("q"), n) for n in header["author_lengths"]]
         if cursor != len(blob):
             raise ValueError("snapshot size does not match its header")
         return index

@@ -10,18 +10,35 @@ Files in the data directory:
     messages/index.K.bin   an index snapshot: the log up to a position, so opening the store
                            replays only what came after it.
 
-Records carry TinyDB's message documents, keyed by the Discord id:
+Records carry TinyDB's message documents, keyed by the Discord id, and the channels' beat
+counts:
 
     {"put": id, "doc": {...}}       a message, or a newer version of one (an edit)
+    {"put": id, "doc": {...}, "beat": n}
+                                    a counted message: its channel's count is n with it, in
+                                    the same line, so the message and its count are durable
+                                    together or not at all
+    {"beat": [channel, n]}          a count alone: a message that is not kept (its author
+                                    opted out), the count a dropped record carried (written
+                                    by compaction), or a count imported from a previous version
     {"del": id}                     tombstone of one message
     {"forget": [guild, author]}     tombstone of every earlier message of a member
     {"expire": timestamp}           tombstone of every earlier message created before it
+
+Every version of a message has the same guild, channel, author and creation time (as on
+Discord: an edit changes the text only), so the tombstones by member or by time remove the
+older versions a compaction has not dropped yet too, when the log is read without a snapshot.
+
+A channel's count is the highest beat of any record, so counts never go back, whatever is
+removed: each segment keeps the record carrying its highest beat of every channel (a
+compaction that drops a dead put carrying one writes a content-free `{"beat": ...}` in its
+place), and the index snapshot holds the counts up to its position.
 
 A line that was only partly written when the process died (the torn tail) fails its
 checksum or lacks its newline: opening the log cuts it off. It was never acknowledged,
 because an append is acknowledged only after its fsync.
 
-Not thread-safe: the owner serializes every call (TinyStore holds one lock around them).
+Not thread-safe: the owner serializes every call (LogStore holds one lock around them).
 Compaction is split into steps so that copying the bytes happens outside that lock.
 """
 
@@ -54,6 +71,16 @@ class LogLimits:
     reclaim_dead_ratio: float = 0.25  # the index drops its dead slots when this share is dead
 
 
+@dataclass(frozen=True, slots=True)
+class _Beat:
+    """The record carrying a segment's highest beat of one channel."""
+
+    count: int
+    offset: int
+    size: int
+    count_only: bool  # a `{"beat": ...}` record, not a message's put
+
+
 @dataclass(slots=True)
 class _Segment:
     number: int
@@ -61,8 +88,10 @@ class _Segment:
     fd: int
     size: int
     first_slot: int  # its live put records own the index slots from here to the next segment's
-    dead_bytes: int = 0
+    dead_bytes: int = 0  # removed messages' records: text a purge must take off the disk
+    stale_bytes: int = 0  # count records a later one in the segment supersedes
     tombstones: list[tuple[int, int]] = field(default_factory=list)  # (offset, size)
+    beats: dict[int, _Beat] = field(default_factory=dict)  # channel -> its top beat here
 
     @property
     def file_name(self) -> str:
@@ -70,13 +99,24 @@ class _Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Piece:
+    """One record of a compacted segment, in the order of the old file."""
+
+    offset: int  # where it is in the old file (a written record: where the one it replaces was)
+    size: int  # its length in the new file
+    slot: int | None = None  # a message's put: its index slot; None: a tombstone or a count
+    beat: int | None = None  # the channel whose top beat in the segment it carries
+    data: bytes | None = None  # written anew (the count of a dropped put), not copied
+
+
+@dataclass(frozen=True, slots=True)
 class CompactionPlan:
-    """What to copy out of a sealed segment: record (offset, size, slot or None) by offset."""
+    """What to keep of a sealed segment, by offset."""
 
     number: int
     generation: int
     fd: int
-    pieces: list[tuple[int, int, int | None]]
+    pieces: list[Piece]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +163,10 @@ class MessageLog:
         self._manifest_path = data_dir / "messages.json"
         self._directory = data_dir / "messages"
         self._directory.mkdir(parents=True, exist_ok=True)
-        self.index = MessageIndex()
+        self._index = MessageIndex()
         self._segments: dict[int, _Segment] = {}  # ascending segment number
         self._committed: dict[int, int] = {}  # segment number -> generation in the manifest
+        self._counts: dict[int, int] = {}  # channel -> its beat count
         self._snapshot_name: str | None = None
         self._next_snapshot = 1
         self.appended_since_snapshot = 0
@@ -183,16 +224,24 @@ class MessageLog:
             segments = {state["number"]: state for state in header["segments"]}
             if any(self._committed.get(n) != s["generation"] for n, s in segments.items()):
                 raise ValueError("segments changed since the snapshot")
-            self.index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
+            self._index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
+            # Snapshots written before the counts moved into the log have none: nor has the log.
+            counts = {int(channel): int(count) for channel, count in header.get("counts", [])}
         except (OSError, ValueError, KeyError) as error:
             log.warning("index snapshot unusable (%s): rebuilding it from the log", error)
-            self.index = MessageIndex()
+            self._index = MessageIndex()
             return 0, 0
+        self._counts = counts
         for number, state in segments.items():
             segment = self._segments[number]
             segment.first_slot = state["first_slot"]
             segment.dead_bytes = state["dead_bytes"]
+            segment.stale_bytes = state.get("stale_bytes", 0)
             segment.tombstones = [(offset, size) for offset, size in state["tombstones"]]
+            segment.beats = {
+                channel: _Beat(count, offset, size, count_only)
+                for channel, count, offset, size, count_only in state.get("beats", [])
+            }
         number, offset = header["position"]
         return int(number), int(offset)
 
@@ -203,7 +252,7 @@ class MessageLog:
             segment = self._segments[number]
             offset = start_offset if number == start_number else 0
             if number != start_number:
-                segment.first_slot = len(self.index)
+                segment.first_slot = len(self._index)
             end = offset
             for line_offset, line in _lines(segment.fd, offset, segment.size):
                 record = decode_record(line)
@@ -267,7 +316,7 @@ class MessageLog:
         path = self._directory / segment_file_name(number, 0)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fsync_directory(self._directory)
-        segment = _Segment(number, 0, fd, 0, len(self.index))
+        segment = _Segment(number, 0, fd, 0, len(self._index))
         self._segments[number] = segment
         self._committed[number] = 0
         if commit:
@@ -275,7 +324,7 @@ class MessageLog:
         return segment
 
     def _apply(self, record: dict[str, Any], segment: _Segment, offset: int, size: int) -> int:
-        index = self.index
+        index = self._index
         if "put" in record:
             doc = record["doc"]
             location = pack_location(segment.number, offset)
@@ -289,14 +338,20 @@ class MessageLog:
                 size=size,
             )
             if replaced is not None:
-                self._count_dead(index.locations[replaced], index.sizes[replaced])
+                self._count_dead(*replaced)  # an older version: its text must go too
+            if "beat" in record:
+                self._note_beat(segment, doc["channel"], record["beat"], offset, size, False)
+            return 0
+        if "beat" in record:
+            channel_id, count = record["beat"]
+            self._note_beat(segment, channel_id, count, offset, size, True)
             return 0
         segment.tombstones.append((offset, size))
         if "del" in record:
             slot = index.live_slot(record["del"])
             if slot is None:
                 return 0
-            self._count_dead(index.locations[slot], index.sizes[slot])
+            self._count_dead(*index.where(slot))
             index.kill(slot)
             return 1
         if "forget" in record:
@@ -308,16 +363,75 @@ class MessageLog:
             self._count_dead(location, dead_size)
         return len(killed)
 
+    def _note_beat(
+        self, segment: _Segment, channel_id: int, count: int, offset: int, size: int, alone: bool
+    ) -> None:
+        if count > self._counts.get(channel_id, 0):
+            self._counts[channel_id] = count
+        top = segment.beats.get(channel_id)
+        if top is not None and top.count > count:  # counts only grow; keep the higher one
+            if alone:
+                segment.stale_bytes += size
+            return
+        if top is not None and top.count_only:
+            segment.stale_bytes += top.size
+        segment.beats[channel_id] = _Beat(count, offset, size, alone)
+
     def _count_dead(self, location: int, size: int) -> None:
         if location != DEAD:
             self._segments[unpack_location(location)[0]].dead_bytes += size
 
     # -- reading ----------------------------------------------------------------------------
 
-    def read(self, slot: int) -> tuple[int, dict[str, Any]]:
+    def is_live(self, message_id: int) -> bool:
+        return self._index.live_slot(message_id) is not None
+
+    def document(self, message_id: int) -> dict[str, Any] | None:
+        """The stored document of a live message, or None."""
+        slot = self._index.live_slot(message_id)
+        return None if slot is None else self._read(slot)[1]
+
+    def last_of_channel(
+        self, channel_id: int, limit: int, up_to: int | None = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(message id, document) of the channel's last live messages, oldest first."""
+        return [self._read(slot) for slot in self._index.last_of_channel(channel_id, limit, up_to)]
+
+    def last_of_author(
+        self, guild_id: int, author_id: int, limit: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(message id, document) of the member's last live messages, oldest first."""
+        slots = self._index.last_of_author(guild_id, author_id, limit)
+        return [self._read(slot) for slot in slots]
+
+    def has_messages_of(self, guild_id: int, author_id: int) -> bool:
+        return bool(self._index.last_of_author(guild_id, author_id, 1))
+
+    def channel_count(self, channel_id: int) -> int:
+        """The channel's beat count: the highest beat of any record (0: none yet)."""
+        return self._counts.get(channel_id, 0)
+
+    def import_counts(self, counts: dict[int, int]) -> int:
+        """Raise channels' counts to at least `counts` (durably); returns how many rose.
+        Importing the same counts again changes nothing, so an import cut short by a crash
+        is simply done again."""
+        risen = 0
+        for channel_id, count in counts.items():
+            if count > self.channel_count(channel_id):
+                self.append({"beat": [channel_id, count]}, durable=False)
+                risen += 1
+        self.sync()
+        return risen
+
+    def index_figures(self) -> tuple[int, int]:
+        """(slots, live slots) of the index: what a reclaim keeps the size of the live set."""
+        return len(self._index), len(self._index) - self._index.dead_slots()
+
+    def _read(self, slot: int) -> tuple[int, dict[str, Any]]:
         """The (message id, document) of a live slot."""
-        number, offset = unpack_location(self.index.locations[slot])
-        line = os.pread(self._segments[number].fd, self.index.sizes[slot], offset)
+        location, size = self._index.where(slot)
+        number, offset = unpack_location(location)
+        line = os.pread(self._segments[number].fd, size, offset)
         record = decode_record(line)
         if record is None:
             raise OSError(f"damaged record in {self._segments[number].file_name} at {offset}")
@@ -326,13 +440,20 @@ class MessageLog:
     # -- compaction -------------------------------------------------------------------------
 
     def segments_to_compact(self, *, purge: bool) -> list[int]:
-        """Sealed segments worth rewriting; with `purge`, every one holding a dead record."""
+        """Sealed segments worth rewriting; with `purge`, every one holding a removed
+        message's record (superseded count records alone never call for a purge)."""
         active = self._active.number
-        threshold = 0.0 if purge else self._limits.compact_dead_ratio
+        ratio = self._limits.compact_dead_ratio
         return [
             s.number
             for s in self._segments.values()
-            if s.number != active and s.dead_bytes > 0 and s.dead_bytes >= threshold * s.size
+            if s.number != active
+            and (
+                s.dead_bytes > 0
+                if purge
+                else s.dead_bytes + s.stale_bytes > 0
+                and s.dead_bytes + s.stale_bytes >= ratio * s.size
+            )
         ]
 
     def active_has_dead_records(self) -> bool:
@@ -347,16 +468,25 @@ class MessageLog:
         segment = self._segments[number]
         numbers = list(self._segments)
         end_slot = self._segments[numbers[numbers.index(number) + 1]].first_slot
-        index = self.index
-        pieces: list[tuple[int, int, int | None]] = []
-        for slot in range(segment.first_slot, end_slot):
-            location = index.locations[slot]
-            if location != DEAD:
-                pieces.append((unpack_location(location)[1], index.sizes[slot], slot))
+        puts = {
+            unpack_location(location)[1]: (size, slot)
+            for location, size, slot in self._index.live_records(segment.first_slot, end_slot)
+        }
+        carriers = {top.offset: channel for channel, top in segment.beats.items()}
+        pieces = [
+            Piece(offset, size, slot, carriers.get(offset)) for offset, (size, slot) in puts.items()
+        ]
         if number != numbers[0]:
             # An older segment may still hold what these tombstones delete.
-            pieces.extend((offset, size, None) for offset, size in segment.tombstones)
-        pieces.sort()
+            pieces.extend(Piece(offset, size) for offset, size in segment.tombstones)
+        for channel_id, top in segment.beats.items():
+            if top.count_only:
+                pieces.append(Piece(top.offset, top.size, beat=channel_id))
+            elif top.offset not in puts:
+                # The message that carried the count is gone; its count stays, content-free.
+                line = encode_record({"beat": [channel_id, top.count]})
+                pieces.append(Piece(top.offset, len(line), beat=channel_id, data=line))
+        pieces.sort(key=lambda piece: piece.offset)
         return CompactionPlan(number, segment.generation + 1, segment.fd, pieces)
 
     def write_compacted(self, plan: CompactionPlan) -> None:
@@ -365,8 +495,12 @@ class MessageLog:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             written = 0
-            for start, length in _runs(plan.pieces):
-                written += _copy_range(plan.fd, start, fd, written, length)
+            for chunk in _chunks(plan.pieces):
+                if isinstance(chunk, bytes):
+                    _write_all(fd, chunk, written)
+                    written += len(chunk)
+                else:
+                    written += _copy_range(plan.fd, *chunk, fd, written)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -382,19 +516,25 @@ class MessageLog:
         offset = 0
         dead_bytes = 0
         tombstones: list[tuple[int, int]] = []
-        for old_offset, size, slot in plan.pieces:
-            if slot is None:
-                tombstones.append((offset, size))
-            elif not self.index.move(
-                slot,
-                pack_location(plan.number, old_offset),
-                pack_location(plan.number, offset),
-            ):
-                dead_bytes += size  # deleted while the copy was being written
-            offset += size
+        beats: dict[int, _Beat] = {}
+        for piece in plan.pieces:
+            if piece.slot is not None:
+                if not self._index.move(
+                    piece.slot,
+                    pack_location(plan.number, piece.offset),
+                    pack_location(plan.number, offset),
+                ):
+                    dead_bytes += piece.size  # deleted while the copy was being written
+            elif piece.beat is None:
+                tombstones.append((offset, piece.size))
+            if piece.beat is not None:
+                count = segment.beats[piece.beat].count
+                beats[piece.beat] = _Beat(count, offset, piece.size, piece.slot is None)
+            offset += piece.size
         os.close(segment.fd)
         segment.fd, segment.generation, segment.size = new_fd, plan.generation, offset
-        segment.dead_bytes, segment.tombstones = dead_bytes, tombstones
+        segment.dead_bytes, segment.stale_bytes = dead_bytes, 0
+        segment.tombstones, segment.beats = tombstones, beats
         return old_path
 
     # -- reclaiming index slots ----------------------------------------------------------------
@@ -403,7 +543,7 @@ class MessageLog:
         """Renumber the index without its dead slots when they are many, or when a member has
         no live message left: the next snapshot must hold neither their id nor the ids and
         times of their messages. Slot numbers change, so no compaction plan may be pending."""
-        index = self.index
+        index = self._index
         dead = index.dead_slots()
         due = index.has_members_without_messages() or (
             dead > 0 and dead >= self._limits.reclaim_dead_ratio * len(index)
@@ -418,19 +558,26 @@ class MessageLog:
     # -- snapshots and the manifest -----------------------------------------------------------
 
     def prepare_snapshot(self) -> Snapshot:
-        """Freeze the index (inside the lock); writing it happens outside."""
-        index_header, parts = self.index.to_snapshot()
+        """Freeze the index (inside the lock); writing it happens outside, while records are
+        appended: nothing in the snapshot may be a list the log still changes."""
+        index_header, parts = self._index.to_snapshot()
         active = self._active
         header = {
             "index": index_header,
             "position": [active.number, active.size],
+            "counts": [[channel_id, count] for channel_id, count in self._counts.items()],
             "segments": [
                 {
                     "number": s.number,
                     "generation": s.generation,
                     "first_slot": s.first_slot,
                     "dead_bytes": s.dead_bytes,
-                    "tombstones": s.tombstones,
+                    "stale_bytes": s.stale_bytes,
+                    "tombstones": list(s.tombstones),  # a copy: more come meanwhile
+                    "beats": [
+                        [channel_id, b.count, b.offset, b.size, b.count_only]
+                        for channel_id, b in s.beats.items()
+                    ],
                 }
                 for s in self._segments.values()
             ],
@@ -518,21 +665,26 @@ def _lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         yield position - len(pending), pending
 
 
-def _runs(pieces: list[tuple[int, int, int | None]]) -> Iterator[tuple[int, int]]:
-    """Merge adjacent records into (offset, length) runs to copy in one call each."""
+def _chunks(pieces: list[Piece]) -> Iterator[tuple[int, int] | bytes]:
+    """What to write, in order: (offset, length) runs of adjacent records to copy in one
+    call each, and the bytes of records written anew."""
     run_start, run_length = -1, 0
-    for offset, size, _slot in pieces:
-        if offset == run_start + run_length:
-            run_length += size
+    for piece in pieces:
+        if piece.data is None and piece.offset == run_start + run_length:
+            run_length += piece.size
             continue
         if run_length:
             yield run_start, run_length
-        run_start, run_length = offset, size
+        if piece.data is not None:
+            yield piece.data
+            run_start, run_length = -1, 0
+        else:
+            run_start, run_length = piece.offset, piece.size
     if run_length:
         yield run_start, run_length
 
 
-def _copy_range(source: int, source_offset: int, target: int, target_offset: int, n: int) -> int:
+def _copy_range(source: int, source_offset: int, n: int, target: int, target_offset: int) -> int:
     copied = 0
     while copied < n:
         data = os.pread(source, min(n - copied, _READ_CHUNK), source_offset + copied)

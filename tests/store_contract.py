@@ -1,0 +1,421 @@
+"""The store contract: what every implementation of `MessageStore` and `StateStore` does.
+
+Written once against the ports; `tests/test_store_contract.py` runs every test here against
+every implementation (its `IMPLEMENTATIONS` list). A test takes `store` (a store opened on a
+fresh place) and, to reopen that place, `place`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from services.store import (
+    STATE_KINDS,
+    Arrival,
+    Document,
+    MessageStore,
+    StateKind,
+    StateStore,
+    StoredMessage,
+)
+
+GUILD = 10
+OTHER_GUILD = 11
+START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class Store(MessageStore, StateStore, Protocol):
+    """Both ports in one object, as every store implements them."""
+
+
+OpenStore = Callable[[Path], Awaitable[Store]]
+
+
+@dataclass
+class StorePlace:
+    """Where a store keeps its data; `open` again after a close reopens the same data
+    (for a `durable` store: the in-memory one starts empty every time)."""
+
+    open_store: OpenStore
+    path: Path
+    durable: bool
+    opened: list[Store] = field(default_factory=list)
+
+    async def open(self) -> Store:
+        store = await self.open_store(self.path)
+        self.opened.append(store)
+        return store
+
+    async def close_all(self) -> None:
+        for store in self.opened:
+            await store.close()
+
+
+def message(
+    n: int,
+    *,
+    channel: int = 1,
+    author: int = 100,
+    guild: int = GUILD,
+    content: str | None = None,
+) -> StoredMessage:
+    return StoredMessage(
+        message_id=1000 + n,
+        guild_id=guild,
+        channel_id=channel,
+        author_id=author,
+        author_name=f"member{author}",
+        content=f"message {n}" if content is None else content,
+        created_at=START + timedelta(minutes=n),
+    )
+
+
+def ids(messages: list[StoredMessage]) -> list[int]:
+    return [m.message_id for m in messages]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+async def test_last_in_channel_is_oldest_first_and_bounded(store: Store) -> None:
+    for n in range(8):
+        await store.add(message(n, channel=1 if n % 2 == 0 else 2), counted=True)
+    assert ids(await store.last_in_channel(1, 3)) == [1002, 1004, 1006]
+    assert ids(await store.last_in_channel(1, 100)) == [1000, 1002, 1004, 1006]
+    assert ids(await store.last_in_channel(2, 1)) == [1007]
+    assert await store.last_in_channel(1, 0) == []
+    assert await store.last_in_channel(3, 5) == []
+
+
+async def test_last_in_channel_up_to_a_message(store: Store) -> None:
+    for n in range(8):
+        await store.add(message(n, channel=1 if n % 2 == 0 else 2), counted=True)
+    assert ids(await store.last_in_channel(1, 2, up_to=1005)) == [1002, 1004]
+    assert ids(await store.last_in_channel(1, 2, up_to=1004)) == [1002, 1004]  # inclusive
+    assert ids(await store.last_in_channel(1, 10, up_to=1002)) == [1000, 1002]
+    assert await store.last_in_channel(1, 2, up_to=999) == []
+
+
+async def test_messages_are_ordered_by_id_whatever_the_arrival_order(store: Store) -> None:
+    for n in (5, 1, 4, 2, 3):
+        await store.add(message(n, author=100 + n % 2), counted=True)
+    assert ids(await store.last_in_channel(1, 10)) == [1001, 1002, 1003, 1004, 1005]
+    assert ids(await store.last_by_author(GUILD, 101, 10)) == [1001, 1003, 1005]
+    assert ids(await store.last_in_channel(1, 2)) == [1004, 1005]
+
+
+async def test_last_by_author_is_per_guild_oldest_first_and_bounded(store: Store) -> None:
+    for n in range(6):
+        await store.add(message(n, author=100 if n < 4 else 200), counted=True)
+    await store.add(message(6, author=100, guild=OTHER_GUILD, channel=9), counted=True)
+    last = await store.last_by_author(GUILD, 100, 30)
+    assert ids(last) == [1000, 1001, 1002, 1003]
+    assert [m.author_name for m in last] == ["member100"] * 4
+    assert ids(await store.last_by_author(GUILD, 100, 2)) == [1002, 1003]
+    assert ids(await store.last_by_author(OTHER_GUILD, 100, 30)) == [1006]
+    assert await store.last_by_author(GUILD, 100, 0) == []
+    assert await store.last_by_author(GUILD, 999, 30) == []
+
+
+async def test_a_read_right_after_add_returns_sees_the_whole_message(store: Store) -> None:
+    sent = replace(
+        message(1, content="hello, ünïcödé 👋\nsecond line"),
+        from_bot=True,
+        author_name="Aria ✨",
+    )
+    arrival = await store.add(sent, counted=False)
+    assert arrival == Arrival(new=True, count=None)
+    assert await store.last_in_channel(1, 5) == [sent]
+    assert await store.last_by_author(GUILD, 100, 5) == [sent]
+    [read] = await store.last_in_channel(1, 1)
+    assert read.created_at == START + timedelta(minutes=1)
+    assert read.created_at.utcoffset() == timedelta(0)
+    assert read.edited_at is None
+
+
+async def test_concurrent_adds_are_counted_and_visible_in_call_order(store: Store) -> None:
+    messages = [message(n, author=100 + n % 3) for n in range(20)]
+    seen: list[list[int]] = [[] for _ in messages]
+
+    async def add_then_read(n: int) -> Arrival:
+        arrival = await store.add(messages[n], counted=True)
+        seen[n] = ids(await store.last_in_channel(1, 100))
+        return arrival
+
+    arrivals = await asyncio.gather(*(add_then_read(n) for n in range(20)))
+    assert [a.count for a in arrivals] == list(range(1, 21))  # the order of the calls
+    assert all(a.new for a in arrivals)
+    for n, found in enumerate(seen):
+        # When an add returns, it and every add called before it are visible.
+        assert set(ids(messages[: n + 1])) <= set(found)
+    assert ids(await store.last_in_channel(1, 100)) == ids(messages)
+    assert await store.channel_count(1) == 20
+
+
+# -- counting --------------------------------------------------------------------------------
+
+
+async def test_counts_are_per_channel_and_start_at_one(store: Store) -> None:
+    assert await store.channel_count(1) == 0
+    assert (await store.add(message(1, channel=1), counted=True)).count == 1
+    assert (await store.add(message(2, channel=2), counted=True)).count == 1
+    assert (await store.add(message(3, channel=1), counted=True)).count == 2
+    assert await store.channel_count(1) == 2
+    assert await store.channel_count(2) == 1
+    assert await store.channel_count(3) == 0
+
+
+async def test_a_replay_is_stored_once_and_counted_once(store: Store) -> None:
+    assert await store.add(message(1), counted=True) == Arrival(new=True, count=1)
+    assert await store.add(message(1), counted=True) == Arrival(new=False, count=None)
+    assert ids(await store.last_in_channel(1, 10)) == [1001]
+    assert await store.channel_count(1) == 1
+    assert await store.add(message(2), counted=True) == Arrival(new=True, count=2)
+
+
+async def test_an_uncounted_message_is_stored_and_not_counted(store: Store) -> None:
+    assert await store.add(message(1), counted=False) == Arrival(new=True, count=None)
+    assert await store.channel_count(1) == 0
+    # Already stored: a replay does not count it, even when it asks to be counted.
+    assert await store.add(message(1), counted=True) == Arrival(new=False, count=None)
+    assert await store.channel_count(1) == 0
+    assert ids(await store.last_in_channel(1, 10)) == [1001]
+
+
+async def test_count_counts_a_message_that_is_not_kept(store: Store) -> None:
+    assert (await store.add(message(1), counted=True)).count == 1
+    assert await store.count(1, 1002) == Arrival(new=True, count=2)
+    assert (await store.add(message(3), counted=True)).count == 3
+    assert ids(await store.last_in_channel(1, 10)) == [1001, 1003]  # 1002 is not kept
+    assert await store.count(1, 1002) == Arrival(new=False, count=None)  # a replay
+    assert await store.channel_count(1) == 3
+    assert await store.count(2, 2001) == Arrival(new=True, count=1)  # channels apart
+
+
+async def test_concurrent_counts_and_adds_follow_call_order(store: Store) -> None:
+    calls = [
+        store.count(1, 5000 + n) if n % 3 == 0 else store.add(message(n), counted=True)
+        for n in range(15)
+    ]
+    arrivals = await asyncio.gather(*calls)
+    assert [a.count for a in arrivals] == list(range(1, 16))
+    assert await store.channel_count(1) == 15
+
+
+async def test_removing_messages_never_takes_a_count_back(store: Store) -> None:
+    for n in range(6):
+        await store.add(message(n, author=100 + n % 2), counted=True)
+    await store.edit(1000, "changed", START + timedelta(hours=1))
+    await store.delete(1001)
+    await store.forget_author(GUILD, 101)
+    await store.delete_older_than(START + timedelta(days=1))
+    assert await store.last_in_channel(1, 10) == []
+    assert await store.channel_count(1) == 6
+    assert (await store.add(message(10), counted=True)).count == 7
+
+
+# -- changing and removing -------------------------------------------------------------------
+
+
+async def test_edit_changes_the_content_and_the_edit_time(store: Store) -> None:
+    await store.add(message(1), counted=True)
+    await store.add(message(2), counted=True)
+    edited_at = START + timedelta(hours=1)
+    assert await store.edit(1001, "changed", edited_at)
+    assert not await store.edit(5555, "nothing here", edited_at)
+    first, second = await store.last_in_channel(1, 10)
+    assert first == replace(message(1), content="changed", edited_at=edited_at)
+    assert second == message(2)
+    assert await store.last_by_author(GUILD, 100, 1) == [second]
+    assert await store.channel_count(1) == 2  # an edit is not a new message
+
+
+async def test_delete_removes_one_message(store: Store) -> None:
+    for n in range(3):
+        await store.add(message(n), counted=True)
+    assert await store.delete(1001)
+    assert not await store.delete(1001)
+    assert not await store.delete(5555)
+    assert ids(await store.last_in_channel(1, 10)) == [1000, 1002]
+    assert ids(await store.last_by_author(GUILD, 100, 10)) == [1000, 1002]
+    assert not await store.edit(1001, "too late", START)
+
+
+async def test_forget_author_removes_only_that_member_in_that_guild(store: Store) -> None:
+    for n in range(10):
+        await store.add(message(n, author=100 if n % 2 else 200, channel=1 + n % 3), counted=True)
+    await store.add(message(20, author=100, guild=OTHER_GUILD, channel=9), counted=True)
+    counts = [await store.channel_count(channel) for channel in (1, 2, 3, 9)]
+    assert await store.forget_author(GUILD, 100) == 5
+    assert await store.forget_author(GUILD, 100) == 0
+    assert await store.last_by_author(GUILD, 100, 30) == []
+    assert ids(await store.last_by_author(GUILD, 200, 30)) == [1000, 1002, 1004, 1006, 1008]
+    assert ids(await store.last_by_author(OTHER_GUILD, 100, 30)) == [1020]
+    left = [m for c in (1, 2, 3) for m in await store.last_in_channel(c, 30)]
+    assert {m.author_id for m in left} == {200}
+    assert [await store.channel_count(channel) for channel in (1, 2, 3, 9)] == counts
+
+
+async def test_delete_older_than_removes_only_older_messages(store: Store) -> None:
+    for n in range(5):
+        await store.add(message(n, author=100 + n % 2), counted=True)
+    assert await store.delete_older_than(START + timedelta(minutes=3)) == 3
+    assert await store.delete_older_than(START + timedelta(minutes=3)) == 0
+    assert ids(await store.last_in_channel(1, 10)) == [1003, 1004]
+    assert ids(await store.last_by_author(GUILD, 101, 10)) == [1003]
+    assert await store.channel_count(1) == 5
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STATE_KINDS)
+async def test_state_documents_round_trip(store: Store, kind: StateKind) -> None:
+    document: Document = {
+        "version": 2,
+        "text": "ünïcödé ✨",
+        "items": [{"url": "https://example.com/a", "n": 1}, None, True, 1.5],
+        "nested": {"a": {"b": []}},
+    }
+    assert await store.get_state(kind, "10:100") is None
+    await store.put_state(kind, "10:100", document)
+    assert await store.get_state(kind, "10:100") == document
+    await store.put_state(kind, "10:100", {"version": 3})  # replaced, not merged
+    assert await store.get_state(kind, "10:100") == {"version": 3}
+    assert await store.get_state(kind, "10:101") is None
+
+
+async def test_state_kinds_and_keys_are_apart(store: Store) -> None:
+    for n, kind in enumerate(STATE_KINDS):
+        await store.put_state(kind, "1", {"kind": kind, "n": n})
+    await store.put_state("persona", "2", {"other": True})
+    for n, kind in enumerate(STATE_KINDS):
+        assert await store.get_state(kind, "1") == {"kind": kind, "n": n}
+    assert await store.get_state("privacy", "2") is None
+    assert await store.get_state("persona", "2") == {"other": True}
+
+
+async def test_a_state_document_is_a_copy_both_ways(store: Store) -> None:
+    document: Document = {"ids": [1, 2]}
+    await store.put_state("bot_replies", "k", document)
+    document["ids"].append(3)  # the caller's dict is not the stored one
+    read = await store.get_state("bot_replies", "k")
+    assert read == {"ids": [1, 2]}
+    assert read is not None
+    read["ids"].append(4)  # nor is what a read returns
+    assert await store.get_state("bot_replies", "k") == {"ids": [1, 2]}
+
+
+async def test_delete_state(store: Store) -> None:
+    await store.put_state("music_queue", "10", {"tracks": ["a"]})
+    await store.put_state("music_queue", "11", {"tracks": ["b"]})
+    assert await store.delete_state("music_queue", "10")
+    assert not await store.delete_state("music_queue", "10")
+    assert not await store.delete_state("persona", "11")
+    assert await store.get_state("music_queue", "10") is None
+    assert await store.get_state("music_queue", "11") == {"tracks": ["b"]}
+
+
+async def test_update_state_creates_changes_and_deletes(store: Store) -> None:
+    seen: list[Document | None] = []
+
+    def append(value: int) -> Callable[[Document | None], Document | None]:
+        def change(document: Document | None) -> Document | None:
+            seen.append(None if document is None else dict(document))
+            return {"ids": [*(document or {"ids": []})["ids"], value]}
+
+        return change
+
+    assert await store.update_state("bot_replies", "10:1", append(1)) == {"ids": [1]}
+    assert await store.update_state("bot_replies", "10:1", append(2)) == {"ids": [1, 2]}
+    assert seen == [None, {"ids": [1]}]
+    assert await store.get_state("bot_replies", "10:1") == {"ids": [1, 2]}
+    assert await store.update_state("bot_replies", "10:1", lambda document: None) is None
+    assert await store.get_state("bot_replies", "10:1") is None
+    assert await store.update_state("bot_replies", "10:2", lambda document: None) is None
+    assert await store.state_items("bot_replies") == []
+
+
+async def test_update_state_that_raises_changes_nothing(store: Store) -> None:
+    await store.put_state("privacy", "10:1", {"choice": "opt_out"})
+
+    def fail(document: Document | None) -> Document | None:
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        await store.update_state("privacy", "10:1", fail)
+    assert await store.get_state("privacy", "10:1") == {"choice": "opt_out"}
+    # ... and the store is not left locked.
+    assert await store.update_state("privacy", "10:1", lambda d: {"choice": "in"}) == {
+        "choice": "in"
+    }
+
+
+async def test_concurrent_updates_lose_no_update(store: Store) -> None:
+    def append(value: int) -> Callable[[Document | None], Document | None]:
+        return lambda document: {"ids": [*(document or {"ids": []})["ids"], value]}
+
+    async def put_elsewhere(n: int) -> None:
+        await store.put_state("bot_replies", f"other:{n}", {"n": n})
+
+    await asyncio.gather(
+        *(store.update_state("bot_replies", "10:1", append(n)) for n in range(10)),
+        *(put_elsewhere(n) for n in range(3)),
+    )
+    final = await store.get_state("bot_replies", "10:1")
+    assert final is not None
+    assert sorted(final["ids"]) == list(range(10))
+
+
+async def test_state_items_gives_every_document_of_the_kind(store: Store) -> None:
+    assert await store.state_items("persona") == []
+    await store.put_state("persona", "10:1", {"style": "direct"})
+    await store.put_state("persona", "10:2", {"style": "playful"})
+    await store.put_state("persona", "10:1", {"style": "elegant"})
+    await store.put_state("privacy", "10:3", {"choice": "opt_out"})
+    await store.delete_state("persona", "10:2")
+    await store.put_state("persona", "11:4", {"style": "direct"})
+    assert sorted(await store.state_items("persona")) == [
+        ("10:1", {"style": "elegant"}),
+        ("11:4", {"style": "direct"}),
+    ]
+    assert await store.state_items("privacy") == [("10:3", {"choice": "opt_out"})]
+
+
+# -- durability ------------------------------------------------------------------------------
+
+
+async def test_messages_counts_and_state_survive_a_close_and_reopen(place: StorePlace) -> None:
+    if not place.durable:
+        pytest.skip("an in-memory store keeps nothing across a close: nothing to reopen")
+    first = await place.open()
+    for n in range(5):
+        await first.add(message(n, author=100 + n % 2), counted=True)
+    await first.count(1, 2000)
+    await first.add(message(9, channel=2), counted=False)
+    await first.edit(1001, "edited", START + timedelta(hours=1))
+    await first.delete(1002)
+    await first.put_state("guild_settings", "10", {"temperature": 0.9})
+    await first.put_state("persona", "10:100", {"style": "direct"})
+    await first.put_state("persona", "10:101", {"style": "playful"})
+    await first.delete_state("persona", "10:101")
+    expected = await first.last_in_channel(1, 10)
+    await first.close()
+
+    second = await place.open()
+    assert await second.last_in_channel(1, 10) == expected
+    assert [m.content for m in expected] == ["message 0", "edited", "message 3", "message 4"]
+    assert ids(await second.last_in_channel(2, 10)) == [1009]
+    assert await second.channel_count(1) == 6
+    assert await second.channel_count(2) == 0
+    assert (await second.add(message(10), counted=True)).count == 7  # carries on
+    assert await second.add(message(3), counted=True) == Arrival(new=False, count=None)
+    assert await second.get_state("guild_settings", "10") == {"temperature": 0.9}
+    assert await second.state_items("persona") == [("10:100", {"style": "direct"})]
