@@ -100,11 +100,9 @@ class CatchUpCog(commands.Cog):
             if isinstance(channel, discord.Thread) and guild.get_thread(channel.id) is None:
                 continue  # archived or deleted since: nothing is left running for it
             try:
-                report = await self._catch_up_channel(channel, window)
+                await self._catch_up_channel(channel, window)
             except discord.HTTPException as error:
                 log.warning("catch-up of channel %s failed: %s", channel.id, error)
-                continue
-            log.info("caught up %s", report.describe())
         if windows:
             log.info(
                 "catch-up of guild %s: %d channel(s) in %.2f s",
@@ -115,6 +113,7 @@ class CatchUpCog(commands.Cog):
 
     async def _catch_up_channel(self, channel: Readable, window: Window) -> CatchUpReport:
         limit = self._catch_up.limit
+        started = time.monotonic()
         fetched = [
             m
             async for m in channel.history(
@@ -123,7 +122,14 @@ class CatchUpCog(commands.Cog):
         ]
         fetched.reverse()  # oldest first: the order they are counted in
         history = [HistoryMessage(m.id, self._reader.facts(m)) for m in fetched]
+        read = time.monotonic()
         report = await self._catch_up.take(window, history, complete=len(fetched) < limit)
+        log.info(
+            "caught up %s (history read in %.2f s, taken in %.2f s)",
+            report.describe(),
+            read - started,
+            time.monotonic() - read,
+        )
         for trigger, reason in report.choice.skipped:
             self._replies.record(Decision(trigger, "skipped", reason))
         answer = report.choice.answer
