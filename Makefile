@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-load lint bench bench-store bench-conversation bench-voice bench-postgres sync clean
+.PHONY: run test test-load lint bench bench-store bench-conversation bench-voice bench-catchup bench-postgres sync clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,7 +39,7 @@ test: lint
 test-load: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m load -s
 
-bench: bench-store bench-conversation bench-voice
+bench: bench-store bench-conversation bench-voice bench-catchup
 
 bench-store: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
@@ -49,6 +49,9 @@ bench-conversation: $(VENV)/.installed-dev
 
 bench-voice: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.voice_bench
+
+bench-catchup: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.catchup_bench
 
 # The PostgreSQL store on a PostgreSQL 18 it starts (fsync on); about a minute.
 bench-postgres: $(VENV)/.installed-dev

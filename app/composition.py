@@ -22,7 +22,10 @@ from discord.ext import commands
 
 from app.metrics import PrometheusTelemetry, serve_metrics
 from app.settings import Settings
+from commands.catchup import CatchUpCog
 from commands.chat import ChatCog
+from commands.chat_reading import ChatReader
+from commands.chat_reply import ChatReplies
 from commands.gateway_health import GatewayHealth
 from commands.music import Music
 from commands.persona import PersonaCog
@@ -38,6 +41,7 @@ from commands.voice_audio import (
 )
 from commands.voice_watch import VoiceWatch
 from services.background import BackgroundTasks
+from services.catch_up import CatchUp, LiveMarks
 from services.conversation import ConversationService
 from services.cooldown import Cooldown
 from services.encryption import FernetCipher, cipher_for
@@ -63,6 +67,7 @@ from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from services.tts import SpeechCache, SpeechSynthesizer
 from services.voice_player import VoicePlayers
+from services.watched_channels import WatchRule
 
 
 def find_ffmpeg() -> str:
@@ -109,6 +114,7 @@ class Services:
     temperature: TemperatureSettings
     policy: ReplyPolicy
     conversation: ConversationService
+    catch_up: CatchUp
     music_queues: MusicQueues
     music_resolver: MusicResolver
     voice_connector: DiscordVoiceConnector
@@ -180,6 +186,14 @@ async def open_services(
         )
         await privacy.load()
         temperature = TemperatureSettings(GuildSettingsRepository(store))
+        policy = ReplyPolicy(
+            store=store,
+            privacy=privacy,
+            every=settings.reply_every,
+            mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
+            flood=FloodGuard(),
+            telemetry=telemetry,
+        )
         speech = None
         if settings.speech_configured:
             speech = SpeechSynthesizer(
@@ -216,14 +230,7 @@ async def open_services(
             personas=personas,
             privacy=privacy,
             temperature=temperature,
-            policy=ReplyPolicy(
-                store=store,
-                privacy=privacy,
-                every=settings.reply_every,
-                mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
-                flood=FloodGuard(),
-                telemetry=telemetry,
-            ),
+            policy=policy,
             conversation=ConversationService(
                 store=store,
                 model=model,
@@ -232,6 +239,12 @@ async def open_services(
                 quotable=privacy.may_store,
                 context_messages=settings.context_messages,
                 telemetry=telemetry,
+            ),
+            catch_up=CatchUp(
+                store=store,
+                policy=policy,
+                limit=settings.catchup_messages,
+                retention=timedelta(days=settings.retention_days),
             ),
             music_queues=music_queues,
             music_resolver=music_resolver,
@@ -258,16 +271,27 @@ async def register_cogs(
     """Every cog, each with what it needs."""
     accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
     players = services.voice_players
+    rule = WatchRule(settings.channel_ids, settings.guild_id, threads=settings.watch_threads)
+    reader = ChatReader(bot, rule)
+    replies = ChatReplies(
+        bot, reader=reader, conversation=services.conversation, privacy=services.privacy
+    )
+    live = LiveMarks()  # where live begins in each channel, this gateway session
     cogs: list[commands.Cog] = [
         ChatCog(
-            bot,
             store=services.store,
             policy=services.policy,
-            conversation=services.conversation,
-            privacy=services.privacy,
+            reader=reader,
+            replies=replies,
             tasks=services.tasks,
-            channel_ids=settings.channel_ids,
-            guild_id=settings.guild_id,
+            live=live,
+        ),
+        CatchUpCog(
+            catch_up=services.catch_up,
+            reader=reader,
+            replies=replies,
+            tasks=services.tasks,
+            live=live,
         ),
         PersonaCog(
             personas=services.personas,

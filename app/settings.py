@@ -99,6 +99,15 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("not a flag")
+
+
 def _hosts(raw: str) -> tuple[str, ...]:
     hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
     if not hosts:
@@ -173,6 +182,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _positive_int: "a positive whole number",
     _non_negative_int: "a whole number, 0 or more",
     _positive_float: "a positive number of seconds",
+    _flag: "true or false",
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
     _consent_mode: "opt-out or opt-in",
@@ -207,6 +217,8 @@ class Setting:
         value = self.default
         if self.required or value is None:
             return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
         if isinstance(value, Secret):
             return value.reveal()
         if isinstance(value, float):
@@ -525,6 +537,22 @@ VARIABLES: tuple[Setting, ...] = (
         "with status 1 so that Docker restarts it; 0: never.",
     ),
     Setting(
+        env="WATCH_THREADS",
+        field="watch_threads",
+        parse=_flag,
+        default=True,
+        help="`true`: the threads of the watched channels and the posts of watched forum "
+        "channels are watched too, each with its own beat; `false`: only the channels.",
+    ),
+    Setting(
+        env="CATCHUP_MESSAGES",
+        field="catchup_messages",
+        parse=_non_negative_int,
+        default=500,
+        help="After a start or a reconnect that could not resume, how many missed messages "
+        "per channel and thread the bot reads back (the newest); 0: none.",
+    ),
+    Setting(
         env="SHARD_COUNT",
         field="shard_count",
         parse=_positive_int,
@@ -597,6 +625,8 @@ class Settings:
     metrics_port: int | None = _DEFAULTS["metrics_port"]  # 0 (tests only): any free port
     heartbeat_seconds: float = _DEFAULTS["heartbeat_seconds"]
     watchdog_minutes: int = _DEFAULTS["watchdog_minutes"]
+    watch_threads: bool = _DEFAULTS["watch_threads"]
+    catchup_messages: int = _DEFAULTS["catchup_messages"]
     shard_count: int | None = _DEFAULTS["shard_count"]
     shard_ids: tuple[int, ...] | None = _DEFAULTS["shard_ids"]
     shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]

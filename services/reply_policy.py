@@ -14,6 +14,11 @@ member who opted out), then decides, in this order:
 The count is the store's, bumped in the same durable write as the message and in call order,
 so arrival order is the count order and a restart carries on where it stopped. Nothing here
 awaits before the store is called, which keeps that order.
+
+A message read back from the history after a fresh gateway session (`live=False`, see
+`services/catch_up.py`) takes the same path, except that it says nothing about the pace of
+its author now (no flood bookkeeping) and spends no mention cooldown: the catch-up answers at
+most one trigger of its whole backlog.
 """
 
 from __future__ import annotations
@@ -95,8 +100,10 @@ class ReplyPolicy:
         self._mention_cooldown = mention_cooldown
         self._flood = flood
 
-    async def take(self, facts: MessageFacts) -> Trigger | Skip:
-        """Store (or count) the message, then decide; durable before it returns."""
+    async def take(self, facts: MessageFacts, *, live: bool = True) -> Trigger | Skip:
+        """Store (or count) the message, then decide; durable before it returns.
+
+        `live=False`: a message of the backlog a catch-up reads back, not one arriving now."""
         message = facts.message
         if message.from_bot:
             await self._store.add(message, counted=False)
@@ -108,16 +115,18 @@ class ReplyPolicy:
             arrival = await self._store.count(message.channel_id, message.message_id)
         if not arrival.new or arrival.count is None:
             return Skip(message.message_id, "replay")
-        self._flood.note(message.guild_id, message.author_id)
+        member = (message.guild_id, message.author_id)
+        if live:
+            self._flood.note(*member)
         if (
             kept
             and facts.addresses_bot
-            and self._mention_cooldown.try_acquire((message.guild_id, message.author_id))
+            and (not live or self._mention_cooldown.try_acquire(member))
         ):
             return self._trigger(facts, "mention", arrival.count, answer_author=True)
         if arrival.count % self._every != 0:
             return Skip(message.message_id, "not a beat", arrival.count)
-        if not self._flood.admits(message.guild_id, message.author_id):
+        if live and not self._flood.admits(*member):
             self._telemetry.reply_decision("skipped")
             return Skip(message.message_id, "flooding", arrival.count)
         return self._trigger(facts, "beat", arrival.count, answer_author=kept)

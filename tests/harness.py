@@ -33,6 +33,7 @@ APPLICATION_ID = 900_000_000_000_000_002
 GENERAL = 900_000_000_000_000_010  # watched
 RANDOM = 900_000_000_000_000_011  # watched
 OFFTOPIC = 900_000_000_000_000_012  # not watched
+FORUM = 900_000_000_000_000_013  # a forum channel, watched only by the tests that say so
 VOICE = 900_000_000_000_000_020
 QUIET_ROOM = 900_000_000_000_000_021  # a second voice channel
 BOT = FakeUser(id=900_000_000_000_000_100, username="Aria", bot=True)
@@ -60,6 +61,7 @@ def new_fake_discord() -> FakeDiscord:
         members=[ALICE, BRUNO, CAROL, OTHER_BOT],
     )
     fake.add_guild_member(MODERATOR, admin=True)
+    fake.add_forum_channel(FORUM, "ideas")
     return fake
 
 

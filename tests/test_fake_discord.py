@@ -22,6 +22,7 @@ VOICE = 900000000000000004
 # a later test). Keep the delay short and let that task finish before closing.
 READY_TIMEOUT = 0.05
 DM_CHANNEL = 900000000000000008
+FORUM = 900000000000000009
 BOT = FakeUser(900000000000000005, "testbot", bot=True)
 ALICE = FakeUser(900000000000000006, "alice", "Alice")
 BOB = FakeUser(900000000000000007, "bob")
@@ -96,6 +97,7 @@ def make_fake() -> FakeDiscord:
 async def fake() -> AsyncIterator[FakeDiscord]:
     server = make_fake()
     server.add_guild_member(BOB, admin=False)
+    server.add_forum_channel(FORUM, "ideas")
     await server.start()
     try:
         with server.install():
@@ -378,3 +380,43 @@ async def test_resumable_invalid_session(fake: FakeDiscord, bot: Harness) -> Non
     assert fake.identify_count == 1 and fake.resume_count == 1
     await fake.post_message(GENERAL, ALICE, "still here")
     assert (await bot.next_message()).content == "still here"
+
+
+async def test_threads_and_forum_posts(fake: FakeDiscord, bot: Harness) -> None:
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    forum = guild.get_channel(FORUM)
+    assert isinstance(forum, discord.ForumChannel)
+    public = await fake.start_thread(GENERAL, ALICE, "plans")
+    private = await fake.start_thread(GENERAL, BOB, "secret", private=True)
+    said = await fake.post_message(int(public["id"]), ALICE, "in the thread")
+    got = await bot.next_message()
+    assert got.id == int(said["id"]) and isinstance(got.channel, discord.Thread)
+    assert (got.channel.parent_id, got.channel.type) == (GENERAL, discord.ChannelType.public_thread)
+    post, starter = await fake.post_in_forum(FORUM, BOB, "An idea", "what about this?")
+    got = await bot.next_message()
+    assert got.id == int(post["id"]) == int(starter["id"])
+    assert isinstance(got.channel, discord.Thread) and got.channel.parent_id == FORUM
+    secret = guild.get_thread(int(private["id"]))
+    assert secret is not None and secret.type == discord.ChannelType.private_thread
+    assert secret.me is not None  # the bot was added to it
+    active = {t.id for t in await guild.active_threads()}
+    assert active == {int(public["id"]), int(private["id"]), int(post["id"])}
+    # History pages by `after` and `before`, newest first on the wire.
+    thread = guild.get_thread(int(public["id"]))
+    assert thread is not None
+    for n in range(4):
+        await fake.post_message(thread.id, BOB, f"more {n}")
+    newest = [m.content async for m in thread.history(limit=2)]
+    assert newest == ["more 3", "more 2"]
+    oldest = [m.content async for m in thread.history(limit=3, after=thread)]
+    assert oldest == ["in the thread", "more 0", "more 1"]
+    updated = asyncio.ensure_future(bot.wait_for("thread_update", timeout=5))
+    await fake.archive_thread(thread.id)
+    _, archived = await updated
+    assert archived.archived and guild.get_thread(thread.id) is None
+    deleted = asyncio.ensure_future(bot.wait_for("raw_thread_delete", timeout=5))
+    await fake.delete_thread(int(private["id"]))
+    raw = await deleted
+    assert (raw.thread_id, raw.parent_id, raw.guild_id) == (int(private["id"]), GENERAL, GUILD_ID)
+    assert guild.get_thread(int(private["id"])) is None

@@ -199,6 +199,17 @@ def test_readme_table_lists_the_declared_variables_with_their_defaults_and_help(
         assert found[setting.env] == (default, setting.help), setting.env
 
 
+def test_threads_and_catch_up_settings_are_read() -> None:
+    settings = load_settings({**REQUIRED, "WATCH_THREADS": "off", "CATCHUP_MESSAGES": "0"})
+    assert (settings.watch_threads, settings.catchup_messages) == (False, 0)
+    assert load_settings(dict(REQUIRED)).watch_threads is True
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**REQUIRED, "WATCH_THREADS": "maybe"})
+    assert caught.value.problems == [
+        "WATCH_THREADS is malformed ('maybe'): expected true or false; see .env.example."
+    ]
+
+
 def test_shard_settings_are_read() -> None:
     assert load_settings(dict(REQUIRED)).shard_count is None
     assert load_settings(dict(REQUIRED)).shard_ids is None

@@ -1,9 +1,11 @@
-"""Failure injection: answer the next matching REST requests with a chosen error."""
+"""Failure injection: answer the next matching REST requests with a chosen error, or hold
+them until the test lets them through."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -20,12 +22,47 @@ class Failure:
     times: int
 
 
+@dataclass
+class Hold:
+    """Matching requests wait until :meth:`release` (a slow Discord, on the test's cue)."""
+
+    method: str
+    path_prefix: str
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # one is waiting
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def wait_arrived(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            await self.arrived.wait()
+
+
 class Faults:
     def __init__(self) -> None:
         self._failures: list[Failure] = []
+        self._holds: list[Hold] = []
 
     def clear(self) -> None:
         self._failures.clear()
+        for hold in self._holds:
+            hold.release()
+        self._holds.clear()
+
+    def hold(self, method: str, path_prefix: str) -> Hold:
+        """Hold the requests matching method and path prefix until the hold is released."""
+        hold = Hold(method.upper(), path_prefix)
+        self._holds.append(hold)
+        return hold
+
+    async def wait_if_held(self, method: str, api_path: str) -> None:
+        for hold in list(self._holds):
+            if hold.method == method and api_path.startswith(hold.path_prefix):
+                hold.arrived.set()
+                await hold.released.wait()
+                if hold in self._holds:
+                    self._holds.remove(hold)
 
     def fail_next(
         self,

@@ -65,6 +65,7 @@ class Front:
             )
         )
         self._notifier.notify()
+        await self._faults.wait_if_held(request.method, api_path)
         injected = self._faults.take(request.method, api_path)
         if injected is not None:
             return injected

@@ -60,11 +60,13 @@ class Messages:
         flags: int = 0,
         nonce: Any = None,
         tts: bool = False,
+        message_id: int | None = None,
     ) -> JSON:
-        """A new message (not stored yet): mentions resolved, a reply typed 19."""
+        """A new message (not stored yet): mentions resolved, a reply typed 19. Its id is new,
+        unless given (a forum post's starter message has the id of its thread)."""
         model = self._model
         in_guild = model.is_guild_channel(channel_id)
-        mid = model.snowflake()
+        mid = message_id if message_id is not None else model.snowflake()
         if webhook_id is not None:
             author_payload: JSON = {
                 "id": str(webhook_id),
@@ -183,6 +185,7 @@ class Messages:
         attachments: list[JSON] | None = None,
         embeds: list[JSON] | None = None,
         in_guild: bool = True,
+        message_id: int | None = None,
     ) -> JSON:
         model = self._model
         model.users.setdefault(author.id, author)
@@ -201,6 +204,7 @@ class Messages:
             reply_to=reply_to,
             attachments=attachments,
             embeds=embeds,
+            message_id=message_id,
         )
         model.store(msg)
         await self._dispatch("MESSAGE_CREATE", msg)

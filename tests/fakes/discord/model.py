@@ -1,6 +1,7 @@
-"""What the fake Discord stores: one guild, its users, members, channels, roles, messages and
-voice states, the bot's DM channels and the application's commands; and, for the shard tests,
-other guilds (`add_guild`: their own id and text channels, the same members, no voice).
+"""What the fake Discord stores: one guild, its users, members, channels (threads among them),
+roles, messages and voice states, the bot's DM channels and the application's commands; and,
+for the shard tests, other guilds (`add_guild`: their own id and text channels, the same
+members, no voice or threads).
 
 Channels, roles and messages are kept as the JSON Discord returns for them (and mutated in
 place, e.g. ``last_message_id``); the payloads derived from the rest live in ``payloads.py``.
@@ -154,6 +155,8 @@ class Model:
         for pos, (cid, name) in enumerate((voice_channels or {}).items()):
             self.channels[cid] = voice_channel_payload(guild_id, cid, name, pos)
         self.dm_channels: dict[int, JSON] = {}
+        # Threads and forum posts (channel types 11 and 12), by id; see ``threads.py``.
+        self.threads: dict[int, JSON] = {}
 
         self.admin_role_id = self.snowflake()
         self.bot_role_id = self.snowflake()
@@ -245,11 +248,20 @@ class Model:
         )
 
     def channel(self, cid: int) -> JSON | None:
-        """A guild channel (of any guild) or a DM channel."""
-        return self.channels.get(cid) or self.other_channels.get(cid) or self.dm_channels.get(cid)
+        """A guild channel (of any guild), a thread or a DM channel."""
+        return (
+            self.channels.get(cid)
+            or self.threads.get(cid)
+            or self.other_channels.get(cid)
+            or self.dm_channels.get(cid)
+        )
 
     def is_guild_channel(self, channel_id: int) -> bool:
-        return channel_id in self.channels or channel_id in self.other_channels
+        return (
+            channel_id in self.channels
+            or channel_id in self.threads
+            or channel_id in self.other_channels
+        )
 
     # -- several guilds (shards) -----------------------------------------------------------
 
@@ -272,6 +284,10 @@ class Model:
         channel = self.channel(int(msg["channel_id"]))
         if channel is not None:
             channel["last_message_id"] = msg["id"]
+            if "thread_metadata" in channel and msg["id"] != channel["id"]:
+                # A thread counts its messages, a forum post's starter message aside.
+                channel["message_count"] += 1
+                channel["total_message_sent"] += 1
 
     def dm_channel_for(self, user: FakeUser, channel_id: int | None = None) -> JSON:
         """The bot's DM channel with ``user``, created (with ``channel_id``) if needed."""

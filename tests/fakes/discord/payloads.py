@@ -113,7 +113,8 @@ def guild_create_payload(model: Model) -> JSON:
         "member_count": len(model.guild_members),
         "members": [member_payload(model, uid) for uid in model.guild_members],
         "channels": list(model.channels.values()),
-        "threads": [],
+        # The active threads the bot can see (every thread of the fake is visible to it).
+        "threads": [t for t in model.threads.values() if not t["thread_metadata"]["archived"]],
         "presences": [],
         "voice_states": [voice_state(model, uid) for uid in model.voice_channel_of],
         "stage_instances": [],

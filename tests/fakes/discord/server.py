@@ -25,7 +25,7 @@ import yarl
 from aiohttp import web
 
 from tests.fakes.discord import payloads
-from tests.fakes.discord.faults import Faults
+from tests.fakes.discord.faults import Faults, Hold
 from tests.fakes.discord.front import Front, RecordedRequest
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interactions import FakeInteraction, Interactions
@@ -33,6 +33,7 @@ from tests.fakes.discord.messages import Messages
 from tests.fakes.discord.model import FakeUser, Member, Model
 from tests.fakes.discord.protocol import JSON, Address
 from tests.fakes.discord.rest import Rest
+from tests.fakes.discord.threads import Threads
 from tests.fakes.discord.voice import Voice
 from tests.fakes.discord.waits import Notifier
 from tests.fakes.loopback import serve_on_loopback
@@ -77,6 +78,7 @@ class FakeDiscord:
     admin_role_id = _Forward[int]("_model")
     bot_role_id = _Forward[int]("_model")
     channels = _Forward[dict[int, JSON]]("_model")
+    threads = _Forward[dict[int, JSON]]("_model")
     dm_channels = _Forward[dict[int, JSON]]("_model")
     roles = _Forward[dict[int, JSON]]("_model")
     users = _Forward[dict[int, FakeUser]]("_model")
@@ -141,6 +143,7 @@ class FakeDiscord:
         self._rest = Rest(self._model, self._messages, self._notifier, dispatch)
         self._interactions = Interactions(self._model, self._messages, self._notifier, dispatch)
         self._voice = Voice(self._model, self._notifier, dispatch)
+        self._threads = Threads(self._model, self._messages, self._notifier, dispatch)
         self._gateway.on_voice_state = self._voice.answer_voice_state
         self._runner: web.AppRunner | None = None
 
@@ -151,6 +154,7 @@ class FakeDiscord:
         self._gateway.add_routes(app.router)
         self._rest.add_routes(app.router)
         self._interactions.add_routes(app.router)
+        self._threads.add_routes(app.router)
         self._runner, self._address.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
@@ -378,6 +382,34 @@ class FakeDiscord:
     def bot_voice_channel(self) -> int | None:
         return self._voice.bot_voice_channel
 
+    # ------------------------------------------------------------------ threads and forum posts
+
+    def add_forum_channel(self, channel_id: int, name: str) -> JSON:
+        """Create a forum channel (type 15; state only: before the bot connects)."""
+        return self._threads.add_forum_channel(channel_id, name)
+
+    async def start_thread(
+        self, parent_id: int, owner: FakeUser, name: str, *, private: bool = False
+    ) -> JSON:
+        """A member starts a thread in a text channel (a private one has the bot in it):
+        THREAD_CREATE. Post in it with :meth:`post_message` and the thread's id."""
+        return await self._threads.start(parent_id, owner, name, private=private)
+
+    async def post_in_forum(
+        self, forum_id: int, owner: FakeUser, title: str, content: str
+    ) -> tuple[JSON, JSON]:
+        """A member posts in a forum channel: THREAD_CREATE, then the starter message (whose
+        id is the thread's). Returns the thread and the message."""
+        return await self._threads.post_in_forum(forum_id, owner, title, content)
+
+    async def archive_thread(self, thread_id: int) -> JSON:
+        """The thread is archived: THREAD_UPDATE."""
+        return await self._threads.archive(thread_id)
+
+    async def delete_thread(self, thread_id: int) -> None:
+        """The thread and its messages are deleted: THREAD_DELETE."""
+        await self._threads.delete(thread_id)
+
     # ------------------------------------------------------------------ gateway
 
     @property
@@ -428,6 +460,11 @@ class FakeDiscord:
         self._faults.fail_next_rate_limited(
             method, path_prefix, retry_after=retry_after, times=times
         )
+
+    def hold(self, method: str, path_prefix: str) -> Hold:
+        """Hold the matching requests (method and path prefix after /api/v10) until the
+        returned hold is released; :meth:`reset` releases every hold."""
+        return self._faults.hold(method, path_prefix)
 
     # ------------------------------------------------------------------ waiting
 

@@ -1,0 +1,150 @@
+"""Catch-up end to end: what is said while the bot is away is stored after it comes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.bot import AzureBot
+from app.settings import Settings
+from tests.azure_brain import Brain
+from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.discord_server import FakeDiscord
+from tests.harness import (
+    ALICE,
+    BRUNO,
+    CAROL,
+    GENERAL,
+    OTHER_BOT,
+    RANDOM,
+    chat_listener,
+    eventually,
+    post_many,
+    running_bot,
+    sent_after,
+)
+
+JSON = dict[str, Any]
+
+
+async def stored_ids(bot: AzureBot, channel_id: int) -> list[int]:
+    return [
+        m.message_id
+        for m in await bot.services.store.last_in_channel(channel_id, 10_000)
+        if not m.from_bot
+    ]
+
+
+def ids(messages: list[JSON]) -> list[int]:
+    return [int(m["id"]) for m in messages]
+
+
+async def test_messages_posted_while_the_bot_was_stopped_are_stored_counted_and_answered_once(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    fake_azure.responder = Brain()
+    async with running_bot(fake_discord, settings) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE, BRUNO], 3, "before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+    # Away: three beats fall in GENERAL (counts 5, 10, 15); RANDOM, never heard, gets one.
+    away = await post_many(fake_discord, GENERAL, [ALICE, BRUNO, CAROL], 12, "away")
+    await fake_discord.post_message(GENERAL, OTHER_BOT, "beep")  # other bots stay noise
+    await fake_discord.post_message(GENERAL, ALICE, "hook", webhook_id=77)
+    elsewhere = await fake_discord.post_message(RANDOM, CAROL, "meanwhile in random")
+    async with running_bot(fake_discord, settings) as bot:
+        await eventually(lambda: _has(bot, GENERAL, before + away))
+        [reply] = await fake_discord.wait_for_sent(
+            lambda m: m in sent_after(fake_discord, GENERAL, before[0])
+        )
+        await bot.services.tasks.wait_idle()
+        count = await bot.services.store.channel_count(GENERAL)
+        random_ids = await stored_ids(bot, RANDOM)
+        decisions = list(chat_listener(bot).decisions)
+    assert count == 15
+    assert random_ids == [int(elsewhere["id"])]
+    # One late answer, to the last beat; the two older beats are skipped, not answered late.
+    assert reply["message_reference"]["message_id"] == away[-1]["id"]
+    assert sent_after(fake_discord, GENERAL, before[0]) == [reply]
+    assert [(d.outcome, d.trigger.count) for d in decisions] == [
+        ("skipped", 5),
+        ("skipped", 10),
+        ("reply", 15),
+    ]
+    assert all("caught up" in d.reason for d in decisions[:2])
+
+
+async def _has(bot: AzureBot, channel_id: int, messages: list[JSON]) -> bool:
+    return await stored_ids(bot, channel_id) == ids(messages)
+
+
+async def test_a_session_that_cannot_resume_catches_up_its_gap(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, RANDOM, [ALICE], 2, "invalid before")
+        await eventually(lambda: _has(bot, RANDOM, before))
+        identified = fake_discord.identify_count
+        await fake_discord.send_invalid_session(resumable=False)
+        # discord.py waits 5 s before identifying again; Discord delivers these to nobody.
+        gap = await post_many(fake_discord, RANDOM, [BRUNO], 3, "invalid gap")
+        await fake_discord.wait_for_state(
+            lambda: fake_discord.identify_count > identified and fake_discord.connected,
+            timeout=15,
+        )
+        await eventually(lambda: _has(bot, RANDOM, before + gap))
+        count = await bot.services.store.channel_count(RANDOM)
+    assert count == 5
+
+
+async def test_a_gap_larger_than_the_limit_keeps_its_newest_messages(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE], 3, "limited before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+    away = await post_many(fake_discord, GENERAL, [BRUNO, CAROL], 25, "limited away")
+    async with running_bot(fake_discord, settings, reply_every=1000, catchup_messages=10) as bot:
+        await eventually(lambda: _has(bot, GENERAL, before + away[-10:]))
+        count = await bot.services.store.channel_count(GENERAL)
+    assert count == 13
+
+
+async def test_an_edit_and_a_delete_made_while_away_are_reflected(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        kept, edited, gone = await post_many(fake_discord, GENERAL, [ALICE], 3, "reconcile")
+        await eventually(lambda: _has(bot, GENERAL, [kept, edited, gone]))
+    await fake_discord.edit_message(int(edited["id"]), "reconcile 2, better said")
+    await fake_discord.delete_message(int(gone["id"]))
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        await eventually(lambda: _has(bot, GENERAL, [kept, edited]))
+        stored = await bot.services.store.last_in_channel(GENERAL, 10)
+    assert [m.content for m in stored] == ["reconcile 1", "reconcile 2, better said"]
+    assert stored[1].edited_at is not None
+
+
+async def test_a_message_arriving_live_during_the_catch_up_is_counted_once(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE], 2, "overlap before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+    away = await post_many(fake_discord, GENERAL, [BRUNO], 2, "overlap away")
+    history = fake_discord.hold("GET", f"/channels/{GENERAL}/messages")
+    try:
+        async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+            await history.wait_arrived()  # the catch-up waits on Discord's answer
+            live = await fake_discord.post_message(GENERAL, CAROL, "overlap live")
+            await eventually(lambda: _stored_last(bot, GENERAL, live))
+            history.release()  # the history it gets now has the live message too
+            await eventually(lambda: _has(bot, GENERAL, [*before, *away, live]))
+            await bot.services.tasks.wait_idle()
+            count = await bot.services.store.channel_count(GENERAL)
+    finally:
+        history.release()
+    assert count == 5
+
+
+async def _stored_last(bot: AzureBot, channel_id: int, message: JSON) -> bool:
+    last = await bot.services.store.last_in_channel(channel_id, 1)
+    return bool(last) and last[0].message_id == int(message["id"])
