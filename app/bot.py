@@ -41,7 +41,6 @@ class AzureBot(commands.AutoShardedBot):
         self.stopped_because: str | None = None
         self.shard_gate = ShardGate(
             services.leases,
-            services.tasks,
             shard_count=settings.shard_count,
             shard_ids=settings.shard_ids,
             lease_seconds=settings.shard_lease_seconds,

@@ -60,7 +60,6 @@ class ShardGate:
     def __init__(
         self,
         leases: LeaseStore,
-        tasks: BackgroundTasks,
         *,
         shard_count: int | None,
         shard_ids: tuple[int, ...] | None,
@@ -68,7 +67,9 @@ class ShardGate:
         lost: Callable[[str], None],
     ) -> None:
         self._leases = leases
-        self._tasks = tasks
+        # Its own tasks: the renewal runs as long as the bot, and the bot's tasks going idle
+        # (what tests wait for) must not wait for it.
+        self._tasks = BackgroundTasks()
         self._shard_count = shard_count
         self._shard_ids = shard_ids
         self._lease_seconds = lease_seconds
@@ -127,7 +128,7 @@ class ShardGate:
         context), and the first caller may be cancelled on the way: the release runs in a task
         of its own, which every caller waits for."""
         if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._release())
+            self._closing = self._tasks.spawn(self._release(), "shard lease release")
         await asyncio.shield(self._closing)
 
     async def _release(self) -> None:
