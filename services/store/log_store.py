@@ -275,12 +275,15 @@ class LogStore:
     # -- messages ---------------------------------------------------------------------------
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
-        # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
+        # A put by Discord id. A gateway replay of a stored message writes nothing: it never
+        # duplicates the message, and never undoes an edit made since.
         doc = self._to_document(message)
         message_id, channel_id = message.message_id, message.channel_id
 
         def work(message_log: MessageLog) -> Arrival:
-            new = not message_log.is_live(message_id)
+            if message_log.is_live(message_id):
+                return Arrival(new=False, count=None)
+            new = True
             record: dict[str, Any] = {"put": message_id, "doc": doc}
             count = None
             if counted and new and message_id not in self._recent_counted:
