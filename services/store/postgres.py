@@ -62,6 +62,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from services.background import BackgroundTasks
 from services.encryption import EncryptionKeyError
 from services.store.model import (
     STATE_KINDS,
@@ -326,13 +327,12 @@ async def _renewed(url: str, name: str, owner: str) -> AsyncIterator[None]:
                 log.error("the %s lease was taken by another process", name)
                 return
 
-    task = asyncio.create_task(renew())
+    tasks = BackgroundTasks()
+    tasks.spawn(renew(), "lease renewal", lease=name)
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await tasks.close()
         with contextlib.suppress(Exception):
             await renewer.close()
 
