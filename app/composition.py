@@ -26,12 +26,12 @@ from commands.catchup import CatchUpCog
 from commands.chat import ChatCog
 from commands.chat_reading import ChatReader
 from commands.chat_reply import ChatReplies
-from commands.gateway_health import GatewayHealth
-from commands.music import Music
+from commands.gateway_health import GatewayHealthCog
+from commands.music import MusicCog
 from commands.persona import PersonaCog
-from commands.presence import Presence
+from commands.presence import PresenceCog
 from commands.retention import RetentionCog
-from commands.say import Say
+from commands.say import SayCog
 from commands.temperature import TemperatureCog
 from commands.voice_audio import (
     DiscordVoiceConnector,
@@ -39,7 +39,7 @@ from commands.voice_audio import (
     VoiceConnect,
     connect_discord_voice,
 )
-from commands.voice_watch import VoiceWatch
+from commands.voice_watch import VoiceWatchCog
 from services.background import BackgroundTasks
 from services.catch_up import CatchUp, LiveMarks
 from services.conversation import ConversationService
@@ -305,7 +305,7 @@ async def register_cogs(
             accepts_temperature=accepts_temperature,
         ),
         RetentionCog(services.privacy),
-        Music(
+        MusicCog(
             bot,
             players=players,
             requests=services.play_requests,
@@ -313,18 +313,20 @@ async def register_cogs(
             resolver=services.music_resolver,
             tasks=services.tasks,
         ),
-        Say(
+        SayCog(
             bot,
             players=players,
             speech=services.speech,
             max_chars=settings.say_max_chars,
             cooldown=services.say_cooldown,
         ),
-        VoiceWatch(bot, players=players),
-        Presence(bot, channel_ids=settings.channel_ids, now_playing=players.now_playing),
+        VoiceWatchCog(bot, players=players),
+        PresenceCog(bot, channel_ids=settings.channel_ids, now_playing=players.now_playing),
     ]
     if services.heartbeat is not None:
-        cogs.append(GatewayHealth(bot, heartbeat=services.heartbeat, telemetry=services.telemetry))
+        cogs.append(
+            GatewayHealthCog(bot, heartbeat=services.heartbeat, telemetry=services.telemetry)
+        )
     services.telemetry.watch_playing(
         lambda: sum(
             1

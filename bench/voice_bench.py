@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from app.settings import Secret
-from commands.music import Music
+from commands.music import MusicCog
 from commands.voice_audio import DiscordVoiceOutput
 from services.audio_mix import FRAME_BYTES, Ducker
 from tests.audio import FFMPEG, make_tone
@@ -101,8 +101,8 @@ async def run(folder: Path) -> None:
                 fake, settings, connect_voice=connect_recording_voice, **overrides
             ) as bot:
                 # As in a bot that has been up a second: yt-dlp's warm-up is over.
-                music = bot.get_cog("Music")
-                assert isinstance(music, Music)
+                music = bot.get_cog("MusicCog")
+                assert isinstance(music, MusicCog)
                 await music.warmed_up()
                 first_frames: list[float] = []
                 for _ in range(PLAYS):

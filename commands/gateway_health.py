@@ -12,7 +12,7 @@ from services.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 
-class GatewayHealth(commands.Cog):
+class GatewayHealthCog(commands.Cog):
     """Up on READY or RESUMED, down on a disconnection, refreshed every interval while up."""
 
     def __init__(

@@ -65,7 +65,7 @@ class InteractionRequester:
             log.info("could not tell user %s that %r failed", user, track.title)
 
 
-class Music(commands.Cog):
+class MusicCog(commands.Cog):
     def __init__(
         self,
         bot: commands.Bot | commands.AutoShardedBot,

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 StatusSource = Callable[[], str | None]
 
 
-class Presence(commands.Cog):
+class PresenceCog(commands.Cog):
     def __init__(
         self,
         bot: commands.Bot | commands.AutoShardedBot,

@@ -15,7 +15,7 @@ from services.voice_player import VoicePlayers
 from services.voice_ports import JoinRefused
 
 
-class Say(commands.Cog):
+class SayCog(commands.Cog):
     def __init__(
         self,
         bot: commands.Bot | commands.AutoShardedBot,

@@ -8,7 +8,7 @@ from discord.ext import commands
 from services.voice_player import VoicePlayers
 
 
-class VoiceWatch(commands.Cog):
+class VoiceWatchCog(commands.Cog):
     """Reacts to voice state updates in a guild where the bot is in a voice channel.
 
     A member leaving or joining the bot's channel: with no human left, the player pauses and

@@ -80,8 +80,8 @@ class ReplyLog:
         taken: list[int] = []
 
         def remove(document: Document | None) -> None:
-            if document is not None:
-                taken.extend(int(i) for i in document.get("ids", []))
+            # Assigned, not appended: a store may run `change` again when it retries.
+            taken[:] = [int(i) for i in document.get("ids", [])] if document else []
 
         await self._state.update_state(self.KIND, member_key(guild_id, member_id), remove)
         return taken

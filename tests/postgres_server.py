@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,7 +37,7 @@ import asyncpg
 import pytest
 
 from services.store.model import ContentCipher
-from services.store.postgres import PostgresStore
+from services.store.postgres import PostgresStore, known_migrations, migrate
 
 NOBODY = 65534
 SERVER_OPTIONS = (
@@ -127,6 +127,10 @@ class PostgresServer:
     bin_dir: Path | None = None
     data_dir: Path | None = None
     scratch: Path | None = None
+    _template: str | None = None  # a migrated database that new ones are copied from
+    # Migrated databases a finished test emptied, for the next test: creating a database
+    # takes about half a second here, emptying one a few milliseconds.
+    _emptied: list[str] = field(default_factory=list)
 
     @property
     def can_restart(self) -> bool:
@@ -164,14 +168,45 @@ class PostgresServer:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    async def create_database(self) -> str:
+    async def create_database(self, *, migrated: bool = False) -> str:
+        """A new database: empty, or (`migrated`) a copy of one the migrations already ran
+        on, which is several times faster than migrating each test's database."""
         name = f"test_{uuid.uuid4().hex[:16]}"
+        template = await self._migrated_template() if migrated else "template1"
         admin = await asyncpg.connect(self.admin_url)
         try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         finally:
             await admin.close()
         return name
+
+    async def take_migrated_database(self) -> str:
+        return self._emptied.pop() if self._emptied else await self.create_database(migrated=True)
+
+    async def give_back(self, name: str) -> None:
+        """Empty a migrated database (every row of every table, the migrations' record aside,
+        which goes back to this release's) so that the next test finds it as new."""
+        connection = await asyncpg.connect(self.url_for(name))
+        try:
+            tables = await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'schema_migrations'"
+            )
+            if tables:
+                listed = ", ".join(f'"{row["tablename"]}"' for row in tables)
+                await connection.execute(f"TRUNCATE {listed}")
+            newest = max(m.version for m in known_migrations())
+            await connection.execute("DELETE FROM schema_migrations WHERE version > $1", newest)
+        finally:
+            await connection.close()
+        self._emptied.append(name)
+
+    async def _migrated_template(self) -> str:
+        if self._template is None:
+            name = await self.create_database()
+            await migrate(self.url_for(name))
+            self._template = name
+        return self._template
 
     async def drop_database(self, name: str) -> None:
         admin = await asyncpg.connect(self.admin_url)
@@ -287,20 +322,37 @@ class PostgresDatabase:
         finally:
             await connection.close()
 
-    async def dispose(self) -> None:
+    async def dispose(self, *, reuse: bool = False) -> None:
         for store in self._stores:
             with contextlib.suppress(Exception):
                 await store.close()
-        await self.server.drop_database(self.name)
+        if reuse:
+            await self.server.give_back(self.name)
+        else:
+            await self.server.drop_database(self.name)
 
 
-async def fresh_database(server: PostgresServer) -> PostgresDatabase:
-    return PostgresDatabase(server, await server.create_database())
+async def fresh_database(server: PostgresServer, *, migrated: bool = True) -> PostgresDatabase:
+    return PostgresDatabase(server, await server.create_database(migrated=migrated))
 
 
 @pytest.fixture
 async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[PostgresDatabase]:
-    database = await fresh_database(postgres_server)
+    """A database with the current schema and no rows (the stores opened on it migrate
+    nothing); emptied after the test for the next one."""
+    database = PostgresDatabase(postgres_server, await postgres_server.take_migrated_database())
+    try:
+        yield database
+    finally:
+        await database.dispose(reuse=True)
+
+
+@pytest.fixture
+async def empty_postgres_database(
+    postgres_server: PostgresServer,
+) -> AsyncIterator[PostgresDatabase]:
+    """A fresh database with no schema at all, for the tests of migrating it."""
+    database = await fresh_database(postgres_server, migrated=False)
     try:
         yield database
     finally:

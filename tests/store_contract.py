@@ -180,6 +180,15 @@ async def test_a_replay_is_stored_once_and_counted_once(store: Store) -> None:
     assert await store.add(message(2), counted=True) == Arrival(new=True, count=2)
 
 
+async def test_a_replay_does_not_undo_an_edit(store: Store) -> None:
+    await store.add(message(1, content="first words"), counted=True)
+    assert await store.edit(1001, "edited words", START + timedelta(minutes=1))
+    replay = await store.add(message(1, content="first words"), counted=True)
+    assert replay == Arrival(new=False, count=None)
+    [kept] = await store.last_in_channel(1, 10)
+    assert (kept.content, kept.edited_at) == ("edited words", START + timedelta(minutes=1))
+
+
 async def test_an_uncounted_message_is_stored_and_not_counted(store: Store) -> None:
     assert await store.add(message(1), counted=False) == Arrival(new=True, count=None)
     assert await store.channel_count(1) == 0

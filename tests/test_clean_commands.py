@@ -12,7 +12,7 @@ import pytest
 from app.main import parse_args
 from app.settings import Settings
 from app.sync import sync_commands
-from commands.presence import Presence
+from commands.presence import PresenceCog
 from services.music_source import MusicResolver
 from tests.fakes.discord_server import FakeDiscord
 from tests.harness import APPLICATION_ID, GENERAL, GUILD_ID, eventually, running_bot
@@ -128,8 +128,8 @@ async def test_the_presence_line_is_sent_only_when_its_text_changes(
 ) -> None:
     async with running_bot(fake_discord, settings) as bot:
         await fake_discord.wait_for_state(lambda: "#general, #random" in _names(fake_discord))
-        cog = bot.get_cog("Presence")
-        assert isinstance(cog, Presence)
+        cog = bot.get_cog("PresenceCog")
+        assert isinstance(cog, PresenceCog)
         sent = len(fake_discord.presences)
         await cog.refresh()
         await cog.refresh()

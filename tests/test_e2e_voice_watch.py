@@ -12,7 +12,7 @@ import pytest
 
 from app.bot import AzureBot
 from app.settings import Settings
-from commands.presence import Presence
+from commands.presence import PresenceCog
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.voice_client import RecordingVoiceClient, connect_recording_voice
@@ -56,8 +56,8 @@ def running_ffmpeg() -> list[int]:
 
 
 def presence_line(bot: AzureBot) -> str | None:
-    presence = bot.get_cog("Presence")
-    assert isinstance(presence, Presence)
+    presence = bot.get_cog("PresenceCog")
+    assert isinstance(presence, PresenceCog)
     return presence.describe().name
 
 

@@ -114,11 +114,11 @@ async def test_counts_follow_the_order_of_the_calls(store: PostgresStore) -> Non
     assert [a.count for a in arrivals[1::2]] == list(range(1, 21))
 
 
-async def test_when_an_add_returns_every_add_called_before_it_is_visible(
+async def test_a_channel_held_up_in_the_database_does_not_hold_up_another(
     store: PostgresStore, postgres_database: PostgresDatabase
 ) -> None:
-    """Channel 1's add is held up in the database; channel 2's, called after it, is stored
-    meanwhile but returns only after it, so that every earlier-called add is visible then."""
+    """Order is per channel: channel 1's add is held up in the database, and channel 2's,
+    called after it, is stored and returns meanwhile; channel 1's next add waits its turn."""
     await store.add(message(1, channel=1), counted=True)
     blocker = await asyncpg.connect(postgres_database.url)
     try:
@@ -126,15 +126,15 @@ async def test_when_an_add_returns_every_add_called_before_it_is_visible(
         await held.start()
         await blocker.execute("SELECT n FROM channel_counters WHERE channel_id = 1 FOR UPDATE")
         slow = asyncio.create_task(store.add(message(2, channel=1), counted=True))
-        fast = asyncio.create_task(store.add(message(3, channel=2), counted=True))
-        await asyncio.sleep(0.5)
-        assert not slow.done() and not fast.done()
-        assert [m.message_id for m in await store.last_in_channel(2, 5)] == [1003]  # stored
+        after_slow = asyncio.create_task(store.add(message(4, channel=1), counted=True))
+        assert await store.add(message(3, channel=2), counted=True) == Arrival(True, 1)
+        assert [m.message_id for m in await store.last_in_channel(2, 5)] == [1003]
+        assert not slow.done() and not after_slow.done()
         await held.commit()
     finally:
         await blocker.close()
-    assert await fast == Arrival(True, 1)
-    assert slow.done() and await slow == Arrival(True, 2)
+    assert await slow == Arrival(True, 2)
+    assert await after_slow == Arrival(True, 3)
 
 
 async def test_last_in_channel_is_oldest_first_bounded_and_ends_at_up_to(
@@ -325,32 +325,34 @@ def test_the_migration_files_split_into_statements() -> None:
 
 
 async def test_two_stores_opening_a_fresh_database_at_once_migrate_it_once(
-    postgres_database: PostgresDatabase, caplog: pytest.LogCaptureFixture
+    empty_postgres_database: PostgresDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="services.store.postgres")
     first, second = await asyncio.gather(
-        postgres_database.open_store(), postgres_database.open_store()
+        empty_postgres_database.open_store(), empty_postgres_database.open_store()
     )
-    rows = await postgres_database.query("SELECT version FROM schema_migrations ORDER BY 1")
+    rows = await empty_postgres_database.query("SELECT version FROM schema_migrations ORDER BY 1")
     assert [row["version"] for row in rows] == [m.version for m in known_migrations()]
     applied = [r for r in caplog.records if r.getMessage().startswith("applied migration")]
     assert len(applied) == len(known_migrations())
-    assert await postgres_database.query("SELECT * FROM leases") == []  # released
+    assert await empty_postgres_database.query("SELECT * FROM leases") == []  # released
     assert await first.add(message(1), counted=True) == Arrival(True, 1)
     assert await second.add(message(2), counted=True) == Arrival(True, 2)
     assert [m.message_id for m in await second.last_in_channel(1, 5)] == [1001, 1002]
 
 
-async def test_migrate_applies_what_is_missing_once(postgres_database: PostgresDatabase) -> None:
-    assert await migrate(postgres_database.url) == [m.version for m in known_migrations()]
-    assert await migrate(postgres_database.url) == []
+async def test_migrate_applies_what_is_missing_once(
+    empty_postgres_database: PostgresDatabase,
+) -> None:
+    assert await migrate(empty_postgres_database.url) == [m.version for m in known_migrations()]
+    assert await migrate(empty_postgres_database.url) == []
 
 
 async def test_a_live_lease_is_waited_for_and_a_dead_one_taken_over(
-    postgres_database: PostgresDatabase,
+    empty_postgres_database: PostgresDatabase,
 ) -> None:
     """Another process holds the migration lease and dies: this one waits until it expires."""
-    connection = await asyncpg.connect(postgres_database.url)
+    connection = await asyncpg.connect(empty_postgres_database.url)
     try:
         await connection.execute(
             "CREATE TABLE leases (name text PRIMARY KEY, owner text NOT NULL, "
@@ -363,7 +365,7 @@ async def test_a_live_lease_is_waited_for_and_a_dead_one_taken_over(
     finally:
         await connection.close()
     began = time.monotonic()
-    store = await postgres_database.open_store()
+    store = await empty_postgres_database.open_store()
     assert time.monotonic() - began >= 1.0
     assert await store.add(message(1), counted=True) == Arrival(True, 1)
 
@@ -701,7 +703,7 @@ def settings_with(tmp_path: Path, **env: str) -> Settings:
     return load_settings({**REQUIRED, "DATA_DIR": str(tmp_path / "data"), **env})
 
 
-def test_python_m_app_migrate(postgres_database: PostgresDatabase, tmp_path: Path) -> None:
+def test_python_m_app_migrate(empty_postgres_database: PostgresDatabase, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "migrate"],
         cwd=tmp_path,
@@ -709,7 +711,7 @@ def test_python_m_app_migrate(postgres_database: PostgresDatabase, tmp_path: Pat
             "PATH": os.environ["PATH"],
             "PYTHONPATH": str(ROOT),
             **REQUIRED,
-            "DATABASE_URL": postgres_database.url,
+            "DATABASE_URL": empty_postgres_database.url,
         },
         capture_output=True,
         text=True,

@@ -35,6 +35,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from services.background import BackgroundTasks
 from services.store.durable_file import fsync_directory, write_atomically
 from services.store.message_log import LogLimits, MessageLog, remove_files
 from services.store.model import (
@@ -146,6 +147,7 @@ class LogStore:
         self._purge_requested = False
         # Group commit: writes that arrive while a flush runs share the next flush's fsync.
         self._pending: list[_Write] = []
+        self._tasks = BackgroundTasks()  # the flush and the maintenance, logged if they fail
         self._flusher: asyncio.Task[None] | None = None
         self._recent_counted = _RecentIds(RECENT_COUNTED)  # touched under the lock only
 
@@ -190,10 +192,9 @@ class LogStore:
         )
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await self._flusher
-        if self._maintenance is not None:
-            await self._maintenance
+        # The flush and the maintenance finish (a failure was logged, and the waiting writes
+        # were told); nothing is cancelled.
+        await self._tasks.wait_idle()
         if self._log is not None and self._log.appended_since_snapshot:
             await self._snapshot([])  # the next start replays nothing
         async with self._lock:
@@ -252,7 +253,7 @@ class LogStore:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((work, done))
         if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_pending())
+            self._flusher = self._tasks.spawn(self._flush_pending(), "store flush")
         return await done
 
     async def _flush_pending(self) -> None:
@@ -275,12 +276,15 @@ class LogStore:
     # -- messages ---------------------------------------------------------------------------
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
-        # A put by Discord id: a gateway replay after a resume replaces, never duplicates.
+        # A put by Discord id. A gateway replay of a stored message writes nothing: it never
+        # duplicates the message, and never undoes an edit made since.
         doc = self._to_document(message)
         message_id, channel_id = message.message_id, message.channel_id
 
         def work(message_log: MessageLog) -> Arrival:
-            new = not message_log.is_live(message_id)
+            if message_log.is_live(message_id):
+                return Arrival(new=False, count=None)
+            new = True
             record: dict[str, Any] = {"put": message_id, "doc": doc}
             count = None
             if counted and new and message_id not in self._recent_counted:
@@ -385,7 +389,7 @@ class LogStore:
             self._log.appended_since_snapshot >= self._limits.snapshot_every
         )
         if due:
-            self._maintenance = asyncio.create_task(self._maintain())
+            self._maintenance = self._tasks.spawn(self._maintain(), "store maintenance")
 
     async def _maintain(self) -> None:
         try:

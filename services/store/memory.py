@@ -67,7 +67,8 @@ class MemoryStore(MemoryLeases):
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
         new = message.message_id not in self._messages
-        self._messages[message.message_id] = message
+        if new:  # a replay changes nothing: an edit since must not be undone
+            self._messages[message.message_id] = message
         if counted and new:  # a message already stored is not counted again
             arrival = self._bump(message.channel_id, message.message_id)
             return Arrival(new=new, count=arrival.count)

@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,24 +100,22 @@ class _Segment:
 
 
 @dataclass(frozen=True, slots=True)
-class Piece:
-    """One record of a compacted segment, in the order of the old file."""
-
-    offset: int  # where it is in the old file (a written record: where the one it replaces was)
-    size: int  # its length in the new file
-    slot: int | None = None  # a message's put: its index slot; None: a tombstone or a count
-    beat: int | None = None  # the channel whose top beat in the segment it carries
-    data: bytes | None = None  # written anew (the count of a dropped put), not copied
-
-
-@dataclass(frozen=True, slots=True)
 class CompactionPlan:
-    """What to keep of a sealed segment, by offset."""
+    """What to keep of a sealed segment.
+
+    `pieces`: (offset in the old file, size, slot) of every record kept, by offset; the slot
+    of a message's put, None for a tombstone or a count record. Plain tuples: a segment has
+    hundreds of thousands of records, and the plan is made under the lock. `beats`: the
+    channel whose top beat in the segment a kept record carries, by its offset. `written`: the
+    count records written anew, by the offset of the dropped put whose count they keep.
+    """
 
     number: int
     generation: int
     fd: int
-    pieces: list[Piece]
+    pieces: list[tuple[int, int, int | None]]
+    beats: dict[int, int]
+    written: dict[int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,26 +467,30 @@ class MessageLog:
         segment = self._segments[number]
         numbers = list(self._segments)
         end_slot = self._segments[numbers[numbers.index(number) + 1]].first_slot
-        puts = {
-            unpack_location(location)[1]: (size, slot)
+        pieces: list[tuple[int, int, int | None]] = [
+            (unpack_location(location)[1], size, slot)
             for location, size, slot in self._index.live_records(segment.first_slot, end_slot)
-        }
-        carriers = {top.offset: channel for channel, top in segment.beats.items()}
-        pieces = [
-            Piece(offset, size, slot, carriers.get(offset)) for offset, (size, slot) in puts.items()
         ]
+        pieces.sort()  # by offset (already, as slots follow records: this costs one pass)
+        beats: dict[int, int] = {}
+        written: dict[int, bytes] = {}
+        kept: list[tuple[int, int, int | None]] = []
+        for channel_id, top in segment.beats.items():
+            beats[top.offset] = channel_id
+            if top.count_only:
+                kept.append((top.offset, top.size, None))
+                continue
+            at = bisect_left(pieces, (top.offset,))
+            if at == len(pieces) or pieces[at][0] != top.offset:
+                # The message that carried the count is gone; its count stays, content-free.
+                line = written[top.offset] = encode_record({"beat": [channel_id, top.count]})
+                kept.append((top.offset, len(line), None))
         if number != numbers[0]:
             # An older segment may still hold what these tombstones delete.
-            pieces.extend(Piece(offset, size) for offset, size in segment.tombstones)
-        for channel_id, top in segment.beats.items():
-            if top.count_only:
-                pieces.append(Piece(top.offset, top.size, beat=channel_id))
-            elif top.offset not in puts:
-                # The message that carried the count is gone; its count stays, content-free.
-                line = encode_record({"beat": [channel_id, top.count]})
-                pieces.append(Piece(top.offset, len(line), beat=channel_id, data=line))
-        pieces.sort(key=lambda piece: piece.offset)
-        return CompactionPlan(number, segment.generation + 1, segment.fd, pieces)
+            kept.extend((offset, size, None) for offset, size in segment.tombstones)
+        pieces.extend(kept)
+        pieces.sort()  # by offset: no two records share one (else the sort fails, loudly)
+        return CompactionPlan(number, segment.generation + 1, segment.fd, pieces, beats, written)
 
     def write_compacted(self, plan: CompactionPlan) -> None:
         """Copy the kept records into the next generation's file (outside the lock)."""
@@ -495,7 +498,7 @@ class MessageLog:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             written = 0
-            for chunk in _chunks(plan.pieces):
+            for chunk in _chunks(plan.pieces, plan.written):
                 if isinstance(chunk, bytes):
                     _write_all(fd, chunk, written)
                     written += len(chunk)
@@ -517,20 +520,18 @@ class MessageLog:
         dead_bytes = 0
         tombstones: list[tuple[int, int]] = []
         beats: dict[int, _Beat] = {}
-        for piece in plan.pieces:
-            if piece.slot is not None:
-                if not self._index.move(
-                    piece.slot,
-                    pack_location(plan.number, piece.offset),
-                    pack_location(plan.number, offset),
-                ):
-                    dead_bytes += piece.size  # deleted while the copy was being written
-            elif piece.beat is None:
-                tombstones.append((offset, piece.size))
-            if piece.beat is not None:
-                count = segment.beats[piece.beat].count
-                beats[piece.beat] = _Beat(count, offset, piece.size, piece.slot is None)
-            offset += piece.size
+        for old_offset, size, slot in plan.pieces:
+            if slot is not None and not self._index.move(
+                slot, pack_location(plan.number, old_offset), pack_location(plan.number, offset)
+            ):
+                dead_bytes += size  # deleted while the copy was being written
+            channel_id = plan.beats.get(old_offset)
+            if channel_id is not None:
+                count = segment.beats[channel_id].count
+                beats[channel_id] = _Beat(count, offset, size, slot is None)
+            elif slot is None:
+                tombstones.append((offset, size))
+            offset += size
         os.close(segment.fd)
         segment.fd, segment.generation, segment.size = new_fd, plan.generation, offset
         segment.dead_bytes, segment.stale_bytes = dead_bytes, 0
@@ -665,21 +666,24 @@ def _lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         yield position - len(pending), pending
 
 
-def _chunks(pieces: list[Piece]) -> Iterator[tuple[int, int] | bytes]:
+def _chunks(
+    pieces: list[tuple[int, int, int | None]], written: dict[int, bytes]
+) -> Iterator[tuple[int, int] | bytes]:
     """What to write, in order: (offset, length) runs of adjacent records to copy in one
     call each, and the bytes of records written anew."""
     run_start, run_length = -1, 0
-    for piece in pieces:
-        if piece.data is None and piece.offset == run_start + run_length:
-            run_length += piece.size
+    for offset, size, _slot in pieces:
+        data = written.get(offset) if written else None
+        if data is None and offset == run_start + run_length:
+            run_length += size
             continue
         if run_length:
             yield run_start, run_length
-        if piece.data is not None:
-            yield piece.data
+        if data is not None:
+            yield data
             run_start, run_length = -1, 0
         else:
-            run_start, run_length = piece.offset, piece.size
+            run_start, run_length = offset, size
     if run_length:
         yield run_start, run_length
 

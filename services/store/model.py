@@ -41,9 +41,11 @@ class Arrival:
 class MessageStore(Protocol):
     """What the bot needs from its message memory. Lists are oldest first.
 
-    Read-your-writes, in call order: when `add` (or `count`) returns, that message and every
-    message whose `add` was called before it are durable and visible to every read. So when a
-    trigger's `add` returns, its context is complete, and counts follow the order of the calls.
+    Read-your-writes, in call order per channel: when `add` (or `count`) returns, that message
+    and every message of the same channel whose `add` was called before it are durable and
+    visible to every read. So when a trigger's `add` returns, its context is complete, and a
+    channel's counts follow the order of the calls. `add` of a message id already stored
+    changes nothing (`new` False): a stale gateway replay never undoes an edit; `edit` does.
     """
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:

@@ -66,6 +66,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from services.background import BackgroundTasks
 from services.encryption import EncryptionKeyError
 from services.store.model import (
     STATE_KINDS,
@@ -331,13 +332,12 @@ async def _renewed(url: str, name: str, owner: str) -> AsyncIterator[None]:
                 log.error("the %s lease was taken by another process", name)
                 return
 
-    task = asyncio.create_task(renew())
+    tasks = BackgroundTasks()
+    tasks.spawn(renew(), "lease renewal", lease=name)
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await tasks.close()
         with contextlib.suppress(Exception):
             await renewer.close()
 
@@ -479,7 +479,6 @@ class PostgresStore:
         self._cipher = cipher
         self._retry_seconds = retry_seconds
         self._channel_locks: dict[int, asyncio.Lock] = {}
-        self._last_write: asyncio.Future[None] | None = None  # the latest-called add or count
         self._outage_since: float | None = None  # loop time when the connection was lost
 
     @classmethod
@@ -695,26 +694,16 @@ class PostgresStore:
     # -- messages ---------------------------------------------------------------------------
 
     async def _in_call_order(self, channel_id: int, write: Callable[[], Awaitable[T]]) -> T:
-        """Run `write` after the writes of the channel called before it, and return only after
-        every write called before it (any channel) has returned.
+        """Run `write` after the writes of the channel called before it (an asyncio.Lock is
+        FIFO), so a channel's writes commit and count in call order while channels run side
+        by side on the pool.
 
         Must be awaited before any other `await` of the caller: that is when the caller's place
         in line is taken.
         """
         lock = self._channel_locks.setdefault(channel_id, asyncio.Lock())
-        previous, mine = self._last_write, asyncio.get_running_loop().create_future()
-        self._last_write = mine
-        try:
-            async with lock:
-                return await write()
-        finally:
-            try:
-                if previous is not None and not previous.done():
-                    await asyncio.wait({previous})  # never cancels it
-            finally:
-                mine.set_result(None)
-                if self._last_write is mine:
-                    self._last_write = None
+        async with lock:
+            return await write()
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
         row = (
@@ -732,7 +721,7 @@ class PostgresStore:
         async def insert(connection: Connection) -> Arrival:
             new = await connection.fetchval(_INSERT_MESSAGE, *row) is not None
             count = None
-            if counted:
+            if counted and new:  # a message already stored is never counted again
                 count = await self._bump(connection, message.channel_id, message.message_id)
             return Arrival(new=new, count=count)
 
