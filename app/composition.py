@@ -73,6 +73,8 @@ def music_resolver_for(settings: Settings, *, warm: bool = True) -> MusicResolve
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
+        allow_private_network=settings.music_allow_private_network,
+        ffmpeg=find_ffmpeg(),
         warm=warm,
     )
 

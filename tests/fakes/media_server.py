@@ -41,7 +41,8 @@ class MediaServer:
             await self._runner.cleanup()
 
     def url(self, name: str, host: str = "localhost") -> str:
-        """`localhost` is the allowed host in tests; `127.0.0.1` is the same server, refused."""
+        """`localhost` is the allowed host in tests (for pages); `127.0.0.1` is the same
+        server under another name. Both are loopback: a private address."""
         return f"http://{host}:{self.port}/{name}"
 
     def add_file(self, name: str, path: Path) -> str:
