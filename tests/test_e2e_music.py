@@ -3,17 +3,26 @@ yt-dlp and FFmpeg on a loopback media server, and a voice client that records th
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
+
+import discord
+import pytest
 
 from app.bot import AzureBot
 from app.settings import Settings
-from commands.voice_audio import DiscordVoiceOutput
-from services.music_queue import Track
+from commands.voice_audio import DiscordVoiceOutput, load_opus
+from services.music_queue import MusicQueues, QueueDocuments, Track
+from services.store import LogStore
 from services.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser
 from tests.fakes.voice_client import RecordingVoiceClient, connect_recording_voice
+from tests.fakes.voice_server import FakeVoiceServer
 from tests.harness import (
     ALICE,
     BRUNO,
@@ -25,6 +34,7 @@ from tests.harness import (
     eventually,
     running_bot,
 )
+from tests.test_e2e_process import environment, run_app
 
 JSON = dict[str, Any]
 
@@ -343,3 +353,67 @@ async def test_a_failing_source_is_reported_and_the_queue_moves_on(
             assert notice["message"]["flags"] & 64
             assert notice["payload"]["content"].startswith(title)
         await eventually(lambda: _playing(bot, "song"))
+
+
+@pytest.fixture
+async def voice_server(
+    fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FakeVoiceServer]:
+    """The fake Discord voice server, where the fake Discord sends the bot (for a bot in
+    another process: it trusts the server's CA through SSL_CERT_FILE)."""
+    server = FakeVoiceServer(heartbeat_interval_ms=200)
+    await server.start()
+    monkeypatch.setattr(fake_discord, "voice_endpoint", server.endpoint)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
+    fake_discord: FakeDiscord,
+    settings: Settings,
+    media: Media,
+    voice_server: FakeVoiceServer,
+    tmp_path: Path,
+) -> None:
+    """`python -m app` as an operator runs it, with MUSIC_ALLOW_PRIVATE_NETWORK on: a direct
+    link to the loopback media server is played through discord.py's real voice client."""
+    assert load_opus()  # to decode what the bot sends
+    ca_file = tmp_path / "voice-ca.pem"
+    ca_file.write_bytes(voice_server.ca_pem)
+    env = environment(
+        settings,
+        fake_discord,
+        MUSIC_ALLOW_PRIVATE_NETWORK="true",
+        SSL_CERT_FILE=str(ca_file),
+        LOG_LEVEL="WARNING",  # its stderr is read at the end: keep it well under a pipe's size
+    )
+    await fake_discord.join_voice(ALICE, VOICE)
+    process = await run_app(env)
+    try:
+        await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
+        reply = await answer(await command(fake_discord, "play", query=media.long_song))
+        assert reply["content"] == f"▶️ Now playing [long]({media.long_song}) (0:20)."
+        request = fake_discord.voice_state_requests[-1]  # op 4, from the process
+        assert (int(request["channel_id"]), request["self_deaf"]) == (VOICE, True)
+        await voice_server.wait_for(lambda: len(voice_server.packets) >= 30, what="RTP packets")
+        assert voice_server.identifies[-1]["server_id"] == str(GUILD_ID)
+    finally:
+        process.send_signal(signal.SIGTERM)  # a clean stop, as `docker stop` does
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert fake_discord.bot_voice_channel is None  # stopping left the channel
+    # The sound that reached the voice server, decrypted and decoded: the song's 440 Hz.
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    pcm = [decoder.decode(frame, fec=False) for frame in voice_server.opus_frames()[:30]]
+    assert tone_power(mono(pcm[5:]), 440) > 0.3
+    # The queue the process wrote keeps the member's link, to carry on after the restart.
+    store = LogStore(settings.data_dir)
+    try:
+        tracks = await MusicQueues(QueueDocuments(store), max_length=10).tracks(GUILD_ID)
+    finally:
+        await store.close()
+    assert [(t.title, t.page_url, t.requester_id) for t in tracks] == [
+        ("long", media.long_song, ALICE.id)
+    ]
