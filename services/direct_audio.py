@@ -100,7 +100,7 @@ def lookup_blocking(host: str) -> list[IPAddress]:
     """Every address `host` resolves to; empty when it does not resolve (blocking: DNS)."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError
         return []
     return [_address(str(info[4][0])) for info in infos]
 
@@ -108,7 +108,7 @@ def lookup_blocking(host: str) -> list[IPAddress]:
 async def system_lookup(host: str) -> list[IPAddress]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError
         return []
     return [_address(str(info[4][0])) for info in infos]
 
@@ -206,6 +206,14 @@ def title_for(url: str, tags: dict[str, str]) -> str:
     return _clean(PurePosixPath(name).stem or name) or url
 
 
+def _joined(url: str, location: str) -> str:
+    """Where a redirect leads (a relative `Location` is relative to `url`)."""
+    try:
+        return urljoin(url, location)
+    except ValueError as error:
+        raise MusicRefused("link_not_allowed", f"redirect to {location!r}: {error}") from error
+
+
 class DirectAudio:
     """Resolves a direct link to an audio file into a track to play (see the module's
     docstring for the checks and their order)."""
@@ -249,8 +257,13 @@ class DirectAudio:
             follow_redirects=False,
         )
 
-    async def _check_location(self, url: str) -> None:
-        parts = urlsplit(url)
+    async def _check_location(self, url: str) -> str:
+        """The URL (its scheme in lower case, as FFmpeg wants it), if it may be fetched."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+        except ValueError as error:
+            raise MusicRefused("link_not_allowed", f"{url!r}: {error}") from error
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
         addresses = await self._lookup(parts.hostname)
@@ -258,6 +271,7 @@ class DirectAudio:
             raise MusicRefused("unplayable", f"host {parts.hostname!r} does not resolve")
         if not addresses_allowed(addresses, private_network=self._private_network):
             raise MusicRefused("private_network", f"host {parts.hostname!r}: {addresses}")
+        return parts._replace(scheme=parts.scheme.lower()).geturl()
 
     async def _follow(self, url: str) -> str:
         """The URL the link's redirects end on, each hop checked; its answer checked too."""
@@ -268,18 +282,18 @@ class DirectAudio:
             transport=self._transport,
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                await self._check_location(url)
+                url = await self._check_location(url)
                 try:
                     async with client.stream("GET", url) as response:
                         location = response.headers.get("location")
                         if response.status_code in _REDIRECTS and location:
-                            url = urljoin(url, location)
+                            url = _joined(url, location)
                             continue
                         self._check_answer(url, response)
                         return url
                 except httpx.TimeoutException as error:
                     raise MusicRefused("timeout", f"{url}: {error!r}") from error
-                except httpx.HTTPError as error:
+                except (httpx.HTTPError, httpx.InvalidURL) as error:
                     raise MusicRefused("unplayable", f"{url}: {error!r}") from error
         raise MusicRefused("unplayable", f"more than {MAX_REDIRECTS} redirects")
 

@@ -71,11 +71,16 @@ def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
     if not looks_like_link:
         return MusicRequest(SEARCH_PREFIX + text)
     url = text if _SCHEME.match(text) else "https://" + text
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # "http://[not-an-address/": no host to speak of
+        raise MusicRefused("link_not_allowed", str(error)) from error
     if parts.scheme.lower() not in ("http", "https"):
         raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
     if parts.hostname and is_direct_audio_path(parts.path):
-        return MusicRequest(url, direct=True)  # on any host: direct_audio checks where it is
+        # On any host: direct_audio checks where it leads. FFmpeg knows its protocols by
+        # their lower-case names only.
+        return MusicRequest(parts._replace(scheme=parts.scheme.lower()).geturl(), direct=True)
     if not _host_allowed(parts.hostname, allowed_hosts):
         raise MusicRefused("link_not_allowed", f"host {parts.hostname!r}")
     return MusicRequest(url)

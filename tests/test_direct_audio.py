@@ -94,6 +94,13 @@ async def test_file_and_other_schemes_are_refused_always_even_after_a_redirect(
         assert await refused(resolver, url) == "link_not_allowed", url
     link = media.server.add_redirect("to-file.mp3", "file:///etc/passwd")
     assert await refused(resolver, link) == "link_not_allowed"
+    broken = media.server.add_redirect("to-nowhere.mp3", "http://[::1/song.mp3")
+    assert await refused(resolver, broken) == "unplayable"  # a malformed answer
+    port = media.server.add_redirect("to-no-port.mp3", "http://localhost:99999/song.mp3")
+    assert await refused(resolver, port) == "link_not_allowed"
+    # An upper-case scheme is the same link; FFmpeg is handed it in lower case.
+    shouting = media.song.replace("http://", "HTTP://")
+    assert (await resolver.resolve(shouting)).stream_url == media.song
 
 
 async def test_an_answer_that_is_not_audio_is_refused(media: Media) -> None:

@@ -34,6 +34,7 @@ ALLOWED = frozenset({"youtube.com", "www.youtube.com", "youtu.be"})
             MusicRequest("https://media.example/Audio/1/stream.m4a?api_key=k", True),
         ),
         ("https://youtu.be/x.opus", MusicRequest("https://youtu.be/x.opus", True)),
+        ("HTTP://example.com/a.wav", MusicRequest("http://example.com/a.wav", True)),
     ],
 )
 def test_words_are_searched_and_allowed_links_played(query: str, expected: MusicRequest) -> None:
@@ -50,6 +51,7 @@ def test_words_are_searched_and_allowed_links_played(query: str, expected: Music
         "https://youtube.com.evil.example/watch",
         "https://evil.example/song.mp3/page",
         "https://evil.example/page?file=song.mp3",
+        "http://[not-an-address/song.mp3",
     ],
 )
 def test_other_links_are_refused(query: str) -> None:
