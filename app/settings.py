@@ -534,6 +534,15 @@ VARIABLES: tuple[Setting, ...] = (
         help="After a start or a reconnect that could not resume, how many missed messages "
         "per channel and thread the bot reads back (the newest); 0: none.",
     ),
+    Setting(
+        env="MUSIC_ALLOW_PRIVATE_NETWORK",
+        field="music_allow_private_network",
+        parse=_flag,
+        default=False,
+        help="`true`: `/play` also plays direct links to private and loopback addresses (a "
+        "media server on your own network), for every member who can use `/play`; `false`: "
+        "public addresses only, redirects included.",
+    ),
 )
 
 # The declared defaults, by field, for the dataclass below.
@@ -585,6 +594,7 @@ class Settings:
     watchdog_minutes: int = _DEFAULTS["watchdog_minutes"]
     watch_threads: bool = _DEFAULTS["watch_threads"]
     catchup_messages: int = _DEFAULTS["catchup_messages"]
+    music_allow_private_network: bool = _DEFAULTS["music_allow_private_network"]
 
     @property
     def speech_configured(self) -> bool:
