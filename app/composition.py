@@ -3,8 +3,8 @@
 `open_services(settings)` opens the store, the model client, the speech client, the voice
 players and every service, each typed by its port, and closes them in the reverse order;
 `register_cogs` hands each cog what it needs through its constructor. Tests build the same
-graph with other `Seams` (a recording voice connection, a resolver that may reach the
-loopback media server). `commands_only=True` (`sync`, `check`) builds what the command tree
+graph with other `Seams` (a recording voice connection, a resolver whose yt-dlp may use
+its generic extractor). `commands_only=True` (`sync`, `check`) builds what the command tree
 needs and nothing that runs: an in-memory store (DATA_DIR belongs to the running bot), no
 yt-dlp warm-up, no libopus, no metrics, no heartbeat.
 """
@@ -80,6 +80,8 @@ def music_resolver_for(settings: Settings, *, warm: bool = True) -> MusicResolve
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
+        allow_private_network=settings.music_allow_private_network,
+        ffmpeg=find_ffmpeg(),
         warm=warm,
     )
 

@@ -553,6 +553,15 @@ VARIABLES: tuple[Setting, ...] = (
         "per channel and thread the bot reads back (the newest); 0: none.",
     ),
     Setting(
+        env="MUSIC_ALLOW_PRIVATE_NETWORK",
+        field="music_allow_private_network",
+        parse=_flag,
+        default=False,
+        help="`true`: `/play` also plays direct links to private and loopback addresses (a "
+        "media server on your own network), for every member who can use `/play`; `false`: "
+        "public addresses only, redirects included.",
+    ),
+    Setting(
         env="SHARD_COUNT",
         field="shard_count",
         parse=_positive_int,
@@ -627,6 +636,7 @@ class Settings:
     watchdog_minutes: int = _DEFAULTS["watchdog_minutes"]
     watch_threads: bool = _DEFAULTS["watch_threads"]
     catchup_messages: int = _DEFAULTS["catchup_messages"]
+    music_allow_private_network: bool = _DEFAULTS["music_allow_private_network"]
     shard_count: int | None = _DEFAULTS["shard_count"]
     shard_ids: tuple[int, ...] | None = _DEFAULTS["shard_ids"]
     shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]

@@ -14,6 +14,7 @@ from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
 from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
 from services.background import BackgroundTasks
+from services.direct_audio import AUDIO_EXTENSIONS
 from services.music_queue import MusicQueues, Track
 from services.music_source import MusicResolver
 from services.play_request import (
@@ -146,8 +147,11 @@ class MusicCog(commands.Cog):
             values["limit"] = refused.limit
         elif refused.reason == "link_not_allowed":
             values["hosts"] = ", ".join(sorted(self._resolver.allowed_hosts))
+            values["extensions"] = ", ".join(AUDIO_EXTENSIONS)
         elif refused.reason == "too_long":
             values["minutes"] = self._resolver.max_seconds // 60
+        elif refused.reason == "too_large":
+            values["megabytes"] = self._resolver.max_file_bytes // 1_000_000
         return for_interaction(interaction, f"music.{refused.reason}", **values)
 
     @app_commands.command(name="queue", description="Show the song playing and what comes next")

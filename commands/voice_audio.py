@@ -24,14 +24,13 @@ import discord
 
 from commands.errors import UserFacingError
 from commands.i18n import for_interaction
+from services.direct_audio import STREAM_PROTOCOLS, no_redirect_options
 from services.mixer import Mixer, PcmSource
 from services.music_source import ResolvedTrack
 from services.voice_ports import JoinRefused, VoiceOutput
 
 log = logging.getLogger(__name__)
 
-# FFmpeg may only speak these protocols to fetch a stream: no file://, no concat, no data:.
-STREAM_PROTOCOLS = "http,https,tls,tcp,crypto"
 # A cut connection is resumed instead of ending the song early.
 RECONNECT = ("-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "5")
 MAX_SPEECH_SECONDS = 120
@@ -242,8 +241,11 @@ class FFmpegAudio:
         self._max_stream_seconds = max_stream_seconds
 
     def open_stream(self, stream: ResolvedTrack) -> PcmSource:
-        """A remote stream: reconnecting, whitelisted protocols, capped in length."""
+        """A remote stream: reconnecting, whitelisted protocols, capped in length; a direct
+        link's stream follows no redirect its checks did not see (where FFmpeg can tell)."""
         before = [*RECONNECT, "-protocol_whitelist", STREAM_PROTOCOLS]
+        if not stream.follow_redirects:
+            before += no_redirect_options(self._ffmpeg)
         if stream.http_headers:
             headers = "".join(f"{k}: {v}\r\n" for k, v in stream.http_headers.items())
             before += ["-headers", headers]

@@ -1,28 +1,48 @@
 """What `/play` may play, and how it is found: the only module that touches yt-dlp.
 
-The safety recipe: the member's text is classified here, not by yt-dlp. An http(s) link to an
-allowed host is played as a link; any other link is refused; words are a `ytsearch1:` search.
-yt-dlp runs with a chosen set of extractors (never the generic one in production, which
-fetches any page), takes one item only (never a whole playlist page), and what it returns is
-checked again: not live, not too long, the page it ended on (after redirects) still on an
-allowed host, the stream over http(s) to a public address.
+The safety recipe: the member's text is classified here, not by yt-dlp. A direct link to an
+audio file (http(s), on any host, its path ending in an audio extension) is read by
+`services/direct_audio.py`, without yt-dlp; an http(s) link to an allowed host is played as a
+link; any other link is refused; words are a `ytsearch1:` search. yt-dlp runs with a chosen
+set of extractors (never the generic one in production, which fetches any page), takes one
+item only (never a whole playlist page), and what it returns is checked again: not live, not
+too long, the page it ended on (after redirects) still on an allowed host, the stream over
+http(s) to a public address (or a private one, with `allow_private_network`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import re
-import socket
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import yt_dlp
 from deno import find_deno_bin
+
+from services.direct_audio import (
+    MAX_FILE_BYTES,
+    DirectAudio,
+    addresses_allowed,
+    is_direct_audio_path,
+    lookup_blocking,
+)
+from services.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
+
+# The shared types are re-exported: the rest of the code imports them from here.
+__all__ = [
+    "SEARCH_PREFIX",
+    "MusicRefused",
+    "MusicRequest",
+    "MusicResolver",
+    "RefusalReason",
+    "ResolvedTrack",
+    "classify",
+    "judge",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +52,6 @@ SAFE_EXTRACTORS = ("default", "-generic")
 # Tests only: the loopback media server is read through the generic extractor.
 WITH_GENERIC_EXTRACTOR = ("default",)
 
-RefusalReason = Literal[
-    "link_not_allowed", "no_result", "live", "too_long", "unplayable", "timeout"
-]
-
 # Only "scheme://..." is a link: "mood:happy" or "ytsearch50:x" are words to search for.
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # "youtube.com/watch?v=..." typed without a scheme is a link too.
@@ -43,56 +59,31 @@ _BARE_HOST = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _LIVE_STATES = {"is_live", "is_upcoming"}
 
 
-class MusicRefused(Exception):
-    """A request that will not be played; `reason` picks the sentence the member reads."""
-
-    def __init__(self, reason: RefusalReason, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True, slots=True)
-class MusicRequest:
-    target: str  # a URL, or "ytsearch1:<words>"
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedTrack:
-    title: str
-    page_url: str  # what the queue keeps
-    duration_seconds: int | None
-    stream_url: str  # expires: used at once, never stored
-    http_headers: Mapping[str, str]
-
-
 def _host_allowed(host: str | None, allowed_hosts: Collection[str]) -> bool:
     return host is not None and host.lower().rstrip(".") in allowed_hosts
 
 
 def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
-    """A link to play, or a search; raises `MusicRefused` for a link that is not allowed."""
+    """A direct link to an audio file, a link to play, or a search; raises `MusicRefused`
+    for a link that is none of these. Nothing is fetched here."""
     text = query.strip()
     looks_like_link = " " not in text and (_SCHEME.match(text) or _BARE_HOST.match(text))
     if not looks_like_link:
         return MusicRequest(SEARCH_PREFIX + text)
     url = text if _SCHEME.match(text) else "https://" + text
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # "http://[not-an-address/": no host to speak of
+        raise MusicRefused("link_not_allowed", str(error)) from error
     if parts.scheme.lower() not in ("http", "https"):
         raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
+    if parts.hostname and is_direct_audio_path(parts.path):
+        # On any host: direct_audio checks where it leads. FFmpeg knows its protocols by
+        # their lower-case names only.
+        return MusicRequest(parts._replace(scheme=parts.scheme.lower()).geturl(), direct=True)
     if not _host_allowed(parts.hostname, allowed_hosts):
         raise MusicRefused("link_not_allowed", f"host {parts.hostname!r}")
     return MusicRequest(url)
-
-
-def _is_public_host(host: str) -> bool:
-    """True when every address `host` resolves to is a public one (blocking: DNS)."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return False
-    addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
-    return bool(addresses) and all(address.is_global for address in addresses)
 
 
 def judge(
@@ -100,7 +91,7 @@ def judge(
     *,
     allowed_hosts: Collection[str],
     max_seconds: int,
-    allow_private_hosts: bool,
+    allow_private_network: bool,
 ) -> ResolvedTrack:
     """Check one extracted item against the rules; the track to play, or `MusicRefused`."""
     if info.get("is_live") or info.get("live_status") in _LIVE_STATES:
@@ -119,7 +110,8 @@ def judge(
     stream = urlsplit(stream_url)
     if stream.scheme not in ("http", "https") or not stream.hostname:
         raise MusicRefused("unplayable", f"stream scheme {stream.scheme!r}")
-    if not allow_private_hosts and not _is_public_host(stream.hostname):
+    addresses = lookup_blocking(stream.hostname)
+    if not addresses_allowed(addresses, private_network=allow_private_network):
         raise MusicRefused("unplayable", f"stream host {stream.hostname!r} is not public")
     headers = info.get("http_headers") or {}
     return ResolvedTrack(
@@ -163,15 +155,25 @@ class MusicResolver:
         *,
         allowed_hosts: Collection[str],
         max_seconds: int,
-        allow_private_hosts: bool = False,
+        allow_private_network: bool = False,
         allow_generic_extractor: bool = False,
+        ffmpeg: str = "ffmpeg",
+        max_file_bytes: int = MAX_FILE_BYTES,
         timeout: float = 10.0,
         warm: bool = True,
     ) -> None:
         self._warm = warm  # False (`sync`, `check`): nothing will be played, skip the warm-up
         self.allowed_hosts = frozenset(allowed_hosts)
         self.max_seconds = max_seconds
-        self._allow_private_hosts = allow_private_hosts
+        self.max_file_bytes = max_file_bytes
+        self._allow_private_network = allow_private_network
+        self._direct = DirectAudio(
+            ffmpeg=ffmpeg,
+            max_seconds=max_seconds,
+            max_bytes=max_file_bytes,
+            allow_private_network=allow_private_network,
+            timeout=timeout,
+        )
         # yt-dlp gives up on a silent socket after `timeout`; a source that trickles forever
         # is cut off by the overall limit, since a thread cannot be cancelled.
         self._overall_timeout = 3 * timeout
@@ -212,7 +214,10 @@ class MusicResolver:
             ydl.extract_info("https://warm-up.invalid/", download=False)
 
     async def resolve(self, request: MusicRequest) -> ResolvedTrack:
-        """Find the one item `request` names (in a thread: yt-dlp blocks)."""
+        """Find the one item `request` names: a direct link without yt-dlp, anything else
+        with yt-dlp (in a thread: it blocks)."""
+        if request.direct:
+            return await self._direct.resolve(request.target)
         try:
             async with asyncio.timeout(self._overall_timeout):
                 return await asyncio.to_thread(self._resolve, request)
@@ -241,5 +246,5 @@ class MusicResolver:
             info,
             allowed_hosts=self.allowed_hosts,
             max_seconds=self.max_seconds,
-            allow_private_hosts=self._allow_private_hosts,
+            allow_private_network=self._allow_private_network,
         )

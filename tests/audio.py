@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 from array import array
+from collections.abc import Mapping
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -20,14 +21,24 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def make_tone(
-    path: Path, *, frequency: int, seconds: float, amplitude: float = 0.5, rate: int = 44_100
+    path: Path,
+    *,
+    frequency: int,
+    seconds: float,
+    amplitude: float = 0.5,
+    rate: int = 44_100,
+    tags: Mapping[str, str] | None = None,
 ) -> Path:
-    """A sine tone encoded by FFmpeg as the file's extension says (mp3, ogg, wav)."""
+    """A sine tone encoded by FFmpeg as the file's extension says (mp3, ogg, wav), with
+    `tags` (title, artist...) as its metadata."""
     volume = amplitude * 8  # lavfi's sine has an amplitude of 1/8
     source = f"sine=frequency={frequency}:duration={seconds}:sample_rate={rate}"
     codec = {".ogg": ["-c:a", "libvorbis"], ".mp3": ["-b:a", "128k"]}.get(path.suffix, [])
     command = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
-    command += ["-af", f"volume={volume}", "-ac", "2", *codec, str(path)]
+    command += ["-af", f"volume={volume}", "-ac", "2", *codec]
+    for key, value in (tags or {}).items():
+        command += ["-metadata", f"{key}={value}"]
+    command.append(str(path))
     subprocess.run(command, check=True, capture_output=True)
     return path
 

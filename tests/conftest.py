@@ -103,6 +103,7 @@ class Media:
     song_ogg: str
     song_wav: str
     broken: str  # served as audio/mpeg, but not audio: FFmpeg fails on it
+    tagged: str  # 2 s of 440 Hz (mp3), tagged: title "Tagged Tone", artist "The Testers"
     speech: Path  # 0.6 s of 1,000 Hz (mp3): what the fake ElevenLabs "says"
 
 
@@ -126,6 +127,15 @@ async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Media
             "song.wav", make_tone(folder / "song.wav", frequency=440, seconds=1)
         ),
         broken=server.add_file("broken.mp3", broken),
+        tagged=server.add_file(
+            "tagged.mp3",
+            make_tone(
+                folder / "tagged.mp3",
+                frequency=440,
+                seconds=2,
+                tags={"title": "Tagged Tone", "artist": "The Testers"},
+            ),
+        ),
         speech=make_tone(folder / "speech.mp3", frequency=1000, seconds=0.6),
     )
     await server.stop()
@@ -148,10 +158,13 @@ def fake_elevenlabs(fake_elevenlabs_server: FakeElevenLabs) -> Iterator[FakeElev
 
 @pytest.fixture
 def voice_settings(settings: Settings, fake_elevenlabs: FakeElevenLabs) -> Settings:
-    """The bot's settings with music from the loopback media server and speech configured."""
+    """The bot's settings with music from the loopback media server (a private address: the
+    operator's setting allows it) and speech configured. "localhost" is an allowed host for
+    the links that are not direct links to files (pages, read by yt-dlp)."""
     return replace(
         settings,
         music_allowed_hosts=("localhost",),
+        music_allow_private_network=True,
         voice_idle_seconds=0.2,
         elevenlabs_api_key=Secret(ELEVENLABS_KEY),
         elevenlabs_voice_id=ELEVENLABS_VOICE,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.bot import AzureBot
-from app.composition import Seams, open_services
+from app.composition import Seams, find_ffmpeg, music_resolver_for, open_services
 from app.settings import Secret, Settings
 from commands.chat import ChatCog
 from commands.voice_audio import VoiceConnect, connect_discord_voice
@@ -108,11 +108,14 @@ async def running_bot(
     settings: Settings,
     *,
     connect_voice: VoiceConnect = connect_discord_voice,
+    generic_extractor: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[AzureBot]:
-    """Start the real bot against the fakes; waits until its guild has arrived."""
+    """Start the real bot against the fakes; waits until its guild has arrived.
+    `generic_extractor`: see `resolver_for_tests`."""
     settings = replace(settings, **overrides)
-    seams = Seams(connect_voice=connect_voice, music_resolver=resolver_for_tests(settings))
+    resolver = resolver_for_tests(settings, generic_extractor=generic_extractor)
+    seams = Seams(connect_voice=connect_voice, music_resolver=resolver)
     async with open_services(settings, seams) as services:
         bot = AzureBot(settings, services)
         connections = discord.identify_count
@@ -124,16 +127,21 @@ async def running_bot(
             await RunningBot(bot, task).stop()
 
 
-def resolver_for_tests(settings: Settings) -> MusicResolver:
-    """The production resolver, except that a test which allows "localhost" may reach the
-    loopback media server (a private address, through yt-dlp's generic extractor)."""
-    media = "localhost" in settings.music_allowed_hosts
+def resolver_for_tests(settings: Settings, *, generic_extractor: bool = False) -> MusicResolver:
+    """The production resolver (`music_resolver_for`), except with `generic_extractor`: yt-dlp
+    then may use its generic extractor, which production never does, so that a test can make
+    it read an HTML page of the loopback media server (its `<audio>` tags). A test seam, not a
+    setting. Reaching the loopback server at all takes the real setting,
+    `music_allow_private_network` (on in `voice_settings`)."""
+    if not generic_extractor:
+        return music_resolver_for(settings)
     return MusicResolver(
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
-        allow_private_hosts=media,
-        allow_generic_extractor=media,
+        allow_private_network=settings.music_allow_private_network,
+        allow_generic_extractor=True,
+        ffmpeg=find_ffmpeg(),
     )
 
 

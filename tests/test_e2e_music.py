@@ -3,17 +3,26 @@ yt-dlp and FFmpeg on a loopback media server, and a voice client that records th
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
+
+import discord
+import pytest
 
 from app.bot import AzureBot
 from app.settings import Settings
-from commands.voice_audio import DiscordVoiceOutput
-from services.music_queue import Track
+from commands.voice_audio import DiscordVoiceOutput, load_opus
+from services.music_queue import MusicQueues, QueueDocuments, Track
+from services.store import LogStore
 from services.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser
 from tests.fakes.voice_client import RecordingVoiceClient, connect_recording_voice
+from tests.fakes.voice_server import FakeVoiceServer
 from tests.harness import (
     ALICE,
     BRUNO,
@@ -25,6 +34,7 @@ from tests.harness import (
     eventually,
     running_bot,
 )
+from tests.test_e2e_process import environment, run_app
 
 JSON = dict[str, Any]
 
@@ -125,21 +135,76 @@ async def test_links_that_are_not_allowed_are_refused_and_nothing_is_queued(
     # An allowed host (localhost) that redirects to another (127.0.0.1, the same server).
     redirect = media.server.add_redirect("to-loopback", media.server.url("song.mp3", "127.0.0.1"))
     refused = [
-        "https://example.com/song.mp3",  # a host not allowed: never fetched at all
+        "https://example.com/watch?v=1",  # a host not allowed: never fetched at all
         "file:///etc/passwd",
-        media.server.url("song.mp3", "127.0.0.1"),
-        redirect,
+        "file:///home/bot/song.mp3",
+        media.server.url("page", "127.0.0.1"),
+        redirect,  # yt-dlp (generic) follows it, and the page it ends on is not allowed
     ]
     async with running_bot(
-        fake_discord, voice_settings, connect_voice=connect_recording_voice
+        fake_discord, voice_settings, connect_voice=connect_recording_voice, generic_extractor=True
     ) as bot:
         for link in refused:
             reply = await answer(await command(fake_discord, "play", query=link))
-            assert reply["content"].startswith("I only play links from localhost."), link
+            assert reply["content"] == (
+                "I only play links from localhost, and direct links to audio files (.mp3, "
+                ".ogg, .opus, .m4a, .flac, .wav). For anything else, type words to search."
+            ), link
             assert reply["flags"] & 64
         assert await bot.services.music_queues.tracks(GUILD_ID) == []
         assert bot.voice_players.get(GUILD_ID) is None or player(bot).voice is None
     assert "to-loopback" in media.server.requests  # followed, then refused on where it ended
+
+
+async def test_direct_links_into_the_private_network_need_the_operators_setting(
+    fake_discord: FakeDiscord, voice_settings: Settings, media: Media
+) -> None:
+    await fake_discord.join_voice(ALICE, VOICE)
+    before = len(media.server.requests)
+    async with running_bot(
+        fake_discord,
+        voice_settings,
+        connect_voice=connect_recording_voice,
+        music_allow_private_network=False,  # the default
+    ) as bot:
+        for link in (media.song, media.server.url("song.mp3", "127.0.0.1")):
+            reply = await answer(await command(fake_discord, "play", query=link))
+            assert reply["content"] == (
+                "That link leads to a private network address, which I don't play from."
+            ), link
+            assert reply["flags"] & 64
+        assert await bot.services.music_queues.tracks(GUILD_ID) == []
+        assert bot.voice_players.get(GUILD_ID) is None or player(bot).voice is None
+    assert media.server.requests[before:] == []  # refused before anything was fetched
+
+
+async def test_a_direct_link_plays_and_the_queue_shows_its_tags_or_its_file_name(
+    fake_discord: FakeDiscord, voice_settings: Settings, media: Media
+) -> None:
+    await fake_discord.join_voice(ALICE, VOICE)
+    async with running_bot(
+        fake_discord, voice_settings, connect_voice=connect_recording_voice
+    ) as bot:
+        reply = await answer(await command(fake_discord, "play", query=media.tagged))
+        assert (
+            reply["content"] == f"▶️ Now playing [The Testers – Tagged Tone]({media.tagged}) (0:02)."
+        )
+        queued = await answer(await command(fake_discord, "play", query=media.song_wav))
+        assert queued["content"] == f"➕ Queued [song]({media.song_wav}) (0:01) at position 2."
+        voice = voice_of(bot)
+        await voice.wait_for_frames(10)
+        embed = (await answer(await command(fake_discord, "queue")))["embeds"][0]
+        now, upcoming = embed["fields"]
+        assert now["name"] == "Now playing"
+        assert now["value"].startswith(f"[The Testers – Tagged Tone]({media.tagged})\n")
+        assert upcoming["value"].startswith(f"2. [song]({media.song_wav}) (0:01)")
+        tracks = await bot.services.music_queues.tracks(GUILD_ID)
+        assert [t.page_url for t in tracks] == [media.tagged, media.song_wav]  # the file URLs
+        await voice.wait_for_frames(50)
+        await answer(await command(fake_discord, "stop"))
+    samples = mono(voice.frames[5:50])  # the tagged song's first second
+    assert tone_power(samples, 440) > 0.3
+    assert tone_power(samples, 1000) < 0.01
 
 
 async def test_a_page_of_a_hundred_audio_tags_queues_one_track(
@@ -149,7 +214,7 @@ async def test_a_page_of_a_hundred_audio_tags_queues_one_track(
     page = media.server.add_page("many", "Many songs", ["song.ogg"] + ["song.mp3"] * 99)
     before = len(media.server.requests)
     async with running_bot(
-        fake_discord, voice_settings, connect_voice=connect_recording_voice
+        fake_discord, voice_settings, connect_voice=connect_recording_voice, generic_extractor=True
     ) as bot:
         reply = await answer(await command(fake_discord, "play", query=page))
         assert reply["content"].startswith("▶️ Now playing [Many songs")
@@ -190,12 +255,12 @@ async def test_queue_pages_pause_resume_skip_and_stop(
         now, upcoming = embed["fields"]
         assert now["name"] == "Now playing"
         assert now["value"].startswith("[long](")
-        assert f"0:00 / unknown length · asked by <@{ALICE.id}>" in now["value"]
+        assert f"0:00 / 0:20 · asked by <@{ALICE.id}>" in now["value"]  # probed by FFmpeg
         lines = upcoming["value"].splitlines()
         assert len(lines) == 10
         assert lines[0].startswith("2. [song](")
         assert lines[-1].startswith("11. [filler 11](")
-        assert embed["footer"]["text"] == "Page 1/2 · 14 tracks · 12:00 in all"
+        assert embed["footer"]["text"] == "Page 1/2 · 14 tracks · 12:21 in all"
         second = (await answer(await command(fake_discord, "queue", page=2)))["embeds"][0]
         assert [line.split(" ")[0] for line in second["fields"][1]["value"].splitlines()] == [
             "12.",
@@ -263,18 +328,92 @@ async def test_the_queue_survives_a_restart_and_resume_carries_on(
 async def test_a_failing_source_is_reported_and_the_queue_moves_on(
     fake_discord: FakeDiscord, voice_settings: Settings, media: Media
 ) -> None:
+    # A page whose <audio> yt-dlp takes without opening it: FFmpeg fails on it when it plays.
+    page = media.server.add_page("broken-page", "A broken page", ["broken.mp3"])
+    # A direct link, fine when queued, broken by its turn: checked again before it plays.
+    changing = media.server.add_file("changing.mp3", media.server.files["song.mp3"])
     await fake_discord.join_voice(ALICE, VOICE)
     async with running_bot(
-        fake_discord, voice_settings, connect_voice=connect_recording_voice
+        fake_discord, voice_settings, connect_voice=connect_recording_voice, generic_extractor=True
     ) as bot:
         await answer(await command(fake_discord, "play", query=media.long_song))
-        broken = await command(fake_discord, "play", query=media.broken)
+        broken = await command(fake_discord, "play", query=page)
         await answer(broken)
+        later = await command(fake_discord, "play", query=changing)
+        assert (await answer(later))["content"].startswith("➕ Queued [changing]")
+        media.server.files["changing.mp3"] = media.server.files["broken.mp3"]
         await answer(await command(fake_discord, "play", query=media.song_ogg))
         await answer(await command(fake_discord, "skip"))
-        notice = await broken.wait_for(
-            lambda r: r["kind"] == "followup" and "couldn't be played" in r["payload"]["content"]
-        )
-        assert notice["message"]["flags"] & 64
-        assert notice["payload"]["content"].startswith("broken couldn't be played")
+        for interaction, title in ((broken, "A broken page"), (later, "changing")):
+            notice = await interaction.wait_for(
+                lambda r: (
+                    r["kind"] == "followup" and "couldn't be played" in r["payload"]["content"]
+                )
+            )
+            assert notice["message"]["flags"] & 64
+            assert notice["payload"]["content"].startswith(title)
         await eventually(lambda: _playing(bot, "song"))
+
+
+@pytest.fixture
+async def voice_server(
+    fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FakeVoiceServer]:
+    """The fake Discord voice server, where the fake Discord sends the bot (for a bot in
+    another process: it trusts the server's CA through SSL_CERT_FILE)."""
+    server = FakeVoiceServer(heartbeat_interval_ms=200)
+    await server.start()
+    monkeypatch.setattr(fake_discord, "voice_endpoint", server.endpoint)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
+    fake_discord: FakeDiscord,
+    settings: Settings,
+    media: Media,
+    voice_server: FakeVoiceServer,
+    tmp_path: Path,
+) -> None:
+    """`python -m app` as an operator runs it, with MUSIC_ALLOW_PRIVATE_NETWORK on: a direct
+    link to the loopback media server is played through discord.py's real voice client."""
+    assert load_opus()  # to decode what the bot sends
+    ca_file = tmp_path / "voice-ca.pem"
+    ca_file.write_bytes(voice_server.ca_pem)
+    env = environment(
+        settings,
+        fake_discord,
+        MUSIC_ALLOW_PRIVATE_NETWORK="true",
+        SSL_CERT_FILE=str(ca_file),
+        LOG_LEVEL="WARNING",  # its stderr is read at the end: keep it well under a pipe's size
+    )
+    await fake_discord.join_voice(ALICE, VOICE)
+    process = await run_app(env)
+    try:
+        await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
+        reply = await answer(await command(fake_discord, "play", query=media.long_song))
+        assert reply["content"] == f"▶️ Now playing [long]({media.long_song}) (0:20)."
+        request = fake_discord.voice_state_requests[-1]  # op 4, from the process
+        assert (int(request["channel_id"]), request["self_deaf"]) == (VOICE, True)
+        await voice_server.wait_for(lambda: len(voice_server.packets) >= 30, what="RTP packets")
+        assert voice_server.identifies[-1]["server_id"] == str(GUILD_ID)
+    finally:
+        process.send_signal(signal.SIGTERM)  # a clean stop, as `docker stop` does
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert fake_discord.bot_voice_channel is None  # stopping left the channel
+    # The sound that reached the voice server, decrypted and decoded: the song's 440 Hz.
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    pcm = [decoder.decode(frame, fec=False) for frame in voice_server.opus_frames()[:30]]
+    assert tone_power(mono(pcm[5:]), 440) > 0.3
+    # The queue the process wrote keeps the member's link, to carry on after the restart.
+    store = LogStore(settings.data_dir)
+    try:
+        tracks = await MusicQueues(QueueDocuments(store), max_length=10).tracks(GUILD_ID)
+    finally:
+        await store.close()
+    assert [(t.title, t.page_url, t.requester_id) for t in tracks] == [
+        ("long", media.long_song, ALICE.id)
+    ]

@@ -66,9 +66,14 @@ async def test_ffmpeg_complaints_go_to_the_log_not_to_stderr(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    # A page whose <audio> yt-dlp takes without opening it: FFmpeg meets the bad bytes when it
+    # plays them (a direct link to them is refused by the probe before it is queued).
+    page = media.server.add_page("broken-for-ffmpeg", "broken", ["broken.mp3"])
     await fake_discord.join_voice(ALICE, VOICE)
-    async with running_bot(fake_discord, voice_settings, connect_voice=connect_recording_voice):
-        broken = await command(fake_discord, "play", query=media.broken)
+    async with running_bot(
+        fake_discord, voice_settings, connect_voice=connect_recording_voice, generic_extractor=True
+    ):
+        broken = await command(fake_discord, "play", query=page)
         await answer(broken)
         await broken.wait_for(
             lambda r: r["kind"] == "followup" and "couldn't be played" in r["payload"]["content"]

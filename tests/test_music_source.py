@@ -1,4 +1,5 @@
-"""What /play accepts, and what yt-dlp resolves on the loopback media server."""
+"""What /play accepts, and what yt-dlp resolves on the loopback media server (direct links to
+files: tests/test_direct_audio.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ ALLOWED = frozenset({"youtube.com", "www.youtube.com", "youtu.be"})
             "HTTPS://WWW.YOUTUBE.COM/watch?v=abc",
             MusicRequest("HTTPS://WWW.YOUTUBE.COM/watch?v=abc"),
         ),
+        # Direct links to audio files, on any host: read without yt-dlp, checked when read.
+        ("https://evil.example/song.mp3", MusicRequest("https://evil.example/song.mp3", True)),
+        ("example.com/a%20b.FLAC", MusicRequest("https://example.com/a%20b.FLAC", True)),
+        ("http://10.0.0.5:8000/radio.ogg", MusicRequest("http://10.0.0.5:8000/radio.ogg", True)),
+        (
+            "https://media.example/Audio/1/stream.m4a?api_key=k",
+            MusicRequest("https://media.example/Audio/1/stream.m4a?api_key=k", True),
+        ),
+        ("https://youtu.be/x.opus", MusicRequest("https://youtu.be/x.opus", True)),
+        ("HTTP://example.com/a.wav", MusicRequest("http://example.com/a.wav", True)),
     ],
 )
 def test_words_are_searched_and_allowed_links_played(query: str, expected: MusicRequest) -> None:
@@ -33,12 +44,14 @@ def test_words_are_searched_and_allowed_links_played(query: str, expected: Music
 @pytest.mark.parametrize(
     "query",
     [
-        "https://evil.example/song.mp3",
         "http://127.0.0.1:8080/admin",
         "file:///etc/passwd",
-        "ftp://youtube.com/x",
+        "file:///home/bot/song.mp3",
+        "ftp://youtube.com/x.mp3",
         "https://youtube.com.evil.example/watch",
-        "example.com/song.mp3",
+        "https://evil.example/song.mp3/page",
+        "https://evil.example/page?file=song.mp3",
+        "http://[not-an-address/song.mp3",
     ],
 )
 def test_other_links_are_refused(query: str) -> None:
@@ -57,9 +70,9 @@ def info(**fields: Any) -> dict[str, Any]:
     }
 
 
-def check(item: dict[str, Any], *, allow_private_hosts: bool = False) -> Any:
+def check(item: dict[str, Any], *, allow_private_network: bool = False) -> Any:
     return judge(
-        item, allowed_hosts=ALLOWED, max_seconds=600, allow_private_hosts=allow_private_hosts
+        item, allowed_hosts=ALLOWED, max_seconds=600, allow_private_network=allow_private_network
     )
 
 
@@ -76,32 +89,42 @@ def test_a_resolved_item_is_checked_before_it_is_played() -> None:
         (info(url="http://127.0.0.1/stream"), "unplayable"),
         (info(url="http://localhost/stream"), "unplayable"),
         (info(url="http://10.0.0.8/stream"), "unplayable"),
+        (info(url="http://224.0.0.1/stream"), "unplayable"),  # multicast: "global" to Python
     ]:
         with pytest.raises(MusicRefused) as refused:
             check(item)
         assert refused.value.reason == reason, item
-    # Private stream hosts only when a test allows them.
-    assert check(info(url="http://127.0.0.1/stream"), allow_private_hosts=True)
+    # Private stream hosts only when the operator allows their private network.
+    assert check(info(url="http://127.0.0.1/stream"), allow_private_network=True)
+    with pytest.raises(MusicRefused):
+        check(info(url="http://169.254.169.254/stream"), allow_private_network=True)
 
 
-@pytest.mark.parametrize("name", ["song", "song_ogg", "song_wav"])
-async def test_yt_dlp_resolves_audio_files_on_the_media_server(media: Media, name: str) -> None:
+async def test_yt_dlp_with_its_generic_extractor_reads_a_page_of_the_media_server(
+    media: Media,
+) -> None:
     resolver = MusicResolver(
         allowed_hosts={"localhost"},
         max_seconds=60,
-        allow_private_hosts=True,
-        allow_generic_extractor=True,
+        allow_private_network=True,
+        allow_generic_extractor=True,  # tests only
     )
-    url = getattr(media, name)
-    track = await resolver.resolve(resolver.classify(url))
-    assert track.page_url == url
-    assert track.stream_url == url
+    page = media.server.add_page("one-song", "One song", ["song.ogg"])
+    request = resolver.classify(page)
+    assert not request.direct
+    track = await resolver.resolve(request)
+    assert track.page_url == page
+    assert track.stream_url == media.song_ogg
+    assert track.follow_redirects  # yt-dlp's streams (googlevideo) may redirect
 
 
 async def test_without_the_generic_extractor_a_plain_site_is_not_read(media: Media) -> None:
-    resolver = MusicResolver(allowed_hosts={"localhost"}, max_seconds=60, allow_private_hosts=True)
+    resolver = MusicResolver(
+        allowed_hosts={"localhost"}, max_seconds=60, allow_private_network=True
+    )
+    page = media.server.add_page("not-read", "Not read", ["song.ogg"])
     before = len(media.server.requests)
     with pytest.raises(MusicRefused) as refused:
-        await resolver.resolve(resolver.classify(media.song))
+        await resolver.resolve(resolver.classify(page))
     assert refused.value.reason == "unplayable"
     assert media.server.requests[before:] == []

@@ -81,8 +81,12 @@ MESSAGES: dict[str, str] = {
     "voice.unavailable": "Voice isn't available on this bot: its server lacks the Opus audio "
     "library (libopus).",
     # Music (commands/music.py)
-    "music.link_not_allowed": "I only play links from {hosts}. For anything else, type words "
-    "to search.",
+    "music.link_not_allowed": "I only play links from {hosts}, and direct links to audio "
+    "files ({extensions}). For anything else, type words to search.",
+    "music.private_network": "That link leads to a private network address, which I don't "
+    "play from.",
+    "music.not_audio": "That link isn't an audio file I can play.",
+    "music.too_large": "That file is larger than {megabytes} MB, the largest I play.",
     "music.no_result": "I found nothing to play for that.",
     "music.live": "I don't play live streams: pick a recording.",
     "music.too_long": "That track is longer than {minutes} minutes, the longest I play.",

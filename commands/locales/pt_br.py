@@ -81,8 +81,11 @@ MESSAGES: dict[str, str] = {
     "voice.connect_failed": "Não consegui me conectar a {channel}. Tente de novo daqui a pouco.",
     "voice.unavailable": "Voz não está disponível neste bot: falta no servidor a biblioteca de "
     "áudio Opus (libopus).",
-    "music.link_not_allowed": "Só toco links de {hosts}. Para qualquer outra coisa, digite "
-    "palavras para buscar.",
+    "music.link_not_allowed": "Só toco links de {hosts} e links diretos para arquivos de "
+    "áudio ({extensions}). Para qualquer outra coisa, digite palavras para buscar.",
+    "music.private_network": "Esse link leva a um endereço de rede privada, de onde eu não toco.",
+    "music.not_audio": "Esse link não é um arquivo de áudio que eu consiga tocar.",
+    "music.too_large": "Esse arquivo passa de {megabytes} MB, o máximo que eu toco.",
     "music.no_result": "Não encontrei nada para tocar com isso.",
     "music.live": "Não toco transmissões ao vivo: escolha uma gravação.",
     "music.too_long": "Essa faixa passa de {minutes} minutos, o máximo que eu toco.",

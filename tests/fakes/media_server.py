@@ -41,7 +41,8 @@ class MediaServer:
             await self._runner.cleanup()
 
     def url(self, name: str, host: str = "localhost") -> str:
-        """`localhost` is the allowed host in tests; `127.0.0.1` is the same server, refused."""
+        """`localhost` is the allowed host in tests (for pages); `127.0.0.1` is the same
+        server under another name. Both are loopback: a private address."""
         return f"http://{host}:{self.port}/{name}"
 
     def add_file(self, name: str, path: Path) -> str:
@@ -74,8 +75,8 @@ class MediaServer:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.requests.append(name)
-        if name in self.redirects:
-            raise web.HTTPFound(self.redirects[name])
+        if name in self.redirects:  # as given, even a Location that is not a valid URL
+            return web.Response(status=302, headers={"Location": self.redirects[name]})
         if "Range" in request.headers:
             self.range_requests.append(name)
         if name in self.hanging:
