@@ -1,6 +1,6 @@
 """The discord.py side of running some of the shards: what `AzureBot` asks before it connects.
 
-At start (`ShardGate.open`, from the bot's `setup_hook`, logged in but not connected yet):
+At start (`ShardGate.open`, from the bot's `connect()`, logged in but not connected yet):
 `GET /gateway/bot` gives Discord's recommended shard count and the `session_start_limit`
 (logged; below the floor the bot does not start), the plan says which shards this process
 runs (`SHARD_COUNT`/`SHARD_IDS`, else all of the recommended count), and their leases are
