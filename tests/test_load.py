@@ -17,7 +17,7 @@ import pytest
 from app.settings import Settings
 from services.store import Arrival, StoredMessage
 from tests.azure_brain import Brain, schema_name
-from tests.conftest import Media
+from tests.conftest import Media, on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.elevenlabs import FakeElevenLabs
@@ -30,7 +30,9 @@ MESSAGES, MEMBERS, SECONDS = 2000, 50, 60.0
 
 
 @pytest.mark.load
+@on_both_stores
 async def test_two_thousand_messages_in_a_minute_with_music_and_speech(
+    store_kind: str,
     fake_discord: FakeDiscord,
     fake_azure: FakeAzureOpenAI,
     voice_settings: Settings,
@@ -105,7 +107,7 @@ async def test_two_thousand_messages_in_a_minute_with_music_and_speech(
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
     print(
-        f"\nload: {MESSAGES} messages in {sending:.1f} s "
+        f"\nload ({store_kind} store): {MESSAGES} messages in {sending:.1f} s "
         f"({MESSAGES / sending:.1f} msg/s offered), all {len(decisions)} decisions made "
         f"{decided:.1f} s after the first message ({MESSAGES / decided:.1f} msg/s end to end); "
         f"listener latency (creation to durable) p50 {p50 * 1e3:.1f} ms, "
