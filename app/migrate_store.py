@@ -18,7 +18,7 @@ from services.encryption import EncryptionKeyError, cipher_for
 from services.health import HEARTBEAT_FILE, read_health
 from services.store import LogStore
 from services.store.migrate_store import MigrationReport, migrate_store
-from services.store.postgres import StoreSchemaError, StoreUnavailableError
+from services.store.postgres import StoreSchemaError, StoreUnavailableError, migrate
 
 PLAIN_STEPS = 10  # without a terminal: a line at every tenth of the way
 BAR_WIDTH = 30
@@ -121,6 +121,8 @@ async def run_migrate_store(settings: Settings, *, batch: int) -> int:
     except (OSError, ValueError) as error:
         return _fail(f"DATA_DIR {settings.data_dir} is not readable: {_one_line(error)}.")
     try:
+        # Unreachable: said at once (the bot's open would try for 30 s, as it does at start).
+        await migrate(settings.database_url.reveal())
         target = await open_postgres(settings)
     except (StoreUnavailableError, StoreSchemaError, EncryptionKeyError) as error:
         return _fail(str(error))
