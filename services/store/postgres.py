@@ -8,10 +8,11 @@ transactions. No advisory locks, LISTEN/NOTIFY, sequences, triggers, stored proc
 
 How the port's promises are kept:
 
-- The beat count rides with the message: one transaction inserts the message
-  (`ON CONFLICT (message_id) DO NOTHING`), records its id in `counted_messages` (the same), and
-  only when that id is new bumps `channel_counters` (`ON CONFLICT (channel_id) DO UPDATE SET
-  n = n + 1 RETURNING n`). A gateway replay changes nothing and is not counted.
+- The beat count rides with the message: one transaction, of one statement (data-modifying
+  CTEs: one round trip), inserts the message (`ON CONFLICT (message_id) DO NOTHING`), records
+  its id in `counted_messages` (the same), and only when that id is new bumps
+  `channel_counters` (`ON CONFLICT (channel_id) DO UPDATE SET n = n + 1 RETURNING n`). A
+  gateway replay changes nothing and is not counted.
 - Call order: the writes of one channel go through one `asyncio.Lock`, taken before the first
   `await` of `add`/`count` (the lock is FIFO), so they commit, and are counted, in call order;
   writes of different channels run side by side on the pool. And an `add` returns only once
@@ -94,17 +95,26 @@ _COLUMNS = (
     "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
     "from_bot"
 )
-_INSERT_MESSAGE = (
+# An add is one statement (one round trip inside its transaction): the message, then (when
+# it is new and counted) its id in counted_messages, then (when that id is new) the bump.
+_ADD = (
+    "WITH stored AS ("
     f"INSERT INTO messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id), "
+    "counted AS (INSERT INTO counted_messages (message_id, channel_id, counted_at) "
+    "SELECT message_id, $3, now() FROM stored WHERE $10::boolean "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING channel_id), "
+    "bumped AS (INSERT INTO channel_counters (channel_id, n) SELECT channel_id, 1 FROM counted "
+    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n) "
+    "SELECT EXISTS (SELECT 1 FROM stored) AS new, (SELECT n FROM bumped) AS n"
 )
-_INSERT_COUNTED = (
-    "INSERT INTO counted_messages (message_id, channel_id, counted_at) VALUES ($1, $2, now()) "
-    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
-)
-_BUMP = (
-    "INSERT INTO channel_counters (channel_id, n) VALUES ($1, 1) "
-    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n"
+# A count alone (a message not kept): its id, then (when it is new) the bump.
+_COUNT = (
+    "WITH counted AS (INSERT INTO counted_messages (message_id, channel_id, counted_at) "
+    "VALUES ($1, $2, now()) ON CONFLICT (message_id) DO NOTHING RETURNING channel_id), "
+    "bumped AS (INSERT INTO channel_counters (channel_id, n) SELECT channel_id, 1 FROM counted "
+    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n) "
+    "SELECT n FROM bumped"
 )
 _COPY_COLUMNS = [name.strip() for name in _COLUMNS.split(",")]
 _IMPORT_MESSAGES = (
@@ -724,11 +734,10 @@ class PostgresStore:
         )
 
         async def insert(connection: Connection) -> Arrival:
-            new = await connection.fetchval(_INSERT_MESSAGE, *row) is not None
-            count = None
-            if counted and new:  # a message already stored is never counted again
-                count = await self._bump(connection, message.channel_id, message.message_id)
-            return Arrival(new=new, count=count)
+            # A message already stored is never counted again.
+            stored = await connection.fetchrow(_ADD, *row, counted)
+            count = stored["n"]
+            return Arrival(new=stored["new"], count=int(count) if count is not None else None)
 
         async def happened(connection: Connection, arrival: Arrival) -> bool:
             if arrival.new:
@@ -745,8 +754,8 @@ class PostgresStore:
 
     async def count(self, channel_id: int, message_id: int) -> Arrival:
         async def bump(connection: Connection) -> Arrival:
-            count = await self._bump(connection, channel_id, message_id)
-            return Arrival(new=count is not None, count=count)
+            count = await connection.fetchval(_COUNT, message_id, channel_id)
+            return Arrival(new=count is not None, count=int(count) if count is not None else None)
 
         async def happened(connection: Connection, arrival: Arrival) -> bool:
             if arrival.count is None:
@@ -759,14 +768,6 @@ class PostgresStore:
             )
 
         return await self._in_call_order(channel_id, lambda: self._run(bump, confirm=happened))
-
-    @staticmethod
-    async def _bump(connection: Connection, channel_id: int, message_id: int) -> int | None:
-        """Count the message once: the channel's new count, or None when it was counted."""
-        first = await connection.fetchval(_INSERT_COUNTED, message_id, channel_id)
-        if first is None:
-            return None
-        return int(await connection.fetchval(_BUMP, channel_id))
 
     async def channel_count(self, channel_id: int) -> int:
         async def read(connection: Connection) -> int:
