@@ -3,8 +3,8 @@ speech play. Every message is stored exactly once, exactly 400 decisions are mad
 speech is heard over the music. The listener's latency, the messages per second and the
 audio frames per second are reported, not asserted (the machines are noisy).
 
-It runs in real time (about a minute), so it is not part of `make test`: `make test-load`
-runs it, and CI runs both."""
+It runs once on each store (the embedded one and PostgreSQL), in real time (about a minute
+each), so it is not part of `make test`: `make test-load` runs it, and CI runs both."""
 
 from __future__ import annotations
 
