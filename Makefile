@@ -35,7 +35,7 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest
 
-# About a minute of real-time traffic; prints its figures.
+# About a minute of real-time traffic on each store (embedded, PostgreSQL); prints its figures.
 test-load: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m load -s
 

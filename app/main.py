@@ -8,8 +8,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import discord
@@ -18,11 +19,13 @@ from app.bot import AzureBot, point_at_discord
 from app.check import report_settings_problems, run_checks
 from app.composition import open_services
 from app.logging_setup import configure_logging
+from app.migrate_store import AGAIN, run_migrate_store
 from app.settings import Settings, SettingsError, load_settings
 from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
 from services.health import Watchdog
+from services.store.migrate_store import BATCH
 from services.store.postgres import (
     StoreSchemaError,
     StoreUnavailableError,
@@ -42,6 +45,30 @@ def _sync_arguments(sync: argparse.ArgumentParser) -> None:
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     return None
+
+
+def _migrate_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch",
+        type=_positive,
+        default=BATCH,
+        metavar="N",
+        help=f"messages per transaction (default {BATCH:,})",
+    )
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _interruptible(work: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        return fail(f"Interrupted: {AGAIN}.")
 
 
 @dataclass(frozen=True)
@@ -75,6 +102,13 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "migrate",
         "bring the PostgreSQL schema (DATABASE_URL) up to date",
         lambda a, s: asyncio.run(run_migrate(s)),
+    ),
+    Subcommand(
+        "migrate-store",
+        "copy the embedded store of DATA_DIR into PostgreSQL (DATABASE_URL); stop the bot "
+        "first; run it again to carry on after an interruption",
+        lambda a, s: _interruptible(run_migrate_store(s, batch=a.batch)),
+        _migrate_store_arguments,
     ),
 )
 

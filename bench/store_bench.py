@@ -1,16 +1,21 @@
-"""Benchmark of the message store against TinyDB's default storage and SQLite (WAL).
+"""Benchmark of the message store against TinyDB's default storage, SQLite (WAL) and the
+PostgreSQL store (on a PostgreSQL 18 the run starts with fsync on, as the tests start theirs,
+or the server `BENCH_DATABASE_URL` names: a superuser's URL, a database per measurement).
 
 Each (store, size) is built in one child process and measured in a fresh one, so peak
 memory figures do not mix; every store is called the way the bot calls it: awaited, with
 the blocking work in a worker thread. Datasets are generated, bulk loaded for setup, and
 then ingest is measured through the real `add`, with the channel's beat count: ours
 writes it in the message's own record, SQLite bumps a counter row in the same transaction
-(TinyDB stores the message only). For ours, the fsyncs each message cost are counted too.
+(TinyDB stores the message only), PostgreSQL in the same transaction as the message. For
+ours, the fsyncs each message cost are counted too. Ours is also copied into PostgreSQL with
+the real `python -m app migrate-store`, timed from the command's start to its exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -26,11 +31,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tinydb import TinyDB
 from tinydb.table import Document
 
 from services.store import LogLimits, LogStore, StoredMessage
 from services.store.message_log import MessageLog
+from services.store.postgres import PostgresStore
+from tests.postgres_server import PostgresServer
 
 GUILD = 7
 CHANNELS = 400
@@ -46,6 +54,8 @@ TINYDB_MAX_SIZE = 100_000  # beyond this one insert takes seconds (~8.7 s at 1M)
 CRASH_KILLS = 24
 CHURN_SIZE = 100_000  # live messages while retention expires and new ones arrive
 CHURN_DAYS = 30  # each day re-ingests a tenth of the live set and expires as many: 3× in all
+RETENTION_DAYS = 30  # the retention figure: the oldest day of a store that holds this many
+POSTGRES_URL = "BENCH_POSTGRES_URL"  # how a child is told the database to measure
 
 _WORDS_TEXT = """
     the a and to of in it is that you for on was with he this as have be at but not they are
@@ -113,6 +123,9 @@ class BenchStore:
         raise NotImplementedError
 
     async def forget(self, author_id: int) -> int:
+        raise NotImplementedError
+
+    async def expire(self, cutoff: datetime) -> int:
         raise NotImplementedError
 
     async def settle(self) -> None:
@@ -222,6 +235,11 @@ class SQLiteStore(BenchStore):
             "DELETE FROM messages WHERE guild = ? AND author = ?", (GUILD, author_id), commit=True
         )
 
+    async def expire(self, cutoff: datetime) -> int:
+        return await self._run(
+            "DELETE FROM messages WHERE created_at < ?", (cutoff.timestamp(),), commit=True
+        )
+
     async def close(self) -> None:
         self._db.close()
 
@@ -277,6 +295,14 @@ class TinyDBDefault(BenchStore):
 
         return await self._run(work)
 
+    async def expire(self, cutoff: datetime) -> int:
+        def work() -> int:
+            ids = [d.doc_id for d in self._table.all() if d["created_at"] < cutoff.timestamp()]
+            self._table.remove(doc_ids=ids)
+            return len(ids)
+
+        return await self._run(work)
+
     async def close(self) -> None:
         self._db.close()
 
@@ -287,10 +313,63 @@ class TinyDBDefault(BenchStore):
             json.dump({"messages": table}, handle)
 
 
+class PostgresBench(BenchStore):
+    """The bot's `PostgresStore` on the database the parent made for this measurement."""
+
+    def __init__(self, path: Path) -> None:
+        self._url = os.environ[POSTGRES_URL]
+        self._store: PostgresStore | None = None
+
+    async def _opened(self) -> PostgresStore:
+        if self._store is None:
+            self._store = await PostgresStore.open(self._url)
+        return self._store
+
+    async def add(self, message: StoredMessage) -> None:
+        await (await self._opened()).add(message, counted=True)
+
+    async def last_of_author(self, author_id: int, limit: int) -> int:
+        return len(await (await self._opened()).last_by_author(GUILD, author_id, limit))
+
+    async def last_of_channel(self, channel_id: int, limit: int) -> int:
+        return len(await (await self._opened()).last_in_channel(channel_id, limit))
+
+    async def forget(self, author_id: int) -> int:
+        return await (await self._opened()).forget_author(GUILD, author_id)
+
+    async def expire(self, cutoff: datetime) -> int:
+        return await (await self._opened()).delete_older_than(cutoff)
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+    @staticmethod
+    def build(path: Path, dataset: Dataset, size: int) -> None:
+        asyncio.run(PostgresBench._build(dataset, size))
+
+    @staticmethod
+    async def _build(dataset: Dataset, size: int) -> None:
+        """Bulk loaded through the migrate-store import, with the counts the adds made."""
+        store = await PostgresStore.open(os.environ[POSTGRES_URL])
+        counts: dict[int, int] = {}
+        batch: list[StoredMessage] = []
+        for message in dataset.messages(0, size):
+            counts[message.channel_id] = counts.get(message.channel_id, 0) + 1
+            batch.append(message)
+            if len(batch) == 5_000:
+                await store.import_messages(batch)
+                batch = []
+        await store.import_messages(batch)
+        await store.import_counts(counts)
+        await store.close()
+
+
 STORES: dict[str, type[BenchStore]] = {
     "ours": OurStore,
     "tinydb": TinyDBDefault,
     "sqlite": SQLiteStore,
+    "postgres": PostgresBench,
 }
 
 
@@ -393,10 +472,30 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     results["forget"] = time.perf_counter() - started
     await store.settle()
     results["forget_purged"] = time.perf_counter() - started
+
+    # The daily retention job of a store that holds RETENTION_DAYS days: its oldest day.
+    cutoff = START + timedelta(seconds=size / RETENTION_DAYS)
+    started = time.perf_counter()
+    results["expired"] = await store.expire(cutoff)
+    results["retention"] = time.perf_counter() - started
+    await store.settle()
+    results["retention_purged"] = time.perf_counter() - started
     await store.close()
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results["file_mb"] = _size_on_disk(path) / 2**20
+    results["file_mb"] = (
+        await _database_bytes(os.environ[POSTGRES_URL])
+        if kind == "postgres"
+        else _size_on_disk(path)
+    ) / 2**20
     return results
+
+
+async def _database_bytes(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return int(await connection.fetchval("SELECT pg_database_size(current_database())"))
+    finally:
+        await connection.close()
 
 
 async def churn(path: Path, size: int, days: int) -> dict[str, Any]:
@@ -447,12 +546,13 @@ def child_main(argv: list[str]) -> None:
         print(json.dumps(asyncio.run(measure(kind, path, size))))
 
 
-def _in_child(*args: str) -> dict[str, Any]:
+def _in_child(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--child", *args],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"bench child {args} failed:\n{done.stderr}")
@@ -460,16 +560,70 @@ def _in_child(*args: str) -> dict[str, Any]:
     return result
 
 
-def run_one(kind: str, size: int, work_dir: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def _database(postgres: PostgresServer | None) -> Iterator[str | None]:
+    """A new database on the bench's server (its URL), dropped after; None without one."""
+    if postgres is None:
+        yield None
+        return
+    name = asyncio.run(postgres.create_database())
+    try:
+        yield postgres.url_for(name)
+    finally:
+        asyncio.run(postgres.drop_database(name))
+
+
+def run_one(
+    kind: str, size: int, work_dir: Path, postgres: PostgresServer | None = None
+) -> dict[str, Any]:
+    """Build the store in one child, measure it in another. With a server: PostgreSQL is
+    measured on a database of its own, and ours is copied into one with migrate-store."""
     path = work_dir / f"{kind}-{size}"
     path.mkdir()
-    began = time.perf_counter()
-    _in_child("build", kind, str(path), str(size))
-    build_seconds = time.perf_counter() - began
-    results = _in_child("measure", kind, str(path), str(size))
-    results["build_seconds"] = build_seconds
+    with _database(postgres if kind in {"postgres", "ours"} else None) as url:
+        env = {**os.environ, POSTGRES_URL: url} if url is not None else None
+        began = time.perf_counter()
+        _in_child("build", kind, str(path), str(size), env=env)
+        build_seconds = time.perf_counter() - began
+        migrated = _migrate_store(path, url, work_dir) if kind == "ours" and url else {}
+        results = _in_child("measure", kind, str(path), str(size), env=env)
+    results.update(build_seconds=build_seconds, **migrated)
     shutil.rmtree(path)
     return results
+
+
+def _migrate_store(data_dir: Path, url: str, work_dir: Path) -> dict[str, Any]:
+    """`python -m app migrate-store` of the store just built into the empty database `url`,
+    timed from the start of the process to its exit."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DISCORD_TOKEN": "bench-token-0123456789",
+        "CHANNEL_ID": "1",
+        "AZURE_OPENAI_API_KEY": "bench-key-0123456789",
+        "AZURE_OPENAI_ENDPOINT": "https://bench.openai.azure.com",
+        "AZURE_OPENAI_DEPLOYMENT": "bench",
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": url,
+    }
+    began = time.perf_counter()
+    done = subprocess.run(  # in the scratch folder: no .env is read
+        [sys.executable, "-m", "app", "migrate-store"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=work_dir,
+    )
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"migrate-store failed:\n{done.stdout}{done.stderr}")
+    copied = next(line for line in done.stdout.splitlines() if line.startswith("messages "))
+    rows = int(copied.split()[1].replace(",", ""))
+    return {"migrate_seconds": seconds, "migrate_rate": rows / seconds, "migrated": rows}
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_churn(size: int, days: int, work_dir: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from tests.harness import (
     new_fake_discord,
     settings_for,
 )
+
+if TYPE_CHECKING:  # imported by pytest as a plugin: importing it here first spoils that
+    from tests.postgres_server import PostgresDatabase
 
 pytest_plugins = ("tests.postgres_server",)  # postgres_server, postgres_database
 
@@ -52,9 +56,32 @@ def fake_azure(fake_azure_server: FakeAzureOpenAI) -> Iterator[FakeAzureOpenAI]:
     fake_azure_server.reset()
 
 
+STORE_KINDS = ("embedded", "postgres")
+# Runs a test once on each store: `@on_both_stores` (only where it is worth the time).
+on_both_stores = pytest.mark.parametrize("store_kind", STORE_KINDS, indirect=True)
+
+
 @pytest.fixture
-def settings(fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, tmp_path: Path) -> Settings:
-    return settings_for(fake_discord, fake_azure, tmp_path / "data")
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The store the bot runs on: "embedded" (DATA_DIR) unless the test is `@on_both_stores`."""
+    return str(getattr(request, "param", "embedded"))
+
+
+@pytest.fixture
+def settings(
+    fake_discord: FakeDiscord,
+    fake_azure: FakeAzureOpenAI,
+    tmp_path: Path,
+    store_kind: str,
+    request: pytest.FixtureRequest,
+) -> Settings:
+    """The bot's settings; on the "postgres" store, DATABASE_URL is a database of the test's
+    own (`postgres_database`: migrated, emptied after the test)."""
+    settings = settings_for(fake_discord, fake_azure, tmp_path / "data")
+    if store_kind == "postgres":
+        database: PostgresDatabase = request.getfixturevalue("postgres_database")
+        settings = replace(settings, database_url=Secret(database.url))
+    return settings
 
 
 class _Everything(logging.Handler):

@@ -16,12 +16,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
+
 from app.bot import AzureBot
-from app.composition import Seams, find_ffmpeg, music_resolver_for, open_services
+from app.composition import Seams, find_ffmpeg, music_resolver_for, open_postgres, open_services
 from app.settings import Secret, Settings
 from commands.chat import ChatCog
 from commands.voice_audio import VoiceConnect, connect_discord_voice
+from services.encryption import cipher_for
 from services.music_source import MusicResolver
+from services.store import LogStore
+from services.store.postgres import PostgresStore
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 
@@ -175,6 +180,42 @@ async def post_many(
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Every table the PostgreSQL store writes (tests/postgres_server.py empties them all).
+STORE_TABLES = ("messages", "counted_messages", "channel_counters", "state", "store_meta")
+
+
+@contextlib.asynccontextmanager
+async def store_of(settings: Settings) -> AsyncIterator[LogStore | PostgresStore]:
+    """The store the bot opens with these settings, opened on its own (the bot stopped): to
+    prepare what it finds at start, or to look at what it left."""
+    store: LogStore | PostgresStore
+    if settings.database_url:
+        store = await open_postgres(settings)
+    else:
+        key = settings.store_encryption_key.reveal()
+        store = LogStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def stored_text(settings: Settings) -> str:
+    """Everything the bot's store holds, as text: the files of DATA_DIR (embedded), or every
+    row of every table (PostgreSQL, with DATABASE_URL)."""
+    if not settings.database_url:
+        files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
+        return "\n".join(p.read_text(errors="replace") for p in files)
+    connection = await asyncpg.connect(settings.database_url.reveal())
+    try:
+        rows = [
+            row
+            for table in STORE_TABLES
+            for row in await connection.fetch(f"SELECT t::text AS line FROM {table} t")
+        ]
+    finally:
+        await connection.close()
+    return "\n".join(row["line"] for row in rows)
 
 
 def start_writer(script: str, data_dir: Path) -> subprocess.Popen[str]:

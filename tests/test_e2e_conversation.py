@@ -10,6 +10,7 @@ import pytest
 
 from app.settings import Settings
 from tests.azure_brain import Brain, quoted_chat, quoted_messages, schema_name
+from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
 from tests.harness import (
@@ -41,6 +42,7 @@ def settings(
     assert {r["api"] for r in fake_azure.requests} <= {api}
 
 
+@on_both_stores
 async def test_twenty_messages_give_four_replies_to_the_fifth_ones(
     fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
 ) -> None:

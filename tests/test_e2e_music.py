@@ -19,7 +19,7 @@ from services.music_queue import MusicQueues, QueueDocuments, Track
 from services.store import LogStore
 from services.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
-from tests.conftest import Media
+from tests.conftest import Media, on_both_stores
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser
 from tests.fakes.voice_client import RecordingVoiceClient, connect_recording_voice
 from tests.fakes.voice_server import FakeVoiceServer
@@ -299,6 +299,7 @@ async def _playing(bot: AzureBot, title: str) -> bool:
     return now is not None and now.track.title == title
 
 
+@on_both_stores
 async def test_the_queue_survives_a_restart_and_resume_carries_on(
     fake_discord: FakeDiscord, voice_settings: Settings, media: Media
 ) -> None:

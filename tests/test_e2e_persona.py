@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from discord import app_commands
 
 from app.settings import Secret, Settings
 from tests.azure_brain import Brain, quoted_chat
+from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser
 from tests.harness import (
@@ -25,6 +25,7 @@ from tests.harness import (
     chat_listener,
     eventually,
     running_bot,
+    stored_text,
 )
 from tests.test_store import files_bytes
 
@@ -40,10 +41,6 @@ async def answer(interaction: FakeInteraction) -> JSON:
     """The message the member finally sees (after a defer, the followup or the edit)."""
     response = await interaction.wait_for_response()
     return dict(response["message"] or response["payload"])
-
-
-def data_files_text(data_dir: Path) -> str:
-    return "\n".join(p.read_text(errors="replace") for p in data_dir.rglob("*") if p.is_file())
 
 
 async def build_profiles(discord: FakeDiscord, members: list[FakeUser], channel: int) -> None:
@@ -85,7 +82,8 @@ async def test_persona_shows_only_the_callers_profile_ephemerally(
     assert none_yet["content"].startswith("You have no profile yet")
 
 
-async def test_forget_leaves_nothing_of_the_member_in_the_data_files(
+@on_both_stores
+async def test_forget_leaves_nothing_of_the_member_in_the_store(
     fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
 ) -> None:
     fake_azure.responder = Brain()
@@ -107,9 +105,10 @@ async def test_forget_leaves_nothing_of_the_member_in_the_data_files(
             lambda r: r["kind"] == "edit_original" and "Done" in r["payload"].get("content", "")
         )
 
-        # The store purges removed text from its files in the background, within seconds.
+        # The embedded store purges removed text from its files in the background, within
+        # seconds; PostgreSQL deletes the rows (VACUUM reclaims the space).
         async def purged() -> str:
-            text = data_files_text(settings.data_dir)
+            text = await stored_text(settings)
             return "" if "alice writes" in text else text
 
         text = await eventually(purged)

@@ -3,8 +3,8 @@ speech play. Every message is stored exactly once, exactly 400 decisions are mad
 speech is heard over the music. The listener's latency, the messages per second and the
 audio frames per second are reported, not asserted (the machines are noisy).
 
-It runs in real time (about a minute), so it is not part of `make test`: `make test-load`
-runs it, and CI runs both."""
+It runs once on each store (the embedded one and PostgreSQL), in real time (about a minute
+each), so it is not part of `make test`: `make test-load` runs it, and CI runs both."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from app.settings import Settings
 from services.store import Arrival, StoredMessage
 from tests.azure_brain import Brain, schema_name
-from tests.conftest import Media
+from tests.conftest import Media, on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.elevenlabs import FakeElevenLabs
@@ -30,7 +30,9 @@ MESSAGES, MEMBERS, SECONDS = 2000, 50, 60.0
 
 
 @pytest.mark.load
+@on_both_stores
 async def test_two_thousand_messages_in_a_minute_with_music_and_speech(
+    store_kind: str,
     fake_discord: FakeDiscord,
     fake_azure: FakeAzureOpenAI,
     voice_settings: Settings,
@@ -105,7 +107,7 @@ async def test_two_thousand_messages_in_a_minute_with_music_and_speech(
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
     print(
-        f"\nload: {MESSAGES} messages in {sending:.1f} s "
+        f"\nload ({store_kind} store): {MESSAGES} messages in {sending:.1f} s "
         f"({MESSAGES / sending:.1f} msg/s offered), all {len(decisions)} decisions made "
         f"{decided:.1f} s after the first message ({MESSAGES / decided:.1f} msg/s end to end); "
         f"listener latency (creation to durable) p50 {p50 * 1e3:.1f} ms, "

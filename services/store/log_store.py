@@ -25,7 +25,8 @@ import copy
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -61,6 +62,15 @@ _LEGACY_COUNTS = "channel_count.json"
 RECENT_COUNTED = 10_000
 
 _Write = tuple[Callable[[MessageLog], Any], "asyncio.Future[Any]"]
+EXPORT_BATCH = 5_000  # messages read per batch (under the lock) by `export_messages`
+
+
+@dataclass(frozen=True)
+class MessageExport:
+    """What `LogStore.export_messages` hands out: a count, then the messages in batches."""
+
+    total: int  # messages in the export, as of its start
+    batches: AsyncIterator[list[StoredMessage]]
 
 
 class _RecentIds:
@@ -245,6 +255,10 @@ class LogStore:
     def _messages(self, found: list[tuple[int, dict[str, Any]]]) -> list[StoredMessage]:
         return [self._from_document(message_id, doc) for message_id, doc in found]
 
+    def _read_messages(self, ids: list[int], message_log: MessageLog) -> list[StoredMessage]:
+        """The live messages among `ids`, in that order."""
+        return self._messages(message_log.documents(ids))
+
     # -- writing ----------------------------------------------------------------------------
 
     async def _write(self, work: Callable[[MessageLog], T]) -> T:
@@ -373,6 +387,37 @@ class LogStore:
         )
         self._maintain_if_due(purge=expired > 0)
         return expired
+
+    # -- export (python -m app migrate-store) ------------------------------------------------
+
+    async def message_count(self) -> int:
+        """How many messages are stored."""
+        return await self._run(lambda message_log: message_log.index_figures()[1])
+
+    async def channel_counts(self) -> dict[int, int]:
+        """Every channel's beat count (channels never counted are not there)."""
+        return await self._run(lambda message_log: message_log.channel_counts())
+
+    async def export_messages(
+        self, *, after: int | None = None, batch: int = EXPORT_BATCH
+    ) -> MessageExport:
+        """Every stored message with an id above `after` (all without it), in id order, in
+        batches of `batch`: how many there are now, and the batches to iterate.
+
+        Each batch is read under the log's lock in a worker thread, like any read, so writes
+        may come in between: a message removed meanwhile is left out, one added meanwhile
+        is not in this export.
+        """
+        ids = await self._run(lambda message_log: message_log.live_ids(after))
+
+        async def batches() -> AsyncIterator[list[StoredMessage]]:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start : start + batch]
+                messages = await self._run(partial(self._read_messages, chunk))
+                if messages:
+                    yield messages
+
+        return MessageExport(total=len(ids), batches=batches())
 
     # -- maintenance ------------------------------------------------------------------------
 

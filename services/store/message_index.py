@@ -88,6 +88,12 @@ class MessageIndex:
             return []
         return list(self._author_slots[number][-limit:])
 
+    def live_ids(self, after: int | None = None) -> array[int]:
+        """The ids of the live messages above `after` (all of them without it), ascending."""
+        start = 0 if after is None else bisect_right(self._sorted_ids, after)
+        live = map(DEAD.__ne__, map(self._locations.__getitem__, self._sorted_slots[start:]))
+        return array("q", compress(self._sorted_ids[start:], live))
+
     def where(self, slot: int) -> tuple[int, int]:
         """The (location, size) of a slot's record."""
         return self._locations[slot], self._sizes[slot]

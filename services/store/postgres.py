@@ -8,10 +8,11 @@ transactions. No advisory locks, LISTEN/NOTIFY, sequences, triggers, stored proc
 
 How the port's promises are kept:
 
-- The beat count rides with the message: one transaction inserts the message
-  (`ON CONFLICT (message_id) DO NOTHING`), records its id in `counted_messages` (the same), and
-  only when that id is new bumps `channel_counters` (`ON CONFLICT (channel_id) DO UPDATE SET
-  n = n + 1 RETURNING n`). A gateway replay changes nothing and is not counted.
+- The beat count rides with the message: one transaction, of one statement (data-modifying
+  CTEs: one round trip), inserts the message (`ON CONFLICT (message_id) DO NOTHING`), records
+  its id in `counted_messages` (the same), and only when that id is new bumps
+  `channel_counters` (`ON CONFLICT (channel_id) DO UPDATE SET n = n + 1 RETURNING n`). A
+  gateway replay changes nothing and is not counted.
 - Call order: the writes of one channel go through one `asyncio.Lock`, taken before the first
   `await` of `add`/`count` (the lock is FIFO), so they commit, and are counted, in call order;
   writes of different channels run side by side on the pool. And an `add` returns only once
@@ -58,7 +59,7 @@ import random
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -100,18 +101,38 @@ _COLUMNS = (
     "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
     "from_bot"
 )
-_INSERT_MESSAGE = (
+# An add is one statement (one round trip inside its transaction): the message, then (when
+# it is new and counted) its id in counted_messages, then (when that id is new) the bump.
+_ADD = (
+    "WITH stored AS ("
     f"INSERT INTO messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id), "
+    "counted AS (INSERT INTO counted_messages (message_id, channel_id, counted_at) "
+    "SELECT message_id, $3, now() FROM stored WHERE $10::boolean "
+    "ON CONFLICT (message_id) DO NOTHING RETURNING channel_id), "
+    "bumped AS (INSERT INTO channel_counters (channel_id, n) SELECT channel_id, 1 FROM counted "
+    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n) "
+    "SELECT EXISTS (SELECT 1 FROM stored) AS new, (SELECT n FROM bumped) AS n"
 )
-_INSERT_COUNTED = (
-    "INSERT INTO counted_messages (message_id, channel_id, counted_at) VALUES ($1, $2, now()) "
-    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+# A count alone (a message not kept): its id, then (when it is new) the bump.
+_COUNT = (
+    "WITH counted AS (INSERT INTO counted_messages (message_id, channel_id, counted_at) "
+    "VALUES ($1, $2, now()) ON CONFLICT (message_id) DO NOTHING RETURNING channel_id), "
+    "bumped AS (INSERT INTO channel_counters (channel_id, n) SELECT channel_id, 1 FROM counted "
+    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n) "
+    "SELECT n FROM bumped"
 )
-_BUMP = (
-    "INSERT INTO channel_counters (channel_id, n) VALUES ($1, 1) "
-    "ON CONFLICT (channel_id) DO UPDATE SET n = channel_counters.n + 1 RETURNING n"
+_COPY_COLUMNS = [name.strip() for name in _COLUMNS.split(",")]
+_IMPORT_MESSAGES = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], "
+    "$9::boolean[]) ON CONFLICT (message_id) DO NOTHING"
 )
+_PUT_META = (
+    "INSERT INTO store_meta (name, value) VALUES ($1, $2) "
+    "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+)
+_IMPORT_PREFIX = "import:"  # store_meta rows recording how far an import got
 
 
 class StoreUnavailableError(Exception):
@@ -463,8 +484,8 @@ def _clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
-def _deleted(status: str) -> int:
-    """The row count of a `DELETE n` status."""
+def _row_count(status: str) -> int:
+    """The row count of a `DELETE n` or `INSERT 0 n` status."""
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -719,11 +740,10 @@ class PostgresStore:
         )
 
         async def insert(connection: Connection) -> Arrival:
-            new = await connection.fetchval(_INSERT_MESSAGE, *row) is not None
-            count = None
-            if counted and new:  # a message already stored is never counted again
-                count = await self._bump(connection, message.channel_id, message.message_id)
-            return Arrival(new=new, count=count)
+            # A message already stored is never counted again.
+            stored = await connection.fetchrow(_ADD, *row, counted)
+            count = stored["n"]
+            return Arrival(new=stored["new"], count=int(count) if count is not None else None)
 
         async def happened(connection: Connection, arrival: Arrival) -> bool:
             if arrival.new:
@@ -740,8 +760,8 @@ class PostgresStore:
 
     async def count(self, channel_id: int, message_id: int) -> Arrival:
         async def bump(connection: Connection) -> Arrival:
-            count = await self._bump(connection, channel_id, message_id)
-            return Arrival(new=count is not None, count=count)
+            count = await connection.fetchval(_COUNT, message_id, channel_id)
+            return Arrival(new=count is not None, count=int(count) if count is not None else None)
 
         async def happened(connection: Connection, arrival: Arrival) -> bool:
             if arrival.count is None:
@@ -754,14 +774,6 @@ class PostgresStore:
             )
 
         return await self._in_call_order(channel_id, lambda: self._run(bump, confirm=happened))
-
-    @staticmethod
-    async def _bump(connection: Connection, channel_id: int, message_id: int) -> int | None:
-        """Count the message once: the channel's new count, or None when it was counted."""
-        first = await connection.fetchval(_INSERT_COUNTED, message_id, channel_id)
-        if first is None:
-            return None
-        return int(await connection.fetchval(_BUMP, channel_id))
 
     async def channel_count(self, channel_id: int) -> int:
         async def read(connection: Connection) -> int:
@@ -852,7 +864,7 @@ class PostgresStore:
         while True:
 
             async def batch(connection: Connection) -> int:
-                return _deleted(await connection.execute(statement, *args, BATCH))
+                return _row_count(await connection.execute(statement, *args, BATCH))
 
             deleted = await self._run(batch, transaction=False)
             total += deleted
@@ -1007,3 +1019,143 @@ class PostgresStore:
         if row is None:
             return None
         return LeaseHolder(owner=row["owner"], seconds_left=float(row["seconds_left"]))
+
+    # -- bulk import (python -m app migrate-store) ----------------------------------------------
+
+    async def import_messages(
+        self, messages: Sequence[StoredMessage], *, progress: str | None = None
+    ) -> int:
+        """Insert a batch of messages in one transaction, those already stored left as they
+        are; returns how many were new. Counts are not touched (`import_counts` brings them).
+        With `progress`, the batch's last message id is recorded in `store_meta` under that
+        name in the same transaction, so an import cut short (kill -9) resumes after the last
+        batch that committed (`import_progress`).
+
+        The batch goes in with a binary COPY (about twice as fast as the alternative, and
+        what a resumed import meets: rows nobody stored yet); if any of its messages is
+        already there, the COPY is rolled back to its savepoint and the batch goes in as
+        `INSERT ... SELECT * FROM unnest(...) ON CONFLICT (message_id) DO NOTHING`.
+        """
+        if not messages:
+            return 0
+        seal = self._seal
+        rows = [
+            (
+                m.message_id,
+                m.guild_id,
+                m.channel_id,
+                m.author_id,
+                seal(m.author_name),
+                seal(m.content),
+                m.created_at,
+                m.edited_at,
+                m.from_bot,
+            )
+            for m in messages
+        ]
+        last = str(messages[-1].message_id)
+
+        async def insert(connection: Connection) -> int:
+            try:
+                async with connection.transaction():  # a savepoint
+                    await connection.copy_records_to_table(
+                        "messages", records=rows, columns=_COPY_COLUMNS
+                    )
+                inserted = len(rows)
+            except asyncpg.exceptions.UniqueViolationError:
+                inserted = _row_count(
+                    await connection.execute(_IMPORT_MESSAGES, *map(list, zip(*rows, strict=True)))
+                )
+            if progress is not None:
+                await connection.execute(_PUT_META, _IMPORT_PREFIX + progress, last)
+            return inserted
+
+        return await self._run(insert)
+
+    async def import_progress(self, name: str) -> int | None:
+        """The last message id an import named `name` committed, or None."""
+
+        async def read(connection: Connection) -> int | None:
+            value = await connection.fetchval(
+                "SELECT value FROM store_meta WHERE name = $1", _IMPORT_PREFIX + name
+            )
+            return int(value) if value is not None else None
+
+        return await self._run(read, transaction=False)
+
+    async def end_import(self, name: str) -> None:
+        """Forget where the import named `name` was: the next one starts from the start."""
+
+        async def remove(connection: Connection) -> None:
+            await connection.execute(
+                "DELETE FROM store_meta WHERE name = $1", _IMPORT_PREFIX + name
+            )
+
+        await self._run(remove, transaction=False)
+
+    async def import_counts(self, counts: Mapping[int, int]) -> None:
+        """Raise channels' beat counts to at least `counts` (never lower one): importing the
+        same counts twice, or into a database the bot already counts in, is safe."""
+        channels, values = list(counts), list(counts.values())
+
+        async def merge(connection: Connection) -> None:
+            await connection.execute(
+                "INSERT INTO channel_counters (channel_id, n) "
+                "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
+                "ON CONFLICT (channel_id) DO UPDATE "
+                "SET n = GREATEST(channel_counters.n, EXCLUDED.n)",
+                channels,
+                values,
+            )
+
+        if channels:
+            await self._run(merge)
+
+    async def import_state(self, kind: StateKind, items: Sequence[tuple[str, Document]]) -> None:
+        """Store the documents of one kind (replacing any with the same key), in one
+        transaction."""
+        name = self._kind(kind)
+        keys = [key for key, _document in items]
+        documents = [_encode_json(self._seal_state(document)) for _key, document in items]
+
+        async def upsert(connection: Connection) -> None:
+            await connection.execute(
+                "INSERT INTO state (kind, key, document) "
+                "SELECT $1, t.key, t.document::jsonb FROM unnest($2::text[], $3::text[]) "
+                "AS t (key, document) "
+                "ON CONFLICT (kind, key) DO UPDATE SET document = EXCLUDED.document",
+                name,
+                keys,
+                documents,
+            )
+
+        if keys:
+            await self._run(upsert)
+
+    async def message_count(self) -> int:
+        async def read(connection: Connection) -> int:
+            return int(await connection.fetchval("SELECT count(*) FROM messages"))
+
+        return await self._run(read, transaction=False)
+
+    async def channel_counts(self) -> dict[int, int]:
+        """Every channel's beat count."""
+
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch("SELECT channel_id, n FROM channel_counters"))
+
+        return {
+            int(row["channel_id"]): int(row["n"])
+            for row in await self._run(read, transaction=False)
+        }
+
+    async def state_counts(self) -> dict[StateKind, int]:
+        """How many documents of each kind are stored."""
+
+        async def read(connection: Connection) -> list[Any]:
+            return list(
+                await connection.fetch("SELECT kind, count(*) AS n FROM state GROUP BY kind")
+            )
+
+        found = {row["kind"]: int(row["n"]) for row in await self._run(read, transaction=False)}
+        return {kind: found.get(kind, 0) for kind in STATE_KINDS}
