@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,6 +54,7 @@ from services.persona import PersonaProfiles, PersonaService
 from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
+from services.retention import RetentionJob
 from services.store import (
     LeaseStore,
     LogStore,
@@ -306,7 +308,9 @@ async def register_cogs(
             persona_of=services.privacy.persona_if_allowed,
             accepts_temperature=accepts_temperature,
         ),
-        RetentionCog(services.privacy),
+        RetentionCog(
+            RetentionJob(services.privacy, services.leases, owner=f"retention-{uuid.uuid4().hex}")
+        ),
         MusicCog(
             bot,
             players=players,

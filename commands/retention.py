@@ -1,4 +1,5 @@
-"""Retention: messages older than RETENTION_DAYS are deleted at start and then daily."""
+"""Retention: messages older than RETENTION_DAYS are deleted at start and then daily (by one
+process of those sharing the store: `services/retention.py`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import logging
 
 from discord.ext import commands, tasks
 
-from services.privacy import PrivacyService
+from services.retention import RetentionJob
 
 log = logging.getLogger(__name__)
 
 
 class RetentionCog(commands.Cog):
-    def __init__(self, privacy: PrivacyService) -> None:
-        self._privacy = privacy
+    def __init__(self, job: RetentionJob) -> None:
+        self._job = job
 
     async def cog_load(self) -> None:
         self.purge.start()  # the first run happens at once, at start
@@ -24,7 +25,7 @@ class RetentionCog(commands.Cog):
     @tasks.loop(hours=24)
     async def purge(self) -> None:
         try:
-            await self._privacy.purge_expired()
+            await self._job.run_if_due()
         except Exception:
             # Tomorrow's run tries again; the bot must keep running meanwhile.
             log.exception("retention purge failed")

@@ -9,7 +9,8 @@ from services.conversation import ConversationService
 from services.llm import LlmError
 from services.persona import PersonaProfiles, PersonaService
 from services.reply_policy import RepliedMessage, Trigger
-from services.store import StoredMessage
+from services.retention import RetentionJob
+from services.store import MemoryLeases, StoredMessage
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.unit.fakes import (
     CHANNEL,
@@ -189,3 +190,19 @@ async def test_no_quote_of_a_reply_already_in_context_or_by_an_opted_out_member(
     await conversation_for(w).decide(replying(8, hidden), bot_name="Aria")
     assert all("<replied_to>" not in r.user for r in w.model.of_kind("decision"))
     assert len(w.model.of_kind("decision")) == 2
+
+
+async def test_retention_runs_once_a_day_across_the_processes_on_one_store() -> None:
+    now = [0.0]
+    leases = MemoryLeases(clock=lambda: now[0])
+    w = await world(clock=lambda: T0 + timedelta(days=31))
+    first = RetentionJob(w.privacy, leases, owner="process-1")
+    second = RetentionJob(w.privacy, leases, owner="process-2")
+    await chat(w, 2)
+    assert await first.run_if_due() is not None
+    assert await second.run_if_due() is None  # the other process purged today
+    await w.store.add(message(3, at=T0), counted=True)
+    now[0] = 24 * 3600.0  # a day later, whoever ticks first purges
+    report = await second.run_if_due()
+    assert report is not None and report.messages == 1
+    assert await first.run_if_due() is None
