@@ -1,5 +1,6 @@
 # `make run` sets up .venv and runs the bot; `make test` sets up .venv with the dev tools and
-# runs every check CI runs. Both work on a fresh machine with Python 3.11+.
+# runs the checks and the test suite (CI runs it, then `make test-load`). Both work on a fresh
+# machine with Python 3.11+.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -32,8 +33,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers, each with its own loopback fakes and PostgreSQL.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # About a minute of real-time traffic on each store (embedded, PostgreSQL); prints its figures.
 test-load: $(VENV)/.installed-dev
