@@ -132,7 +132,7 @@ async def _read_ahead(
             pending = asyncio.ensure_future(anext(batches, None))
             yield current
     finally:
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        # The copy stopped: let a read under way end (its thread holds the source's lock,
+        # which the source's close then takes) rather than abandon it mid-read.
+        with contextlib.suppress(Exception):
+            await pending
