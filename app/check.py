@@ -45,7 +45,7 @@ from services.store.postgres import StoreUnavailableError, schema_versions
 from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
 
 HTTP_TIMEOUT = 5.0  # seconds, each Discord and ElevenLabs request
-AZURE_TIMEOUT = 15.0  # at most, for the one Azure request (no retries)
+MODEL_PROBE_TIMEOUT = 15.0  # at most, for the one Azure request (no retries)
 LOW_DISK = 1 << 30  # below this free space: a warning
 NO_DISK = 100 << 20  # below this: a failure
 
@@ -416,7 +416,7 @@ async def check_azure(settings: Settings, report: Report) -> None:
         api_key=settings.azure_openai_api_key.reveal(),
         api_version=version,
         deployment=deployment,
-        timeout=min(settings.azure_openai_timeout, AZURE_TIMEOUT),
+        timeout=min(settings.azure_openai_timeout, MODEL_PROBE_TIMEOUT),
         max_retries=0,
     )
     try:
@@ -609,7 +609,7 @@ def check_data(settings: Settings, report: Report) -> None:
 async def check_database(settings: Settings, report: Report) -> None:
     """PostgreSQL (DATABASE_URL): reachable, and its schema the one this release uses."""
     try:
-        async with asyncio.timeout(AZURE_TIMEOUT):
+        async with asyncio.timeout(MODEL_PROBE_TIMEOUT):
             applied, latest = await schema_versions(settings.database_url.reveal())
     except (StoreUnavailableError, TimeoutError) as error:
         report.fail(

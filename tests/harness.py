@@ -235,3 +235,36 @@ def kill_9(child: subprocess.Popen[str]) -> None:
     child.wait()
     if child.stdout is not None:
         child.stdout.close()
+
+
+def process_environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
+    """What an operator's .env holds, for a real `python -m app` against the fakes."""
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DISCORD_TOKEN": settings.discord_token.reveal(),
+        "CHANNEL_ID": ",".join(str(c) for c in settings.channel_ids),
+        "GUILD_ID": str(GUILD_ID),
+        "AZURE_OPENAI_API_KEY": settings.azure_openai_api_key.reveal(),
+        "AZURE_OPENAI_ENDPOINT": settings.azure_openai_endpoint,
+        "AZURE_OPENAI_DEPLOYMENT": settings.azure_openai_deployment,
+        "DISCORD_API_BASE": discord.rest_base,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "DATA_DIR": str(settings.data_dir),
+        "PERSONA_MIN_MINUTES": str(settings.persona_min_minutes),
+        **extra,
+    }
+
+
+async def run_app(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """`python -m app ARGS` in a child process, its output piped for the test to read."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        *args,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,40 +26,10 @@ from tests.harness import (
     ELEVENLABS_KEY,
     GENERAL,
     GUILD_ID,
-    PROJECT_ROOT,
+    process_environment,
+    run_app,
 )
 from tests.postgres_server import PostgresDatabase
-
-
-def environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
-    """What an operator's .env holds, for `python -m app` against the fakes."""
-    return {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "DISCORD_TOKEN": settings.discord_token.reveal(),
-        "CHANNEL_ID": ",".join(str(c) for c in settings.channel_ids),
-        "GUILD_ID": str(GUILD_ID),
-        "AZURE_OPENAI_API_KEY": settings.azure_openai_api_key.reveal(),
-        "AZURE_OPENAI_ENDPOINT": settings.azure_openai_endpoint,
-        "AZURE_OPENAI_DEPLOYMENT": settings.azure_openai_deployment,
-        "DISCORD_API_BASE": discord.rest_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "DATA_DIR": str(settings.data_dir),
-        **extra,
-    }
-
-
-async def run_app(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        *args,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 async def check(settings: Settings) -> tuple[int, list[str]]:
@@ -278,7 +246,7 @@ async def test_elevenlabs_failures(
 async def test_python_m_app_check_exits_0_and_prints_no_secret(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
-    env = environment(settings, fake_discord, ELEVENLABS_API_KEY=ELEVENLABS_KEY)
+    env = process_environment(settings, fake_discord, ELEVENLABS_API_KEY=ELEVENLABS_KEY)
     env["ELEVENLABS_VOICE_ID"] = ""  # half configured: a warning, not a failure
     process = await run_app(env, "check")
     out, err = await asyncio.wait_for(process.communicate(), 60)

@@ -25,20 +25,21 @@ from tests.harness import (
     RANDOM,
     VOICE,
     eventually,
+    process_environment,
+    run_app,
     running_bot,
     sent_after,
     store_of,
 )
 from tests.postgres_server import PostgresDatabase
 from tests.test_e2e_music import answer, command, voice_of
-from tests.test_e2e_process import environment, run_app
 
 
 async def migrate_store(
     settings: Settings, discord: FakeDiscord, *args: str
 ) -> tuple[int | None, str, str]:
     """Run the command to the end: (exit code, stdout, stderr)."""
-    env = environment(settings, discord, DATABASE_URL=settings.database_url.reveal())
+    env = process_environment(settings, discord, DATABASE_URL=settings.database_url.reveal())
     process = await run_app(env, "migrate-store", *args)
     out, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, out.decode(), err.decode()
@@ -151,7 +152,7 @@ async def test_a_copy_killed_half_way_then_run_again_ends_with_exact_counts(
         await source.put_state("music_queue", str(GUILD_ID), {"v": 1, "tracks": []})
         counts = await source.channel_counts()
     target = replace(settings, database_url=Secret(postgres_database.url))
-    env = environment(target, fake_discord, DATABASE_URL=postgres_database.url)
+    env = process_environment(target, fake_discord, DATABASE_URL=postgres_database.url)
 
     process = await run_app(env, "migrate-store", "--batch", "500")
     assert process.stderr is not None

@@ -32,9 +32,10 @@ from tests.harness import (
     QUIET_ROOM,
     VOICE,
     eventually,
+    process_environment,
+    run_app,
     running_bot,
 )
-from tests.test_e2e_process import environment, run_app
 
 JSON = dict[str, Any]
 
@@ -383,7 +384,7 @@ async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
     assert load_opus()  # to decode what the bot sends
     ca_file = tmp_path / "voice-ca.pem"
     ca_file.write_bytes(voice_server.ca_pem)
-    env = environment(
+    env = process_environment(
         settings,
         fake_discord,
         MUSIC_ALLOW_PRIVATE_NETWORK="true",

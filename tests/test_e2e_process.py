@@ -3,51 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 
 from app.settings import Settings
 from services.store import LogStore
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
-from tests.harness import ALICE, BRUNO, GENERAL, GUILD_ID, PROJECT_ROOT
-
-
-def environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "DISCORD_TOKEN": settings.discord_token.reveal(),
-        "CHANNEL_ID": ",".join(str(c) for c in settings.channel_ids),
-        "GUILD_ID": str(GUILD_ID),
-        "AZURE_OPENAI_API_KEY": settings.azure_openai_api_key.reveal(),
-        "AZURE_OPENAI_ENDPOINT": settings.azure_openai_endpoint,
-        "AZURE_OPENAI_DEPLOYMENT": settings.azure_openai_deployment,
-        "DISCORD_API_BASE": discord.rest_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "DATA_DIR": str(settings.data_dir),
-        "PERSONA_MIN_MINUTES": "0",
-        **extra,
-    }
-
-
-async def run_app(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        *args,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+from tests.harness import (
+    ALICE,
+    BRUNO,
+    GENERAL,
+    GUILD_ID,
+    process_environment,
+    run_app,
+)
 
 
 async def test_sync_from_the_command_line(fake_discord: FakeDiscord, settings: Settings) -> None:
-    process = await run_app(environment(settings, fake_discord), "sync")
+    process = await run_app(process_environment(settings, fake_discord), "sync")
     out, err = await asyncio.wait_for(process.communicate(), 60)
     lines = out.decode().splitlines()
     assert process.returncode == 0, err.decode()
@@ -67,7 +41,7 @@ async def test_sync_from_the_command_line(fake_discord: FakeDiscord, settings: S
 
 
 async def test_a_rejected_token_is_one_line(fake_discord: FakeDiscord, settings: Settings) -> None:
-    env = environment(settings, fake_discord, DISCORD_TOKEN="wrong-token-123456")
+    env = process_environment(settings, fake_discord, DISCORD_TOKEN="wrong-token-123456")
     process = await run_app(env)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
@@ -82,7 +56,7 @@ async def test_an_unreachable_discord_is_one_line(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
     # Nothing listens on port 9 of the loopback: the connection is refused at once.
-    env = environment(settings, fake_discord, DISCORD_API_BASE="http://127.0.0.1:9/api/v10")
+    env = process_environment(settings, fake_discord, DISCORD_API_BASE="http://127.0.0.1:9/api/v10")
     for args in ((), ("sync",)):
         process = await run_app(env, *args)
         out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -96,7 +70,7 @@ async def test_kill_9_mid_conversation_loses_nothing(
 ) -> None:
     brain = Brain()
     fake_azure.responder = brain
-    env = environment(settings, fake_discord)
+    env = process_environment(settings, fake_discord)
     process = await run_app(env)
     await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
     posted = [

@@ -14,7 +14,7 @@ from app.logging_setup import JsonFormatter, RedactSecrets
 from app.settings import Secret, Settings
 from services.background import BackgroundTasks
 from tests.fakes.discord_server import FakeDiscord
-from tests.test_check import environment, run_app
+from tests.harness import process_environment, run_app
 
 SECRET = "json-secret-0123456789"
 
@@ -61,7 +61,7 @@ async def test_a_background_task_logs_its_guild_and_channel(json_lines: io.Strin
 async def test_the_process_logs_json_lines_and_keeps_its_one_line_errors(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
-    env = environment(settings, fake_discord, LOG_FORMAT="json", DISCORD_TOKEN=SECRET)
+    env = process_environment(settings, fake_discord, LOG_FORMAT="json", DISCORD_TOKEN=SECRET)
     process = await run_app(env)
     _, err = await asyncio.wait_for(process.communicate(), 60)
     *logs, last = err.decode().strip().splitlines()
