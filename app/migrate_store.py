@@ -139,6 +139,7 @@ async def run_migrate_store(settings: Settings, *, batch: int) -> int:
             name=str(settings.data_dir.resolve()),
             batch=batch,
             progress=display,
+            same_key=cipher is not None,  # STORE_ENCRYPTION_KEY opens one and seals the other
         )
     except StoreUnavailableError as error:
         display.finish()
