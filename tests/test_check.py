@@ -318,15 +318,15 @@ def test_bad_settings_are_the_same_one_line_errors_and_exit_1(
 
 
 async def test_a_current_database_passes_and_a_new_one_is_a_warning(
-    settings: Settings, postgres_database: PostgresDatabase
+    settings: Settings, empty_postgres_database: PostgresDatabase
 ) -> None:
-    with_db = replace(settings, database_url=Secret(postgres_database.url))
+    with_db = replace(settings, database_url=Secret(empty_postgres_database.url))
     out = io.StringIO()
     report = Report(out)
     await check_database(with_db, report)
     assert out.getvalue().startswith("✗ Data: PostgreSQL is reachable; its schema is at version 0")
     assert "(warning). Fix: Run `python -m app migrate`" in out.getvalue()
-    await migrate(postgres_database.url)
+    await migrate(empty_postgres_database.url)
     out = io.StringIO()
     await check_database(with_db, Report(out))
     assert out.getvalue().startswith("✓ Data: PostgreSQL is reachable and its schema is current")
