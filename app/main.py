@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -64,7 +65,13 @@ def _positive(raw: str) -> int:
     return value
 
 
-def _interruptible(work: Coroutine[Any, Any, int]) -> int:
+def _interruptible(work: Coroutine[Any, Any, int], *, freeze: bool = False) -> int:
+    """Run `work`; Ctrl-C is one line. `freeze`: for a command that makes millions of
+    short-lived objects (migrate-store), keep the collector off everything loaded so far
+    (modules, classes, settings), which it would otherwise rescan all along (about a
+    quarter of a copy's time)."""
+    if freeze:
+        gc.freeze()
     try:
         return asyncio.run(work)
     except KeyboardInterrupt:
@@ -107,7 +114,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "migrate-store",
         "copy the embedded store of DATA_DIR into PostgreSQL (DATABASE_URL); stop the bot "
         "first; run it again to carry on after an interruption",
-        lambda a, s: _interruptible(run_migrate_store(s, batch=a.batch)),
+        lambda a, s: _interruptible(run_migrate_store(s, batch=a.batch), freeze=True),
         _migrate_store_arguments,
     ),
 )

@@ -13,13 +13,14 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from app.migrate_store import ProgressDisplay, run_migrate_store
 from app.settings import Secret, Settings
-from services.encryption import FernetCipher, cipher_for
+from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
 from services.store import STATE_KINDS, LogLimits, LogStore, StoredMessage
 from services.store.migrate_store import migrate_store
 from services.store.postgres import PostgresStore
@@ -46,7 +47,7 @@ def message(
     )
 
 
-async def exported(store: LogStore, **options: int) -> tuple[int, list[list[StoredMessage]]]:
+async def exported(store: LogStore, **options: Any) -> tuple[int, list[list[StoredMessage]]]:
     export = await store.export_messages(**options)
     return export.total, [batch async for batch in export.batches]
 
@@ -195,9 +196,13 @@ class Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+@pytest.mark.parametrize(
+    ("encrypted", "same_key"),
+    [(False, False), (True, False), (True, True)],
+    ids=["plain", "opened and sealed again", "copied sealed"],
+)
 async def test_a_copy_holds_everything_the_embedded_store_held(
-    tmp_path: Path, postgres_database: PostgresDatabase, encrypted: bool
+    tmp_path: Path, postgres_database: PostgresDatabase, encrypted: bool, same_key: bool
 ) -> None:
     cipher = FernetCipher(KEY) if encrypted else None
     source = LogStore(tmp_path, cipher=cipher)
@@ -205,9 +210,14 @@ async def test_a_copy_holds_everything_the_embedded_store_held(
     await fill(source)
     seen: list[tuple[int, int]] = []
     report = await migrate_store(
-        source, target, name="here", batch=4, progress=lambda *step: seen.append(step)
+        source,
+        target,
+        name="here",
+        batch=4,
+        progress=lambda *step: seen.append(step),
+        same_key=same_key,
     )
-    again = await migrate_store(source, target, name="here", batch=4)
+    again = await migrate_store(source, target, name="here", batch=4, same_key=same_key)
     assert report.matches, report.differences()
     assert (report.copied, report.resumed) == (30, 0)
     assert report.source.messages == 30 and report.source.channels == 3
@@ -225,6 +235,20 @@ async def test_a_copy_holds_everything_the_embedded_store_held(
     plaintext = any("message" in row["content"] or "✨" in row["author_name"] for row in rows)
     assert plaintext is not encrypted
     assert await target.import_progress("here") is None
+    await source.close()
+
+
+async def test_texts_sealed_with_another_key_are_refused(
+    tmp_path: Path, postgres_database: PostgresDatabase
+) -> None:
+    source = LogStore(tmp_path, cipher=FernetCipher(Fernet.generate_key().decode()))
+    target = await postgres_database.open_store(cipher=FernetCipher(KEY))
+    await fill(source)
+    export = await source.export_messages(sealed=True)
+    batch = await anext(export.batches)
+    with pytest.raises(EncryptionKeyError, match="not sealed with the database's key"):
+        await target.import_messages(batch, sealed=True)
+    assert await target.message_count() == 0
     await source.close()
 
 

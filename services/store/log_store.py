@@ -237,8 +237,10 @@ class LogStore:
             }
         )
 
-    def _from_document(self, doc_id: int, doc: dict[str, Any]) -> StoredMessage:
-        opened = self._cipher.open if self._cipher is not None else str
+    def _from_document(
+        self, doc_id: int, doc: dict[str, Any], *, sealed: bool = False
+    ) -> StoredMessage:
+        opened = self._cipher.open if self._cipher is not None and not sealed else str
         edited = doc.get("edited_at")
         return StoredMessage(
             message_id=doc_id,
@@ -255,9 +257,12 @@ class LogStore:
     def _messages(self, found: list[tuple[int, dict[str, Any]]]) -> list[StoredMessage]:
         return [self._from_document(message_id, doc) for message_id, doc in found]
 
-    def _read_messages(self, ids: list[int], message_log: MessageLog) -> list[StoredMessage]:
-        """The live messages among `ids`, in that order."""
-        return self._messages(message_log.documents(ids))
+    def _read_messages(
+        self, ids: list[int], sealed: bool, message_log: MessageLog
+    ) -> list[StoredMessage]:
+        """The live messages among `ids`, in that order (`sealed`: their texts not opened)."""
+        found = message_log.documents(ids)
+        return [self._from_document(i, doc, sealed=sealed) for i, doc in found]
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -399,10 +404,14 @@ class LogStore:
         return await self._run(lambda message_log: message_log.channel_counts())
 
     async def export_messages(
-        self, *, after: int | None = None, batch: int = EXPORT_BATCH
+        self, *, after: int | None = None, batch: int = EXPORT_BATCH, sealed: bool = False
     ) -> MessageExport:
         """Every stored message with an id above `after` (all without it), in id order, in
         batches of `batch`: how many there are now, and the batches to iterate.
+
+        With `sealed` (and a cipher), the authors' names and the texts are handed out as the
+        files hold them, sealed, never opened: for a store that seals with the same key
+        (`PostgresStore.import_messages(sealed=True)`), which then need not seal them again.
 
         Each batch is read under the log's lock in a worker thread, like any read, so writes
         may come in between: a message removed meanwhile is left out, one added meanwhile
@@ -413,7 +422,7 @@ class LogStore:
         async def batches() -> AsyncIterator[list[StoredMessage]]:
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
-                messages = await self._run(partial(self._read_messages, chunk))
+                messages = await self._run(partial(self._read_messages, chunk, sealed))
                 if messages:
                     yield messages
 

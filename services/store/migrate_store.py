@@ -83,9 +83,12 @@ async def migrate_store(
     name: str,
     batch: int = BATCH,
     progress: Progress | None = None,
+    same_key: bool = False,
 ) -> MigrationReport:
     """Copy `source` into `target` (see the module's docstring). `name` tells this source
-    apart in the target's resume marks (its resolved path, say)."""
+    apart in the target's resume marks (its resolved path, say). `same_key`: both stores
+    seal with the same key, so the texts are copied sealed, never opened and sealed again
+    (four Fernet operations a message fewer: about four times as fast)."""
     counts = await source.channel_counts()
     await target.import_counts(counts)
     documents: dict[StateKind, int] = {}
@@ -96,7 +99,7 @@ async def migrate_store(
 
     total = await source.message_count()
     after = await target.import_progress(name)
-    export = await source.export_messages(after=after, batch=batch)
+    export = await source.export_messages(after=after, batch=batch, sealed=same_key)
     resumed = total - export.total
     done = resumed
     copied = 0
@@ -104,7 +107,7 @@ async def migrate_store(
         progress(done, total)
     began = time.monotonic()
     async for messages in _read_ahead(export.batches):
-        copied += await target.import_messages(messages, progress=name)
+        copied += await target.import_messages(messages, progress=name, sealed=same_key)
         done += len(messages)
         if progress is not None:
             progress(done, total)

@@ -1023,7 +1023,11 @@ class PostgresStore:
     # -- bulk import (python -m app migrate-store) ----------------------------------------------
 
     async def import_messages(
-        self, messages: Sequence[StoredMessage], *, progress: str | None = None
+        self,
+        messages: Sequence[StoredMessage],
+        *,
+        progress: str | None = None,
+        sealed: bool = False,
     ) -> int:
         """Insert a batch of messages in one transaction, those already stored left as they
         are; returns how many were new. Counts are not touched (`import_counts` brings them).
@@ -1035,10 +1039,22 @@ class PostgresStore:
         what a resumed import meets: rows nobody stored yet); if any of its messages is
         already there, the COPY is rolled back to its savepoint and the batch goes in as
         `INSERT ... SELECT * FROM unnest(...) ON CONFLICT (message_id) DO NOTHING`.
+
+        With `sealed` (and a cipher), the authors' names and texts come sealed already, with
+        this store's key (`LogStore.export_messages(sealed=True)`), and are stored as they
+        are; a batch whose first text this key cannot open raises `EncryptionKeyError`.
         """
         if not messages:
             return 0
-        seal = self._seal
+        seal: Callable[[str], str] = self._seal
+        if sealed and self._cipher is not None:
+            try:
+                self._cipher.open(messages[0].content)
+            except Exception:
+                raise EncryptionKeyError(
+                    "The messages to import are not sealed with the database's key."
+                ) from None
+            seal = str  # as they came
         rows = [
             (
                 m.message_id,
