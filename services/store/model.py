@@ -6,7 +6,8 @@ unit tests use, PostgreSQL later) and checked by one contract suite (`tests/stor
 - `MessageStore`: the messages of the watched channels, and each channel's beat count, which
   rides in the same durable write as the message it counts.
 - `StateStore`: small versioned documents of a closed set of kinds, read and changed by the
-  typed repositories in `services/state.py`, never by anyone else.
+  typed repositories (one per kind, in the module that owns it; see `services/state.py`),
+  never by anyone else.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class MessageStore(Protocol):
     async def close(self) -> None: ...
 
 
-# The kinds of state document; each is owned by one repository in `services/state.py`.
+# The kinds of state document; each is owned by one repository (`services/state.py` says which).
 StateKind = Literal["persona", "privacy", "guild_settings", "music_queue", "bot_replies"]
 STATE_KINDS: tuple[StateKind, ...] = (
     "persona",
