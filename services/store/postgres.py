@@ -133,6 +133,10 @@ _PUT_META = (
     "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
 )
 _IMPORT_PREFIX = "import:"  # store_meta rows recording how far an import got
+_COPY_REFUSED: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.UniqueViolationError,  # some of the batch is there already
+    asyncpg.exceptions.FeatureNotSupportedError,  # an engine without binary COPY
+)
 
 
 class StoreUnavailableError(Exception):
@@ -1037,8 +1041,9 @@ class PostgresStore:
 
         The batch goes in with a binary COPY (about twice as fast as the alternative, and
         what a resumed import meets: rows nobody stored yet); if any of its messages is
-        already there, the COPY is rolled back to its savepoint and the batch goes in as
-        `INSERT ... SELECT * FROM unnest(...) ON CONFLICT (message_id) DO NOTHING`.
+        already there (or the engine takes no binary COPY), the COPY is rolled back to its
+        savepoint and the batch goes in as `INSERT ... SELECT * FROM unnest(...) ON CONFLICT
+        (message_id) DO NOTHING`.
 
         With `sealed` (and a cipher), the authors' names and texts come sealed already, with
         this store's key (`LogStore.export_messages(sealed=True)`), and are stored as they
@@ -1078,7 +1083,7 @@ class PostgresStore:
                         "messages", records=rows, columns=_COPY_COLUMNS
                     )
                 inserted = len(rows)
-            except asyncpg.exceptions.UniqueViolationError:
+            except _COPY_REFUSED:
                 inserted = _row_count(
                     await connection.execute(_IMPORT_MESSAGES, *map(list, zip(*rows, strict=True)))
                 )
