@@ -160,6 +160,15 @@ def chat_listener(bot: AzureBot) -> ChatCog:
     return cog
 
 
+async def stored_human_ids(bot: AzureBot, channel_id: int) -> list[int]:
+    """The ids of the members' messages the bot stored for the channel, oldest first."""
+    return [
+        m.message_id
+        for m in await bot.services.store.last_in_channel(channel_id, 10_000)
+        if not m.from_bot
+    ]
+
+
 def sent_after(discord: FakeDiscord, channel_id: int, message: dict[str, Any]) -> list[JSON]:
     """What the bot sent to the channel after `message`."""
     return [

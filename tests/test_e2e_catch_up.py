@@ -21,17 +21,10 @@ from tests.harness import (
     post_many,
     running_bot,
     sent_after,
+    stored_human_ids,
 )
 
 JSON = dict[str, Any]
-
-
-async def stored_ids(bot: AzureBot, channel_id: int) -> list[int]:
-    return [
-        m.message_id
-        for m in await bot.services.store.last_in_channel(channel_id, 10_000)
-        if not m.from_bot
-    ]
 
 
 def ids(messages: list[JSON]) -> list[int]:
@@ -57,7 +50,7 @@ async def test_messages_posted_while_the_bot_was_stopped_are_stored_counted_and_
         )
         await bot.services.tasks.wait_idle()
         count = await bot.services.store.channel_count(GENERAL)
-        random_ids = await stored_ids(bot, RANDOM)
+        random_ids = await stored_human_ids(bot, RANDOM)
         decisions = list(chat_listener(bot).decisions)
     assert count == 15
     assert random_ids == [int(elsewhere["id"])]
@@ -73,7 +66,7 @@ async def test_messages_posted_while_the_bot_was_stopped_are_stored_counted_and_
 
 
 async def _has(bot: AzureBot, channel_id: int, messages: list[JSON]) -> bool:
-    return await stored_ids(bot, channel_id) == ids(messages)
+    return await stored_human_ids(bot, channel_id) == ids(messages)
 
 
 async def test_a_session_that_cannot_resume_catches_up_its_gap(

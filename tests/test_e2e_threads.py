@@ -23,21 +23,14 @@ from tests.harness import (
     post_many,
     running_bot,
     sent_after,
+    stored_human_ids,
 )
 
 JSON = dict[str, Any]
 
 
-async def stored_ids(bot: AzureBot, channel_id: int) -> list[int]:
-    return [
-        m.message_id
-        for m in await bot.services.store.last_in_channel(channel_id, 1000)
-        if not m.from_bot
-    ]
-
-
 async def _has(bot: AzureBot, channel_id: int, messages: list[JSON]) -> bool:
-    return await stored_ids(bot, channel_id) == [int(m["id"]) for m in messages]
+    return await stored_human_ids(bot, channel_id) == [int(m["id"]) for m in messages]
 
 
 async def test_a_thread_of_a_watched_channel_has_its_own_beat_and_context(
@@ -81,12 +74,12 @@ async def test_a_private_thread_the_bot_is_in_is_watched_and_a_thread_elsewhere_
         kept = await fake_discord.post_message(int(private["id"]), BRUNO, "heard")
         await eventually(lambda: _has(bot, int(private["id"]), [kept]))
         # Taken (and ignored) before the later message was stored.
-        assert int(ignored["id"]) not in await stored_ids(bot, int(elsewhere["id"]))
+        assert int(ignored["id"]) not in await stored_human_ids(bot, int(elsewhere["id"]))
     async with running_bot(fake_discord, settings, reply_every=1000, watch_threads=False) as bot:
         unwatched = await fake_discord.post_message(int(private["id"]), BRUNO, "not heard now")
         sentinel = await fake_discord.post_message(RANDOM, BRUNO, "the channel still is")
         await eventually(lambda: _has(bot, RANDOM, [sentinel]))
-        assert int(unwatched["id"]) not in await stored_ids(bot, int(private["id"]))
+        assert int(unwatched["id"]) not in await stored_human_ids(bot, int(private["id"]))
     for thread in (private, elsewhere):
         await fake_discord.delete_thread(int(thread["id"]))
 
@@ -105,7 +98,7 @@ async def test_a_post_in_a_watched_forum_is_a_conversation(
         [reply] = await fake_discord.wait_for_sent(
             lambda m: m in sent_after(fake_discord, pid, starter)
         )
-        stored = await stored_ids(bot, pid)
+        stored = await stored_human_ids(bot, pid)
     assert int(starter["id"]) == pid  # the starter message has the post's id
     assert stored == [pid, *(int(a["id"]) for a in answers)]
     assert reply["message_reference"]["message_id"] == answers[-1]["id"]
@@ -125,7 +118,7 @@ async def test_a_deleted_thread_is_forgotten_and_an_archived_one_is_kept(
         await fake_discord.archive_thread(int(archived["id"]))
         await fake_discord.delete_thread(int(deleted["id"]))
         await eventually(lambda: _has(bot, int(deleted["id"]), []))
-        assert await stored_ids(bot, int(archived["id"])) == [int(m["id"]) for m in kept]
+        assert await stored_human_ids(bot, int(archived["id"])) == [int(m["id"]) for m in kept]
         assert bot.get_guild(GUILD_ID).get_thread(int(archived["id"])) is None  # type: ignore[union-attr]
 
 

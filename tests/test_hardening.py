@@ -23,17 +23,10 @@ from tests.harness import (
     post_many,
     running_bot,
     sent_after,
+    stored_human_ids,
 )
 
 JSON = dict[str, Any]
-
-
-async def stored_human_ids(bot: AzureBot, channel_id: int) -> list[int]:
-    return [
-        m.message_id
-        for m in await bot.services.store.last_in_channel(channel_id, 10_000)
-        if not m.from_bot
-    ]
 
 
 # -- Discord -------------------------------------------------------------------------------
