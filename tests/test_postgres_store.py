@@ -517,6 +517,9 @@ async def test_connections_killed_by_the_server_are_replaced(
     assert await postgres_server.terminate_backends(postgres_database.name) >= 1
     arrivals = await asyncio.gather(*adds)
     assert [a.count for a in arrivals] == list(range(6, 11))
+    # The adds may all have run before the kill, leaving the pool with no live connection
+    # (asyncpg reconnects on acquire): a read makes sure there is one to kill again.
+    assert await store.channel_count(1) == 10
     assert await postgres_server.terminate_backends(postgres_database.name) >= 1
     assert await store.add(message(10), counted=True) == Arrival(True, 11)
     assert len(await store.last_in_channel(1, 30)) == 11
