@@ -114,27 +114,37 @@ async def test_counts_follow_the_order_of_the_calls(store: PostgresStore) -> Non
     assert [a.count for a in arrivals[1::2]] == list(range(1, 21))
 
 
-async def test_a_channel_held_up_in_the_database_does_not_hold_up_another(
+async def test_writes_held_up_in_the_database_complete_in_call_order(
     store: PostgresStore, postgres_database: PostgresDatabase
 ) -> None:
-    """Order is per channel: channel 1's add is held up in the database, and channel 2's,
-    called after it, is stored and returns meanwhile; channel 1's next add waits its turn."""
+    """One writer: a write the database holds up (a row lock taken elsewhere) holds up the
+    writes queued behind it, of every channel; released, they all complete, counted in order."""
     await store.add(message(1, channel=1), counted=True)
     blocker = await asyncpg.connect(postgres_database.url)
     try:
         held = blocker.transaction()
         await held.start()
         await blocker.execute("SELECT n FROM channel_counters WHERE channel_id = 1 FOR UPDATE")
-        slow = asyncio.create_task(store.add(message(2, channel=1), counted=True))
-        after_slow = asyncio.create_task(store.add(message(4, channel=1), counted=True))
-        assert await store.add(message(3, channel=2), counted=True) == Arrival(True, 1)
-        assert [m.message_id for m in await store.last_in_channel(2, 5)] == [1003]
-        assert not slow.done() and not after_slow.done()
+        writes = [
+            asyncio.create_task(store.add(message(2, channel=1), counted=True)),
+            asyncio.create_task(store.add(message(3, channel=2), counted=True)),
+            asyncio.create_task(store.add(message(4, channel=1), counted=True)),
+        ]
+
+        async def waiting_on_the_lock() -> bool:
+            return bool(
+                await blocker.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+
+        await eventually(waiting_on_the_lock)
+        assert not any(write.done() for write in writes)
         await held.commit()
     finally:
         await blocker.close()
-    assert await slow == Arrival(True, 2)
-    assert await after_slow == Arrival(True, 3)
+    assert await asyncio.gather(*writes) == [Arrival(True, 2), Arrival(True, 1), Arrival(True, 3)]
 
 
 async def test_last_in_channel_is_oldest_first_bounded_and_ends_at_up_to(
@@ -467,6 +477,65 @@ async def test_a_missing_wrong_or_new_key_is_one_line(
 # -- concurrency ----------------------------------------------------------------------------
 
 
+async def test_writes_called_together_are_one_statement_with_exact_arrivals(
+    store: PostgresStore, postgres_database: PostgresDatabase
+) -> None:
+    """Adds and counts queued while the writer is busy go in one group (one write id), and
+    each caller gets its own arrival: new or replayed, counted in call order per channel. A
+    replay of a message still queued waits for the next group, and is seen as a replay."""
+    await store.add(message(0, channel=1), counted=True)
+    arrivals = await asyncio.gather(
+        store.add(message(1, channel=1), counted=True),
+        store.add(message(2, channel=2), counted=True),
+        store.add(message(0, channel=1), counted=True),  # stored already
+        store.count(1, 5001),  # an opted-out member's message
+        store.add(message(3, channel=1), counted=False),  # the bot's own
+        store.add(message(4, channel=2), counted=True),
+        store.add(message(1, channel=1), counted=True),  # replay of one still queued
+        store.add(message(5, channel=1), counted=True),
+    )
+    assert arrivals == [
+        Arrival(True, 2),
+        Arrival(True, 1),
+        Arrival(False, None),
+        Arrival(True, 3),
+        Arrival(True, None),
+        Arrival(True, 2),
+        Arrival(False, None),
+        Arrival(True, 4),
+    ]
+    groups = await postgres_database.query(
+        "SELECT write_id, count(*) FROM messages WHERE message_id > 1000 GROUP BY write_id"
+    )
+    assert sorted(row[1] for row in groups) == [1, 4]  # 1001..1004 together, then 1005
+    assert (await store.channel_count(1), await store.channel_count(2)) == (4, 2)
+
+
+async def test_a_write_the_database_refuses_fails_alone(store: PostgresStore) -> None:
+    too_large = replace(message(2), message_id=2**63)  # not a bigint
+    arrivals = await asyncio.gather(
+        store.add(message(1), counted=True),
+        store.add(too_large, counted=True),
+        store.add(message(3), counted=True),
+        return_exceptions=True,
+    )
+    assert arrivals[0] == Arrival(True, 1) and arrivals[2] == Arrival(True, 2)
+    assert isinstance(arrivals[1], Exception)
+    assert [m.message_id for m in await store.last_in_channel(1, 5)] == [1001, 1003]
+
+
+async def test_a_cancelled_caller_s_message_is_still_stored_and_counted(
+    store: PostgresStore,
+) -> None:
+    first = asyncio.create_task(store.add(message(1), counted=True))
+    cancelled = asyncio.create_task(store.add(message(2), counted=True))
+    await asyncio.sleep(0)  # both queued
+    cancelled.cancel()
+    assert await first == Arrival(True, 1)
+    assert await store.add(message(3), counted=True) == Arrival(True, 3)
+    assert [m.message_id for m in await store.last_in_channel(1, 5)] == [1001, 1002, 1003]
+
+
 async def test_the_counter_is_exact_under_8_concurrent_callers_across_2_channels(
     store: PostgresStore,
 ) -> None:
@@ -574,8 +643,10 @@ async def test_a_server_restart_loses_nothing_and_an_add_during_the_outage_raise
 
 
 class CommitCutOff:
-    """Fault injection at the driver: the next transaction's COMMIT loses its connection, after
-    the server committed (`committed`) or before it could (the transaction is rolled back)."""
+    """Fault injection at the driver: the next commit loses its connection, after the server
+    committed (`committed`) or before it could. A commit is a transaction's COMMIT (the
+    transaction is rolled back when not `committed`), or a statement outside a transaction,
+    which commits on its own (it is not sent when not `committed`)."""
 
     def __init__(self, pool: Any, *, committed: bool) -> None:
         self._pool = pool
@@ -599,6 +670,16 @@ class _Connection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 
+    async def fetch(self, query: str, *args: Any) -> Any:
+        if not self._fault.armed or self._connection.is_in_transaction():
+            return await self._connection.fetch(query, *args)
+        self._fault.armed = False
+        if self._fault._committed:
+            await self._connection.fetch(query, *args)
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         transaction = self._connection.transaction()
@@ -619,6 +700,32 @@ class _Connection:
         raise asyncpg.exceptions.ConnectionDoesNotExistError(
             "connection was closed in the middle of operation"
         )
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not committed"])
+async def test_a_group_whose_answer_was_cut_off_is_read_back_or_written_again(
+    store: PostgresStore, committed: bool
+) -> None:
+    await store.add(message(1, channel=1), counted=True)
+    store._pool = CommitCutOff(store._pool, committed=committed)
+    arrivals = list(
+        await asyncio.gather(
+            store.add(message(2, channel=1), counted=True),
+            store.add(message(1, channel=1), counted=True),
+            store.count(2, 5000),
+            store.add(message(3, channel=1), counted=False),
+            store.add(message(4, channel=1), counted=True),
+        )
+    )
+    assert arrivals == [
+        Arrival(True, 2),
+        Arrival(False, None),
+        Arrival(True, 1),
+        Arrival(True, None),
+        Arrival(True, 3),
+    ]
+    assert (await store.channel_count(1), await store.channel_count(2)) == (3, 1)
+    assert len(await store.last_in_channel(1, 30)) == 4
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not committed"])
