@@ -807,16 +807,18 @@ class PostgresStore:
         return self._cipher.open(stored) if self._cipher is not None else stored
 
     def _message(self, row: Any) -> StoredMessage:
+        # Unpacked in `_COLUMNS` order: a read of 30 rows spends more here than in the server.
+        message_id, guild_id, channel_id, author_id, name, content, created, edited, bot = row
         return StoredMessage(
-            message_id=row["message_id"],
-            guild_id=row["guild_id"],
-            channel_id=row["channel_id"],
-            author_id=row["author_id"],
-            author_name=self._open(row["author_name"]),
-            content=self._open(row["content"]),
-            created_at=row["created_at"],
-            from_bot=row["from_bot"],
-            edited_at=row["edited_at"],
+            message_id,
+            guild_id,
+            channel_id,
+            author_id,
+            self._open(name),
+            self._open(content),
+            created,
+            bot,
+            edited,
         )
 
     # -- messages ---------------------------------------------------------------------------
