@@ -99,7 +99,11 @@ class ShardGate:
         if problem is not None:
             raise ShardStartRefused(problem)
         claim = ShardClaim(
-            self._leases, plan.shard_ids, ttl_seconds=self._lease_seconds, owner=self._owner
+            self._leases,
+            plan.shard_ids,
+            shard_count=plan.count,
+            ttl_seconds=self._lease_seconds,
+            owner=self._owner,
         )
         try:
             await claim.claim()

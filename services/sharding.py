@@ -12,6 +12,12 @@ one through the store's leases (`LeaseStore`: a row per lease, with an expiry):
   finds a lease taken by another process (this one was cut off), or that cannot reach the store
   before the lease runs out, ends `keep()` with one line: the bot stops rather than answer a
   guild twice.
+- The shard count: every process of a deployment must split the same `shard_count` (a guild's
+  shard depends on it: processes that disagree would both own some guilds). The lease
+  `shard-layout` is held by the owner `shard-count:<n>`, the same for every process of that
+  count, so they all renew it and one with another count is refused at its claim. It is never
+  released: it expires `ttl` after the last process of the old count stops (changing
+  SHARD_COUNT means stopping every process, then waiting that long).
 - `IdentifyTurns`: Discord allows one IDENTIFY per 5 s per bucket `shard_id % max_concurrency`,
   for the whole token. Before each IDENTIFY a process takes the lease `identify:<bucket>` for
   those 5 s and never releases it early: its expiry is the spacing, whichever process is next.
@@ -53,6 +59,14 @@ def shard_of(guild_id: int, shard_count: int) -> int:
 
 def shard_lease(shard_id: int) -> str:
     return f"shard:{shard_id}"
+
+
+LAYOUT_LEASE = "shard-layout"
+
+
+def layout_owner(shard_count: int) -> str:
+    """The owner of the layout lease: the same for every process that splits `shard_count`."""
+    return f"shard-count:{shard_count}"
 
 
 def identify_lease(bucket: int) -> str:
@@ -137,7 +151,8 @@ def session_budget_problem(limit: SessionStartLimit, shards: int) -> str | None:
 
 
 class ShardHeldError(Exception):
-    """A shard of this process is held by another live process; the message is one line."""
+    """A shard of this process is held by another live process, or the live processes split
+    another shard count; the message is one line."""
 
 
 class ShardClaim:
@@ -148,6 +163,7 @@ class ShardClaim:
         leases: LeaseStore,
         shard_ids: Sequence[int],
         *,
+        shard_count: int,
         ttl_seconds: float = LEASE_SECONDS,
         owner: str | None = None,
         clock: Clock = time.monotonic,
@@ -155,6 +171,7 @@ class ShardClaim:
     ) -> None:
         self._leases = leases
         self.shard_ids = tuple(shard_ids)
+        self.shard_count = shard_count
         self.ttl = ttl_seconds
         self.owner = owner or process_identity()
         self._clock = clock
@@ -167,9 +184,23 @@ class ShardClaim:
         return self.ttl / 3
 
     async def claim(self) -> None:
-        """Take every shard's lease, or none: raises `ShardHeldError` for the first one that
-        another live process holds (and gives back those taken before it)."""
+        """Take every shard's lease, or none: raises `ShardHeldError` when the live processes
+        split another shard count, or for the first shard that another live process holds
+        (and gives back those taken before it)."""
         started = self._clock()
+        layout = layout_owner(self.shard_count)
+        if not await self._leases.try_acquire(LAYOUT_LEASE, layout, self.ttl):
+            holder = await self._leases.lease_holder(LAYOUT_LEASE)
+            theirs = "another"
+            if holder is not None:
+                count = holder.owner.removeprefix("shard-count:")
+                theirs = f"{count} (for {holder.seconds_left:.0f} s more unless they renew it)"
+            raise ShardHeldError(
+                f"SHARD_COUNT is {self.shard_count} here but {theirs} in the processes running "
+                "now: refusing to start, as processes that split different counts would both "
+                "answer some guilds; give every process the same SHARD_COUNT (to change it, "
+                "stop them all and start them again once theirs has expired)."
+            )
         for shard_id in self.shard_ids:
             name = shard_lease(shard_id)
             if await self._leases.try_acquire(name, self.owner, self.ttl):
@@ -234,6 +265,16 @@ class ShardClaim:
             pause = self.renew_every
 
     async def _renew_all(self) -> str | None:
+        if not await self._leases.try_acquire(
+            LAYOUT_LEASE, layout_owner(self.shard_count), self.ttl
+        ):
+            holder = await self._leases.lease_holder(LAYOUT_LEASE)
+            theirs = holder.owner.removeprefix("shard-count:") if holder else "another count"
+            return (
+                f"Processes splitting SHARD_COUNT {theirs} took over while this one ran with "
+                f"{self.shard_count} (cut off from the database for too long?): stopping, so "
+                "that no guild is answered twice."
+            )
         for shard_id in self._held:
             name = shard_lease(shard_id)
             if await self._leases.try_acquire(name, self.owner, self.ttl):

@@ -202,6 +202,12 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
                 timeout=30,
                 what="both shards",
             )
+            # A process that splits another count would own some of their guilds too.
+            stray = await BotProcess.start("stray", {**env, "SHARD_COUNT": "4", "SHARD_IDS": "3"})
+            processes.append(stray)
+            assert await stray.wait_exit() == 1
+            assert stray.lines[-1].startswith("SHARD_COUNT is 4 here but 2 (for "), stray.output()
+            assert not any("Traceback" in line for line in stray.lines), stray.output()
             posted: dict[int, list[JSON]] = {c: [] for c in (*CHANNELS_A, B_GENERAL)}
             for channel_id in posted:
                 posted[channel_id] += await post_five(fake, channel_id, [ALICE, BRUNO], "first")

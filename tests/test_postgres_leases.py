@@ -47,11 +47,22 @@ async def _free(store: PostgresStore, name: str) -> bool:
 
 async def test_two_processes_cannot_claim_one_shard(postgres_database: PostgresDatabase) -> None:
     first, second = [await postgres_database.open_store() for _ in range(2)]
-    await ShardClaim(first, [0], ttl_seconds=60, owner="first").claim()
+    await ShardClaim(first, [0], shard_count=2, ttl_seconds=60, owner="first").claim()
     with pytest.raises(ShardHeldError, match=r"^Shard 0 is already run by another live process"):
-        await ShardClaim(second, [1, 0], ttl_seconds=60, owner="second").claim()
+        await ShardClaim(second, [1, 0], shard_count=2, ttl_seconds=60, owner="second").claim()
     assert await second.lease_holder("shard:1") is None  # what it took is given back
-    await ShardClaim(second, [1], ttl_seconds=60, owner="second").claim()
+    await ShardClaim(second, [1], shard_count=2, ttl_seconds=60, owner="second").claim()
+
+
+async def test_processes_of_another_shard_count_are_refused(
+    postgres_database: PostgresDatabase,
+) -> None:
+    first, second, third = [await postgres_database.open_store() for _ in range(3)]
+    await ShardClaim(first, [0], shard_count=2, ttl_seconds=60, owner="first").claim()
+    await ShardClaim(second, [1], shard_count=2, ttl_seconds=60, owner="second").claim()
+    with pytest.raises(ShardHeldError, match=r"^SHARD_COUNT is 3 here but 2 \(for "):
+        await ShardClaim(third, [2], shard_count=3, ttl_seconds=60, owner="third").claim()
+    assert await third.lease_holder("shard:2") is None
 
 
 async def test_identifies_of_one_bucket_are_spaced_across_stores(

@@ -100,9 +100,11 @@ def test_the_bot_does_not_start_below_the_session_start_floor() -> None:
 async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -> None:
     clock = FakeTime()
     leases = MemoryStore(clock.clock)  # the store's lease port
-    first = ShardClaim(leases, [1], ttl_seconds=60, owner="first", clock=clock.clock)
+    first = ShardClaim(leases, [1], shard_count=2, ttl_seconds=60, owner="first", clock=clock.clock)
     await first.claim()
-    second = ShardClaim(leases, [0, 1], ttl_seconds=60, owner="second", clock=clock.clock)
+    second = ShardClaim(
+        leases, [0, 1], shard_count=2, ttl_seconds=60, owner="second", clock=clock.clock
+    )
     with pytest.raises(ShardHeldError) as refused:
         await second.claim()
     line = str(refused.value)
@@ -112,31 +114,91 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -
     assert await leases.lease_holder("shard:1") == LeaseHolder("first", 60.0)
 
 
+async def test_processes_splitting_another_shard_count_are_refused_until_theirs_expires() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    first = ShardClaim(leases, [0], shard_count=2, ttl_seconds=60, owner="a", clock=clock.clock)
+    second = ShardClaim(leases, [1], shard_count=2, ttl_seconds=60, owner="b", clock=clock.clock)
+    await first.claim()
+    await second.claim()  # the same count: they share the layout
+    clock.now = 10.0
+    other = ShardClaim(leases, [2, 3], shard_count=4, ttl_seconds=60, owner="c", clock=clock.clock)
+    with pytest.raises(ShardHeldError) as refused:
+        await other.claim()
+    line = str(refused.value)
+    assert "\n" not in line
+    assert line.startswith(
+        "SHARD_COUNT is 4 here but 2 (for 50 s more unless they renew it) in the processes"
+    )
+    assert await leases.lease_holder("shard:2") is None  # nothing taken
+    # Stopped cleanly, the old processes free their shards, not the layout: it expires.
+    await first.release()
+    await second.release()
+    with pytest.raises(ShardHeldError, match=r"^SHARD_COUNT is 4 here but 2"):
+        await other.claim()
+    clock.now = 60.5
+    await other.claim()
+    assert await leases.lease_holder("shard-layout") == LeaseHolder("shard-count:4", 60.0)
+
+
+async def test_a_layout_taken_over_by_another_count_stops_the_bot_with_one_line() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    claim = ShardClaim(
+        leases,
+        [0],
+        shard_count=2,
+        ttl_seconds=60,
+        owner="cut-off",
+        clock=clock.clock,
+        sleep=clock.sleep,
+    )
+    await claim.claim()
+    # Partitioned for longer than the lease: processes of another count started meanwhile.
+    await leases.release("shard-layout", "shard-count:2")
+    await leases.try_acquire("shard-layout", "shard-count:3", 60)
+    line = await claim.keep()
+    assert line.startswith("Processes splitting SHARD_COUNT 3 took over while this one ran with 2")
+    assert "\n" not in line
+
+
 async def test_a_dead_process_s_shards_are_free_once_its_leases_expire() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
-    await ShardClaim(leases, [0], ttl_seconds=60, owner="killed", clock=clock.clock).claim()
+    await ShardClaim(
+        leases, [0], shard_count=2, ttl_seconds=60, owner="killed", clock=clock.clock
+    ).claim()
     clock.now = 59.0
     with pytest.raises(ShardHeldError):
-        await ShardClaim(leases, [0], ttl_seconds=60, owner="restarted", clock=clock.clock).claim()
+        await ShardClaim(
+            leases, [0], shard_count=2, ttl_seconds=60, owner="restarted", clock=clock.clock
+        ).claim()
     clock.now = 60.5
-    await ShardClaim(leases, [0], ttl_seconds=60, owner="restarted", clock=clock.clock).claim()
+    await ShardClaim(
+        leases, [0], shard_count=2, ttl_seconds=60, owner="restarted", clock=clock.clock
+    ).claim()
     assert (await leases.lease_holder("shard:0")) == LeaseHolder("restarted", 60.0)
 
 
 async def test_a_clean_stop_frees_the_shards_at_once() -> None:
     leases = MemoryLeases()
-    claim = ShardClaim(leases, [0, 1], ttl_seconds=60, owner="stopping")
+    claim = ShardClaim(leases, [0, 1], shard_count=2, ttl_seconds=60, owner="stopping")
     await claim.claim()
     await claim.release()
-    await ShardClaim(leases, [0, 1], ttl_seconds=60, owner="next").claim()
+    await ShardClaim(leases, [0, 1], shard_count=2, ttl_seconds=60, owner="next").claim()
 
 
 async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> None:
     clock = FakeTime(stop_after=30)  # 30 renewals: 600 s, ten times the lease
     leases = MemoryLeases(clock.clock)
     claim = ShardClaim(
-        leases, [0, 1], ttl_seconds=60, owner="alive", clock=clock.clock, sleep=clock.sleep
+        leases,
+        [0, 1],
+        shard_count=2,
+        ttl_seconds=60,
+        owner="alive",
+        clock=clock.clock,
+        sleep=clock.sleep,
     )
     await claim.claim()
     with pytest.raises(asyncio.CancelledError):
@@ -147,14 +209,22 @@ async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> Non
         holder = await leases.lease_holder(f"shard:{shard}")
         assert holder is not None and holder.owner == "alive"
     with pytest.raises(ShardHeldError):
-        await ShardClaim(leases, [0], ttl_seconds=60, owner="other", clock=clock.clock).claim()
+        await ShardClaim(
+            leases, [0], shard_count=2, ttl_seconds=60, owner="other", clock=clock.clock
+        ).claim()
 
 
 async def test_a_lease_taken_by_another_process_stops_the_bot_with_one_line() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
     claim = ShardClaim(
-        leases, [0, 1], ttl_seconds=60, owner="cut-off", clock=clock.clock, sleep=clock.sleep
+        leases,
+        [0, 1],
+        shard_count=2,
+        ttl_seconds=60,
+        owner="cut-off",
+        clock=clock.clock,
+        sleep=clock.sleep,
     )
     await claim.claim()
     # Partitioned: its lease of shard 1 expired in the database and another process took it.
@@ -172,7 +242,13 @@ async def test_renewals_that_cannot_reach_the_store_stop_the_bot_when_the_lease_
     clock = FakeTime()
     store = Unreachable(MemoryLeases(clock.clock))
     claim = ShardClaim(
-        store, [0], ttl_seconds=60, owner="isolated", clock=clock.clock, sleep=clock.sleep
+        store,
+        [0],
+        shard_count=2,
+        ttl_seconds=60,
+        owner="isolated",
+        clock=clock.clock,
+        sleep=clock.sleep,
     )
     await claim.claim()
     store.down = True
@@ -188,7 +264,13 @@ async def test_a_store_that_comes_back_in_time_loses_nothing() -> None:
     clock = FakeTime()
     store = Unreachable(MemoryLeases(clock.clock))
     claim = ShardClaim(
-        store, [0], ttl_seconds=60, owner="patient", clock=clock.clock, sleep=clock.sleep
+        store,
+        [0],
+        shard_count=2,
+        ttl_seconds=60,
+        owner="patient",
+        clock=clock.clock,
+        sleep=clock.sleep,
     )
     await claim.claim()
     store.down = True
