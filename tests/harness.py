@@ -209,12 +209,22 @@ async def store_of(settings: Settings) -> AsyncIterator[LogStore | PostgresStore
         await store.close()
 
 
+def _file_texts(data_dir: Path) -> list[str]:
+    """Every file's text. A file that goes between the listing and the read (a temporary file
+    the store has just renamed into place) makes it read them all again: the file it became
+    may not have been listed."""
+    while True:
+        try:
+            return [p.read_text(errors="replace") for p in data_dir.rglob("*") if p.is_file()]
+        except FileNotFoundError:
+            continue
+
+
 async def stored_text(settings: Settings) -> str:
     """Everything the bot's store holds, as text: the files of DATA_DIR (embedded), or every
     row of every table (PostgreSQL, with DATABASE_URL)."""
     if not settings.database_url:
-        files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
-        return "\n".join(p.read_text(errors="replace") for p in files)
+        return "\n".join(_file_texts(settings.data_dir))
     connection = await asyncpg.connect(settings.database_url.reveal())
     try:
         rows = [
