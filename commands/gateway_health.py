@@ -1,4 +1,5 @@
-"""The gateway session's health: the heartbeat file and the reconnect count follow it."""
+"""The gateway sessions' health: the heartbeat file and the reconnect count follow them, shard
+by shard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 class GatewayHealthCog(commands.Cog):
-    """Up on READY or RESUMED, down on a disconnection, refreshed every interval while up."""
+    """A shard up on READY or RESUMED, down on a disconnection; the heartbeat refreshed every
+    interval while every shard is up."""
 
     def __init__(
         self,
@@ -25,7 +27,7 @@ class GatewayHealthCog(commands.Cog):
         self._bot = bot
         self._heartbeat = heartbeat
         self._telemetry = telemetry
-        self._dropped = False  # a session was up and dropped: its return is a reconnect
+        self._dropped: set[int] = set()  # shards whose session dropped: a return is a reconnect
 
     async def cog_load(self) -> None:
         self._telemetry.watch_gateway(self.latencies)
@@ -34,36 +36,58 @@ class GatewayHealthCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.refresh.cancel()
-        if self._heartbeat.connected:  # shutting down: not healthy any more
-            self._heartbeat.down()
+        self._heartbeat.stop()
 
     def latencies(self) -> list[tuple[int, float]]:
         if isinstance(self._bot, commands.AutoShardedBot):
             return self._bot.latencies  # each shard this process runs
         return [(self._bot.shard_id or 0, self._bot.latency)]
 
+    # An AutoShardedBot says which shard (the plain events come too, and are left to a Bot).
+    @commands.Cog.listener()
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self._session_up(shard_id)
+
+    @commands.Cog.listener()
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._session_up(shard_id)
+
+    @commands.Cog.listener()
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._session_down(shard_id)
+
     @commands.Cog.listener()
     async def on_connect(self) -> None:
-        self._session_up()
+        if not self._sharded:
+            self._session_up(self._bot.shard_id or 0)
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self._session_up()
+        if not self._sharded:
+            self._session_up(self._bot.shard_id or 0)
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
-        # discord.py says so after each failed attempt too; the first one is what counts.
-        if self._heartbeat.connected:
-            log.info("gateway session dropped: unhealthy until it is back")
-            self._heartbeat.down()
-            self._dropped = True
+        if not self._sharded:
+            self._session_down(self._bot.shard_id or 0)
 
-    def _session_up(self) -> None:
-        if self._dropped:
-            self._dropped = False
+    @property
+    def _sharded(self) -> bool:
+        return isinstance(self._bot, commands.AutoShardedBot)
+
+    def _session_down(self, shard_id: int) -> None:
+        if self._heartbeat.down(shard_id):  # not for each failed attempt to come back
+            log.info("gateway session of shard %d dropped: unhealthy until it is back", shard_id)
+            self._dropped.add(shard_id)
+
+    def _session_up(self, shard_id: int) -> None:
+        if isinstance(self._bot, commands.AutoShardedBot) and self._bot.shard_ids:
+            self._heartbeat.expect(self._bot.shard_ids)
+        if shard_id in self._dropped:
+            self._dropped.discard(shard_id)
             self._telemetry.gateway_reconnect()
-            log.info("gateway session back")
-        self._heartbeat.up()
+            log.info("gateway session of shard %d back", shard_id)
+        self._heartbeat.up(shard_id)
 
     @tasks.loop(seconds=15)
     async def refresh(self) -> None:

@@ -1,10 +1,12 @@
 """Liveness without calling out: a heartbeat file, fresh while the gateway session is up.
 
-The bot marks the file connected when its session starts or resumes, refreshes it every
-`HEARTBEAT_SECONDS` while it stays up, and marks it disconnected the moment the session
-drops. Reading it (`read_health`, what Docker's HEALTHCHECK runs through `python -m
-app.health`) needs no network: a Discord, Azure or database outage never turns into a
-restart storm. A loop that is stuck stops refreshing the file, so it goes stale.
+The bot marks the file connected when its sessions start or resume, refreshes it every
+`HEARTBEAT_SECONDS` while they stay up, and marks it disconnected the moment one drops: a
+process that runs several shards is healthy only while every one of them is connected (one
+shard down is its guilds unanswered), and the file names the shards that are down. Reading
+it (`read_health`, what Docker's HEALTHCHECK runs through `python -m app.health`) needs no
+network: a Discord, Azure or database outage never turns into a restart storm. A loop that
+is stuck stops refreshing the file, so it goes stale.
 
 `Watchdog` is a thread (it must work when the event loop does not) that calls `on_stale`
 once the heartbeat has not been refreshed for `WATCHDOG_MINUTES`, then, if the process is
@@ -22,7 +24,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,37 +35,62 @@ FRESH_BEATS = 3  # a beat stays fresh for this many intervals: one late write is
 
 
 class Heartbeat:
-    """The heartbeat file of one bot process, and the time of its last connected beat."""
+    """The heartbeat file of one bot process, and the time of its last connected beat.
+
+    Connected while every shard the process runs (`expect`; shard 0 unless told) has a
+    session up."""
 
     def __init__(self, path: Path, *, interval: float) -> None:
         self.path = path
         self.interval = interval
-        self._connected = False
+        self._expected: frozenset[int] = frozenset({0})
+        self._up: set[int] = set()
+        self._down_since: float | None = None  # wall time the first missing shard dropped
         # Starting counts as a beat: the watchdog gives a new process its whole delay.
         self._last_beat = time.monotonic()
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._expected <= self._up
 
     @property
     def last_beat(self) -> float:
         """`time.monotonic()` of the last beat while connected (or of the start)."""
         return self._last_beat
 
-    def up(self) -> None:
-        """The gateway session started or resumed."""
-        self._connected = True
-        self.beat()
+    def expect(self, shard_ids: Iterable[int]) -> None:
+        """The shards this process runs: each must be up for the process to be healthy."""
+        self._expected = frozenset(shard_ids) or frozenset({0})
 
-    def down(self) -> None:
-        """The gateway session dropped: unhealthy at once, until it is back."""
-        self._connected = False
-        self._write({"connected": False, "at": time.time()})
+    def up(self, shard_id: int = 0) -> None:
+        """A shard's gateway session started or resumed."""
+        self._up.add(shard_id)
+        if self.connected:
+            self._down_since = None
+            self.beat()
+
+    def down(self, shard_id: int = 0) -> bool:
+        """A shard's gateway session dropped: unhealthy at once, until it is back. True when
+        the shard was up (discord.py reports each failed attempt to reconnect too)."""
+        was_up = shard_id in self._up
+        self._up.discard(shard_id)
+        self._mark_down()
+        return was_up
+
+    def stop(self) -> None:
+        """The bot is shutting down: not healthy any more."""
+        self._up.clear()
+        self._mark_down()
+
+    def _mark_down(self) -> None:
+        if self._down_since is None:
+            self._down_since = time.time()
+        missing = sorted(self._expected - self._up)
+        self._write({"connected": False, "at": self._down_since, "down": missing})
 
     def beat(self) -> None:
         """Refresh the file, if connected (called every `interval` seconds)."""
-        if not self._connected:
+        if not self.connected:
             return
         self._last_beat = time.monotonic()
         self._write(
@@ -99,6 +126,12 @@ def read_health(path: Path, *, now: float | None = None) -> Health:
     except (OSError, ValueError, KeyError, TypeError) as error:
         return Health(False, f"unreadable heartbeat at {path}: {error}")
     if not state.get("connected"):
+        down = state.get("down")
+        if isinstance(down, list) and down and down != [0]:
+            shards = ", ".join(str(shard) for shard in down)
+            return Health(
+                False, f"shard(s) {shards} disconnected from Discord for {now - at:.0f} s"
+            )
         return Health(False, f"disconnected from Discord for {now - at:.0f} s")
     fresh_for = float(state.get("fresh_for") or 0)
     if now - at > fresh_for:

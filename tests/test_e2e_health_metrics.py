@@ -87,6 +87,32 @@ async def test_health_turns_bad_when_the_gateway_goes_down_and_good_after_the_re
     assert not read_health(heartbeat).ok  # stopped: not healthy any more
 
 
+async def test_one_shard_down_of_two_makes_the_process_unhealthy_and_names_it(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    settings = replace(settings, heartbeat_seconds=0.1, shard_count=2)
+    fake_discord.session_start_limit = {**fake_discord.session_start_limit, "max_concurrency": 2}
+    heartbeat = settings.data_dir / HEARTBEAT_FILE
+
+    async def healthy() -> bool:
+        return read_health(heartbeat).ok
+
+    async def shard_1_down() -> bool:
+        return read_health(heartbeat).reason.startswith("shard(s) 1 disconnected from Discord")
+
+    async with running_bot(fake_discord, settings):
+        await eventually(healthy)
+        assert sorted(fake_discord.ready_shards()) == [(0, 2), (1, 2)]
+        await fake_discord.shard_down(1)
+        try:
+            await eventually(shard_1_down)
+            assert [shard for shard, _ in fake_discord.ready_shards()] == [0]  # 0 goes on
+            assert await health_command(settings.data_dir) == 1
+        finally:
+            fake_discord.shard_up(1)
+        await eventually(healthy, timeout=20)  # discord.py's backoff: a few seconds at most
+
+
 async def scrape(port: int) -> Samples:
     async with (
         aiohttp.ClientSession() as session,

@@ -25,6 +25,31 @@ def test_the_heartbeat_is_healthy_only_while_up(tmp_path: Path) -> None:
     assert read_health(path).ok
 
 
+def test_a_process_of_several_shards_is_healthy_only_while_all_are_up(tmp_path: Path) -> None:
+    path = tmp_path / "heartbeat"
+    heartbeat = Heartbeat(path, interval=10)
+    heartbeat.expect([2, 3])
+    heartbeat.up(2)
+    assert not heartbeat.connected and not path.exists()  # shard 3 has not connected yet
+    heartbeat.up(3)
+    assert read_health(path).ok
+    assert heartbeat.down(3)
+    dropped_at = json.loads(path.read_text())["at"]
+    health = read_health(path, now=dropped_at + 7)
+    assert (health.ok, health.reason) == (False, "shard(s) 3 disconnected from Discord for 7 s")
+    heartbeat.beat()  # shard 2 still beats: the file stays down
+    assert not read_health(path).ok
+    assert not heartbeat.down(3)  # a failed attempt to come back: no new drop
+    assert heartbeat.down(2)
+    both = json.loads(path.read_text())
+    assert both["down"] == [2, 3] and both["at"] == dropped_at  # down since the first drop
+    heartbeat.up(2)
+    heartbeat.up(3)
+    assert read_health(path).ok
+    heartbeat.stop()
+    assert read_health(path).reason.startswith("shard(s) 2, 3 disconnected from Discord for ")
+
+
 def test_a_heartbeat_older_than_three_intervals_is_stale(tmp_path: Path) -> None:
     path = tmp_path / "heartbeat"
     Heartbeat(path, interval=10).up()

@@ -109,6 +109,7 @@ class Gateway:
         self.on_voice_state: Callable[[JSON], Awaitable[None]] = _ignore
         self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS  # what HELLO asks of the client
         self.refusing = False  # an outage: new websockets are refused with a 503
+        self.refused_shards: set[int] = set()  # an outage of these shards only
         self._dropped: set[web.WebSocketResponse] = set()  # closed by an outage, not the bot
 
         # Recorded traffic
@@ -157,6 +158,21 @@ class Gateway:
 
     def come_back(self) -> None:
         self.refusing = False
+
+    async def shard_down(self, shard_id: int) -> None:
+        """An outage of one shard: its websockets close (1011, sessions kept) and its
+        IDENTIFY or RESUME is answered by closing again, until `shard_up`."""
+        self.refused_shards.add(shard_id)
+        for session in list(self.sessions.values()):
+            if self._refused(session.shard) and session.ws is not None:
+                self._dropped.add(session.ws)
+                await session.ws.close(code=1011, message=b"fake shard outage")
+
+    def shard_up(self, shard_id: int) -> None:
+        self.refused_shards.discard(shard_id)
+
+    def _refused(self, shard: list[int] | None) -> bool:
+        return shard is not None and int(shard[0]) in self.refused_shards
 
     @property
     def connected(self) -> bool:
@@ -261,10 +277,19 @@ class Gateway:
                     if d.get("token") != self._model.token:
                         await ws.close(code=4004, message=b"Authentication failed.")
                         break
+                    if self._refused(d.get("shard")):
+                        self._dropped.add(ws)
+                        await ws.close(code=1011, message=b"fake shard outage")
+                        break
                     mine = await self._identify(ws, d, send_lock)
                 elif op == OP_RESUME:
                     if d.get("token") != self._model.token:
                         await ws.close(code=4004, message=b"Authentication failed.")
+                        break
+                    held = self.sessions.get(str(d.get("session_id")))
+                    if held is not None and self._refused(held.shard):
+                        self._dropped.add(ws)
+                        await ws.close(code=1011, message=b"fake shard outage")
                         break
                     mine = await self._resume(ws, d, send_lock)
                 elif op == OP_PRESENCE:

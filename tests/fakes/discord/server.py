@@ -432,6 +432,14 @@ class FakeDiscord:
         """The outage is over: the bot's next attempt connects (and RESUMEs)."""
         self._gateway.come_back()
 
+    async def shard_down(self, shard_id: int) -> None:
+        """An outage of one shard: its sessions close (1011) and cannot come back until
+        `shard_up`; the other shards' sessions go on."""
+        await self._gateway.shard_down(shard_id)
+
+    def shard_up(self, shard_id: int) -> None:
+        self._gateway.shard_up(shard_id)
+
     async def send_invalid_session(self, resumable: bool) -> None:
         """Send op 9 INVALID_SESSION. A non-resumable one forgets the session."""
         await self._gateway.send_invalid_session(resumable)
