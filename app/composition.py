@@ -80,6 +80,7 @@ def find_ffmpeg() -> str:
 def music_resolver_for(settings: Settings, *, warm: bool = True) -> MusicResolver:
     return MusicResolver(
         allowed_hosts=settings.music_allowed_hosts,
+        media_hosts=settings.music_media_hosts,
         max_seconds=settings.music_max_minutes * 60,
         timeout=settings.music_timeout_seconds,
         allow_private_network=settings.music_allow_private_network,

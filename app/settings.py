@@ -562,6 +562,16 @@ VARIABLES: tuple[Setting, ...] = (
         "public addresses only, redirects included.",
     ),
     Setting(
+        env="MUSIC_MEDIA_HOSTS",
+        field="music_media_hosts",
+        parse=_hosts,
+        default=(),
+        help="Hosts of your own media servers (Navidrome, Jellyfin, Icecast), comma-separated: "
+        "their links play when the server answers with audio, with or without a file "
+        "extension (a Subsonic `/rest/stream?id=...`); with MUSIC_ALLOW_PRIVATE_NETWORK for "
+        "one on your own network.",
+    ),
+    Setting(
         env="SHARD_COUNT",
         field="shard_count",
         parse=_positive_int,
@@ -637,6 +647,7 @@ class Settings:
     watch_threads: bool = _DEFAULTS["watch_threads"]
     catchup_messages: int = _DEFAULTS["catchup_messages"]
     music_allow_private_network: bool = _DEFAULTS["music_allow_private_network"]
+    music_media_hosts: tuple[str, ...] = _DEFAULTS["music_media_hosts"]
     shard_count: int | None = _DEFAULTS["shard_count"]
     shard_ids: tuple[int, ...] | None = _DEFAULTS["shard_ids"]
     shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]

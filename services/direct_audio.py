@@ -9,8 +9,8 @@ included, so a direct link is read here instead, and every step is checked, in t
 3. a GET, read up to its headers only, redirects not followed by the HTTP client: each
    `Location` goes back to step 1, at most `MAX_REDIRECTS` times;
 4. the answer is 2xx, its content type audio (`audio/*`, `application/ogg`, or a generic
-   binary type, the link's extension saying what it is), its `Content-Length` (if any) at
-   most `max_bytes`;
+   binary type when an audio extension ends the path; a link without one, to a media
+   server, must be answered as audio), its `Content-Length` (if any) at most `max_bytes`;
 5. FFmpeg (the one that plays it, with the same protocol whitelist, following no redirect
    where it can be told so) opens the final URL and reports an audio stream, its length and
    its tags; a known length over `max_seconds` is refused, an unknown one (a radio stream)
@@ -51,7 +51,8 @@ MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
 # With an extension saying "audio", a server that only knows "some bytes" is believed (FFmpeg
 # checks the bytes anyway); a page, an image or JSON is not.
-_BINARY_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/ogg"}
+_BINARY_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+_AUDIO_TYPES = {"application/ogg"}  # besides audio/*
 _SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier NAT, Tailscale
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _TITLE_LENGTH = 200
@@ -275,6 +276,7 @@ class DirectAudio:
 
     async def _follow(self, url: str) -> str:
         """The URL the link's redirects end on, each hop checked; its answer checked too."""
+        named_audio = is_direct_audio_path(urlsplit(url).path)
         async with httpx.AsyncClient(
             follow_redirects=False,
             timeout=self._timeout,
@@ -289,7 +291,7 @@ class DirectAudio:
                         if response.status_code in _REDIRECTS and location:
                             url = _joined(url, location)
                             continue
-                        self._check_answer(url, response)
+                        self._check_answer(url, response, named_audio=named_audio)
                         return url
                 except httpx.TimeoutException as error:
                     raise MusicRefused("timeout", f"{url}: {error!r}") from error
@@ -297,11 +299,17 @@ class DirectAudio:
                     raise MusicRefused("unplayable", f"{url}: {error!r}") from error
         raise MusicRefused("unplayable", f"more than {MAX_REDIRECTS} redirects")
 
-    def _check_answer(self, url: str, response: httpx.Response) -> None:
+    def _check_answer(self, url: str, response: httpx.Response, *, named_audio: bool) -> None:
+        """`named_audio`: the member's link ends in an audio extension, so an answer that is
+        only "some bytes" is believed (FFmpeg checks them anyway)."""
         if not response.is_success:
             raise MusicRefused("unplayable", f"{url}: HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if not content_type.startswith("audio/") and content_type not in _BINARY_TYPES:
+        # "Some bytes" is believed only when the path says audio (FFmpeg checks them anyway).
+        believed = _AUDIO_TYPES | (
+            _BINARY_TYPES if is_direct_audio_path(urlsplit(url).path) else set()
+        )
+        if not content_type.startswith("audio/") and content_type not in believed:
             raise MusicRefused("not_audio", f"{url}: {content_type}")
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:

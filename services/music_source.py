@@ -1,13 +1,15 @@
 """What `/play` may play, and how it is found: the only module that touches yt-dlp.
 
 The safety recipe: the member's text is classified here, not by yt-dlp. A direct link to an
-audio file (http(s), on any host, its path ending in an audio extension) is read by
-`services/direct_audio.py`, without yt-dlp; an http(s) link to an allowed host is played as a
-link; any other link is refused; words are a `ytsearch1:` search. yt-dlp runs with a chosen
-set of extractors (never the generic one in production, which fetches any page), takes one
-item only (never a whole playlist page), and what it returns is checked again: not live, not
-too long, the page it ended on (after redirects) still on an allowed host, the stream over
-http(s) to a public address (or a private one, with `allow_private_network`).
+audio file (http(s), on any host, its path ending in an audio extension), or any http(s) link
+to one of the operator's media servers (`media_hosts`: a Subsonic `/rest/stream?id=...` has no
+extension), is read by `services/direct_audio.py`, without yt-dlp; an http(s) link to an
+allowed host is played as a link; any other link is refused; words are a `ytsearch1:` search.
+yt-dlp runs with a chosen set of extractors (never the generic one in production, which
+fetches any page), takes one item only (never a whole playlist page), and what it returns is
+checked again: not live, not too long, the page it ended on (after redirects) still on an
+allowed host, the stream over http(s) to a public address (or a private one, with
+`allow_private_network`).
 """
 
 from __future__ import annotations
@@ -63,9 +65,11 @@ def _host_allowed(host: str | None, allowed_hosts: Collection[str]) -> bool:
     return host is not None and host.lower().rstrip(".") in allowed_hosts
 
 
-def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
-    """A direct link to an audio file, a link to play, or a search; raises `MusicRefused`
-    for a link that is none of these. Nothing is fetched here."""
+def classify(
+    query: str, allowed_hosts: Collection[str], media_hosts: Collection[str] = ()
+) -> MusicRequest:
+    """A direct link to an audio file (or to one of the `media_hosts`), a link to play, or a
+    search; raises `MusicRefused` for a link that is none of these. Nothing is fetched here."""
     text = query.strip()
     looks_like_link = " " not in text and (_SCHEME.match(text) or _BARE_HOST.match(text))
     if not looks_like_link:
@@ -77,8 +81,10 @@ def classify(query: str, allowed_hosts: Collection[str]) -> MusicRequest:
         raise MusicRefused("link_not_allowed", str(error)) from error
     if parts.scheme.lower() not in ("http", "https"):
         raise MusicRefused("link_not_allowed", f"scheme {parts.scheme!r}")
-    if parts.hostname and is_direct_audio_path(parts.path):
-        # On any host: direct_audio checks where it leads. FFmpeg knows its protocols by
+    if parts.hostname and (
+        is_direct_audio_path(parts.path) or _host_allowed(parts.hostname, media_hosts)
+    ):
+        # direct_audio checks where it leads and what answers. FFmpeg knows its protocols by
         # their lower-case names only.
         return MusicRequest(parts._replace(scheme=parts.scheme.lower()).geturl(), direct=True)
     if not _host_allowed(parts.hostname, allowed_hosts):
@@ -155,6 +161,7 @@ class MusicResolver:
         *,
         allowed_hosts: Collection[str],
         max_seconds: int,
+        media_hosts: Collection[str] = (),
         allow_private_network: bool = False,
         allow_generic_extractor: bool = False,
         ffmpeg: str = "ffmpeg",
@@ -164,6 +171,7 @@ class MusicResolver:
     ) -> None:
         self._warm = warm  # False (`sync`, `check`): nothing will be played, skip the warm-up
         self.allowed_hosts = frozenset(allowed_hosts)
+        self.media_hosts = frozenset(media_hosts)
         self.max_seconds = max_seconds
         self.max_file_bytes = max_file_bytes
         self._allow_private_network = allow_private_network
@@ -197,7 +205,7 @@ class MusicResolver:
         }
 
     def classify(self, query: str) -> MusicRequest:
-        return classify(query, self.allowed_hosts)
+        return classify(query, self.allowed_hosts, self.media_hosts)
 
     def warm_up(self) -> None:
         """Pay yt-dlp's first-extraction cost (~0.4 s: loading the extractors and compiling

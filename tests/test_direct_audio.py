@@ -110,6 +110,25 @@ async def test_an_answer_that_is_not_audio_is_refused(media: Media) -> None:
     assert await refused(direct(private=True), media.broken) == "not_audio"
 
 
+async def test_a_link_without_an_audio_extension_must_be_answered_as_audio(media: Media) -> None:
+    """A media server's stream link (Subsonic's `/rest/stream?id=...`): played when the
+    answer says audio; "some bytes" is believed only from a link that ends in an extension."""
+    song = media.server.files["tagged.mp3"]
+    stream = media.server.add_file("rest/stream", song, content_type="audio/mpeg")
+    track = await direct(private=True).resolve(f"{stream}?id=7&u=alice&t=ab&s=cd&c=bot")
+    assert (track.title, track.duration_seconds) == ("The Testers – Tagged Tone", 2)
+    radio = media.server.add_file(
+        "radio", media.server.files["song.ogg"], content_type="application/ogg"
+    )
+    assert (await direct(private=True).resolve(radio)).title == "radio"
+    octets = media.server.add_file("rest/download", song, content_type="application/octet-stream")
+    assert await refused(direct(private=True), octets) == "not_audio"
+    named = media.server.add_file("bytes.mp3", song, content_type="application/octet-stream")
+    assert (await direct(private=True).resolve(named)).duration_seconds == 2
+    page = media.server.add_page("rest/ping", "Not a song", [])
+    assert await refused(direct(private=True), page) == "not_audio"
+
+
 async def test_too_long_and_too_large_are_refused(media: Media) -> None:
     assert await refused(direct(private=True, max_seconds=10), media.long_song) == "too_long"
     before = len(media.server.requests)

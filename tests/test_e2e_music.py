@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -322,6 +323,23 @@ async def test_the_queue_survives_a_restart_and_resume_carries_on(
         assert embed["fields"][1]["value"].startswith("2. [song](")
         resumed = await answer(await command(fake_discord, "resume"))
         assert resumed["content"].startswith(f"▶️ <@{ALICE.id}> resumed [long]")
+        voice = voice_of(bot)
+        await voice.wait_for_frames(20)
+        assert tone_power(mono(voice.frames[5:20]), 440) > 0.3
+
+
+async def test_a_media_server_s_stream_link_plays_without_an_extension(
+    fake_discord: FakeDiscord, voice_settings: Settings, media: Media
+) -> None:
+    media.server.add_file(
+        "rest/stream", media.server.files["tagged.mp3"], content_type="audio/mpeg"
+    )
+    stream = media.server.url("rest/stream", "127.0.0.1") + "?id=7&u=alice&t=ab&s=cd&c=bot"
+    settings = replace(voice_settings, music_media_hosts=("127.0.0.1",))
+    await fake_discord.join_voice(ALICE, VOICE)
+    async with running_bot(fake_discord, settings, connect_voice=connect_recording_voice) as bot:
+        reply = await answer(await command(fake_discord, "play", query=stream))
+        assert reply["content"].startswith("▶️ Now playing [The Testers – Tagged Tone]")
         voice = voice_of(bot)
         await voice.wait_for_frames(20)
         assert tone_power(mono(voice.frames[5:20]), 440) > 0.3

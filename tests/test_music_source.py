@@ -60,6 +60,18 @@ def test_other_links_are_refused(query: str) -> None:
     assert refused.value.reason == "link_not_allowed"
 
 
+def test_any_link_to_a_media_server_is_a_direct_link() -> None:
+    media_hosts = frozenset({"music.example"})
+    stream = "https://Music.Example/rest/stream?id=7&u=alice&t=ab&s=cd"
+    assert classify(stream, ALLOWED, media_hosts) == MusicRequest(stream, direct=True)
+    assert classify("https://youtu.be/abc", ALLOWED, media_hosts) == MusicRequest(
+        "https://youtu.be/abc"
+    )
+    with pytest.raises(MusicRefused) as refused:  # another host still needs the extension
+        classify("https://other.example/rest/stream?id=7", ALLOWED, media_hosts)
+    assert refused.value.reason == "link_not_allowed"
+
+
 def info(**fields: Any) -> dict[str, Any]:
     return {
         "title": "A song",

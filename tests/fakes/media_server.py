@@ -20,6 +20,7 @@ _PATH: web.AppKey[dict[str, Path]] = web.AppKey("media_files", dict[str, Path])
 class MediaServer:
     def __init__(self) -> None:
         self.files: dict[str, Path] = {}
+        self.content_types: dict[str, str] = {}  # else guessed from the file's name
         self.pages: dict[str, str] = {}
         self.redirects: dict[str, str] = {}
         self.cut_once: dict[str, float] = {}  # name -> share of the file sent before a cut
@@ -45,8 +46,10 @@ class MediaServer:
         server under another name. Both are loopback: a private address."""
         return f"http://{host}:{self.port}/{name}"
 
-    def add_file(self, name: str, path: Path) -> str:
+    def add_file(self, name: str, path: Path, *, content_type: str | None = None) -> str:
         self.files[name] = path
+        if content_type is not None:
+            self.content_types[name] = content_type
         return self.url(name)
 
     def add_page(self, name: str, title: str, audio_names: list[str]) -> str:
@@ -87,7 +90,10 @@ class MediaServer:
         if name in self.pages:
             return web.Response(text=self.pages[name], content_type="text/html")
         if name in self.files:
-            return web.FileResponse(self.files[name])
+            headers = (
+                {"Content-Type": self.content_types[name]} if name in self.content_types else None
+            )
+            return web.FileResponse(self.files[name], headers=headers)
         raise web.HTTPNotFound()
 
     async def _serve_cut(
