@@ -105,7 +105,7 @@ _COLUMNS = (
     "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
     "from_bot"
 )
-GROUP_LIMIT = 200  # writes per transaction at most
+GROUP_LIMIT = 200  # writes per group (one statement) at most
 # A group of adds and counts in one statement. `kept` rows are messages (a count alone is not
 # kept). For each row, in order: whether it was new, whether it was counted, and its channel's
 # total after the bump (each counted row's own count is that total less the counted rows after
@@ -132,7 +132,8 @@ _WRITE_GROUP = (
     "LEFT JOIN bumped ON bumped.channel_id = input.channel_id ORDER BY input.place"
 )
 # What a group write did, read back by its write id after its answer was lost: the same
-# columns as `_WRITE_GROUP`'s, NULL `new` everywhere when it did not commit (or wrote nothing).
+# columns as `_WRITE_GROUP`'s; `new` and `counted` false everywhere when it did not commit (or
+# wrote nothing).
 _WRITTEN_BY = (
     "SELECT coalesce(CASE WHEN input.kept THEN messages.write_id = $4 "
     "ELSE counted_messages.write_id = $4 END, false) AS new, "
