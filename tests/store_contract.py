@@ -426,5 +426,8 @@ async def test_messages_counts_and_state_survive_a_close_and_reopen(place: Store
     assert await second.channel_count(2) == 0
     assert (await second.add(message(10), counted=True)).count == 7  # carries on
     assert await second.add(message(3), counted=True) == Arrival(new=False, count=None)
+    # A count alone is remembered too: the catch-up after a restart reads it back.
+    assert await second.count(1, 2000) == Arrival(new=False, count=None)
+    assert await second.channel_count(1) == 7
     assert await second.get_state("guild_settings", "10") == {"temperature": 0.9}
     assert await second.state_items("persona") == [("10:100", {"style": "direct"})]

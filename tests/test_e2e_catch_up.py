@@ -7,6 +7,7 @@ from typing import Any
 from app.bot import AzureBot
 from app.settings import Settings
 from tests.azure_brain import Brain
+from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
 from tests.harness import (
@@ -14,6 +15,7 @@ from tests.harness import (
     BRUNO,
     CAROL,
     GENERAL,
+    GUILD_ID,
     OTHER_BOT,
     RANDOM,
     chat_listener,
@@ -63,6 +65,30 @@ async def test_messages_posted_while_the_bot_was_stopped_are_stored_counted_and_
         ("reply", 15),
     ]
     assert all("caught up" in d.reason for d in decisions[:2])
+
+
+@on_both_stores
+async def test_an_opted_out_member_s_last_messages_are_not_counted_again_after_a_restart(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    """Counted but not kept, they come after the last stored message: the catch-up reads them
+    back, and the store must know they were counted."""
+    fake_azure.responder = Brain()
+    async with running_bot(fake_discord, settings) as bot:
+        await bot.services.privacy.opt_out(GUILD_ID, CAROL.id)
+        before = await post_many(fake_discord, GENERAL, [ALICE], 2, "before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+        await post_many(fake_discord, GENERAL, [CAROL], 2, "private")
+        await eventually(lambda: _count_is(bot, GENERAL, 4))
+    async with running_bot(fake_discord, settings) as bot:
+        away = await post_many(fake_discord, GENERAL, [BRUNO], 1, "after")
+        await eventually(lambda: _has(bot, GENERAL, before + away))
+        await bot.services.tasks.wait_idle()  # the catch-up has read the private ones back
+        assert await bot.services.store.channel_count(GENERAL) == 5
+
+
+async def _count_is(bot: AzureBot, channel_id: int, count: int) -> bool:
+    return await bot.services.store.channel_count(channel_id) == count
 
 
 async def _has(bot: AzureBot, channel_id: int, messages: list[JSON]) -> bool:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from services.store import Arrival, LogLimits, LogStore, StoredMessage
-from services.store.log_store import _RecentIds
-from services.store.message_log import MessageLog, decode_record
+from services.store.message_log import MessageLog, RecentIds, decode_record
 from services.store.model import ContentCipher
 from tests.harness import kill_9, start_writer
 
@@ -93,7 +92,8 @@ async def test_a_counted_message_and_its_count_are_one_record(tmp_path: Path) ->
     first, second, alone = records(tmp_path)
     assert (first["put"], first["beat"], first["doc"]["content"]) == (1001, 1, "message 1")
     assert "beat" not in second
-    assert alone == {"beat": [1, 2]}  # no id, no author: only the channel's count
+    # No author, no text: the channel's count, and the id, so that a replay is known.
+    assert alone == {"beat": [1, 2], "of": 1003}
 
 
 async def test_one_fdatasync_per_message_and_concurrent_adds_share_it(
@@ -143,7 +143,7 @@ async def test_writes_take_effect_in_call_order(store: LogStore) -> None:
 
 
 def test_replays_are_recognised_among_the_last_counted_ids() -> None:
-    recent = _RecentIds(3)
+    recent = RecentIds(3)
     for message_id in (1, 2, 3, 2, 4):  # a repeat neither grows it nor renews it
         recent.add(message_id)
     assert [message_id in recent for message_id in (1, 2, 3, 4)] == [False, True, True, True]
@@ -183,6 +183,32 @@ async def test_counts_outlive_the_records_that_carried_them(tmp_path: Path) -> N
     assert await counts_of(tmp_path, [1, 2], limits=SMALL) == expected
     drop_snapshot(tmp_path)
     assert await counts_of(tmp_path, [1, 2], limits=SMALL) == expected
+
+
+async def test_counts_alone_are_known_after_a_restart(tmp_path: Path) -> None:
+    """An opted-out member's message is only counted; the catch-up after a restart reads it
+    back from Discord, and it must not count again: the snapshot keeps the recent counted ids,
+    and a log read without one knows those of the records it still has."""
+    store = LogStore(tmp_path, limits=SMALL)
+    try:
+        for n in range(60):  # rotations, compactions and snapshots on the way
+            assert await store.count(1, 7000 + n) == Arrival(True, n + 1)
+    finally:
+        await store.close()
+    reopened = LogStore(tmp_path, limits=SMALL)
+    try:
+        for n in range(60):
+            assert await reopened.count(1, 7000 + n) == Arrival(False, None), n
+        assert await reopened.channel_count(1) == 60
+    finally:
+        await reopened.close()
+    drop_snapshot(tmp_path)
+    rebuilt = LogStore(tmp_path, limits=SMALL)
+    try:
+        assert await rebuilt.count(1, 7059) == Arrival(False, None)
+        assert await rebuilt.channel_count(1) == 60
+    finally:
+        await rebuilt.close()
 
 
 async def test_superseded_count_records_are_compacted_away(tmp_path: Path) -> None:
@@ -638,7 +664,8 @@ async def test_indexes_and_counts_agree_with_a_brute_force_model(
     store = LogStore(tmp_path, limits=SMALL)
     model: dict[int, StoredMessage] = {}
     counts: dict[int, int] = {}
-    counted_ids: set[int] = set()  # what the store remembers counting (until it restarts)
+    counted_ids: set[int] = set()  # what the store remembers counting
+    alone_ids: set[int] = set()  # the counts alone among them
     # A message keeps its channel and author, as on Discord: a log rebuilt without its
     # snapshot relies on it (a forget or an expiry removes every version of a message).
     places = [(rng.randrange(1, 5), rng.randrange(100, 106)) for _ in range(400)]
@@ -668,6 +695,7 @@ async def test_indexes_and_counts_agree_with_a_brute_force_model(
                 expected = Arrival(False, None)
                 if message_id not in counted_ids:
                     expected = bump(channel, message_id)
+                    alone_ids.add(message_id)
                 assert await store.count(channel, message_id) == expected
             elif action < 0.75:
                 target = rng.choice(list(model))
@@ -694,8 +722,13 @@ async def test_indexes_and_counts_agree_with_a_brute_force_model(
                 await store.close()
                 if rng.random() < 0.5:
                     drop_snapshot(tmp_path)  # the next open reads the compacted log alone
+                    # It knows the counted ids of the records compaction left, no others.
+                    found = records(tmp_path)
+                    counted_ids = counted_ids_in(found)
+                    alone_ids &= {r["of"] for r in found if "of" in r}
+                else:  # the snapshot (closing wrote one) keeps the counts alone only
+                    counted_ids = set(alone_ids)
                 store = LogStore(tmp_path, limits=SMALL)
-                counted_ids.clear()
             await check_against(store, model, rng)
             for channel in range(1, 5):
                 assert await store.channel_count(channel) == counts.get(channel, 0)
@@ -704,6 +737,13 @@ async def test_indexes_and_counts_agree_with_a_brute_force_model(
     assert reclaims[0] > 10  # the queries above ran across many renumberings
     final = await counts_of(tmp_path, [1, 2, 3, 4], limits=SMALL)
     assert final == [counts.get(c, 0) for c in (1, 2, 3, 4)]
+
+
+def counted_ids_in(found: list[dict[str, Any]]) -> set[int]:
+    """The ids that records carrying a count name: a counted put's, a count alone's."""
+    return {r["put"] for r in found if "put" in r and "beat" in r} | {
+        r["of"] for r in found if "of" in r
+    }
 
 
 def count_reclaims(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -24,7 +24,6 @@ import asyncio
 import copy
 import json
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +58,6 @@ _LEGACY_COUNTS = "channel_count.json"
 # How many counted message ids `count` and `add` remember, to count a gateway replay once.
 # A replay follows a resume within seconds; a restart starts a new session, which replays
 # nothing. 10,000 ids is minutes of a busy guild, in well under a megabyte.
-RECENT_COUNTED = 10_000
 
 _Write = tuple[Callable[[MessageLog], Any], "asyncio.Future[Any]"]
 EXPORT_BATCH = 5_000  # messages read per batch (under the lock) by `export_messages`
@@ -71,26 +69,6 @@ class MessageExport:
 
     total: int  # messages in the export, as of its start
     batches: AsyncIterator[list[StoredMessage]]
-
-
-class _RecentIds:
-    """The last `bound` ids added, for membership tests."""
-
-    def __init__(self, bound: int) -> None:
-        self._order: deque[int] = deque()
-        self._ids: set[int] = set()
-        self._bound = bound
-
-    def __contains__(self, message_id: int) -> bool:
-        return message_id in self._ids
-
-    def add(self, message_id: int) -> None:
-        if message_id in self._ids:
-            return
-        self._order.append(message_id)
-        self._ids.add(message_id)
-        if len(self._order) > self._bound:
-            self._ids.discard(self._order.popleft())
 
 
 class DurableJSONStorage(Storage):
@@ -159,7 +137,6 @@ class LogStore:
         self._pending: list[_Write] = []
         self._tasks = BackgroundTasks()  # the flush and the maintenance, logged if they fail
         self._flusher: asyncio.Task[None] | None = None
-        self._recent_counted = _RecentIds(RECENT_COUNTED)  # touched under the lock only
 
     async def _run(self, work: Callable[[MessageLog], T]) -> T:
         async with self._lock:
@@ -306,11 +283,9 @@ class LogStore:
             new = True
             record: dict[str, Any] = {"put": message_id, "doc": doc}
             count = None
-            if counted and new and message_id not in self._recent_counted:
+            if counted and new and not message_log.was_counted(message_id):
                 count = record["beat"] = message_log.channel_count(channel_id) + 1
             message_log.append(record, durable=False)  # the batch's fdatasync follows
-            if count is not None:
-                self._recent_counted.add(message_id)
             return Arrival(new=new, count=count)
 
         arrival = await self._write(work)
@@ -319,11 +294,10 @@ class LogStore:
 
     async def count(self, channel_id: int, message_id: int) -> Arrival:
         def work(message_log: MessageLog) -> Arrival:
-            if message_id in self._recent_counted:
+            if message_log.was_counted(message_id):
                 return Arrival(new=False, count=None)
             count = message_log.channel_count(channel_id) + 1
-            message_log.append({"beat": [channel_id, count]}, durable=False)
-            self._recent_counted.add(message_id)
+            message_log.append({"beat": [channel_id, count], "of": message_id}, durable=False)
             return Arrival(new=True, count=count)
 
         arrival = await self._write(work)

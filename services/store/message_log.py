@@ -18,9 +18,11 @@ counts:
                                     a counted message: its channel's count is n with it, in
                                     the same line, so the message and its count are durable
                                     together or not at all
-    {"beat": [channel, n]}          a count alone: a message that is not kept (its author
-                                    opted out), the count a dropped record carried (written
-                                    by compaction), or a count imported from a previous version
+    {"beat": [channel, n], "of": id}
+                                    a count alone: a message that is not kept (its author
+                                    opted out)
+    {"beat": [channel, n]}          the count a dropped record carried (written by
+                                    compaction), or a count imported from a previous version
     {"del": id}                     tombstone of one message
     {"forget": [guild, author]}     tombstone of every earlier message of a member
     {"expire": timestamp}           tombstone of every earlier message created before it
@@ -33,6 +35,12 @@ A channel's count is the highest beat of any record, so counts never go back, wh
 removed: each segment keeps the record carrying its highest beat of every channel (a
 compaction that drops a dead put carrying one writes a content-free `{"beat": ...}` in its
 place), and the index snapshot holds the counts up to its position.
+
+The last `RECENT_COUNTED` counted ids are remembered, so that a replay of one is not counted
+again: those of kept messages in memory (while a message is kept its put says it all), those
+of counts alone in the index snapshot too, since nothing else knows them: the catch-up after
+a restart reads an opted-out member's messages back, and must not count them again. Those
+ids name no author and no text, and no forgotten member's message is among them.
 
 A line that was only partly written when the process died (the torn tail) fails its
 checksum or lacks its newline: opening the log cuts it off. It was never acknowledged,
@@ -50,6 +58,7 @@ import logging
 import os
 import zlib
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +70,7 @@ from services.store.message_index import DEAD, MessageIndex, pack_location, unpa
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "discord-azure-bot/message-log/1"
+RECENT_COUNTED = 10_000  # counted ids remembered, to know a replay of one
 _READ_CHUNK = 1 << 20
 _EXPORT_GAP = 16 << 10  # `documents` reads across gaps this small rather than seek
 
@@ -119,6 +129,30 @@ class CompactionPlan:
     written: dict[int, bytes]
 
 
+class RecentIds:
+    """The last `bound` ids added, for membership tests."""
+
+    def __init__(self, bound: int) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._bound = bound
+
+    def __contains__(self, message_id: int) -> bool:
+        return message_id in self._ids
+
+    def add(self, message_id: int) -> None:
+        if message_id in self._ids:
+            return
+        self._order.append(message_id)
+        self._ids.add(message_id)
+        if len(self._order) > self._bound:
+            self._ids.discard(self._order.popleft())
+
+    def ids(self) -> list[int]:
+        """Oldest first: added again in this order, they are the same set."""
+        return list(self._order)
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     name: str
@@ -167,6 +201,9 @@ class MessageLog:
         self._segments: dict[int, _Segment] = {}  # ascending segment number
         self._committed: dict[int, int] = {}  # segment number -> generation in the manifest
         self._counts: dict[int, int] = {}  # channel -> its beat count
+        # The last ids that carried a count: of kept messages, of counts alone (snapshotted).
+        self._counted_kept = RecentIds(RECENT_COUNTED)
+        self._counted_alone = RecentIds(RECENT_COUNTED)
         self._snapshot_name: str | None = None
         self._next_snapshot = 1
         self.appended_since_snapshot = 0
@@ -227,11 +264,14 @@ class MessageLog:
             self._index = MessageIndex.from_snapshot(header["index"], memoryview(blob))
             # Snapshots written before the counts moved into the log have none: nor has the log.
             counts = {int(channel): int(count) for channel, count in header.get("counts", [])}
+            counted_alone = [int(message_id) for message_id in header.get("counted_alone", [])]
         except (OSError, ValueError, KeyError) as error:
             log.warning("index snapshot unusable (%s): rebuilding it from the log", error)
             self._index = MessageIndex()
             return 0, 0
         self._counts = counts
+        for message_id in counted_alone:
+            self._counted_alone.add(message_id)
         for number, state in segments.items():
             segment = self._segments[number]
             segment.first_slot = state["first_slot"]
@@ -341,10 +381,13 @@ class MessageLog:
                 self._count_dead(*replaced)  # an older version: its text must go too
             if "beat" in record:
                 self._note_beat(segment, doc["channel"], record["beat"], offset, size, False)
+                self._counted_kept.add(record["put"])
             return 0
         if "beat" in record:
             channel_id, count = record["beat"]
             self._note_beat(segment, channel_id, count, offset, size, True)
+            if "of" in record:
+                self._counted_alone.add(record["of"])
             return 0
         segment.tombstones.append((offset, size))
         if "del" in record:
@@ -446,6 +489,10 @@ class MessageLog:
     def channel_count(self, channel_id: int) -> int:
         """The channel's beat count: the highest beat of any record (0: none yet)."""
         return self._counts.get(channel_id, 0)
+
+    def was_counted(self, message_id: int) -> bool:
+        """Whether the message is among the last `RECENT_COUNTED` ids that carried a count."""
+        return message_id in self._counted_kept or message_id in self._counted_alone
 
     def channel_counts(self) -> dict[int, int]:
         """Every channel's beat count (a copy), for an export."""
@@ -612,6 +659,7 @@ class MessageLog:
             "index": index_header,
             "position": [active.number, active.size],
             "counts": [[channel_id, count] for channel_id, count in self._counts.items()],
+            "counted_alone": self._counted_alone.ids(),
             "segments": [
                 {
                     "number": s.number,
