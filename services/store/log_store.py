@@ -55,9 +55,6 @@ _SEALED_FIELDS = ("author_name", "content")
 # Where a previous version kept the beat counts, as TinyDB documents {"_key": channel id,
 # "count": n}: imported into the log on the first open, then removed.
 _LEGACY_COUNTS = "channel_count.json"
-# How many counted message ids `count` and `add` remember, to count a gateway replay once.
-# A replay follows a resume within seconds; a restart starts a new session, which replays
-# nothing. 10,000 ids is minutes of a busy guild, in well under a megabyte.
 
 _Write = tuple[Callable[[MessageLog], Any], "asyncio.Future[Any]"]
 EXPORT_BATCH = 5_000  # messages read per batch (under the lock) by `export_messages`

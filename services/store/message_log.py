@@ -40,7 +40,7 @@ The last `RECENT_COUNTED` counted ids are remembered, so that a replay of one is
 again: those of kept messages in memory (while a message is kept its put says it all), those
 of counts alone in the index snapshot too, since nothing else knows them: the catch-up after
 a restart reads an opted-out member's messages back, and must not count them again. Those
-ids name no author and no text, and no forgotten member's message is among them.
+ids name no author and no text; 10,000 of them are about 200 kB in the snapshot.
 
 A line that was only partly written when the process died (the torn tail) fails its
 checksum or lacks its newline: opening the log cuts it off. It was never acknowledged,
