@@ -305,10 +305,7 @@ class DirectAudio:
         if not response.is_success:
             raise MusicRefused("unplayable", f"{url}: HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        # "Some bytes" is believed only when the path says audio (FFmpeg checks them anyway).
-        believed = _AUDIO_TYPES | (
-            _BINARY_TYPES if is_direct_audio_path(urlsplit(url).path) else set()
-        )
+        believed = _AUDIO_TYPES | (_BINARY_TYPES if named_audio else set())
         if not content_type.startswith("audio/") and content_type not in believed:
             raise MusicRefused("not_audio", f"{url}: {content_type}")
         length = response.headers.get("content-length", "")

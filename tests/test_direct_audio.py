@@ -127,6 +127,11 @@ async def test_a_link_without_an_audio_extension_must_be_answered_as_audio(media
     assert (await direct(private=True).resolve(named)).duration_seconds == 2
     page = media.server.add_page("rest/ping", "Not a song", [])
     assert await refused(direct(private=True), page) == "not_audio"
+    # What the member's link says counts, not where its redirects end (a CDN's blob URL).
+    via = media.server.add_redirect("song-via-cdn.mp3", octets)
+    assert (await direct(private=True).resolve(via)).stream_url == octets
+    back = media.server.add_redirect("rest/redirect", named)
+    assert await refused(direct(private=True), back) == "not_audio"
 
 
 async def test_too_long_and_too_large_are_refused(media: Media) -> None:
