@@ -21,7 +21,7 @@ from services.sharding import (
     shard_of,
 )
 from services.store import MemoryLeases, MemoryStore
-from services.store.model import LeaseHolder
+from services.store.model import LeaseHolder, LeaseStore
 
 
 class FakeTime:
@@ -41,6 +41,28 @@ class FakeTime:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+def claim_of(
+    leases: LeaseStore,
+    shard_ids: list[int],
+    owner: str,
+    time: FakeTime | None = None,
+    *,
+    count: int = 2,
+) -> ShardClaim:
+    """`owner`'s claim of `shard_ids` of `count` shards for 60 s, on `time` (else real time)."""
+    if time is None:
+        return ShardClaim(leases, shard_ids, shard_count=count, ttl_seconds=60, owner=owner)
+    return ShardClaim(
+        leases,
+        shard_ids,
+        shard_count=count,
+        ttl_seconds=60,
+        owner=owner,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
 
 
 class Unreachable:
@@ -100,11 +122,9 @@ def test_the_bot_does_not_start_below_the_session_start_floor() -> None:
 async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -> None:
     clock = FakeTime()
     leases = MemoryStore(clock.clock)  # the store's lease port
-    first = ShardClaim(leases, [1], shard_count=2, ttl_seconds=60, owner="first", clock=clock.clock)
+    first = claim_of(leases, [1], "first", clock)
     await first.claim()
-    second = ShardClaim(
-        leases, [0, 1], shard_count=2, ttl_seconds=60, owner="second", clock=clock.clock
-    )
+    second = claim_of(leases, [0, 1], "second", clock)
     with pytest.raises(ShardHeldError) as refused:
         await second.claim()
     line = str(refused.value)
@@ -117,12 +137,12 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -
 async def test_processes_splitting_another_shard_count_are_refused_until_theirs_expires() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
-    first = ShardClaim(leases, [0], shard_count=2, ttl_seconds=60, owner="a", clock=clock.clock)
-    second = ShardClaim(leases, [1], shard_count=2, ttl_seconds=60, owner="b", clock=clock.clock)
+    first = claim_of(leases, [0], "a", clock)
+    second = claim_of(leases, [1], "b", clock)
     await first.claim()
     await second.claim()  # the same count: they share the layout
     clock.now = 10.0
-    other = ShardClaim(leases, [2, 3], shard_count=4, ttl_seconds=60, owner="c", clock=clock.clock)
+    other = claim_of(leases, [2, 3], "c", clock, count=4)
     with pytest.raises(ShardHeldError) as refused:
         await other.claim()
     line = str(refused.value)
@@ -144,15 +164,7 @@ async def test_processes_splitting_another_shard_count_are_refused_until_theirs_
 async def test_a_layout_taken_over_by_another_count_stops_the_bot_with_one_line() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
-    claim = ShardClaim(
-        leases,
-        [0],
-        shard_count=2,
-        ttl_seconds=60,
-        owner="cut-off",
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    claim = claim_of(leases, [0], "cut-off", clock)
     await claim.claim()
     # Partitioned for longer than the lease: processes of another count started meanwhile.
     await leases.release("shard-layout", "shard-count:2")
@@ -165,41 +177,27 @@ async def test_a_layout_taken_over_by_another_count_stops_the_bot_with_one_line(
 async def test_a_dead_process_s_shards_are_free_once_its_leases_expire() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
-    await ShardClaim(
-        leases, [0], shard_count=2, ttl_seconds=60, owner="killed", clock=clock.clock
-    ).claim()
+    await claim_of(leases, [0], "killed", clock).claim()
     clock.now = 59.0
     with pytest.raises(ShardHeldError):
-        await ShardClaim(
-            leases, [0], shard_count=2, ttl_seconds=60, owner="restarted", clock=clock.clock
-        ).claim()
+        await claim_of(leases, [0], "restarted", clock).claim()
     clock.now = 60.5
-    await ShardClaim(
-        leases, [0], shard_count=2, ttl_seconds=60, owner="restarted", clock=clock.clock
-    ).claim()
+    await claim_of(leases, [0], "restarted", clock).claim()
     assert (await leases.lease_holder("shard:0")) == LeaseHolder("restarted", 60.0)
 
 
 async def test_a_clean_stop_frees_the_shards_at_once() -> None:
     leases = MemoryLeases()
-    claim = ShardClaim(leases, [0, 1], shard_count=2, ttl_seconds=60, owner="stopping")
+    claim = claim_of(leases, [0, 1], "stopping")
     await claim.claim()
     await claim.release()
-    await ShardClaim(leases, [0, 1], shard_count=2, ttl_seconds=60, owner="next").claim()
+    await claim_of(leases, [0, 1], "next").claim()
 
 
 async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> None:
     clock = FakeTime(stop_after=30)  # 30 renewals: 600 s, ten times the lease
     leases = MemoryLeases(clock.clock)
-    claim = ShardClaim(
-        leases,
-        [0, 1],
-        shard_count=2,
-        ttl_seconds=60,
-        owner="alive",
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    claim = claim_of(leases, [0, 1], "alive", clock)
     await claim.claim()
     with pytest.raises(asyncio.CancelledError):
         await claim.keep()
@@ -209,23 +207,13 @@ async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> Non
         holder = await leases.lease_holder(f"shard:{shard}")
         assert holder is not None and holder.owner == "alive"
     with pytest.raises(ShardHeldError):
-        await ShardClaim(
-            leases, [0], shard_count=2, ttl_seconds=60, owner="other", clock=clock.clock
-        ).claim()
+        await claim_of(leases, [0], "other", clock).claim()
 
 
 async def test_a_lease_taken_by_another_process_stops_the_bot_with_one_line() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
-    claim = ShardClaim(
-        leases,
-        [0, 1],
-        shard_count=2,
-        ttl_seconds=60,
-        owner="cut-off",
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    claim = claim_of(leases, [0, 1], "cut-off", clock)
     await claim.claim()
     # Partitioned: its lease of shard 1 expired in the database and another process took it.
     await leases.release("shard:1", "cut-off")
@@ -241,15 +229,7 @@ async def test_a_lease_taken_by_another_process_stops_the_bot_with_one_line() ->
 async def test_renewals_that_cannot_reach_the_store_stop_the_bot_when_the_lease_runs_out() -> None:
     clock = FakeTime()
     store = Unreachable(MemoryLeases(clock.clock))
-    claim = ShardClaim(
-        store,
-        [0],
-        shard_count=2,
-        ttl_seconds=60,
-        owner="isolated",
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    claim = claim_of(store, [0], "isolated", clock)
     await claim.claim()
     store.down = True
     line = await claim.keep()
@@ -263,15 +243,7 @@ async def test_renewals_that_cannot_reach_the_store_stop_the_bot_when_the_lease_
 async def test_a_store_that_comes_back_in_time_loses_nothing() -> None:
     clock = FakeTime()
     store = Unreachable(MemoryLeases(clock.clock))
-    claim = ShardClaim(
-        store,
-        [0],
-        shard_count=2,
-        ttl_seconds=60,
-        owner="patient",
-        clock=clock.clock,
-        sleep=clock.sleep,
-    )
+    claim = claim_of(store, [0], "patient", clock)
     await claim.claim()
     store.down = True
 

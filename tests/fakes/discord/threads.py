@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tests.fakes.discord.messages import Messages
-from tests.fakes.discord.model import FakeUser, Model
+from tests.fakes.discord.model import FakeUser, Model, text_channel_payload
 from tests.fakes.discord.protocol import API_PREFIX, JSON, Dispatch, error, json_response, now_iso
 from tests.fakes.discord.waits import Notifier
 
@@ -22,25 +22,16 @@ FORUM_CHANNEL = 15
 
 
 def forum_channel_payload(guild_id: int, cid: int, name: str, position: int) -> JSON:
+    """A text channel's fields, and what a forum adds."""
     return {
-        "id": str(cid),
+        **text_channel_payload(guild_id, cid, name, position),
         "type": FORUM_CHANNEL,
-        "guild_id": str(guild_id),
-        "name": name,
-        "position": position,
-        "permission_overwrites": [],
-        "parent_id": None,
-        "topic": None,
-        "nsfw": False,
-        "last_message_id": None,
-        "rate_limit_per_user": 0,
         "default_auto_archive_duration": 1440,
         "default_thread_rate_limit_per_user": 0,
         "available_tags": [],
         "default_reaction_emoji": None,
         "default_sort_order": None,
         "default_forum_layout": 0,
-        "flags": 0,
     }
 
 
