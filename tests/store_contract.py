@@ -159,6 +159,25 @@ async def test_concurrent_adds_are_counted_and_visible_in_call_order(store: Stor
     assert await store.channel_count(1) == 20
 
 
+async def test_an_edit_delete_or_forget_called_after_an_add_finds_its_message(
+    store: Store,
+) -> None:
+    """Called while the adds are still being written (a forget right after the member's
+    last message): each applies to what was added before it."""
+    edited, deleted, forgotten = message(1), message(2), message(3, author=102)
+    results = await asyncio.gather(
+        store.add(edited, counted=True),
+        store.add(deleted, counted=True),
+        store.add(forgotten, counted=True),
+        store.edit(1001, "changed", START + timedelta(hours=1)),
+        store.delete(1002),
+        store.forget_author(GUILD, 102),
+    )
+    assert list(results[3:]) == [True, True, 1]
+    [kept] = await store.last_in_channel(1, 10)
+    assert (kept.message_id, kept.content) == (1001, "changed")
+
+
 # -- counting --------------------------------------------------------------------------------
 
 

@@ -18,7 +18,9 @@ How the port's promises are kept:
   the next group gathers. So writes commit, and are counted, in call order, and eight callers
   cost one round trip and one WAL flush, not eight (an explicit BEGIN and COMMIT would add two
   round trips, ~1.3 ms here). The price: a write the database holds up (a row lock held by
-  another process) holds up those queued behind it, of every channel.
+  another process) holds up those queued behind it, of every channel. An edit, a delete, a
+  forget or an expiry first waits for the adds called before it, so it finds their messages
+  (a forget right after a member's last message leaves nothing of them).
 - A group's rows carry a random `write_id`. When the connection breaks before the answer, the
   writer reads back the rows of that id: saved (its answer rebuilt from them: each counted row's
   count is its channel's total, which nothing can have bumped since, less the rows counted
@@ -64,7 +66,7 @@ import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
@@ -540,14 +542,17 @@ class _Write:
 
     row: _Row
     arrival: asyncio.Future[Arrival]
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # written, or failed
 
     def answer(self, arrival: Arrival) -> None:
         if not self.arrival.done():  # done: its caller was cancelled, and is gone
             self.arrival.set_result(arrival)
+        self.settled.set()
 
     def fail(self, error: BaseException) -> None:
         if not self.arrival.done():
             self.arrival.set_exception(error)
+        self.settled.set()
 
 
 def _next_group(queued: list[_Write]) -> list[_Write]:
@@ -609,6 +614,7 @@ class PostgresStore:
         self._retry_seconds = retry_seconds
         self._queued: list[_Write] = []  # adds and counts not yet written, oldest first
         self._writer: asyncio.Task[None] | None = None  # while there is a queue
+        self._last_queued: _Write | None = None
         self._tasks = BackgroundTasks()
         self._outage_since: float | None = None  # loop time when the connection was lost
 
@@ -829,9 +835,18 @@ class PostgresStore:
         group it is written in."""
         write = _Write(row, asyncio.get_running_loop().create_future())
         self._queued.append(write)
+        self._last_queued = write
         if self._writer is None:
             self._writer = self._tasks.spawn(self._drain(), "PostgreSQL writes")
         return await write.arrival
+
+    async def _after_queued_writes(self) -> None:
+        """Wait until every add and count called before is written, or failed: an edit, a
+        delete, a forget or an expiry called after an add must find its message (they do not
+        go through the queue). Must be awaited first: the call's place is taken then."""
+        last = self._last_queued
+        if last is not None:
+            await last.settled.wait()
 
     async def _drain(self) -> None:
         """Write the queue, a group at a time, until it is empty."""
@@ -915,6 +930,7 @@ class PostgresStore:
 
     async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool:
         sealed = self._seal(content)
+        await self._after_queued_writes()
 
         async def update(connection: Connection) -> bool:
             found = await connection.fetchval(
@@ -929,6 +945,8 @@ class PostgresStore:
         return await self._run(update, transaction=False)
 
     async def delete(self, message_id: int) -> bool:
+        await self._after_queued_writes()
+
         async def remove(connection: Connection) -> bool:
             found = await connection.fetchval(
                 "DELETE FROM messages WHERE message_id = $1 RETURNING message_id", message_id
@@ -1001,6 +1019,7 @@ class PostgresStore:
                 return total
 
     async def forget_author(self, guild_id: int, author_id: int) -> int:
+        await self._after_queued_writes()
         return await self._delete_in_batches(
             "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
             "WHERE guild_id = $1 AND author_id = $2 LIMIT $3)",
@@ -1009,6 +1028,7 @@ class PostgresStore:
         )
 
     async def delete_older_than(self, cutoff: datetime) -> int:
+        await self._after_queued_writes()
         deleted = await self._delete_in_batches(
             "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
             "WHERE created_at < $1 LIMIT $2)",
