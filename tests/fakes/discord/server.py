@@ -29,6 +29,7 @@ from tests.fakes.discord.faults import Faults, Hold
 from tests.fakes.discord.front import Front, RecordedRequest
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interactions import FakeInteraction, Interactions
+from tests.fakes.discord.limits import ATTACHMENT_SIZE_MAX
 from tests.fakes.discord.messages import Messages
 from tests.fakes.discord.model import FakeUser, Member, Model
 from tests.fakes.discord.protocol import JSON, Address, FakeClock
@@ -153,7 +154,11 @@ class FakeDiscord:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._front.middleware])
+        # Bodies past aiohttp's 1 MiB default are read, so that the fake answers an upload past
+        # Discord's limit the way Discord does (413, code 40005), not aiohttp's way.
+        app = web.Application(
+            middlewares=[self._front.middleware], client_max_size=4 * ATTACHMENT_SIZE_MAX
+        )
         self._gateway.add_routes(app.router)
         self._rest.add_routes(app.router)
         self._interactions.add_routes(app.router)
