@@ -144,6 +144,13 @@ class PrivacyService:
             return None
         return await self._personas.get(guild_id, member_id)
 
+    async def stored_persona_if_allowed(self, guild_id: int, member_id: int) -> Persona | None:
+        """The member's stored persona, never built here (no model call): for what must answer
+        at once, like /temperature. None when there is none yet or they are not profiled."""
+        if not self.may_profile(guild_id, member_id):
+            return None
+        return await self._personas.stored(guild_id, member_id)
+
     async def _set_choice(self, guild_id: int, member_id: int, choice: Choice | None) -> None:
         if choice is None:
             await self._choice_documents.delete(guild_id, member_id)
