@@ -256,6 +256,8 @@ class MusicCog(commands.Cog):
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
         player = self._player(interaction)
+        # The queue is in the store (PostgreSQL: over the network): acknowledge first.
+        await interaction.response.defer(thinking=True)
         tracks = await self._queues.tracks(player.guild_id)
         if not tracks:
             await answer(interaction, for_interaction(interaction, "music.queue_empty"))
@@ -269,6 +271,7 @@ class MusicCog(commands.Cog):
     async def skip(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
+        await interaction.response.defer(thinking=True)  # the stored queue changes
         skipped = await player.skip()
         if skipped is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
@@ -279,6 +282,7 @@ class MusicCog(commands.Cog):
     async def stop(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
+        await interaction.response.defer(thinking=True)  # the stored queue is cleared
         if player.channel_id is None and not await self._queues.tracks(player.guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         dropped = await player.stop()
@@ -303,10 +307,10 @@ class MusicCog(commands.Cog):
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
         if player.now is None:
+            # Carrying on reads the stored queue, joins the channel and resolves the track.
+            await interaction.response.defer(thinking=True)
             if await self._queues.head(player.guild_id) is None:
                 raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
-            # Carrying on joins the channel and resolves the track: acknowledge first.
-            await interaction.response.defer(thinking=True)
             try:
                 await player.join(channel_id)
             except JoinRefused as refused:
