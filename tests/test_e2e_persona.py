@@ -238,6 +238,30 @@ async def _count(found: Awaitable[Sized], expected: int) -> bool:
     return len(await found) == expected
 
 
+async def test_opt_out_defers_then_deletes_the_replies_then_follows_up(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    fake_azure.responder = Brain()
+    async with running_bot(fake_discord, settings) as bot:
+        await build_profiles(fake_discord, [CAROL], GENERAL)
+
+        async def bot_replies() -> list[int]:
+            stored = await bot.services.store.last_in_channel(GENERAL, 50)
+            return [m.message_id for m in stored if m.from_bot]
+
+        await eventually(bot_replies)  # the bot answered her, and keeps that it did
+        opted = await fake_discord.send_interaction(
+            "persona", user=CAROL, channel_id=GENERAL, options=[option("action", "opt-out")]
+        )
+        done = await answer(opted)
+        left = await bot.services.store.last_in_channel(GENERAL, 50)
+    assert opted.responses[0]["kind"] == "callback" and opted.responses[0]["type"] == 5
+    assert opted.refusals == []
+    assert done["flags"] & EPHEMERAL
+    assert done["content"].startswith("You're opted out: I deleted 5 messages")
+    assert left == []  # her messages and the bot's replies to her
+
+
 @pytest.mark.parametrize(
     ("member", "options", "expected"),
     [
