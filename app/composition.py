@@ -306,7 +306,7 @@ async def register_cogs(
         ),
         TemperatureCog(
             temperature=services.temperature,
-            persona_of=services.privacy.persona_if_allowed,
+            persona_of=services.privacy.stored_persona_if_allowed,
             accepts_temperature=accepts_temperature,
         ),
         RetentionCog(

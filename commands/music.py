@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
-from commands.i18n import for_interaction
+from commands.i18n import for_interaction, text
 from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
 from services.background import BackgroundTasks
 from services.direct_audio import AUDIO_EXTENSIONS
@@ -25,12 +24,20 @@ from services.play_request import (
     Queued,
     Refused,
 )
-from services.voice_player import GuildPlayer, VoicePlayers
+from services.voice_player import GuildPlayer, Playback, VoicePlayers
 from services.voice_ports import JoinRefused
 
 log = logging.getLogger(__name__)
 
 QUEUE_PAGE_SIZE = 10
+# Discord refuses an embed field value over 1,024 characters (the whole embed: 6,000), see
+# https://discord.com/developers/docs/resources/message#embed-object-embed-limits
+FIELD_VALUE_MAX = 1024
+# A title is cut to this many characters before escaping (escaping at most doubles it), and a
+# link longer than LINK_MAX is not linked: one entry then always fits in a field, whatever
+# the source called the track.
+TITLE_MAX = 100
+LINK_MAX = 500
 
 
 def clock(seconds: float) -> str:
@@ -46,8 +53,96 @@ def length(interaction: discord.Interaction, seconds: int | None) -> str:
 
 
 def shown_title(track: Track) -> str:
-    title = discord.utils.escape_markdown(track.title).replace("[", "(").replace("]", ")")
-    return f"[{title[:200]}]({track.page_url})"
+    """The track's title as a member sees it: one line, escaped, bounded, linked to its page
+    when the link is short enough (at most 2 * TITLE_MAX + 4 + LINK_MAX characters in all).
+    The one place a title is rendered, for every command that shows one."""
+    # Brackets and spaces would end the link early: percent-encoded, they mean the same.
+    link = track.page_url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+    raw = " ".join(track.title.split()) or link
+    if len(raw) > TITLE_MAX:
+        raw = raw[: TITLE_MAX - 1] + "…"
+    title = discord.utils.escape_markdown(raw).replace("[", "(").replace("]", ")")
+    if len(link) > LINK_MAX or not link.startswith(("https://", "http://")):
+        return title
+    return f"[{title}]({link})"
+
+
+def queue_pages(lines: list[str], *, per_page: int, max_chars: int) -> list[list[str]]:
+    """The lines in order, in pages of at most `per_page` lines whose joined text (one line
+    each) is at most `max_chars`. A line longer than `max_chars` is cut to fit."""
+    pages: list[list[str]] = []
+    page: list[str] = []
+    size = 0
+    for whole in lines:
+        line = whole if len(whole) <= max_chars else whole[: max_chars - 1] + "…"
+        added = len(line) + (1 if page else 0)
+        if page and (len(page) >= per_page or size + added > max_chars):
+            pages.append(page)
+            page, size, added = [], 0, len(line)
+        page.append(line)
+        size += added
+    if page:
+        pages.append(page)
+    return pages
+
+
+def queue_embed(
+    locale: discord.Locale | str, playback: Playback | None, tracks: list[Track], page: int
+) -> discord.Embed:
+    """The /queue embed: the current track (`playback`: how it plays, None if stopped), then
+    one page of what comes next. Within Discord's embed limits whatever the titles and links:
+    a page holds at most QUEUE_PAGE_SIZE entries and FIELD_VALUE_MAX characters."""
+
+    def say(key: str, **values: object) -> str:
+        return text(locale, key, **values)
+
+    def duration(seconds: int | None) -> str:
+        return clock(seconds) if seconds is not None else say("music.unknown")
+
+    current, upcoming = tracks[0], tracks[1:]
+    if playback is None:
+        heading, elapsed = say("music.queue_stopped"), 0.0
+    else:
+        heading = say("music.queue_paused" if playback.paused else "music.queue_playing")
+        elapsed = playback.elapsed_seconds
+    embed = discord.Embed(title=say("music.queue_title"), colour=discord.Colour.blurple())
+    embed.add_field(
+        name=heading,
+        value=say(
+            "music.queue_current",
+            title=shown_title(current),
+            elapsed=clock(elapsed),
+            total=duration(current.duration_seconds),
+            requester=f"<@{current.requester_id}>",
+        ),
+        inline=False,
+    )
+    entries = [
+        say(
+            "music.queue_entry",
+            position=offset + 2,  # the current track is number 1
+            title=shown_title(track),
+            duration=duration(track.duration_seconds),
+            requester=f"<@{track.requester_id}>",
+        )
+        for offset, track in enumerate(upcoming)
+    ]
+    paged = queue_pages(entries, per_page=QUEUE_PAGE_SIZE, max_chars=FIELD_VALUE_MAX)
+    pages = max(1, len(paged))
+    page = min(page, pages)
+    lines = paged[page - 1] if paged else []
+    embed.add_field(
+        name=say("music.queue_next"),
+        value="\n".join(lines) if lines else say("music.queue_nothing_next"),
+        inline=False,
+    )
+    total = sum(track.duration_seconds or 0 for track in tracks)
+    embed.set_footer(
+        text=say(
+            "music.queue_footer", page=page, pages=pages, count=len(tracks), total=clock(total)
+        )
+    )
+    return embed
 
 
 class InteractionRequester:
@@ -161,69 +256,22 @@ class MusicCog(commands.Cog):
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
         player = self._player(interaction)
+        # The queue is in the store (PostgreSQL: over the network): acknowledge first.
+        await interaction.response.defer(thinking=True)
         tracks = await self._queues.tracks(player.guild_id)
         if not tracks:
             await answer(interaction, for_interaction(interaction, "music.queue_empty"))
             return
-        embed = self._queue_embed(interaction, player, tracks, page)
+        playback = player.now if player.now and player.now.track == tracks[0] else None
+        embed = queue_embed(interaction.locale, playback, tracks, page)
         await answer(interaction, embed=embed, ephemeral=False)
-
-    def _queue_embed(
-        self, interaction: discord.Interaction, player: GuildPlayer, tracks: list[Track], page: int
-    ) -> discord.Embed:
-        def say(key: str, **values: object) -> str:
-            return for_interaction(interaction, key, **values)
-
-        current, upcoming = tracks[0], tracks[1:]
-        playback = player.now if player.now and player.now.track == current else None
-        if playback is None:
-            heading, elapsed = say("music.queue_stopped"), 0.0
-        else:
-            heading = say("music.queue_paused" if playback.paused else "music.queue_playing")
-            elapsed = playback.elapsed_seconds
-        embed = discord.Embed(title=say("music.queue_title"), colour=discord.Colour.blurple())
-        embed.add_field(
-            name=heading,
-            value=say(
-                "music.queue_current",
-                title=shown_title(current),
-                elapsed=clock(elapsed),
-                total=length(interaction, current.duration_seconds),
-                requester=f"<@{current.requester_id}>",
-            ),
-            inline=False,
-        )
-        pages = max(1, math.ceil(len(upcoming) / QUEUE_PAGE_SIZE))
-        page = min(page, pages)
-        first = (page - 1) * QUEUE_PAGE_SIZE
-        lines = [
-            say(
-                "music.queue_entry",
-                position=first + offset + 2,  # the current track is number 1
-                title=shown_title(track),
-                duration=length(interaction, track.duration_seconds),
-                requester=f"<@{track.requester_id}>",
-            )
-            for offset, track in enumerate(upcoming[first : first + QUEUE_PAGE_SIZE])
-        ]
-        embed.add_field(
-            name=say("music.queue_next"),
-            value="\n".join(lines) if lines else say("music.queue_nothing_next"),
-            inline=False,
-        )
-        total = sum(track.duration_seconds or 0 for track in tracks)
-        embed.set_footer(
-            text=say(
-                "music.queue_footer", page=page, pages=pages, count=len(tracks), total=clock(total)
-            )
-        )
-        return embed
 
     @app_commands.command(name="skip", description="Skip the song playing")
     @app_commands.guild_only()
     async def skip(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
+        await interaction.response.defer(thinking=True)  # the stored queue changes
         skipped = await player.skip()
         if skipped is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
@@ -234,6 +282,7 @@ class MusicCog(commands.Cog):
     async def stop(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
+        await interaction.response.defer(thinking=True)  # the stored queue is cleared
         if player.channel_id is None and not await self._queues.tracks(player.guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         dropped = await player.stop()
@@ -258,10 +307,10 @@ class MusicCog(commands.Cog):
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
         if player.now is None:
+            # Carrying on reads the stored queue, joins the channel and resolves the track.
+            await interaction.response.defer(thinking=True)
             if await self._queues.head(player.guild_id) is None:
                 raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
-            # Carrying on joins the channel and resolves the track: acknowledge first.
-            await interaction.response.defer(thinking=True)
             try:
                 await player.join(channel_id)
             except JoinRefused as refused:

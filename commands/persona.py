@@ -94,9 +94,12 @@ class PersonaCog(commands.Cog):
         elif chosen == "forget":
             await self._forget(interaction)
         elif chosen == "opt-out":
+            # Deleting a member's messages and the bot's replies to them takes a while.
+            await interaction.response.defer(ephemeral=True, thinking=True)
             forgotten = await self._privacy.opt_out(interaction.guild_id, interaction.user.id)
             await self._say(interaction, "persona.opted_out", messages=forgotten.messages)
         elif chosen == "opt-in":
+            await interaction.response.defer(ephemeral=True, thinking=True)  # the store writes
             await self._privacy.opt_in(interaction.guild_id, interaction.user.id)
             await self._say(interaction, "persona.opted_in")
         else:
@@ -116,12 +119,15 @@ class PersonaCog(commands.Cog):
     async def _show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         guild_id, member_id = interaction.guild_id, interaction.user.id
-        persona = await self._personas.stored(guild_id, member_id)
-        if persona is None or not self._privacy.may_profile(guild_id, member_id):
+        if not self._privacy.may_profile(guild_id, member_id):
             await self._say(interaction, self._no_profile_key(guild_id, member_id))
             return
-        embed = await self._embed(interaction, persona)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the store reads
+        persona = await self._personas.stored(guild_id, member_id)
+        if persona is None:
+            await self._say(interaction, self._no_profile_key(guild_id, member_id))
+            return
+        await answer(interaction, embed=await self._embed(interaction, persona))
 
     async def _embed(self, interaction: discord.Interaction, persona: Persona) -> discord.Embed:
         def t(key: str, **values: object) -> str:

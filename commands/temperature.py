@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from commands.errors import UserFacingError
+from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
 from services.persona import Persona
 from services.temperature import (
@@ -27,6 +27,7 @@ def _is_allowed_base(value: object) -> bool:
     return math.isfinite(value) and MIN_BASE <= value <= MAX_BASE
 
 
+# The member's stored persona (None: none yet, or not profiled); never builds one.
 PersonaLookup = Callable[[int, int], Awaitable[Persona | None]]
 
 
@@ -48,6 +49,9 @@ class TemperatureCog(commands.Cog):
     @app_commands.guild_only()
     async def show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
+        # The persona and the base are in the store (PostgreSQL: over the network): answer
+        # Discord first, its 3 seconds count from the command.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         persona = await self._persona_of(interaction.guild_id, interaction.user.id)
         suggested = persona.suggested_temperature if persona else None
         effective = await self._temperature.effective(interaction.guild_id, suggested)
@@ -73,7 +77,7 @@ class TemperatureCog(commands.Cog):
                 else "temperature.not_accepted"
             ),
         ]
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await answer(interaction, "\n".join(lines))
 
     @app_commands.command(
         name="temperature-set",
@@ -93,19 +97,20 @@ class TemperatureCog(commands.Cog):
         reset: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
-        if reset:
-            await self._temperature.set_base(interaction.guild_id, None)
-            text = for_interaction(interaction, "temperature.reset_done")
-        elif value is None:
+        if not reset and value is None:
             raise UserFacingError(for_interaction(interaction, "temperature.set_what"))
         # Discord's client enforces type and range, but a raw request can send anything.
-        elif not _is_allowed_base(value):
+        if not reset and not _is_allowed_base(value):
             raise UserFacingError(
                 for_interaction(
                     interaction, "temperature.out_of_range", low=MIN_BASE, high=MAX_BASE
                 )
             )
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the store writes
+        if reset or value is None:
+            await self._temperature.set_base(interaction.guild_id, None)
+            text = for_interaction(interaction, "temperature.reset_done")
         else:
             await self._temperature.set_base(interaction.guild_id, value)
             text = for_interaction(interaction, "temperature.set_done", value=f"{value:.2f}")
-        await interaction.response.send_message(text, ephemeral=True)
+        await answer(interaction, text)

@@ -144,6 +144,13 @@ class PrivacyService:
             return None
         return await self._personas.get(guild_id, member_id)
 
+    async def stored_persona_if_allowed(self, guild_id: int, member_id: int) -> Persona | None:
+        """The member's stored persona, never built here (no model call): for what must answer
+        at once, like /temperature. None when there is none yet or they are not profiled."""
+        if not self.may_profile(guild_id, member_id):
+            return None
+        return await self._personas.stored(guild_id, member_id)
+
     async def _set_choice(self, guild_id: int, member_id: int, choice: Choice | None) -> None:
         if choice is None:
             await self._choice_documents.delete(guild_id, member_id)
@@ -161,8 +168,8 @@ class PrivacyService:
         """Delete every stored message of the member in this guild, the bot's replies to
         them, their profile and their choices: nothing of them is left in the data files."""
         messages = await self._store.forget_author(guild_id, member_id)
-        for reply_id in await self._replies.take(guild_id, member_id):
-            await self._store.delete(reply_id)
+        # Up to MAX_TRACKED_REPLIES ids: one write for them all, not one each.
+        await self._store.delete_many(await self._replies.take(guild_id, member_id))
         profile = await self._personas.stored(guild_id, member_id) is not None
         await self._personas.forget(guild_id, member_id)
         await self._set_choice(guild_id, member_id, None)

@@ -276,6 +276,30 @@ async def test_delete_removes_one_message(store: Store) -> None:
     assert not await store.edit(1001, "too late", START)
 
 
+async def test_delete_many_removes_those_messages_and_counts_them(store: Store) -> None:
+    for n in range(6):
+        await store.add(message(n), counted=True)
+    counts = await store.channel_count(1)
+    # Unknown ids and repeats are no error, and are not counted.
+    assert await store.delete_many([1001, 1003, 1003, 5555, 1005]) == 3
+    assert await store.delete_many([1001, 1003]) == 0
+    assert await store.delete_many([]) == 0
+    assert ids(await store.last_in_channel(1, 10)) == [1000, 1002, 1004]
+    assert ids(await store.last_by_author(GUILD, 100, 10)) == [1000, 1002, 1004]
+    assert not await store.edit(1003, "too late", START)
+    assert await store.channel_count(1) == counts
+
+
+async def test_delete_many_called_after_adds_finds_their_messages(store: Store) -> None:
+    results = await asyncio.gather(
+        store.add(message(1), counted=True),
+        store.add(message(2), counted=True),
+        store.delete_many([1001, 1002]),
+    )
+    assert results[2] == 2
+    assert await store.last_in_channel(1, 10) == []
+
+
 async def test_forget_author_removes_only_that_member_in_that_guild(store: Store) -> None:
     for n in range(10):
         await store.add(message(n, author=100 if n % 2 else 200, channel=1 + n % 3), counted=True)
@@ -430,6 +454,9 @@ async def test_messages_counts_and_state_survive_a_close_and_reopen(place: Store
     await first.add(message(9, channel=2), counted=False)
     await first.edit(1001, "edited", START + timedelta(hours=1))
     await first.delete(1002)
+    await first.add(message(7, channel=3), counted=True)
+    await first.add(message(8, channel=3), counted=True)
+    assert await first.delete_many([1007, 1008]) == 2
     await first.put_state("guild_settings", "10", {"temperature": 0.9})
     await first.put_state("persona", "10:100", {"style": "direct"})
     await first.put_state("persona", "10:101", {"style": "playful"})
@@ -441,6 +468,7 @@ async def test_messages_counts_and_state_survive_a_close_and_reopen(place: Store
     assert await second.last_in_channel(1, 10) == expected
     assert [m.content for m in expected] == ["message 0", "edited", "message 3", "message 4"]
     assert ids(await second.last_in_channel(2, 10)) == [1009]
+    assert await second.last_in_channel(3, 10) == []  # deleted together, still deleted
     assert await second.channel_count(1) == 6
     assert await second.channel_count(2) == 0
     assert (await second.add(message(10), counted=True)).count == 7  # carries on

@@ -437,3 +437,33 @@ async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
     assert [(t.title, t.page_url, t.requester_id) for t in tracks] == [
         ("long", media.long_song, ALICE.id)
     ]
+
+
+async def test_a_full_queue_of_long_titles_and_links_is_shown_page_by_page(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    # 50 entries (MUSIC_MAX_QUEUE's default) as long as YouTube makes them: a 100-character
+    # title full of markdown, and a long link. Discord refuses a field over 1,024 characters.
+    async with running_bot(fake_discord, settings) as bot:
+        for n in range(50):
+            await bot.services.music_queues.add(
+                GUILD_ID,
+                Track.new(
+                    title=f"{n:02d} *Official* _Video_ [HD] " + "ã" * 70,
+                    page_url=f"https://www.youtube.com/watch?v={n:011d}&list=" + "P" * 300,
+                    duration_seconds=215,
+                    requester_id=BRUNO.id,
+                ),
+            )
+        positions: list[str] = []
+        page, pages = 1, 1
+        while page <= pages:
+            interaction = await command(fake_discord, "queue", page=page)
+            embed = (await answer(interaction))["embeds"][0]
+            assert interaction.refusals == []
+            assert len(embed["fields"][1]["value"]) <= 1024
+            pages = int(embed["footer"]["text"].split(" ")[1].split("/")[1])
+            positions += [line.split(".")[0] for line in embed["fields"][1]["value"].splitlines()]
+            page += 1
+        assert pages > 5  # more than ten entries a page would not fit
+        assert positions == [str(n) for n in range(2, 51)]

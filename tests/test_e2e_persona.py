@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Sized
 from typing import Any
 
 import pytest
@@ -205,6 +206,60 @@ async def test_temperature_explains_itself(
         "• Within the allowed range 0.2–1.5",
         "• The AI deployment uses this temperature.",
     ]
+
+
+async def test_temperature_answers_in_time_from_the_stored_profile_without_calling_azure(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    # A member with messages but no profile yet, and a deployment that takes 4 s to answer:
+    # /temperature must not build the profile (Discord refuses a first answer after 3 s).
+    fake_azure.responder = Brain()
+    fake_azure.delay_seconds = 4.0
+    async with running_bot(fake_discord, settings, azure_openai_timeout=10.0) as bot:
+        for n in range(3):  # fewer than the pace of 5: no reply, no profile
+            await fake_discord.post_message(GENERAL, CAROL, f"carol writes {n}")
+        await eventually(
+            lambda: _count(bot.services.store.last_by_author(GUILD_ID, CAROL.id, 10), 3)
+        )
+        asked = await fake_discord.send_interaction("temperature", user=CAROL, channel_id=GENERAL)
+        shown = await answer(asked)
+    assert asked.refusals == []
+    assert asked.responses[0]["kind"] == "callback"  # acknowledged first, then answered
+    assert shown["flags"] & EPHEMERAL
+    assert shown["content"].splitlines()[:3] == [
+        "Your response temperature here: **0.80**",
+        "• Server base: 0.80 (the default)",
+        "• No persona adjustment (you have no profile)",
+    ]
+    assert fake_azure.requests == []
+
+
+async def _count(found: Awaitable[Sized], expected: int) -> bool:
+    return len(await found) == expected
+
+
+async def test_opt_out_defers_then_deletes_the_replies_then_follows_up(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    fake_azure.responder = Brain()
+    async with running_bot(fake_discord, settings) as bot:
+        await build_profiles(fake_discord, [CAROL], GENERAL)
+
+        async def bot_replies() -> list[int]:
+            stored = await bot.services.store.last_in_channel(GENERAL, 50)
+            return [m.message_id for m in stored if m.from_bot]
+
+        await eventually(bot_replies)  # the bot answered her, and keeps that it did
+        opted = await fake_discord.send_interaction(
+            "persona", user=CAROL, channel_id=GENERAL, options=[option("action", "opt-out")]
+        )
+        done = await answer(opted)
+        left = await bot.services.store.last_in_channel(GENERAL, 50)
+    assert opted.responses[0]["kind"] == "callback" and opted.responses[0]["type"] == 5
+    assert opted.refusals == []
+    assert done["flags"] & EPHEMERAL
+    assert done["content"].startswith("You're opted out: I deleted 5 messages")
+    assert left == []  # her messages and the bot's replies to her
 
 
 @pytest.mark.parametrize(

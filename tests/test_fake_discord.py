@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -26,6 +29,7 @@ FORUM = 900000000000000009
 BOT = FakeUser(900000000000000005, "testbot", bot=True)
 ALICE = FakeUser(900000000000000006, "alice", "Alice")
 BOB = FakeUser(900000000000000007, "bob")
+JSON = dict[str, Any]
 
 
 class Harness(discord.Client):
@@ -420,3 +424,453 @@ async def test_threads_and_forum_posts(fake: FakeDiscord, bot: Harness) -> None:
     raw = await deleted
     assert (raw.thread_id, raw.parent_id, raw.guild_id) == (int(private["id"]), GENERAL, GUILD_ID)
     assert guild.get_thread(int(private["id"])) is None
+
+
+# -- as strict as Discord -------------------------------------------------------------------
+
+
+def _too_long(limit: int) -> JSON:
+    return {
+        "_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}
+        ]
+    }
+
+
+def _bad_length(low: int, high: int) -> JSON:
+    return {
+        "_errors": [
+            {
+                "code": "BASE_TYPE_BAD_LENGTH",
+                "message": f"Must be between {low} and {high} in length.",
+            }
+        ]
+    }
+
+
+def _embed(**extra: Any) -> JSON:
+    return {"title": "t", "description": "d", **extra}
+
+
+def _field(name: str = "n", value: str = "v") -> JSON:
+    return {"name": name, "value": value, "inline": False}
+
+
+def _row(*children: JSON) -> JSON:
+    return {"type": 1, "components": list(children)}
+
+
+def _button(custom_id: str, label: str = "ok") -> JSON:
+    return {"type": 2, "style": 1, "custom_id": custom_id, "label": label}
+
+
+# Each body, and the `errors` object of Discord's 400 50035 answer to it.
+REFUSED_MESSAGES: list[tuple[str, JSON, JSON]] = [
+    ("content", {"content": "x" * 2001}, {"content": _too_long(2000)}),
+    ("embeds", {"embeds": [_embed()] * 11}, {"embeds": _too_long(10)}),
+    ("title", {"embeds": [_embed(title="x" * 257)]}, {"embeds": {"0": {"title": _too_long(256)}}}),
+    (
+        "description",
+        {"embeds": [_embed(description="x" * 4097)]},
+        {"embeds": {"0": {"description": _too_long(4096)}}},
+    ),
+    (
+        "fields",
+        {"embeds": [_embed(fields=[_field()] * 26)]},
+        {"embeds": {"0": {"fields": _too_long(25)}}},
+    ),
+    (
+        "field name",
+        {"embeds": [_embed(fields=[_field(name="x" * 257)])]},
+        {"embeds": {"0": {"fields": {"0": {"name": _bad_length(1, 256)}}}}},
+    ),
+    (
+        "field value",
+        {"embeds": [_embed(fields=[_field()] * 8 + [_field(value="x" * 1025)])]},
+        {"embeds": {"0": {"fields": {"8": {"value": _bad_length(1, 1024)}}}}},
+    ),
+    (
+        "footer",
+        {"embeds": [_embed(footer={"text": "x" * 2049})]},
+        {"embeds": {"0": {"footer": {"text": _too_long(2048)}}}},
+    ),
+    (
+        "author",
+        {"embeds": [_embed(author={"name": "x" * 257})]},
+        {"embeds": {"0": {"author": {"name": _too_long(256)}}}},
+    ),
+    (
+        "6,000 in all",
+        {"embeds": [_embed(description="x" * 3000)] * 2 + [_embed(description="y" * 10)]},
+        {
+            "embeds": {
+                "_errors": [
+                    {
+                        "code": "MAX_EMBED_SIZE_EXCEEDED",
+                        "message": "Embed size exceeds maximum size of 6000",
+                    }
+                ]
+            }
+        },
+    ),
+    (
+        "action rows",
+        {"components": [_row(_button(f"b{n}")) for n in range(6)]},
+        {"components": _too_long(5)},
+    ),
+    (
+        "buttons in a row",
+        {"components": [_row(*(_button(f"b{n}") for n in range(6)))]},
+        {"components": {"0": {"components": _too_long(5)}}},
+    ),
+    (
+        "custom_id",
+        {"components": [_row(_button("x" * 101))]},
+        {"components": {"0": {"components": {"0": {"custom_id": _bad_length(1, 100)}}}}},
+    ),
+    (
+        "label",
+        {"components": [_row(_button("b", label="x" * 81))]},
+        {"components": {"0": {"components": {"0": {"label": _too_long(80)}}}}},
+    ),
+    (
+        "select options",
+        {
+            "components": [
+                _row(
+                    {
+                        "type": 3,
+                        "custom_id": "pick",
+                        "options": [{"label": str(n), "value": str(n)} for n in range(26)],
+                    }
+                )
+            ]
+        },
+        {"components": {"0": {"components": {"0": {"options": _bad_length(1, 25)}}}}},
+    ),
+]
+
+
+async def _post(fake: FakeDiscord, method: str, path: str, body: Any) -> tuple[int, JSON]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            fake.rest_base + path,
+            json=body,
+            headers={"Authorization": f"Bot {TOKEN}"},
+        ) as response,
+    ):
+        return response.status, await response.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [(b, e) for _, b, e in REFUSED_MESSAGES],
+    ids=[n for n, _, _ in REFUSED_MESSAGES],
+)
+async def test_each_message_limit_is_refused_as_discord_does(
+    fake: FakeDiscord, body: JSON, errors: JSON
+) -> None:
+    status, answer = await _post(fake, "POST", f"/channels/{GENERAL}/messages", body)
+    assert (status, answer) == (
+        400,
+        {"code": 50035, "message": "Invalid Form Body", "errors": errors},
+    )
+    assert fake.sent_messages == []
+
+
+async def test_a_message_at_every_limit_is_taken(fake: FakeDiscord) -> None:
+    embed = {
+        "title": "t" * 256,
+        "description": "d" * 852,
+        "fields": [_field("n" * 10, "v" * 1024)] * 4,
+        "footer": {"text": "f" * 500},
+        "author": {"name": "a" * 256},
+    }
+    # 256 + 852 + 4 * (10 + 1,024) + 500 + 256 = 6,000: the most a message's embeds may hold.
+    body = {
+        "content": "c" * 2000,
+        "embeds": [embed],
+        "components": [_row(*(_button(f"b{r}{n}", "l" * 80) for n in range(5))) for r in range(5)],
+    }
+    status, _ = await _post(fake, "POST", f"/channels/{GENERAL}/messages", body)
+    assert status == 200
+
+
+async def test_an_edit_and_an_interaction_answer_are_checked_too(
+    fake: FakeDiscord, bot: Harness
+) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("short")
+    with pytest.raises(discord.HTTPException) as refused:
+        await sent.edit(content="x" * 2001)
+    assert (refused.value.status, refused.value.code) == (400, 50035)
+
+    @bot.tree.command(name="long", description="Answers too long")
+    async def long(interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.send_message("x" * 2001)
+        except discord.HTTPException:
+            await interaction.response.send_message("short enough")
+
+    await bot.tree.sync()
+    inter = await fake.send_interaction("long", user=ALICE, channel_id=GENERAL)
+    resp = await inter.wait_for_response()
+    assert resp["payload"]["content"] == "short enough"
+    assert inter.refusals == [{"kind": "callback", "status": 400, "code": 50035}]
+
+
+async def test_an_upload_past_ten_mebibytes_is_refused_with_413(
+    fake: FakeDiscord, bot: Harness
+) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    big = discord.File(io.BytesIO(b"\0" * (10 * 1024 * 1024 + 1)), "big.bin")
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send(file=big)
+    assert (refused.value.status, refused.value.code) == (413, 40005)
+    fits = discord.File(io.BytesIO(b"\0" * (10 * 1024 * 1024)), "fits.bin")
+    sent = await channel.send(file=fits)
+    assert sent.attachments[0].size == 10 * 1024 * 1024
+
+
+def _command(**extra: Any) -> JSON:
+    return {"name": "ok", "description": "fine", "type": 1, **extra}
+
+
+def _option(name: str = "opt", **extra: Any) -> JSON:
+    return {"name": name, "description": "an option", "type": 3, **extra}
+
+
+REFUSED_COMMANDS: list[tuple[str, list[JSON], JSON]] = [
+    ("upper case", [_command(name="Play")], {"0": {"name": "APPLICATION_COMMAND_INVALID_NAME"}}),
+    ("space", [_command(name="two words")], {"0": {"name": "APPLICATION_COMMAND_INVALID_NAME"}}),
+    ("name length", [_command(name="x" * 33)], {"0": {"name": "BASE_TYPE_BAD_LENGTH"}}),
+    (
+        "empty description",
+        [_command(description="")],
+        {"0": {"description": "BASE_TYPE_BAD_LENGTH"}},
+    ),
+    (
+        "description",
+        [_command(description="x" * 101)],
+        {"0": {"description": "BASE_TYPE_BAD_LENGTH"}},
+    ),
+    (
+        "options",
+        [_command(options=[_option(f"o{n}") for n in range(26)])],
+        {"0": {"options": "BASE_TYPE_MAX_LENGTH"}},
+    ),
+    (
+        "choices",
+        [
+            _command(
+                options=[_option(choices=[{"name": str(n), "value": str(n)} for n in range(26)])]
+            )
+        ],
+        {"0": {"options": {"0": {"choices": "BASE_TYPE_MAX_LENGTH"}}}},
+    ),
+    (
+        "choice name",
+        [_command(options=[_option(choices=[{"name": "x" * 101, "value": "v"}])])],
+        {"0": {"options": {"0": {"choices": {"0": {"name": "BASE_TYPE_BAD_LENGTH"}}}}}},
+    ),
+    (
+        "option name",
+        [_command(options=[_option("Query")])],
+        {"0": {"options": {"0": {"name": "APPLICATION_COMMAND_INVALID_NAME"}}}},
+    ),
+    (
+        "required after optional",
+        [_command(options=[_option("a"), _option("b", required=True)])],
+        {"0": {"options": {"1": {"required": "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID"}}}},
+    ),
+    (
+        "unknown locale",
+        [_command(name_localizations={"pt": "tocar"})],
+        {"0": {"name_localizations": {"pt": "LOCALE_INVALID"}}},
+    ),
+    (
+        "localized name",
+        [_command(name_localizations={"pt-BR": "Tocar Música"})],
+        {"0": {"name_localizations": {"pt-BR": "APPLICATION_COMMAND_INVALID_NAME"}}},
+    ),
+    (
+        "localized description",
+        [_command(description_localizations={"pt-BR": "x" * 101})],
+        {"0": {"description_localizations": {"pt-BR": "BASE_TYPE_BAD_LENGTH"}}},
+    ),
+    (
+        "same name twice",
+        [_command(), _command()],
+        {"1": {"name": "APPLICATION_COMMANDS_DUPLICATE_NAME"}},
+    ),
+]
+
+
+def _codes(errors: JSON) -> JSON:
+    """The errors tree with each leaf's list of errors reduced to its first code."""
+    return {
+        key: value[0]["code"] if key == "_errors" else _codes(value)
+        for key, value in errors.items()
+    }
+
+
+def _leaf_codes(errors: JSON) -> Any:
+    reduced = _codes(errors)
+
+    def flatten(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"_errors"}:
+                return node["_errors"]
+            return {k: flatten(v) for k, v in node.items()}
+        return node
+
+    return flatten(reduced)
+
+
+@pytest.mark.parametrize(
+    ("body", "codes"),
+    [(b, c) for _, b, c in REFUSED_COMMANDS],
+    ids=[n for n, _, _ in REFUSED_COMMANDS],
+)
+async def test_each_command_limit_is_refused_at_sync(
+    fake: FakeDiscord, body: list[JSON], codes: JSON
+) -> None:
+    status, answer = await _post(
+        fake, "PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands", body
+    )
+    assert status == 400 and answer["code"] == 50035 and answer["message"] == "Invalid Form Body"
+    assert _leaf_codes(answer["errors"]) == codes
+    assert GUILD_ID not in fake.synced_commands
+
+
+async def test_valid_commands_in_other_scripts_are_taken(fake: FakeDiscord) -> None:
+    body = [
+        _command(
+            name="música",
+            name_localizations={"pt-BR": "música", "hi": "गाना", "th": "เพลง", "ja": "音楽"},
+            description_localizations={"pt-BR": "Toca música"},
+            options=[_option("query", required=True), _option("page")],
+        ),
+        {"name": "Show Persona", "type": 2},  # user commands may have capitals and spaces
+    ]
+    status, answer = await _post(
+        fake, "PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands", body
+    )
+    assert status == 200, answer
+
+
+class Gated(Harness):
+    """A bot whose /gated command waits for the test before it answers (or, deferred, before
+    it follows up), and keeps what Discord answered it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+        self.go_on = asyncio.Event()
+        self.outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        @self.tree.command(name="gated", description="Answers when the test says so")
+        async def gated(interaction: discord.Interaction, defer: bool = False) -> None:
+            if defer:
+                await interaction.response.defer(ephemeral=True)
+            self.arrived.set()
+            await self.go_on.wait()
+            try:
+                if defer:
+                    await interaction.followup.send("late followup")
+                else:
+                    await interaction.response.send_message("late answer")
+            except discord.HTTPException as error:
+                self.outcome.set_result(f"{error.status} {error.code}")
+            else:
+                self.outcome.set_result("ok")
+
+
+@pytest.fixture
+async def gated(fake: FakeDiscord) -> AsyncIterator[Gated]:
+    client = Gated()
+    await client.login(TOKEN)
+    task = asyncio.create_task(client.connect(reconnect=True))
+    try:
+        await fake.wait_until_connected()
+        await client.tree.sync()
+        yield client
+    finally:
+        await close_client(client, task)
+
+
+async def test_a_first_response_after_three_seconds_is_an_unknown_interaction(
+    fake: FakeDiscord, gated: Gated
+) -> None:
+    inter = await fake.send_interaction("gated", user=ALICE, channel_id=GENERAL)
+    await asyncio.wait_for(gated.arrived.wait(), 5)
+    fake.advance_clock(3.01)
+    gated.go_on.set()
+    assert await asyncio.wait_for(gated.outcome, 5) == "404 10062"
+    assert inter.refusals == [{"kind": "callback", "status": 404, "code": 10062}]
+    assert not inter.acknowledged
+
+
+async def test_a_followup_token_expires_after_fifteen_minutes(
+    fake: FakeDiscord, gated: Gated
+) -> None:
+    inter = await fake.send_interaction(
+        "gated",
+        user=ALICE,
+        channel_id=GENERAL,
+        options=[{"name": "defer", "type": 5, "value": True}],
+    )
+    await asyncio.wait_for(gated.arrived.wait(), 5)
+    assert inter.deferred
+    fake.advance_clock(15 * 60 + 1)
+    gated.go_on.set()
+    assert await asyncio.wait_for(gated.outcome, 5) == "401 50027"
+    assert inter.refusals == [{"kind": "followup", "status": 401, "code": 50027}]
+
+
+async def test_a_followup_within_fifteen_minutes_is_taken(fake: FakeDiscord, gated: Gated) -> None:
+    inter = await fake.send_interaction(
+        "gated",
+        user=ALICE,
+        channel_id=GENERAL,
+        options=[{"name": "defer", "type": 5, "value": True}],
+    )
+    await asyncio.wait_for(gated.arrived.wait(), 5)
+    fake.advance_clock(14 * 60)
+    gated.go_on.set()
+    assert await asyncio.wait_for(gated.outcome, 5) == "ok"
+    assert (await inter.wait_for_response())["payload"]["content"] == "late followup"
+
+
+async def test_a_route_bucket_429_is_waited_out(fake: FakeDiscord, bot: Harness) -> None:
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    fake.fail_next_rate_limited("POST", f"/channels/{GENERAL}/messages", retry_after=0.2, times=2)
+    started = asyncio.get_running_loop().time()
+    sent = await channel.send("after the bucket's limit")
+    assert asyncio.get_running_loop().time() - started >= 0.4
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert len(posts) == 3
+    assert fake.messages[sent.id]["content"] == "after the bucket's limit"
+
+
+async def test_the_global_429_is_waited_out_and_spares_interactions(
+    fake: FakeDiscord, bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.tree.copy_global_to(guild=discord.Object(GUILD_ID))
+    await bot.tree.sync(guild=discord.Object(GUILD_ID))
+    channel = bot.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    fake.fail_next_globally_rate_limited(retry_after=0.2)
+    # Interaction endpoints are not bound to the global limit: the answer goes through.
+    inter = await fake.send_interaction("ping", user=BOB, channel_id=GENERAL)
+    assert (await inter.wait_for_response())["type"] == 4
+    sent = await channel.send("after the global limit")
+    assert fake.messages[sent.id]["content"] == "after the global limit"
+    assert "Global rate limit has been hit" in caplog.text
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert len(posts) == 2

@@ -174,8 +174,8 @@ async def test_interaction_answers_ping_no_one_either(
 ) -> None:
     async with running_bot(fake_discord, settings):
         asked = await fake_discord.send_interaction("temperature", user=ALICE, channel_id=GENERAL)
-        await asked.wait_for_response()
-    assert asked.responses[0]["payload"]["allowed_mentions"]["parse"] == []
+        answered = await asked.wait_for_response()  # deferred first: the followup
+    assert answered["payload"]["allowed_mentions"]["parse"] == []
 
 
 async def test_long_empty_and_emoji_messages(

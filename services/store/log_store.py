@@ -24,7 +24,7 @@ import asyncio
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -327,6 +327,16 @@ class LogStore:
 
         deleted = await self._write(work)
         self._maintain_if_due(purge=deleted)
+        return deleted
+
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        def work(message_log: MessageLog) -> int:
+            # One queued write: its tombstones are made durable together.
+            live = [i for i in dict.fromkeys(message_ids) if message_log.is_live(i)]
+            return sum(message_log.append({"del": i}, durable=False) for i in live)
+
+        deleted = await self._write(work)
+        self._maintain_if_due(purge=deleted > 0)
         return deleted
 
     async def last_in_channel(

@@ -7,7 +7,7 @@ root measures the embedded store, PostgreSQL or the in-memory one alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -73,6 +73,13 @@ class MeasuredStore:
             return await self._inner.delete(message_id)
         finally:
             self._took("delete", started)
+
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.delete_many(message_ids)
+        finally:
+            self._took("delete_many", started)
 
     async def last_in_channel(
         self, channel_id: int, limit: int, *, up_to: int | None = None

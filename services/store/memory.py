@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -89,6 +89,9 @@ class MemoryStore(MemoryLeases):
 
     async def delete(self, message_id: int) -> bool:
         return self._messages.pop(message_id, None) is not None
+
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        return sum(self._messages.pop(i, None) is not None for i in set(message_ids))
 
     def _ordered(self) -> list[StoredMessage]:
         return sorted(self._messages.values(), key=lambda m: m.message_id)

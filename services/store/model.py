@@ -12,7 +12,7 @@ unit tests use, PostgreSQL later) and checked by one contract suite (`tests/stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -63,6 +63,10 @@ class MessageStore(Protocol):
     async def edit(self, message_id: int, content: str, edited_at: datetime) -> bool: ...
 
     async def delete(self, message_id: int) -> bool: ...
+
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        """Remove the messages of these ids, in one write; returns how many were stored."""
+        ...
 
     async def last_in_channel(
         self, channel_id: int, limit: int, *, up_to: int | None = None

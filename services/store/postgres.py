@@ -955,6 +955,20 @@ class PostgresStore:
 
         return await self._run(remove, transaction=False)
 
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        await self._after_queued_writes()
+        wanted = list(dict.fromkeys(message_ids))
+        if not wanted:
+            return 0
+
+        async def remove(connection: Connection) -> int:
+            status = await connection.execute(
+                "DELETE FROM messages WHERE message_id = ANY($1::bigint[])", wanted
+            )
+            return int(status.split()[-1])  # "DELETE n"
+
+        return await self._run(remove, transaction=False)
+
     async def last_in_channel(
         self, channel_id: int, limit: int, *, up_to: int | None = None
     ) -> list[StoredMessage]:

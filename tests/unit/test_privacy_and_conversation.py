@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from services.llm import LlmError
 from services.persona import PersonaProfiles, PersonaService
 from services.reply_policy import RepliedMessage, Trigger
 from services.retention import RetentionJob
-from services.store import MemoryLeases, StoredMessage
+from services.store import MemoryLeases, MemoryStore, StoredMessage
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.unit.fakes import (
     CHANNEL,
@@ -206,3 +207,33 @@ async def test_retention_runs_once_a_day_across_the_processes_on_one_store() -> 
     report = await second.run_if_due()
     assert report is not None and report.messages == 1
     assert await first.run_if_due() is None
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, counting the writes that delete messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletes = 0
+        self.batches: list[list[int]] = []
+
+    async def delete(self, message_id: int) -> bool:
+        self.deletes += 1
+        return await super().delete(message_id)
+
+    async def delete_many(self, message_ids: Sequence[int]) -> int:
+        self.batches.append(list(message_ids))
+        return await super().delete_many(message_ids)
+
+
+async def test_forget_deletes_the_bots_replies_in_one_batch() -> None:
+    store = CountingStore()
+    w = await world(store=store)
+    reply_ids = list(range(5_000, 6_000))  # MAX_TRACKED_REPLIES of them
+    for reply_id in reply_ids[:3]:
+        await store.add(message(reply_id, author=BOT, from_bot=True), counted=False)
+    await w.privacy.note_replies(GUILD, ALICE, reply_ids)
+    await w.privacy.forget(GUILD, ALICE)
+    assert store.deletes == 0
+    assert store.batches == [reply_ids]
+    assert await store.last_in_channel(CHANNEL, 10) == []

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 
 from tests.fakes.discord import payloads
 from tests.fakes.discord.front import BODY, FILES
+from tests.fakes.discord.limits import refused_body
 from tests.fakes.discord.messages import Messages, attachments_from
 from tests.fakes.discord.model import FakeUser, Model
 from tests.fakes.discord.protocol import (
@@ -21,10 +24,17 @@ from tests.fakes.discord.protocol import (
     FLAG_LOADING,
     JSON,
     Dispatch,
+    FakeClock,
     error,
     json_response,
 )
 from tests.fakes.discord.waits import Notifier
+
+# https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction
+# The first response must come within 3 seconds of the interaction, or its token is
+# invalidated (the callback then answers 10062); the token lasts 15 minutes for follow-ups.
+FIRST_RESPONSE_SECONDS = 3.0
+TOKEN_SECONDS = 15 * 60
 
 
 class FakeInteraction:
@@ -37,9 +47,13 @@ class FakeInteraction:
     ``message`` is the message as Discord stores it afterwards (flags included), or ``None``.
     """
 
-    def __init__(self, notifier: Notifier, payload: JSON) -> None:
+    def __init__(self, notifier: Notifier, payload: JSON, sent_at: float) -> None:
         self._notifier = notifier
         self.payload = payload
+        self.sent_at = sent_at  # on the fake's clock: the deadlines count from here
+        # What the fake refused to the bot, each {"kind", "status", "code"}: a late first
+        # response, an expired token, a body past Discord's limits.
+        self.refusals: list[JSON] = []
         self.id = int(payload["id"])
         self.token: str = payload["token"]
         self.channel_id = int(payload["channel_id"])
@@ -61,6 +75,12 @@ class FakeInteraction:
     @property
     def ephemeral(self) -> bool:
         return self.original is not None and bool(self.original.get("flags", 0) & FLAG_EPHEMERAL)
+
+    def _refuse(self, kind: str, response: web.Response) -> web.Response:
+        body = json.loads(cast(bytes, response.body))
+        self.refusals.append({"kind": kind, "status": response.status, "code": body["code"]})
+        self._notifier.notify()
+        return response
 
     def _record(self, kind: str, type_: int | None, payload: JSON, message: JSON | None) -> None:
         self.responses.append({"kind": kind, "type": type_, "payload": payload, "message": message})
@@ -93,12 +113,18 @@ class FakeInteraction:
 
 class Interactions:
     def __init__(
-        self, model: Model, messages: Messages, notifier: Notifier, dispatch: Dispatch
+        self,
+        model: Model,
+        messages: Messages,
+        notifier: Notifier,
+        dispatch: Dispatch,
+        clock: FakeClock,
     ) -> None:
         self._model = model
         self._messages = messages
         self._notifier = notifier
         self._dispatch = dispatch
+        self._clock = clock
         self.interactions: dict[int, FakeInteraction] = {}
 
     def add_routes(self, r: web.UrlDispatcher) -> None:
@@ -148,7 +174,7 @@ class Interactions:
         return payload
 
     async def _send(self, payload: JSON) -> FakeInteraction:
-        interaction = FakeInteraction(self._notifier, payload)
+        interaction = FakeInteraction(self._notifier, payload, self._clock.now())
         self.interactions[interaction.id] = interaction
         await self._dispatch("INTERACTION_CREATE", payload)
         return interaction
@@ -249,10 +275,14 @@ class Interactions:
             return error(404, 10062, "Unknown interaction")
         if interaction.acknowledged:
             return error(400, 40060, "Interaction has already been acknowledged.")
+        if self._clock.now() - interaction.sent_at > FIRST_RESPONSE_SECONDS:
+            return interaction._refuse("callback", error(404, 10062, "Unknown interaction"))
         body: JSON = request[BODY] or {}
         ctype = int(body.get("type", 0))
         data: JSON = body.get("data") or {}
         files: list[JSON] = request[FILES]
+        if ctype in (4, 7) and (refused := refused_body(data, files)) is not None:
+            return interaction._refuse("callback", refused)
         interaction.callback_type = ctype
         flags = int(data.get("flags") or 0)
         message: JSON | None = None
@@ -293,14 +323,24 @@ class Interactions:
         token = request.match_info["token"]
         return next((i for i in self.interactions.values() if i.token == token), None)
 
+    def _expired(self, interaction: FakeInteraction, kind: str) -> web.Response | None:
+        """The webhook token's 15 minutes are over: Discord answers 401 50027."""
+        if self._clock.now() - interaction.sent_at <= TOKEN_SECONDS:
+            return None
+        return interaction._refuse(kind, error(401, 50027, "Invalid Webhook Token"))
+
     async def _webhook_execute(self, request: web.Request) -> web.Response:
         interaction = self._by_token(request)
         if interaction is None:
             return error(404, 10015, "Unknown Webhook")
+        if (expired := self._expired(interaction, "followup")) is not None:
+            return expired
         if not interaction.acknowledged:
             return error(404, 10015, "Unknown Webhook")
         body: JSON = request[BODY] or {}
         files: list[JSON] = request[FILES]
+        if (refused := refused_body(body, files)) is not None:
+            return interaction._refuse("followup", refused)
         msg = self._message(interaction, body, files, int(body.get("flags") or 0))
         self._model.store(msg)
         interaction.followups.append(msg)
@@ -323,6 +363,8 @@ class Interactions:
         interaction = self._by_token(request)
         if interaction is None:
             return error(404, 10015, "Unknown Webhook")
+        if (expired := self._expired(interaction, "get")) is not None:
+            return expired
         msg = self._webhook_target(interaction, request.match_info["mid"])
         if msg is None:
             return error(404, 10008, "Unknown Message")
@@ -333,10 +375,15 @@ class Interactions:
         if interaction is None:
             return error(404, 10015, "Unknown Webhook")
         mid = request.match_info["mid"]
+        kind = "edit_original" if mid == "@original" else "edit_followup"
+        if (expired := self._expired(interaction, kind)) is not None:
+            return expired
         msg = self._webhook_target(interaction, mid)
         if msg is None:
             return error(404, 10008, "Unknown Message")
         body: JSON = request[BODY] or {}
+        if (refused := refused_body(body, request[FILES])) is not None:
+            return interaction._refuse(kind, refused)
         self._messages.apply_edit(msg, body, request[FILES])
         interaction._record(
             "edit_original" if mid == "@original" else "edit_followup", None, body, msg
@@ -349,6 +396,8 @@ class Interactions:
         if interaction is None:
             return error(404, 10015, "Unknown Webhook")
         mid = request.match_info["mid"]
+        if (expired := self._expired(interaction, "delete")) is not None:
+            return expired
         msg = self._webhook_target(interaction, mid)
         if msg is None:
             return error(404, 10008, "Unknown Message")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ Dispatch = Callable[[str, JSON], Awaitable[None]]
 DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 HEARTBEAT_INTERVAL_MS = 41250
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # see limits.ATTACHMENT_SIZE_MAX
 
 # Gateway opcodes
 OP_DISPATCH = 0
@@ -106,3 +107,17 @@ class Address:
     @property
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
+
+
+class FakeClock:
+    """Discord's sense of time for its deadlines: the monotonic clock, plus whatever a test
+    added with :meth:`advance` (to age an interaction without waiting)."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds

@@ -8,16 +8,12 @@ from aiohttp import web
 
 from tests.fakes.discord import payloads
 from tests.fakes.discord.front import BODY, FILES
+from tests.fakes.discord.limits import commands_errors, refused_body
 from tests.fakes.discord.messages import Messages, attachments_from
 from tests.fakes.discord.model import Model
 from tests.fakes.discord.protocol import API_PREFIX, JSON, Dispatch, error, json_response
 from tests.fakes.discord.waits import Notifier
 
-_TOO_LONG = {
-    "content": {
-        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]
-    }
-}
 _UNKNOWN_REFERENCE = {
     "message_reference": {
         "_errors": [{"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}]
@@ -105,8 +101,8 @@ class Rest:
         body: JSON = request[BODY] or {}
         files: list[JSON] = request[FILES]
         content = body.get("content") or ""
-        if len(content) > 2000:
-            return error(400, 50035, "Invalid Form Body", _TOO_LONG)
+        if (refused := refused_body(body, files)) is not None:
+            return refused
         if not (
             content
             or body.get("embeds")
@@ -180,6 +176,8 @@ class Rest:
         body: JSON = request[BODY] or {}
         if msg["author"]["id"] != str(self._model.bot_user.id) and set(body) - {"flags"}:
             return error(403, 50005, "Cannot edit a message authored by another user")
+        if (refused := refused_body(body, request[FILES])) is not None:
+            return refused
         self._messages.apply_edit(msg, body, request[FILES])
         self._notifier.notify()
         await self._dispatch("MESSAGE_UPDATE", dict(msg))
@@ -262,6 +260,8 @@ class Rest:
             return err
         model = self._model
         body = request[BODY] or []
+        if errors := commands_errors(body):
+            return error(400, 50035, "Invalid Form Body", errors)
         existing = {(c["name"], c.get("type", 1)): c for c in model.synced_commands.get(scope, [])}
         stored: list[JSON] = []
         for cmd in body:

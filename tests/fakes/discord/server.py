@@ -29,9 +29,10 @@ from tests.fakes.discord.faults import Faults, Hold
 from tests.fakes.discord.front import Front, RecordedRequest
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interactions import FakeInteraction, Interactions
+from tests.fakes.discord.limits import ATTACHMENT_SIZE_MAX
 from tests.fakes.discord.messages import Messages
 from tests.fakes.discord.model import FakeUser, Member, Model
-from tests.fakes.discord.protocol import JSON, Address
+from tests.fakes.discord.protocol import JSON, Address, FakeClock
 from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.threads import Threads
 from tests.fakes.discord.voice import Voice
@@ -141,7 +142,10 @@ class FakeDiscord:
         dispatch = self._gateway.dispatch
         self._messages = Messages(self._model, self._address, dispatch)
         self._rest = Rest(self._model, self._messages, self._notifier, dispatch)
-        self._interactions = Interactions(self._model, self._messages, self._notifier, dispatch)
+        self._clock = FakeClock()
+        self._interactions = Interactions(
+            self._model, self._messages, self._notifier, dispatch, self._clock
+        )
         self._voice = Voice(self._model, self._notifier, dispatch)
         self._threads = Threads(self._model, self._messages, self._notifier, dispatch)
         self._gateway.on_voice_state = self._voice.answer_voice_state
@@ -150,7 +154,11 @@ class FakeDiscord:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._front.middleware])
+        # Bodies past aiohttp's 1 MiB default are read, so that the fake answers an upload past
+        # Discord's limit the way Discord does (413, code 40005), not aiohttp's way.
+        app = web.Application(
+            middlewares=[self._front.middleware], client_max_size=4 * ATTACHMENT_SIZE_MAX
+        )
         self._gateway.add_routes(app.router)
         self._rest.add_routes(app.router)
         self._interactions.add_routes(app.router)
@@ -464,10 +472,19 @@ class FakeDiscord:
     def fail_next_rate_limited(
         self, method: str, path_prefix: str, *, retry_after: float = 0.05, times: int = 1
     ) -> None:
-        """A realistic per-route 429 that discord.py retries (it needs the ``Via`` header)."""
+        """A 429 of the route's bucket, with Discord's headers (discord.py retries it)."""
         self._faults.fail_next_rate_limited(
             method, path_prefix, retry_after=retry_after, times=times
         )
+
+    def fail_next_globally_rate_limited(self, *, retry_after: float = 0.05, times: int = 1) -> None:
+        """A global 429 for the next ``times`` requests (interaction endpoints excepted)."""
+        self._faults.fail_next_globally_rate_limited(retry_after=retry_after, times=times)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Age every interaction sent so far by ``seconds`` (their 3-second and 15-minute
+        deadlines count on the fake's clock)."""
+        self._clock.advance(seconds)
 
     def hold(self, method: str, path_prefix: str) -> Hold:
         """Hold the matching requests (method and path prefix after /api/v10) until the
