@@ -593,7 +593,8 @@ VARIABLES: tuple[Setting, ...] = (
         parse=_positive_float,
         default=60.0,
         help="How long a process's claim on its shards lasts unless renewed (every third of "
-        "it): after a crash, its shards are free again after this long.",
+        "it): after a crash, its shards are free again after this long, and a restarted "
+        "process waits for that.",
     ),
 )
 
