@@ -180,7 +180,8 @@ async def open_services(
             min_interval=timedelta(minutes=settings.persona_min_minutes),
             tasks=tasks,
         )
-        opened.push_async_callback(personas.wait_idle)  # a rebuild in flight writes its profile
+        # A rebuild in flight writes its profile, unless Azure keeps it past a short grace.
+        opened.push_async_callback(personas.close)
         privacy = PrivacyService(
             store=store,
             choices=PrivacyChoices(store),
