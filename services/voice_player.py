@@ -392,12 +392,14 @@ class VoicePlayers:
             self._players[guild_id] = player
         return player
 
-    def now_playing(self) -> str | None:
-        """The title of a track playing (not paused) in any guild, for the presence line."""
-        for player in self._players.values():
-            if player.now is not None and not player.now.paused:
-                return player.now.track.title
-        return None
+    def playing_count(self) -> int:
+        """How many guilds hear a track now (not paused): for the status line, which every
+        server sees, so it never names one server's track, and for the metrics."""
+        return sum(
+            1
+            for player in self._players.values()
+            if player.now is not None and not player.now.paused
+        )
 
     async def close(self) -> None:
         for player in self._players.values():
