@@ -242,3 +242,18 @@ async def test_the_status_line_counts_the_servers_playing_and_names_no_track(rig
     assert (activity.type, activity.name) == (discord.ActivityType.listening, "music in 2 servers")
     rig.player.pause()
     assert line.describe().name == "music in 1 server"
+
+
+async def test_two_plays_at_once_join_the_voice_channel_once(rig: Rig) -> None:
+    rig.connector.handshake = asyncio.Event()  # the first join is still connecting...
+    first = asyncio.create_task(rig.play("a"))
+    second = asyncio.create_task(rig.play("b"))  # ...when the second /play arrives
+    await rig.changes.until(lambda: len(rig.finder.resolved) == 2 and rig.connector.connecting > 0)
+    for _ in range(5):  # every step the second request can take without the first
+        await asyncio.sleep(0)
+    rig.connector.handshake.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert rig.connector.connecting == 1
+    assert len(rig.connector.outputs) == 1
+    assert [type(o) for o in outcomes] == [PlayingNow, Queued]
+    assert await rig.titles() == ["a", "b"]
