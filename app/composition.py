@@ -180,7 +180,8 @@ async def open_services(
             min_interval=timedelta(minutes=settings.persona_min_minutes),
             tasks=tasks,
         )
-        opened.push_async_callback(personas.wait_idle)  # a rebuild in flight writes its profile
+        # A rebuild in flight writes its profile, unless Azure keeps it past a short grace.
+        opened.push_async_callback(personas.close)
         privacy = PrivacyService(
             store=store,
             choices=PrivacyChoices(store),
@@ -328,18 +329,12 @@ async def register_cogs(
             cooldown=services.say_cooldown,
         ),
         VoiceWatchCog(bot, players=players),
-        PresenceCog(bot, channel_ids=settings.channel_ids, now_playing=players.now_playing),
+        PresenceCog(bot, channel_ids=settings.channel_ids, playing_count=players.playing_count),
     ]
     if services.heartbeat is not None:
         cogs.append(
             GatewayHealthCog(bot, heartbeat=services.heartbeat, telemetry=services.telemetry)
         )
-    services.telemetry.watch_playing(
-        lambda: sum(
-            1
-            for guild in bot.guilds
-            if (player := players.get(guild.id)) and player.now and not player.now.paused
-        )
-    )
+    services.telemetry.watch_playing(players.playing_count)
     for cog in cogs:
         await bot.add_cog(cog)

@@ -8,6 +8,7 @@ giving up, so an operator fixes a `.env` in one pass.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ def _non_negative_int(raw: str) -> int:
 
 def _positive_float(raw: str) -> float:
     value = float(raw.strip())
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:  # float() reads "nan" and "inf" too
         raise ValueError("not a positive number")
     return value
 
@@ -152,9 +153,13 @@ def _database_url(raw: str) -> Secret:
     return Secret(url)
 
 
-def _shard_ids(raw: str) -> tuple[int, ...]:
-    """`0,2`, `0-3` or a mix (`0-1,4`): sorted, each once."""
-    ids: set[int] = set()
+ShardRanges = tuple[tuple[int, int], ...]
+
+
+def _shard_ids(raw: str) -> ShardRanges:
+    """`0,2`, `0-3` or a mix (`0-1,4`), as (first, last) ranges: expanded to the ids only once
+    they are known to lie below SHARD_COUNT (`0-1000000000` must not build a billion ids)."""
+    ranges: list[tuple[int, int]] = []
     for part in (p.strip() for p in raw.split(",")):
         if not part:
             continue
@@ -163,10 +168,14 @@ def _shard_ids(raw: str) -> tuple[int, ...]:
         high = int(last.strip()) if dash else low
         if low < 0 or high < low:
             raise ValueError("not a range of shard ids")
-        ids.update(range(low, high + 1))
-    if not ids:
+        ranges.append((low, high))
+    if not ranges:
         raise ValueError("no shard ids")
-    return tuple(sorted(ids))
+    return tuple(sorted(ranges))
+
+
+def _expand_shard_ids(ranges: ShardRanges) -> tuple[int, ...]:
+    return tuple(sorted({i for low, high in ranges for i in range(low, high + 1)}))
 
 
 def _fernet_key(raw: str) -> Secret:
@@ -593,7 +602,8 @@ VARIABLES: tuple[Setting, ...] = (
         parse=_positive_float,
         default=60.0,
         help="How long a process's claim on its shards lasts unless renewed (every third of "
-        "it): after a crash, its shards are free again after this long.",
+        "it): after a crash, its shards are free again after this long, and a restarted "
+        "process waits for that.",
     ),
 )
 
@@ -699,23 +709,26 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         problems.extend(_shard_problems(values))
     if problems:
         raise SettingsError(problems)
+    if "shard_ids" in values:  # every id is below SHARD_COUNT by now
+        values["shard_ids"] = _expand_shard_ids(values["shard_ids"])
     return Settings(**values)
 
 
 def _shard_problems(values: Mapping[str, Any]) -> list[str]:
-    """What SHARD_COUNT and SHARD_IDS say together (each is well-formed by then)."""
-    count, ids = values.get("shard_count"), values.get("shard_ids")
-    if ids is None:
+    """What SHARD_COUNT and SHARD_IDS (still ranges) say together (each is well-formed)."""
+    count, ranges = values.get("shard_count"), values.get("shard_ids")
+    if ranges is None:
         return []
     if count is None:
         return ["SHARD_IDS needs SHARD_COUNT: set how many shards there are in all."]
-    outside = [i for i in ids if i >= count]
+    outside = [(max(low, count), high) for low, high in ranges if high >= count]
     if outside:
+        named = ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in outside)
         return [
-            f"SHARD_IDS names shard(s) {', '.join(map(str, outside))}, but shards go from 0 to "
+            f"SHARD_IDS names shard(s) {named}, but shards go from 0 to "
             f"{count - 1} (SHARD_COUNT={count})."
         ]
-    if ids != tuple(range(count)) and not values.get("database_url"):
+    if _expand_shard_ids(ranges) != tuple(range(count)) and not values.get("database_url"):
         return [
             "SHARD_IDS runs only some of the shards: the processes that run the others must "
             "share a database, so set DATABASE_URL (the embedded store is for one process)."

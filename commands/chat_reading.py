@@ -20,11 +20,21 @@ from services.watched_channels import WatchRule
 _CHAT_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
 
 
+def _named(content: str, attachments: list[discord.Attachment]) -> str:
+    if content or not attachments:
+        return content
+    return "[" + ", ".join(a.filename for a in attachments) + "]"
+
+
 def text_of(message: discord.Message) -> str:
-    """The message as the chat sees it: an attachment-only message is named, not blank."""
-    if message.content or not message.attachments:
-        return message.content
-    return "[" + ", ".join(a.filename for a in message.attachments) + "]"
+    """The message as the chat sees it: an attachment-only message is named, not blank, and
+    a forwarded one (message reference type 1) is the forwarded text, which Discord sends in
+    `message_snapshots` with an empty `content`."""
+    own = _named(message.content, message.attachments)
+    if own:
+        return own
+    forwarded = (_named(s.content, s.attachments) for s in message.message_snapshots)
+    return "\n".join(text for text in forwarded if text)
 
 
 def parent_of(channel: Any) -> int | None:

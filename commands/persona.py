@@ -23,6 +23,20 @@ ACTIONS = ["show", "refresh", "forget", "opt-out", "opt-in"]
 REFRESH_COOLDOWN = timedelta(minutes=10)
 
 
+# Discord refuses the whole embed over one field: a value empty or over 1,024 characters.
+# https://discord.com/developers/docs/resources/message#embed-object-embed-limits
+FIELD_VALUE_LIMIT = 1024
+
+
+def field_value(text: str) -> str:
+    """The model's free text as an embed field value: a dash when blank, cut with an
+    ellipsis past Discord's limit."""
+    text = text.strip()
+    if not text:
+        return "—"
+    return text if len(text) <= FIELD_VALUE_LIMIT else text[: FIELD_VALUE_LIMIT - 1] + "…"
+
+
 def share_bar(share: float, width: int = 10) -> str:
     filled = round(max(0.0, min(1.0, share)) * width)
     return "▰" * filled + "▱" * (width - filled) + f" {share:.0%}"
@@ -142,9 +156,9 @@ class PersonaCog(commands.Cog):
             description=persona.summary,
             colour=discord.Colour.blurple(),
         )
-        embed.add_field(name=t("persona.tone"), value=persona.tone or "—")
+        embed.add_field(name=t("persona.tone"), value=field_value(persona.tone))
         embed.add_field(name=t("persona.reply_style"), value=t(f"style.{persona.reply_style}"))
-        embed.add_field(name=t("persona.language"), value=persona.language)
+        embed.add_field(name=t("persona.language"), value=field_value(persona.language))
         hours = ", ".join(f"{hour:02d}h" for hour in figures.active_hours) or "—"
         embed.add_field(
             name=t("persona.figures"),

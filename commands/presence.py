@@ -1,5 +1,8 @@
 """The status line under the bot's name, looked at every five minutes and sent when it changes.
 
+Every server the bot is in sees the same line, so it never shows one server's content (a
+track's title, a private media server's file name): only how many servers hear music.
+
 Discord keeps a presence for the session: a RESUME keeps it, a new session starts without
 one, so the line is sent again at once after a new READY.
 """
@@ -14,8 +17,8 @@ from discord.ext import commands, tasks
 
 log = logging.getLogger(__name__)
 
-# Returns the text of the line, or None to keep the default one.
-StatusSource = Callable[[], str | None]
+# How many servers hear music now.
+PlayingCount = Callable[[], int]
 
 
 class PresenceCog(commands.Cog):
@@ -24,11 +27,11 @@ class PresenceCog(commands.Cog):
         bot: commands.Bot | commands.AutoShardedBot,
         *,
         channel_ids: frozenset[int],
-        now_playing: StatusSource,
+        playing_count: PlayingCount,
     ) -> None:
         self._bot = bot
         self._channel_ids = channel_ids
-        self._now_playing = now_playing
+        self._playing_count = playing_count
         self._shown: tuple[discord.ActivityType, str | None] | None = None  # what Discord has
 
     async def cog_load(self) -> None:
@@ -38,9 +41,12 @@ class PresenceCog(commands.Cog):
         self.refresh.cancel()
 
     def describe(self) -> discord.Activity:
-        track = self._now_playing()
-        if track:
-            return discord.Activity(type=discord.ActivityType.listening, name=track)
+        playing = self._playing_count()
+        if playing:
+            servers = "server" if playing == 1 else "servers"
+            return discord.Activity(
+                type=discord.ActivityType.listening, name=f"music in {playing} {servers}"
+            )
         names = sorted(
             f"#{channel.name}"
             for channel_id in self._channel_ids

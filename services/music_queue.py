@@ -80,7 +80,10 @@ class QueueDocuments:
 
 
 class MusicQueues:
-    """Per-guild queues: read-modify-write under one lock, every change written through."""
+    """Per-guild queues: read-modify-write under one lock, every change written through.
+
+    Memory holds only the queues that have tracks, so a guild's entry goes when its queue
+    empties: the store has every queue anyway."""
 
     def __init__(self, documents: QueueDocuments, *, max_length: int) -> None:
         self._documents = documents
@@ -88,14 +91,24 @@ class MusicQueues:
         self._queues: dict[int, list[Track]] = {}
         self._lock = asyncio.Lock()
 
+    @property
+    def guilds_in_memory(self) -> int:
+        return len(self._queues)
+
     async def _load(self, guild_id: int) -> list[Track]:
-        if guild_id not in self._queues:
-            self._queues[guild_id] = await self._documents.get(guild_id)
-        return self._queues[guild_id]
+        tracks = self._queues.get(guild_id)
+        if tracks is None:
+            tracks = await self._documents.get(guild_id)
+            if tracks:
+                self._queues[guild_id] = tracks
+        return tracks
 
     async def _save(self, guild_id: int, tracks: list[Track]) -> None:
         await self._documents.put(guild_id, tracks)
-        self._queues[guild_id] = tracks
+        if tracks:
+            self._queues[guild_id] = tracks
+        else:
+            self._queues.pop(guild_id, None)
 
     async def tracks(self, guild_id: int) -> list[Track]:
         """The whole queue, the current track first."""

@@ -5,16 +5,23 @@ locally, plus a short summary from the Azure deployment built from the member's 
 PERSONA_MESSAGES messages. A profile is rebuilt only after PERSONA_REFRESH new messages from
 the member, never twice at once for the same member, and, once it was built from a full
 PERSONA_MESSAGES history, at most once per PERSONA_MIN_MINUTES.
+
+A build takes seconds (an Azure call), and the member may forget or opt out meanwhile: `forget`
+cancels the member's build in flight and bumps the member's generation, and a build writes its
+profile only if the generation it started with is still current and the member may still be
+profiled (the consent rule, from `require_consent`), under a per-member lock that `forget`
+takes too, so a profile is never written back after it was forgotten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +39,10 @@ from services.state import (
 from services.store import Document, MessageStore, StateKind, StateStore, StoredMessage
 
 log = logging.getLogger(__name__)
+
+# At shutdown, builds still running after this long are cancelled (and write nothing), well
+# within the 20 s a container gets between SIGTERM and SIGKILL.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 REPLY_STYLES = ("elegant", "direct", "playful", "warm", "none")
 _EMOJI = re.compile(r"<a?:\w+:\d+>|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
@@ -221,12 +232,36 @@ class PersonaService:
         self._clock = clock
         self._tasks = tasks
         self._building: dict[tuple[int, int], asyncio.Task[Persona | None]] = {}
+        # Bumped by `forget`: a build that started under an older one writes nothing. Kept
+        # only while a build of the member runs.
+        self._generations: dict[tuple[int, int], int] = {}
+        # A member's profile is written or deleted under its lock, kept while in use (users).
+        self._writing: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
+        self._may_profile: Callable[[int, int], bool] = lambda _guild, _member: True
         self.builds = 0  # Azure calls made, for the benchmark and the logs
+
+    def require_consent(self, may_profile: Callable[[int, int], bool]) -> None:
+        """Ask `may_profile(guild, member)` just before writing a profile (the privacy rule,
+        which may have changed while the build ran)."""
+        self._may_profile = may_profile
 
     async def wait_idle(self) -> None:
         """Return once no rebuild runs in the background (e.g. before closing the store)."""
         while self._building:
             await asyncio.gather(*self._building.values(), return_exceptions=True)
+
+    async def close(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Let the builds in flight finish for up to `grace_seconds`, then cancel the rest
+        (a cancelled build writes nothing): shutdown must not wait on Azure."""
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await self.wait_idle()
+        except TimeoutError:
+            left = list(self._building.values())
+            log.info("shutdown: cancelling %d persona build(s) still running", len(left))
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
     async def stored(self, guild_id: int, member_id: int) -> Persona | None:
         return await self._profiles.get(guild_id, member_id)
@@ -236,7 +271,33 @@ class PersonaService:
         return await self._profiles.members()
 
     async def forget(self, guild_id: int, member_id: int) -> None:
-        await self._profiles.delete(guild_id, member_id)
+        """Delete the profile; a build in flight is cancelled, and one already writing is
+        waited for (then deleted), so none writes the profile back afterwards."""
+        key = (guild_id, member_id)
+        self._generations[key] = self._generations.get(key, 0) + 1
+        building = self._building.get(key)
+        writing = key in self._writing and self._writing[key][0].locked()
+        if building is not None and not writing:  # not writing yet: nothing to wait for
+            building.cancel()
+        async with self._profile_lock(key):
+            await self._profiles.delete(guild_id, member_id)
+        if key not in self._building:  # no build started under the old generation is left
+            self._generations.pop(key, None)
+
+    @contextlib.asynccontextmanager
+    async def _profile_lock(self, key: tuple[int, int]) -> AsyncIterator[None]:
+        """The member's profile lock, dropped from the map once nobody holds or awaits it."""
+        lock, users = self._writing.get(key, (asyncio.Lock(), 0))
+        self._writing[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._writing[key]
+            if users == 1:
+                del self._writing[key]
+            else:
+                self._writing[key] = (lock, users - 1)
 
     async def get(self, guild_id: int, member_id: int) -> Persona | None:
         """The member's profile, built first if there is none, refreshed in the background."""
@@ -276,9 +337,17 @@ class PersonaService:
         return task
 
     async def _build_once(self, guild_id: int, member_id: int) -> Persona | None:
-        return await asyncio.shield(self._start_build(guild_id, member_id))
+        task = self._start_build(guild_id, member_id)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                return None  # the member was forgotten meanwhile: no profile, and no error
+            raise
 
     async def _build(self, guild_id: int, member_id: int) -> Persona | None:
+        generation = self._generations.get((guild_id, member_id), 0)
         messages = await self._store.last_by_author(guild_id, member_id, self._history)
         messages = [m for m in messages if not m.from_bot and m.content.strip()]
         if not messages:
@@ -314,5 +383,13 @@ class PersonaService:
             built_at=self._clock(),
             built_from=len(messages),
         )
-        await self._profiles.put(persona)
+        key = (guild_id, member_id)
+        async with self._profile_lock(key):
+            # Checked again now: the member may have been forgotten or opted out while the
+            # model answered.
+            forgotten = self._generations.get(key, 0) != generation
+            if forgotten or not self._may_profile(guild_id, member_id):
+                log.info("persona of member %s dropped: forgotten meanwhile", member_id)
+                return None
+            await self._profiles.put(persona)
         return persona

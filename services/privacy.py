@@ -121,6 +121,7 @@ class PrivacyService:
         # Read on every message, before it is stored: choices are few and change rarely, so
         # they are all in memory (from `load`), and reading one never waits.
         self._choices: dict[tuple[int, int], Choice] = {}
+        personas.require_consent(self.may_profile)  # a build in flight re-checks before writing
 
     async def load(self) -> None:
         """Read every member's choice; call once before the first message."""
@@ -164,22 +165,26 @@ class PrivacyService:
         forgetting the member deletes them too."""
         await self._replies.add(guild_id, member_id, message_ids)
 
-    async def forget(self, guild_id: int, member_id: int) -> Forgotten:
+    async def forget(
+        self, guild_id: int, member_id: int, *, choice_after: Choice | None = None
+    ) -> Forgotten:
         """Delete every stored message of the member in this guild, the bot's replies to
-        them, their profile and their choices: nothing of them is left in the data files."""
+        them, their profile and their choices (`choice_after` replaces them): nothing of
+        them is left in the data files."""
         messages = await self._store.forget_author(guild_id, member_id)
         # Up to MAX_TRACKED_REPLIES ids: one write for them all, not one each.
         await self._store.delete_many(await self._replies.take(guild_id, member_id))
         profile = await self._personas.stored(guild_id, member_id) is not None
         await self._personas.forget(guild_id, member_id)
-        await self._set_choice(guild_id, member_id, None)
+        await self._set_choice(guild_id, member_id, choice_after)
         log.info("forgot member %s in guild %s (%d messages)", member_id, guild_id, messages)
         return Forgotten(messages=messages, profile=profile)
 
     async def opt_out(self, guild_id: int, member_id: int) -> Forgotten:
-        forgotten = await self.forget(guild_id, member_id)
-        await self._set_choice(guild_id, member_id, "opted_out")
-        return forgotten
+        # In memory first: from now on nothing of theirs is stored, no build starts, and a
+        # build in flight drops its profile; the durable choice is written after the erasing.
+        self._choices[(guild_id, member_id)] = "opted_out"
+        return await self.forget(guild_id, member_id, choice_after="opted_out")
 
     async def opt_in(self, guild_id: int, member_id: int) -> None:
         await self._set_choice(guild_id, member_id, "opted_in")

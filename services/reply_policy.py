@@ -171,16 +171,29 @@ class FloodGuard:
         self._clock = clock
         self._recent: dict[tuple[int, int], deque[float]] = {}
         self._last_flood_decision: dict[tuple[int, int], float] = {}
+        self._pruned_at = clock()
+
+    @property
+    def members_tracked(self) -> int:
+        return len(self._recent) + len(self._last_flood_decision)
 
     def note(self, guild_id: int, member_id: int) -> None:
         now = self._clock()
         key = (guild_id, member_id)
         recent = self._recent.setdefault(key, deque(maxlen=self._messages))
         recent.append(now)
-        if len(self._recent) > 10_000:  # bounded: forget members quiet for a window
-            self._recent = {
-                k: times for k, times in self._recent.items() if now - times[-1] < self._window
-            }
+        if now - self._pruned_at >= self._window:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget the marks that no longer count (at most once per window): members quiet for
+        a window, and flood decisions older than `decide_every`, so that every member who
+        ever wrote does not stay in memory."""
+        self._pruned_at = now
+        self._recent = {k: t for k, t in self._recent.items() if now - t[-1] < self._window}
+        self._last_flood_decision = {
+            k: at for k, at in self._last_flood_decision.items() if now - at < self._decide_every
+        }
 
     def is_flooding(self, guild_id: int, member_id: int) -> bool:
         recent = self._recent.get((guild_id, member_id))

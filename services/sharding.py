@@ -6,9 +6,11 @@ guilds: their counters, profiles, queues, voice and temperature. Discord would a
 session on the same shard (and both would answer every message), so the processes keep it to
 one through the store's leases (`LeaseStore`: a row per lease, with an expiry):
 
-- `ShardClaim`: a lease `shard:<id>` per shard of the process, taken at start (a shard that a
-  live process holds stops the start: `ShardHeldError`), renewed every third of its length,
-  released on a clean stop. After a kill -9 the leases expire by themselves. A renewal that
+- `ShardClaim`: a lease `shard:<id>` per shard of the process, taken at start, renewed every
+  third of its length, released on a clean stop. After a kill -9 the leases expire by
+  themselves; a process started meanwhile (the killed one, restarted) watches the lease for a
+  little over one renewal interval: a holder that renews it is alive and stops the start
+  (`ShardHeldError`), one that does not is dead, and the start waits out its lease. A renewal that
   finds a lease taken by another process (this one was cut off), or that cannot reach the store
   before the lease runs out, ends `keep()` with one line: the bot stops rather than answer a
   guild twice.
@@ -39,7 +41,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from services.store.model import LeaseStore
+from services.store.model import LeaseHolder, LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ IDENTIFY_SPACING_SECONDS = 5.0  # Discord: one IDENTIFY per bucket per 5 s
 SESSION_START_MARGIN = 5  # session starts kept in hand beyond one per shard to start
 LEASE_SECONDS = 60.0  # a shard lease not renewed for this long is free again
 _RETRY_FLOOR_SECONDS = 0.05  # the shortest pause between two tries
+# How long a held shard lease is watched, in renewal intervals, to tell a live holder (it renews
+# within one) from a killed one: a little over one, for a renewal that comes late.
+_WATCH_INTERVALS = 1.25
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -186,7 +191,17 @@ class ShardClaim:
     async def claim(self) -> None:
         """Take every shard's lease, or none: raises `ShardHeldError` when the live processes
         split another shard count, or for the first shard that another live process holds
-        (and gives back those taken before it)."""
+        (and gives back those taken before it). A shard whose holder stopped renewing its
+        lease (killed) is waited for, with one log line, until the lease expires."""
+        while True:
+            refused = await self._try_claim()
+            if refused is None:
+                return
+            await self._outwait(*refused)
+
+    async def _try_claim(self) -> tuple[int, LeaseHolder | None] | None:
+        """Take every lease; else give back those taken and return the refused shard and
+        its holder (None: it was freed a moment ago)."""
         started = self._clock()
         layout = layout_owner(self.shard_count)
         if not await self._leases.try_acquire(LAYOUT_LEASE, layout, self.ttl):
@@ -208,14 +223,7 @@ class ShardClaim:
                 continue
             holder = await self._leases.lease_holder(name)
             await self.release()
-            who = "it was held a moment ago"
-            if holder is not None:
-                who = f"{holder.owner}, for {holder.seconds_left:.0f} s more unless it renews"
-            raise ShardHeldError(
-                f"Shard {shard_id} is already run by another live process ({who}): refusing "
-                "to run it twice (both would answer every message); give each process its "
-                "own SHARD_IDS."
-            )
+            return shard_id, holder
         self._valid_until = started + self.ttl
         log.info(
             "claimed shard(s) %s for %g s, renewed every %.3g s (as %s)",
@@ -224,6 +232,48 @@ class ShardClaim:
             self.renew_every,
             self.owner,
         )
+        return None
+
+    async def _outwait(self, shard_id: int, holder: LeaseHolder | None) -> None:
+        """Return once the lease of `shard_id` is free (its holder stopped renewing it, so it
+        expires); raise `ShardHeldError` as soon as a live process is seen holding it.
+
+        A live holder renews every third of its lease, so its expiry moves forward within a
+        little over one renewal interval; a killed one's stays put, and its lease is waited out
+        (one warning: which shard, whose lease, how long at most)."""
+        if holder is None:  # freed between the refusal and the look: try again at once
+            return
+        name = shard_lease(shard_id)
+        began = self._clock()
+        expires = began + holder.seconds_left  # by our clock
+        watch_until = began + self.renew_every * _WATCH_INTERVALS
+        # A renewal moves the expiry by a renewal interval; the look itself takes a moment.
+        tolerance = min(0.25, self.renew_every / 4)
+        judged_dead = False
+        while True:
+            now = self._clock()
+            if not judged_dead and now >= watch_until:
+                judged_dead = True
+                log.warning(
+                    "Shard %d is still leased to %s, which has stopped renewing it (killed?): "
+                    "waiting up to %.0f s for that lease to expire, then running the shard",
+                    shard_id,
+                    holder.owner,
+                    max(expires - now, 0.0),
+                )
+            until = expires if judged_dead else min(watch_until, expires)
+            pause = min(until - now, self.renew_every / 4)
+            await self._sleep(max(pause, _RETRY_FLOOR_SECONDS))
+            current = await self._leases.lease_holder(name)
+            if current is None:  # expired, or given back: try again
+                return
+            renewed = self._clock() + current.seconds_left > expires + tolerance
+            if current.owner != holder.owner or renewed:
+                raise ShardHeldError(
+                    f"Shard {shard_id} is already run by another live process ({current.owner}, "
+                    "which renews its lease): refusing to run it twice (both would answer "
+                    "every message); give each process its own SHARD_IDS."
+                )
 
     async def keep(self) -> str:
         """Renew the leases until one is lost; then the line that says why (the bot must

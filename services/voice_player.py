@@ -84,6 +84,8 @@ class GuildPlayer:
     now: Playback | None = None
     _mixer: Mixer | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Two /play (or /say) at once would both find no connection and both connect.
+    _joining: asyncio.Lock = field(default_factory=asyncio.Lock)
     _idle: asyncio.Task[None] | None = None
     _alone: asyncio.Task[None] | None = None  # leaving a channel with no human left in it
     _paused_alone: bool = False  # paused because nobody was left, not by a member
@@ -102,9 +104,12 @@ class GuildPlayer:
             raise JoinRefused("busy_elsewhere", current)
 
     async def join(self, channel_id: int) -> None:
-        self.check_channel(channel_id)
-        if self.channel_id is None:
-            self.voice = await self.connector.connect(channel_id)
+        """Connect to `channel_id` unless already there; one join at a time per guild, so a
+        second caller finds the first one's connection (or `busy_elsewhere`)."""
+        async with self._joining:
+            self.check_channel(channel_id)
+            if self.channel_id is None:
+                self.voice = await self.connector.connect(channel_id)
 
     async def leave(self) -> None:
         self._cancel_idle()
@@ -392,12 +397,14 @@ class VoicePlayers:
             self._players[guild_id] = player
         return player
 
-    def now_playing(self) -> str | None:
-        """The title of a track playing (not paused) in any guild, for the presence line."""
-        for player in self._players.values():
-            if player.now is not None and not player.now.paused:
-                return player.now.track.title
-        return None
+    def playing_count(self) -> int:
+        """How many guilds hear a track now (not paused): for the status line, which every
+        server sees, so it never names one server's track, and for the metrics."""
+        return sum(
+            1
+            for player in self._players.values()
+            if player.now is not None and not player.now.paused
+        )
 
     async def close(self) -> None:
         for player in self._players.values():

@@ -33,6 +33,8 @@ class Brain:
 
     reply: Callable[[list[JSON]], str | None] = lambda chat: f"re: {chat[-1]['text']}"
     persona_style: str = "playful"
+    persona_tone: str = "cheerful"
+    persona_language: str = "pt-BR"
     decisions: list[JSON] = field(default_factory=list)
     personas: list[JSON] = field(default_factory=list)
 
@@ -43,11 +45,11 @@ class Brain:
                 {
                     # Names the newest quoted message, so tests can tell whose profile it is.
                     "summary": f"Short, cheerful messages like {quoted_messages(body)[-1]!r}.",
-                    "tone": "cheerful",
+                    "tone": self.persona_tone,
                     "formality": "casual",
                     "humour": "some",
                     "verbosity": "terse",
-                    "language": "pt-BR",
+                    "language": self.persona_language,
                     "reply_style": self.persona_style,
                     "temperature": 1.0,
                 }

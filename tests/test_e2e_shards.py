@@ -5,10 +5,11 @@
 One fake Discord with a guild on each shard (two watched channels in guild A, on shard 0; one
 in guild B, on shard 1) and one database. Every message is stored once and every 5th message
 of each channel is answered once, by the process that owns its guild. The owner of shard 0 is
-killed (-9) while guild B carries on; once its lease has expired, two processes ask for shard
-0 at once: one takes it, reads back what guild A said meanwhile and answers it again from the
-counts the database kept; the other (the third process) is refused with one line while the
-first one holds it.
+killed (-9) while guild B carries on, and restarted at once, its lease still live: it waits
+the lease out (the killed process no longer renews it) instead of exiting, and a third process
+asking for shard 0 at the same moment does too. One takes it, reads back what guild A said
+meanwhile and answers it again from the counts the database kept; the other is refused with
+one line, as the first one renews the lease.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ A_GENERAL = 930_000_000_000_000_010
 A_RANDOM = 930_000_000_000_000_011
 B_GENERAL = 930_000_000_000_000_020
 CHANNELS_A = (A_GENERAL, A_RANDOM)
-LEASE_SECONDS = "2"  # SHARD_LEASE_SECONDS: how long a killed process holds its shard
+LEASE_SECONDS = "3"  # SHARD_LEASE_SECONDS: each process watches a held lease for 1.25 s
+# The first owner of shard 0 (the one killed) holds its lease for longer than a process takes
+# to start, however busy the machine: its restart surely finds the lease still live.
+KILLED_LEASE_SECONDS = "12"
 
 _ANSWERED = re.compile(r"decision: \w+ on message (\d+) in channel (\d+): reply ")
 
@@ -190,13 +194,14 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
         env = bot_env(fake, fake_azure, postgres_database, tmp_path / "data")
         processes: list[BotProcess] = []
 
-        async def start(name: str, shard_ids: str) -> BotProcess:
-            process = await BotProcess.start(name, {**env, "SHARD_IDS": shard_ids})
+        async def start(name: str, shard_ids: str, **more: str) -> BotProcess:
+            process = await BotProcess.start(name, {**env, "SHARD_IDS": shard_ids, **more})
             processes.append(process)
             return process
 
         try:
-            zero, one = await start("zero", "0"), await start("one", "1")
+            zero = await start("zero", "0", SHARD_LEASE_SECONDS=KILLED_LEASE_SECONDS)
+            one = await start("one", "1")
             await fake.wait_for_state(
                 lambda: sorted(fake.ready_shards()) == [(0, 2), (1, 2)],
                 timeout=30,
@@ -219,23 +224,21 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
                 what="the bot's replies stored",
             )
 
-            # kill -9 the owner of shard 0: guild B is still answered meanwhile, and what is
-            # said in guild A reaches no process (Discord replays nothing to a new session).
+            # kill -9 the owner of shard 0 and restart it at once (as a service manager does),
+            # with a third process asking for shard 0 at the same moment: the killed process's
+            # lease is still live. Guild B is still answered meanwhile, and what is said in
+            # guild A reaches no process (Discord replays nothing to a new session).
             await zero.kill_9()
+            assert await _lease_held(postgres_database, "shard:0")
+            contenders = [await start("restarted", "0"), await start("third", "0")]
             posted[B_GENERAL] += await post_five(fake, B_GENERAL, [BRUNO, ALICE], "alone")
             posted[A_GENERAL] += await post_five(fake, A_GENERAL, [BRUNO, ALICE], "away")
             await wait_for_replies(fake, {B_GENERAL: 2})
 
-            # Once the dead process's lease has expired, two processes ask for shard 0 at once:
-            # one takes it, the other is refused while the first one holds it.
-            await eventually(
-                lambda: _lease_free(postgres_database, "shard:0"),
-                timeout=float(LEASE_SECONDS) + 10,
-                what="the killed process's lease to expire",
-            )
-            contenders = [await start("restarted", "0"), await start("third", "0")]
+            # Both wait the dead lease out; then one takes shard 0, and the other is refused
+            # as soon as it sees the first one renew it.
             exits = {asyncio.ensure_future(c.process.wait()): c for c in contenders}
-            done, _ = await asyncio.wait(exits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(exits, timeout=40, return_when=asyncio.FIRST_COMPLETED)
             assert len(done) == 1, [c.output() for c in contenders]
             third = exits[done.pop()]
             restarted = next(c for c in contenders if c is not third)
@@ -245,6 +248,10 @@ async def test_two_processes_split_the_shards_and_a_restart_carries_on(
             )
             assert f":{restarted.process.pid}:" in third.lines[-1]  # the live one holds it
             assert not any("Traceback" in line for line in third.lines), third.output()
+            killed = f":{zero.process.pid}:"
+            waited = [line for line in restarted.lines if "Shard 0 is still leased to" in line]
+            assert len(waited) == 1 and killed in waited[0], restarted.output()
+            assert "waiting up to " in waited[0], restarted.output()
 
             # The new owner reads back what guild A said meanwhile (the catch-up): stored,
             # counted from where the database left off, its beat answered late.
@@ -324,7 +331,3 @@ async def _lease_held(database: PostgresDatabase, name: str) -> bool:
     except asyncpg.exceptions.UndefinedTableError:  # no process has migrated it yet
         return False
     return bool(rows)
-
-
-async def _lease_free(database: PostgresDatabase, name: str) -> bool:
-    return not await _lease_held(database, name)

@@ -94,17 +94,17 @@ async def test_someone_coming_back_before_the_idle_time_carries_on(
         await answer(await command(fake, "play", query=media.long_song))
         voice = voice_of(bot)
         await voice.wait_for_frames(10)
-        assert presence_line(bot) == "long"
+        assert presence_line(bot) == "music in 1 server"
 
         await fake.leave_voice(ALICE)
         await eventually(lambda: _paused(voice))
-        assert presence_line(bot) != "long"
+        assert presence_line(bot) != "music in 1 server"
         assert fake.bot_voice_channel == VOICE
 
         await fake.join_voice(ALICE, VOICE)
         await eventually(lambda: _playing_again(voice))
         await voice.wait_for_frames(len(voice.frames) + 10)
-        assert presence_line(bot) == "long"
+        assert presence_line(bot) == "music in 1 server"
         assert fake.bot_voice_channel == VOICE
 
 
@@ -146,7 +146,7 @@ async def test_disconnected_by_a_moderator_the_bot_stops_and_play_rejoins(
         await eventually(lambda: _left(bot))
         await eventually(_no_ffmpeg)
         assert not first.is_playing()
-        assert presence_line(bot) != "long"
+        assert presence_line(bot) != "music in 1 server"
         [kept] = await bot.services.music_queues.tracks(GUILD_ID)
         assert kept.title == "long"
 
@@ -175,7 +175,7 @@ async def test_moved_by_a_moderator_the_bot_plays_on_there(
         await eventually(lambda: _bot_in(bot, QUIET_ROOM))
         await voice.wait_for_frames(len(voice.frames) + 25)
         assert voice_of(bot) is voice
-        assert presence_line(bot) == "long"
+        assert presence_line(bot) == "music in 1 server"
         # The music is controlled from where it plays now.
         refused = await answer(await command(fake, "skip"))
         assert refused["content"] == f"Join me in <#{QUIET_ROOM}> to control the music."

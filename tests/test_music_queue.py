@@ -48,3 +48,23 @@ async def test_the_queue_has_a_limit(tmp_path: Path) -> None:
     assert await queues.clear(GUILD) == 2
     assert await queues.head(GUILD) is None
     await store.close()
+
+
+async def test_memory_keeps_only_the_queues_that_have_tracks(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    queues = MusicQueues(QueueDocuments(store), max_length=3)
+    for guild in range(1, 101):  # /queue in a hundred servers with nothing queued
+        assert await queues.tracks(guild) == []
+    assert queues.guilds_in_memory == 0
+    first = track(1)
+    await queues.add(1, first)
+    await queues.add(2, track(2))
+    assert queues.guilds_in_memory == 2
+    await queues.finish(1, first.entry_id)  # the last track of guild 1 ended
+    await queues.clear(2)
+    assert queues.guilds_in_memory == 0
+    await queues.add(1, track(3))  # and back from the store as before
+    assert [t.title for t in await MusicQueues(QueueDocuments(store), max_length=3).tracks(1)] == [
+        "t3"
+    ]
+    await store.close()

@@ -47,11 +47,32 @@ async def _free(store: PostgresStore, name: str) -> bool:
 
 async def test_two_processes_cannot_claim_one_shard(postgres_database: PostgresDatabase) -> None:
     first, second = [await postgres_database.open_store() for _ in range(2)]
-    await ShardClaim(first, [0], shard_count=2, ttl_seconds=60, owner="first").claim()
-    with pytest.raises(ShardHeldError, match=r"^Shard 0 is already run by another live process"):
-        await ShardClaim(second, [1, 0], shard_count=2, ttl_seconds=60, owner="second").claim()
-    assert await second.lease_holder("shard:1") is None  # what it took is given back
-    await ShardClaim(second, [1], shard_count=2, ttl_seconds=60, owner="second").claim()
+    # Short leases: the second process tells a live holder (it renews every 0.5 s) in 0.6 s.
+    alive = ShardClaim(first, [0], shard_count=2, ttl_seconds=1.5, owner="first")
+    await alive.claim()
+    renewing = asyncio.create_task(alive.keep())
+    try:
+        with pytest.raises(
+            ShardHeldError, match=r"^Shard 0 is already run by another live process \(first, "
+        ):
+            await ShardClaim(second, [1, 0], shard_count=2, ttl_seconds=1.5, owner="second").claim()
+        assert await second.lease_holder("shard:1") is None  # what it took is given back
+        await ShardClaim(second, [1], shard_count=2, ttl_seconds=1.5, owner="second").claim()
+    finally:
+        renewing.cancel()
+
+
+async def test_a_killed_process_s_shard_is_waited_for_then_claimed(
+    postgres_database: PostgresDatabase,
+) -> None:
+    killed, restarted = [await postgres_database.open_store() for _ in range(2)]
+    await ShardClaim(killed, [0], shard_count=2, ttl_seconds=1.5, owner="killed").claim()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await ShardClaim(restarted, [0], shard_count=2, ttl_seconds=1.5, owner="restarted").claim()
+    assert 0.5 < loop.time() - began < 5  # the killed one's lease ran out first (server clock)
+    holder = await restarted.lease_holder("shard:0")
+    assert holder is not None and holder.owner == "restarted"
 
 
 async def test_processes_of_another_shard_count_are_refused(

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import types
 import typing
 from pathlib import Path
@@ -242,3 +243,28 @@ def test_shard_settings_that_cannot_work_are_one_line(env: dict[str, str], probl
         load_settings({**REQUIRED, **env})
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith(problem)
+
+
+def test_a_huge_shard_range_is_refused_against_the_count_without_building_it() -> None:
+    env = {**REQUIRED, "SHARD_COUNT": "4", "SHARD_IDS": "0-1000000000,2"}
+    began = time.monotonic()
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert time.monotonic() - began < 0.5  # a billion-element set takes a minute and 30 GiB
+    assert caught.value.problems == [
+        "SHARD_IDS names shard(s) 4-1000000000, but shards go from 0 to 3 (SHARD_COUNT=4)."
+    ]
+
+
+@pytest.mark.parametrize("written", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_numbers_that_are_not_finite_are_refused_by_name(written: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**REQUIRED, "SHARD_LEASE_SECONDS": written, "AZURE_OPENAI_TIMEOUT": written})
+    assert [p.split(" ", 1)[0] for p in caught.value.problems] == [
+        "AZURE_OPENAI_TIMEOUT",
+        "SHARD_LEASE_SECONDS",
+    ]
+    assert caught.value.problems[1] == (
+        f"SHARD_LEASE_SECONDS is malformed ({written!r}): expected a positive number of "
+        "seconds; see .env.example."
+    )

@@ -120,3 +120,19 @@ async def test_concurrent_messages_are_counted_in_arrival_order() -> None:
     counts = [s.count for s in steps]
     assert counts == list(range(1, 21))
     assert [s.message_id for s in steps if isinstance(s, Trigger)] == [5, 10, 15, 20]
+
+
+def test_flood_marks_older_than_their_window_are_forgotten() -> None:
+    now = [0.0]
+    flood = FloodGuard(messages=3, window=10, decide_every=60, clock=lambda: now[0])
+    for member in range(1_000):  # a raid of one-message accounts
+        flood.note(1, member)
+    for _ in range(3):
+        flood.note(1, 5_000)
+    assert flood.admits(1, 5_000) and flood.is_flooding(1, 5_000)
+    now[0] = 30.0  # the raid is over: a window and more without a word from them
+    flood.note(2, 7)
+    assert flood.members_tracked == 2  # the flooder's decision still counts for 60 s
+    now[0] = 100.0
+    flood.note(2, 7)
+    assert flood.members_tracked == 1  # only the member who just wrote

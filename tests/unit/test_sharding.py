@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -25,12 +27,18 @@ from services.store.model import LeaseHolder, LeaseStore
 
 
 class FakeTime:
-    """A clock that moves only when someone sleeps; `stop_after` sleeps end the sleeper."""
+    """A clock that moves only when someone sleeps; `stop_after` sleeps end the sleeper;
+    `each_sleep` runs after every sleep (another process's work meanwhile)."""
 
-    def __init__(self, stop_after: int | None = None) -> None:
+    def __init__(
+        self,
+        stop_after: int | None = None,
+        each_sleep: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.now = 0.0
         self.sleeps: list[float] = []
         self._stop_after = stop_after
+        self.each_sleep = each_sleep
 
     def clock(self) -> float:
         return self.now
@@ -40,7 +48,23 @@ class FakeTime:
             raise asyncio.CancelledError
         self.sleeps.append(seconds)
         self.now += seconds
+        if self.each_sleep is not None:
+            await self.each_sleep()
         await asyncio.sleep(0)
+
+
+def renewing(leases: LeaseStore, clock: FakeTime, owner: str, shards: list[int]) -> None:
+    """`owner` is a live process of 60 s leases: it renews `shards` every 20 s of `clock`."""
+    last = clock.now
+
+    async def renew() -> None:
+        nonlocal last
+        while clock.now - last >= 20:
+            last += 20
+            for shard in shards:
+                assert await leases.try_acquire(f"shard:{shard}", owner, 60)
+
+    clock.each_sleep = renew
 
 
 def claim_of(
@@ -124,14 +148,19 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_nothing_is_kept() -
     leases = MemoryStore(clock.clock)  # the store's lease port
     first = claim_of(leases, [1], "first", clock)
     await first.claim()
+    clock.now = 5.0
+    renewing(leases, clock, "first", [1])
     second = claim_of(leases, [0, 1], "second", clock)
     with pytest.raises(ShardHeldError) as refused:
         await second.claim()
     line = str(refused.value)
     assert "\n" not in line
-    assert line.startswith("Shard 1 is already run by another live process (first, for 60 s")
+    assert line.startswith("Shard 1 is already run by another live process (first, which renews")
+    # Told from a dead one within a little over one renewal (20 s): its first renewal, at 20 s.
+    assert 20.0 <= clock.now <= 5.0 + 20.0 * 1.25
     assert await leases.lease_holder("shard:0") is None  # shard 0 was given back
-    assert await leases.lease_holder("shard:1") == LeaseHolder("first", 60.0)
+    holder = await leases.lease_holder("shard:1")
+    assert holder is not None and holder.owner == "first"
 
 
 async def test_processes_splitting_another_shard_count_are_refused_until_theirs_expires() -> None:
@@ -174,16 +203,59 @@ async def test_a_layout_taken_over_by_another_count_stops_the_bot_with_one_line(
     assert "\n" not in line
 
 
-async def test_a_dead_process_s_shards_are_free_once_its_leases_expire() -> None:
+async def test_a_restart_waits_out_the_lease_of_the_killed_process_with_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    await claim_of(leases, [0, 1], "killed", clock).claim()  # then kill -9: no more renewals
+    clock.now = 3.0
+    with caplog.at_level(logging.INFO, logger="services.sharding"):
+        await claim_of(leases, [0, 1], "restarted", clock).claim()  # returns: no exit 1
+    assert 60.0 <= clock.now <= 60.0 + 1.0  # as soon as the killed process's lease expired
+    for shard in (0, 1):
+        assert await leases.lease_holder(f"shard:{shard}") == LeaseHolder("restarted", 60.0)
+    waits = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert waits == [
+        "Shard 0 is still leased to killed, which has stopped renewing it (killed?): waiting "
+        "up to 32 s for that lease to expire, then running the shard"
+    ]
+
+
+async def test_a_lease_given_back_while_it_is_watched_is_taken_at_once() -> None:
+    clock = FakeTime()
+    leases = MemoryLeases(clock.clock)
+    stopping = claim_of(leases, [0], "stopping", clock)
+    await stopping.claim()
+
+    async def stops_cleanly() -> None:
+        if clock.now >= 10:
+            await stopping.release()
+
+    clock.each_sleep = stops_cleanly
+    await claim_of(leases, [0], "next", clock).claim()
+    assert clock.now < 15.0
+    assert await leases.lease_holder("shard:0") == LeaseHolder("next", 60.0)
+
+
+async def test_a_process_that_takes_the_lease_first_stops_the_one_still_waiting() -> None:
     clock = FakeTime()
     leases = MemoryLeases(clock.clock)
     await claim_of(leases, [0], "killed", clock).claim()
-    clock.now = 59.0
-    with pytest.raises(ShardHeldError):
-        await claim_of(leases, [0], "restarted", clock).claim()
-    clock.now = 60.5
-    await claim_of(leases, [0], "restarted", clock).claim()
-    assert (await leases.lease_holder("shard:0")) == LeaseHolder("restarted", 60.0)
+
+    async def another_restart_wins() -> None:
+        if clock.now >= 60:  # the killed lease expired, and the other restart took it
+            await leases.try_acquire("shard:0", "faster", 60)
+
+    clock.each_sleep = another_restart_wins
+    with pytest.raises(
+        ShardHeldError,
+        match=r"^Shard 0 is already run by another live process "
+        r"\(faster, ",
+    ):
+        await claim_of(leases, [0], "slower", clock).claim()
+    holder = await leases.lease_holder("shard:0")
+    assert holder is not None and holder.owner == "faster"
 
 
 async def test_a_clean_stop_frees_the_shards_at_once() -> None:
@@ -206,8 +278,6 @@ async def test_renewals_keep_the_shards_for_as_long_as_the_process_runs() -> Non
     for shard in (0, 1):
         holder = await leases.lease_holder(f"shard:{shard}")
         assert holder is not None and holder.owner == "alive"
-    with pytest.raises(ShardHeldError):
-        await claim_of(leases, [0], "other", clock).claim()
 
 
 async def test_a_lease_taken_by_another_process_stops_the_bot_with_one_line() -> None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
+import discord
 import pytest
+from discord.ext import commands
 
+from commands.presence import PresenceCog
 from services.music_queue import MusicQueues, QueueDocuments
-from services.play_request import PlayingNow, Queued
+from services.play_request import PlayingNow, PlayRequest, Queued
 from services.store import MemoryStore
-from tests.unit.voice_fakes import LOUNGE, FakeRequester, Rig, level
+from tests.unit.voice_fakes import ALICE, GUILD, LOUNGE, FakeRequester, Rig, level
 
 
 def new_rig(*, idle_seconds: float) -> Rig:
@@ -108,7 +112,7 @@ async def test_alone_in_the_channel_the_player_pauses_then_leaves_and_keeps_the_
     await rig.changes.until(lambda: not output.connected)
     assert rig.player.voice is None
     assert await rig.titles() == ["a"]  # for /resume
-    assert rig.players.now_playing() is None
+    assert rig.players.playing_count() == 0
 
 
 async def test_someone_back_before_the_idle_time_carries_on(rig: Rig) -> None:
@@ -116,10 +120,10 @@ async def test_someone_back_before_the_idle_time_carries_on(rig: Rig) -> None:
     output = rig.output
     rig.player.company_changed(False)
     assert output.is_paused()
-    assert rig.players.now_playing() is None
+    assert rig.players.playing_count() == 0
     rig.player.company_changed(True)
     assert not output.is_paused()
-    assert rig.players.now_playing() == "a"
+    assert rig.players.playing_count() == 1
     async with asyncio.timeout(5):
         await rig.tasks.wait_idle()  # the pending leave was cancelled, not left to run
     assert output.connected
@@ -219,3 +223,37 @@ async def test_disconnected_by_someone_else_the_player_stops_and_keeps_the_queue
     assert isinstance(outcome, Queued) and outcome.position == 3
     assert rig.output is not first
     assert rig.now_title() == "a"
+
+
+async def test_the_status_line_counts_the_servers_playing_and_names_no_track(rig: Rig) -> None:
+    # Every server sees the bot's status line: a private media server's file name playing in
+    # one server must not show on the others.
+    line = PresenceCog(
+        cast(commands.Bot, object()),
+        channel_ids=frozenset(),
+        playing_count=rig.players.playing_count,
+    )
+    assert rig.players.playing_count() == 0
+    await rig.play("private-recording-2026")
+    other = PlayRequest(guild_id=GUILD + 1, member_id=ALICE, channel_id=LOUNGE + 1, query="b")
+    await rig.requests.play(other, None)
+    assert rig.players.playing_count() == 2
+    activity = line.describe()
+    assert (activity.type, activity.name) == (discord.ActivityType.listening, "music in 2 servers")
+    rig.player.pause()
+    assert line.describe().name == "music in 1 server"
+
+
+async def test_two_plays_at_once_join_the_voice_channel_once(rig: Rig) -> None:
+    rig.connector.handshake = asyncio.Event()  # the first join is still connecting...
+    first = asyncio.create_task(rig.play("a"))
+    second = asyncio.create_task(rig.play("b"))  # ...when the second /play arrives
+    await rig.changes.until(lambda: len(rig.finder.resolved) == 2 and rig.connector.connecting > 0)
+    for _ in range(5):  # every step the second request can take without the first
+        await asyncio.sleep(0)
+    rig.connector.handshake.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert rig.connector.connecting == 1
+    assert len(rig.connector.outputs) == 1
+    assert [type(o) for o in outcomes] == [PlayingNow, Queued]
+    assert await rig.titles() == ["a", "b"]

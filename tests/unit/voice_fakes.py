@@ -157,10 +157,16 @@ class FakeConnector:
         self._changes = changes
         self.outputs: list[FakeOutput] = []
         self.refuse: JoinFailure | None = None
+        self.handshake: asyncio.Event | None = None  # when set: connecting waits for it
+        self.connecting = 0
 
     async def connect(self, channel_id: int) -> VoiceOutput:
         if self.refuse is not None:
             raise JoinRefused(self.refuse, channel_id)
+        self.connecting += 1
+        self._changes.notify()
+        if self.handshake is not None:  # Discord's voice handshake takes a moment
+            await self.handshake.wait()
         output = FakeOutput(channel_id, self._changes)
         self.outputs.append(output)
         self._changes.notify()
