@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from services.azure_limits import AzureCallLimits
 from services.llm import ChatModel, JsonRequest, LlmError
 from services.persona import REPLY_STYLES, Persona
 from services.reply_policy import RepliedMessage, Trigger
@@ -60,7 +61,8 @@ your name.
 Answer with JSON: reply (true or false), style (elegant, direct, playful, warm, or none when \
 silent), text (your message, empty when silent) and reason (a few words on why)."""
 
-Outcome = Literal["reply", "silent", "failed", "skipped"]
+# limited: an Azure limit of calls per minute was reached, so no call was made.
+Outcome = Literal["reply", "silent", "failed", "skipped", "limited"]
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,10 @@ class ConversationService:
         quotable: Callable[[int, int], bool],
         context_messages: int,
         telemetry: Telemetry = NO_TELEMETRY,
+        limits: AzureCallLimits | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._limits = limits  # None: no bound but the members' own
         self._store = store
         self._quotable = quotable  # (guild, member): may their words reach the model?
         self._model = model
@@ -216,6 +220,10 @@ class ConversationService:
             temperature=request.temperature,
             context_ids=context_ids,
         )
+        if self._limits is not None:
+            admission = await self._limits.admit(trigger.guild_id, "decision")
+            if not admission.admitted:
+                return replace(failed, outcome="limited", reason=f"{admission.refused_by} limit")
         try:
             answer = await self._model.complete_json(request)
             wants_reply, style, text, reason = _parse_decision(answer.data)
