@@ -15,6 +15,7 @@ from commands.i18n import for_interaction
 from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
 from services.background import BackgroundTasks
 from services.direct_audio import AUDIO_EXTENSIONS
+from services.display_text import display_title, track_label
 from services.music_queue import MusicQueues, Track
 from services.music_source import MusicResolver
 from services.play_request import (
@@ -46,8 +47,7 @@ def length(interaction: discord.Interaction, seconds: int | None) -> str:
 
 
 def shown_title(track: Track) -> str:
-    title = discord.utils.escape_markdown(track.title).replace("[", "(").replace("]", ")")
-    return f"[{title[:200]}]({track.page_url})"
+    return track_label(track.title, track.page_url)
 
 
 class InteractionRequester:
@@ -57,7 +57,7 @@ class InteractionRequester:
         self._interaction = interaction
 
     async def tell_track_failed(self, track: Track) -> None:
-        title = discord.utils.escape_markdown(track.title)
+        title = display_title(track.title)
         text = for_interaction(self._interaction, "music.source_failed", title=title)
         try:
             await answer(self._interaction, text)
