@@ -12,7 +12,13 @@ from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
-from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
+from commands.voice_audio import (
+    cannot_join,
+    member_voice_channel_id,
+    mention,
+    stage_refusal,
+    voice_refusal,
+)
 from services.background import BackgroundTasks
 from services.direct_audio import AUDIO_EXTENSIONS
 from services.display_text import display_title, track_label
@@ -123,6 +129,8 @@ class MusicCog(commands.Cog):
             channel_id=member_voice_channel_id(interaction),
             query=query,
         )
+        if (refusal := stage_refusal(interaction, request.channel_id)) is not None:
+            raise UserFacingError(refusal)
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome = await self._requests.play(request, InteractionRequester(interaction))
         await answer(interaction, self._play_answer(interaction, outcome), suppress_embeds=True)
