@@ -41,6 +41,7 @@ from commands.voice_audio import (
     connect_discord_voice,
 )
 from commands.voice_watch import VoiceWatchCog
+from services.azure_limits import AzureCallLimits
 from services.background import BackgroundTasks
 from services.catch_up import CatchUp, LiveMarks
 from services.conversation import ConversationService
@@ -171,6 +172,10 @@ async def open_services(
         opened.push_async_callback(model.close)
         tasks = BackgroundTasks()
         opened.push_async_callback(tasks.close)
+        azure_limits = AzureCallLimits(
+            per_server=settings.azure_calls_per_minute_per_server,
+            total=settings.azure_calls_per_minute,
+        )
         personas = PersonaService(
             store=store,
             profiles=PersonaProfiles(store),
@@ -179,6 +184,7 @@ async def open_services(
             refresh_after=settings.persona_refresh,
             min_interval=timedelta(minutes=settings.persona_min_minutes),
             tasks=tasks,
+            limits=azure_limits,
         )
         # A rebuild in flight writes its profile, unless Azure keeps it past a short grace.
         opened.push_async_callback(personas.close)
@@ -245,6 +251,7 @@ async def open_services(
                 quotable=privacy.may_store,
                 context_messages=settings.context_messages,
                 telemetry=telemetry,
+                limits=azure_limits,
             ),
             catch_up=CatchUp(
                 store=store,

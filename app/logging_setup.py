@@ -2,8 +2,9 @@
 
 `LOG_FORMAT=text` (the default) writes one readable line per record; `json` one JSON object
 per line (`time`, `level`, `logger`, `message`, `guild_id` and `channel_id` when the work is
-about one, `exception` with its traceback) for a log collector. Secrets are redacted in both,
-before either formatter sees the record.
+about one, `exception` with its traceback) for a log collector. Secrets, and the query strings
+of URLs (a member's link may carry `?api_key=...`), are redacted in both, before either
+formatter sees the record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from app.settings import Secret
 from services import log_context
+from services.display_text import URL, redact_urls
 
 
 class RedactSecrets(logging.Filter):
@@ -40,6 +42,20 @@ class RedactSecrets(logging.Filter):
                 record.exc_text = record.exc_text.replace(value, "***")
         if changed:
             record.msg, record.args = message, None
+        return True
+
+
+class RedactUrlQueries(logging.Filter):
+    """Cuts the query string (but a video id), fragment and password from every URL logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if URL.search(message):
+            record.msg, record.args = redact_urls(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and URL.search(record.exc_text):
+            record.exc_text = redact_urls(record.exc_text)
         return True
 
 
@@ -80,6 +96,7 @@ def configure_logging(level: str, secrets: Iterable[Secret] = (), log_format: st
             )
         )
     handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(RedactUrlQueries())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -64,7 +64,7 @@ class PrometheusTelemetry:
         self._stored = Counter("bot_messages_stored", "New messages kept in the store.", registry=r)
         self._decisions = Counter(
             "bot_reply_decisions",
-            "Reply decisions, by outcome (reply, silent, failed, skipped).",
+            "Reply decisions, by outcome (reply, silent, failed, skipped, limited).",
             ["outcome"],
             registry=r,
         )

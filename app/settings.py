@@ -319,6 +319,22 @@ VARIABLES: tuple[Setting, ...] = (
         help="Seconds before an Azure call is given up (the bot then stays silent).",
     ),
     Setting(
+        env="AZURE_CALLS_PER_MINUTE_PER_SERVER",
+        field="azure_calls_per_minute_per_server",
+        parse=_positive_int,
+        default=20,
+        help="The most Azure calls (reply decisions and persona builds) one server may cause "
+        "per minute; past it the bot stays silent there.",
+    ),
+    Setting(
+        env="AZURE_CALLS_PER_MINUTE",
+        field="azure_calls_per_minute",
+        parse=_positive_int,
+        default=120,
+        help="The most Azure calls the bot makes per minute in all servers together; past it "
+        "the bot stays silent.",
+    ),
+    Setting(
         env="ELEVENLABS_API_KEY",
         field="elevenlabs_api_key",
         parse=Secret,
@@ -625,6 +641,8 @@ class Settings:
     discord_gateway_url: str = _DEFAULTS["discord_gateway_url"]
     azure_openai_api_version: str = _DEFAULTS["azure_openai_api_version"]
     azure_openai_timeout: float = _DEFAULTS["azure_openai_timeout"]
+    azure_calls_per_minute_per_server: int = _DEFAULTS["azure_calls_per_minute_per_server"]
+    azure_calls_per_minute: int = _DEFAULTS["azure_calls_per_minute"]
     elevenlabs_api_key: Secret = _DEFAULTS["elevenlabs_api_key"]
     elevenlabs_voice_id: str = _DEFAULTS["elevenlabs_voice_id"]
     elevenlabs_model_id: str = _DEFAULTS["elevenlabs_model_id"]

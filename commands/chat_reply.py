@@ -94,13 +94,15 @@ class ChatReplies:
         self, message: discord.Message, part: str, *, answering: bool
     ) -> discord.Message:
         channel = message.channel
+        # Every part without link previews: a preview is a second, larger place to mislead.
         if not answering:
-            return await channel.send(part, allowed_mentions=_NO_PINGS)
+            return await channel.send(part, allowed_mentions=_NO_PINGS, suppress_embeds=True)
         try:
             return await channel.send(
                 part,
                 reference=message.to_reference(fail_if_not_exists=True),
                 allowed_mentions=_NO_PINGS,
+                suppress_embeds=True,
             )
         except discord.HTTPException as error:
             if not _reference_refused(error):
@@ -109,7 +111,7 @@ class ChatReplies:
         if await self._was_deleted(message):
             raise _TriggerGone
         log.info("reply to %s sent without its reference: %s", message.id, refused)
-        return await channel.send(part, allowed_mentions=_NO_PINGS)
+        return await channel.send(part, allowed_mentions=_NO_PINGS, suppress_embeds=True)
 
     @staticmethod
     async def _was_deleted(message: discord.Message) -> bool:

@@ -11,9 +11,16 @@ from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction, text
-from commands.voice_audio import cannot_join, member_voice_channel_id, mention, voice_refusal
+from commands.voice_audio import (
+    cannot_join,
+    member_voice_channel_id,
+    mention,
+    stage_refusal,
+    voice_refusal,
+)
 from services.background import BackgroundTasks
 from services.direct_audio import AUDIO_EXTENSIONS
+from services.display_text import display_title, redact_url, track_label
 from services.music_queue import MusicQueues, Track
 from services.music_source import MusicResolver
 from services.play_request import (
@@ -34,7 +41,7 @@ QUEUE_PAGE_SIZE = 10
 # https://discord.com/developers/docs/resources/message#embed-object-embed-limits
 FIELD_VALUE_MAX = 1024
 # A title is cut to this many characters before escaping (escaping at most doubles it), and a
-# link longer than LINK_MAX is not linked: one entry then always fits in a field, whatever
+# link longer than LINK_MAX is not shown: one entry then always fits in a field, whatever
 # the source called the track.
 TITLE_MAX = 100
 LINK_MAX = 500
@@ -53,18 +60,17 @@ def length(interaction: discord.Interaction, seconds: int | None) -> str:
 
 
 def shown_title(track: Track) -> str:
-    """The track's title as a member sees it: one line, escaped, bounded, linked to its page
-    when the link is short enough (at most 2 * TITLE_MAX + 4 + LINK_MAX characters in all).
-    The one place a title is rendered, for every command that shows one."""
-    # Brackets and spaces would end the link early: percent-encoded, they mean the same.
-    link = track.page_url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+    """The track's title as a member sees it: plain text that can be neither a masked link
+    nor a mention nor a heading, on one line, bounded, then its page in full view without its
+    query string when that is a web link short enough (at most 2 * TITLE_MAX + 3 + LINK_MAX
+    characters in all). The one place a title is rendered, for every command that shows one."""
+    link = redact_url(track.page_url)
     raw = " ".join(track.title.split()) or link
     if len(raw) > TITLE_MAX:
         raw = raw[: TITLE_MAX - 1] + "…"
-    title = discord.utils.escape_markdown(raw).replace("[", "(").replace("]", ")")
     if len(link) > LINK_MAX or not link.startswith(("https://", "http://")):
-        return title
-    return f"[{title}]({link})"
+        return display_title(raw)
+    return track_label(raw, link)
 
 
 def queue_pages(lines: list[str], *, per_page: int, max_chars: int) -> list[list[str]]:
@@ -152,7 +158,7 @@ class InteractionRequester:
         self._interaction = interaction
 
     async def tell_track_failed(self, track: Track) -> None:
-        title = discord.utils.escape_markdown(track.title)
+        title = display_title(track.title)
         text = for_interaction(self._interaction, "music.source_failed", title=title)
         try:
             await answer(self._interaction, text)
@@ -218,6 +224,8 @@ class MusicCog(commands.Cog):
             channel_id=member_voice_channel_id(interaction),
             query=query,
         )
+        if (refusal := stage_refusal(interaction, request.channel_id)) is not None:
+            raise UserFacingError(refusal)
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome = await self._requests.play(request, InteractionRequester(interaction))
         await answer(interaction, self._play_answer(interaction, outcome), suppress_embeds=True)

@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
-from commands.voice_audio import cannot_join, member_voice_channel_id, mention
+from commands.voice_audio import cannot_join, member_voice_channel_id, mention, stage_refusal
 from services.cooldown import Cooldown
 from services.tts import SpeechError, SpeechSynthesizer
 from services.voice_player import VoicePlayers
@@ -54,6 +54,8 @@ class SayCog(commands.Cog):
             player.check_channel(channel_id)
         except JoinRefused as refused:
             raise cannot_join(interaction, refused) from refused
+        if (refusal := stage_refusal(interaction, channel_id)) is not None:
+            raise UserFacingError(refusal)  # before any speech is paid for
         key = (interaction.guild_id, interaction.user.id)
         if not self._cooldown.try_acquire(key):
             seconds = f"{max(1.0, self._cooldown.remaining(key)):.0f}"

@@ -27,6 +27,7 @@ from commands.i18n import for_interaction
 from services.direct_audio import STREAM_PROTOCOLS, no_redirect_options
 from services.mixer import Mixer, PcmSource
 from services.music_source import ResolvedTrack
+from services.stage_voice import StageAccess, stage_access
 from services.voice_ports import JoinRefused, VoiceOutput
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,9 @@ class DiscordVoiceConnector:
         channel = self._client.get_channel(channel_id) if self._client else None
         if not isinstance(channel, VoiceChannel):
             raise JoinRefused("connect_failed", channel_id)
+        access = access_to(channel)
+        if not access.may_play:
+            raise JoinRefused("stage_not_allowed", channel_id)
         try:
             voice = await self._connect(channel)
         except VoiceUnavailable as error:
@@ -184,7 +188,29 @@ class DiscordVoiceConnector:
         except (TimeoutError, discord.ClientException) as error:
             log.warning("could not join voice channel %s: %r", channel_id, error)
             raise JoinRefused("connect_failed", channel_id) from error
+        if access.action == "become_speaker":
+            await _become_speaker(channel, voice)
         return DiscordVoiceOutput(voice)
+
+
+def access_to(channel: VoiceChannel) -> StageAccess:
+    """Whether (and how) the bot can be heard in `channel`, from the permissions in cache."""
+    me = channel.guild.me
+    return stage_access(
+        stage=isinstance(channel, discord.StageChannel),
+        mute_members=channel.permissions_for(me).mute_members,
+    )
+
+
+async def _become_speaker(channel: VoiceChannel, voice: DiscordVoiceClient) -> None:
+    """Leave the stage's audience (PATCH /guilds/{id}/voice-states/@me, suppress false); if
+    Discord refuses, leave the channel rather than play to nobody."""
+    try:
+        await channel.guild.me.edit(suppress=False)
+    except (discord.HTTPException, discord.ClientException) as error:
+        log.warning("could not become a speaker on stage %s: %r", channel.id, error)
+        await voice.disconnect(force=True)
+        raise JoinRefused("stage_not_allowed", channel.id) from error
 
 
 class FFmpegPCMSource(discord.FFmpegPCMAudio):
@@ -275,6 +301,15 @@ def member_voice_channel_id(interaction: discord.Interaction) -> int | None:
     return voice.channel.id if voice is not None and voice.channel is not None else None
 
 
+def stage_refusal(interaction: discord.Interaction, channel_id: int | None) -> str | None:
+    """The member's sentence when their channel is a stage the bot could not speak on (told
+    before any work is done for them); None otherwise."""
+    channel = interaction.client.get_channel(channel_id) if channel_id is not None else None
+    if isinstance(channel, discord.StageChannel) and not access_to(channel).may_play:
+        return for_interaction(interaction, "voice.stage_not_allowed", channel=mention(channel.id))
+    return None
+
+
 def mention(channel_id: int) -> str:
     return f"<#{channel_id}>"
 
@@ -288,9 +323,9 @@ def voice_refusal(
         return for_interaction(interaction, "voice.join_first")
     if reason == "voice_unavailable":
         return for_interaction(interaction, "voice.unavailable")
-    if reason in ("busy_elsewhere", "connect_failed") and channel_id is not None:
-        key = "voice.busy_elsewhere" if reason == "busy_elsewhere" else "voice.connect_failed"
-        return for_interaction(interaction, key, channel=mention(channel_id))
+    known = ("busy_elsewhere", "connect_failed", "stage_not_allowed")
+    if reason in known and channel_id is not None:
+        return for_interaction(interaction, f"voice.{reason}", channel=mention(channel_id))
     return None
 
 

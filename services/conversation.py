@@ -11,10 +11,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from services.azure_limits import AzureCallLimits
 from services.llm import ChatModel, JsonRequest, LlmError
 from services.persona import REPLY_STYLES, Persona
 from services.reply_policy import RepliedMessage, Trigger
-from services.reply_text import clean_reply, quote_as_data, split_message
+from services.reply_text import (
+    clean_reply,
+    links_in,
+    quote_as_data,
+    split_message,
+    unlink_unseen,
+)
 from services.store import MessageStore, StoredMessage
 from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import Temperature
@@ -60,7 +67,8 @@ your name.
 Answer with JSON: reply (true or false), style (elegant, direct, playful, warm, or none when \
 silent), text (your message, empty when silent) and reason (a few words on why)."""
 
-Outcome = Literal["reply", "silent", "failed", "skipped"]
+# limited: an Azure limit of calls per minute was reached, so no call was made.
+Outcome = Literal["reply", "silent", "failed", "skipped", "limited"]
 
 
 @dataclass(frozen=True)
@@ -142,8 +150,10 @@ class ConversationService:
         quotable: Callable[[int, int], bool],
         context_messages: int,
         telemetry: Telemetry = NO_TELEMETRY,
+        limits: AzureCallLimits | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._limits = limits  # None: no bound but the members' own
         self._store = store
         self._quotable = quotable  # (guild, member): may their words reach the model?
         self._model = model
@@ -197,12 +207,16 @@ class ConversationService:
             if trigger.reason == "mention"
             else "Nobody asked you anything: decide whether a reply would be welcome."
         )
+        replied = self._replied_outside(trigger, context_ids)
+        # Links a member posted where the model read them; not the bot's own, which may be
+        # links it was talked into and posted unlinked.
+        read = [(m.content, m.from_bot) for m in context]
+        if replied is not None:
+            read.append((replied.content, replied.from_bot))
+        seen = links_in(text for text, from_bot in read if not from_bot)
         request = JsonRequest(
             system=SYSTEM_PROMPT.format(bot_name=bot_name, addressing=addressing),
-            user=_quote(context)
-            + _replied_block(self._replied_outside(trigger, context_ids))
-            + "\n"
-            + _persona_block(persona),
+            user=_quote(context) + _replied_block(replied) + "\n" + _persona_block(persona),
             schema_name="decision",
             schema=DECISION_SCHEMA,
             temperature=temperature.value if self._model.accepts_temperature else None,
@@ -216,12 +230,17 @@ class ConversationService:
             temperature=request.temperature,
             context_ids=context_ids,
         )
+        if self._limits is not None:
+            admission = await self._limits.admit(trigger.guild_id, "decision")
+            if not admission.admitted:
+                return replace(failed, outcome="limited", reason=f"{admission.refused_by} limit")
         try:
             answer = await self._model.complete_json(request)
             wants_reply, style, text, reason = _parse_decision(answer.data)
         except LlmError as error:
             return replace(failed, reason=error.kind)
-        parts = tuple(split_message(clean_reply(text, bot_name))) if wants_reply else ()
+        shown = unlink_unseen(clean_reply(text, bot_name), seen)
+        parts = tuple(split_message(shown)) if wants_reply else ()
         return Decision(
             trigger,
             "reply" if parts else "silent",

@@ -4,7 +4,9 @@ Limited to style (Discord's policy: no profiling beyond what members expect): fi
 locally, plus a short summary from the Azure deployment built from the member's last
 PERSONA_MESSAGES messages. A profile is rebuilt only after PERSONA_REFRESH new messages from
 the member, never twice at once for the same member, and, once it was built from a full
-PERSONA_MESSAGES history, at most once per PERSONA_MIN_MINUTES.
+PERSONA_MESSAGES history, at most once per PERSONA_MIN_MINUTES. A build that fails (a content
+filter, an answer off the schema) is not tried again for that member before
+FAILED_BUILD_BACKOFF, however often they trigger one.
 
 A build takes seconds (an Azure call), and the member may forget or opt out meanwhile: `forget`
 cancels the member's build in flight and bumps the member's generation, and a build writes its
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.azure_limits import AzureCallLimits
 from services.background import BackgroundTasks
 from services.llm import ChatModel, JsonRequest, LlmError
 from services.reply_text import quote_as_data
@@ -47,6 +50,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 REPLY_STYLES = ("elegant", "direct", "playful", "warm", "none")
 _EMOJI = re.compile(r"<a?:\w+:\d+>|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _LINK = re.compile(r"https?://\S+")
+# A member whose messages trip the content filter would otherwise cost a call on every trigger.
+FAILED_BUILD_BACKOFF = timedelta(minutes=15)
 
 PERSONA_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -222,6 +227,7 @@ class PersonaService:
         min_interval: timedelta,
         tasks: BackgroundTasks,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: AzureCallLimits | None = None,
     ) -> None:
         self._store = store
         self._profiles = profiles
@@ -238,6 +244,8 @@ class PersonaService:
         # A member's profile is written or deleted under its lock, kept while in use (users).
         self._writing: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
         self._may_profile: Callable[[int, int], bool] = lambda _guild, _member: True
+        self._limits = limits  # None: no bound but the members' own
+        self._failed_at: dict[tuple[int, int], datetime] = {}  # the last failed build's time
         self.builds = 0  # Azure calls made, for the benchmark and the logs
 
     def require_consent(self, may_profile: Callable[[int, int], bool]) -> None:
@@ -302,6 +310,8 @@ class PersonaService:
     async def get(self, guild_id: int, member_id: int) -> Persona | None:
         """The member's profile, built first if there is none, refreshed in the background."""
         persona = await self.stored(guild_id, member_id)
+        if self._backing_off(guild_id, member_id):
+            return persona
         if persona is None:
             return await self._build_once(guild_id, member_id)
         if await self._is_stale(persona):
@@ -312,6 +322,17 @@ class PersonaService:
     async def rebuild(self, guild_id: int, member_id: int) -> Persona | None:
         """Build now (the member asked for it); joins a build already under way."""
         return await self._build_once(guild_id, member_id)
+
+    def _backing_off(self, guild_id: int, member_id: int) -> bool:
+        """Whether the member's last build failed less than FAILED_BUILD_BACKOFF ago."""
+        failed_at = self._failed_at.get((guild_id, member_id))
+        return failed_at is not None and self._clock() - failed_at < FAILED_BUILD_BACKOFF
+
+    def _note_failure(self, guild_id: int, member_id: int) -> None:
+        now = self._clock()
+        for key in [k for k, at in self._failed_at.items() if now - at >= FAILED_BUILD_BACKOFF]:
+            del self._failed_at[key]  # bounded by the failures of the last few minutes
+        self._failed_at[(guild_id, member_id)] = now
 
     async def _is_stale(self, persona: Persona) -> bool:
         # The minimum interval only holds a mature profile (built from a full history): a
@@ -361,13 +382,23 @@ class PersonaService:
             temperature=0.2,
             max_tokens=300,
         )
+        limits = self._limits
+        if limits is not None and not (await limits.admit(guild_id, "persona")).admitted:
+            return None  # not a failure: the next trigger may build it
         self.builds += 1
         try:
             answer = await self._model.complete_json(request)
             fields = _parse_persona_answer(answer.data)
         except LlmError as error:
-            log.warning("persona of member %s not built: %s", member_id, error.kind)
+            self._note_failure(guild_id, member_id)
+            log.warning(
+                "persona of member %s not built: %s (not tried again for %d minutes)",
+                member_id,
+                error.kind,
+                FAILED_BUILD_BACKOFF // timedelta(minutes=1),
+            )
             return None
+        self._failed_at.pop((guild_id, member_id), None)
         persona = Persona(
             guild_id=guild_id,
             member_id=member_id,

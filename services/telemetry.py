@@ -31,7 +31,7 @@ class Telemetry(Protocol):
         """A new message was stored (a replayed one is not counted)."""
 
     def reply_decision(self, outcome: str) -> None:
-        """A reply decision ended with `outcome` (reply, silent, failed, skipped)."""
+        """A reply decision ended with `outcome` (reply, silent, failed, skipped, limited)."""
 
     def gateway_reconnect(self) -> None:
         """The gateway session came back after a disconnection (resumed or new)."""

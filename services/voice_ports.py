@@ -15,7 +15,8 @@ from services.mixer import Mixer, PcmSource
 from services.music_queue import Track
 from services.music_source import MusicRequest, ResolvedTrack
 
-JoinFailure = Literal["busy_elsewhere", "voice_unavailable", "connect_failed"]
+# stage_not_allowed: a stage channel where the bot may not become a speaker.
+JoinFailure = Literal["busy_elsewhere", "voice_unavailable", "connect_failed", "stage_not_allowed"]
 
 
 class JoinRefused(Exception):
@@ -60,7 +61,8 @@ class VoiceOutput(Protocol):
 
 class VoiceConnector(Protocol):
     async def connect(self, channel_id: int) -> VoiceOutput:
-        """Join the voice channel; raises `JoinRefused` (voice_unavailable, connect_failed)."""
+        """Join the voice channel, as a speaker on a stage; raises `JoinRefused`
+        (voice_unavailable, connect_failed, stage_not_allowed)."""
         ...
 
 

@@ -41,6 +41,7 @@ OFFTOPIC = 900_000_000_000_000_012  # not watched
 FORUM = 900_000_000_000_000_013  # a forum channel, watched only by the tests that say so
 VOICE = 900_000_000_000_000_020
 QUIET_ROOM = 900_000_000_000_000_021  # a second voice channel
+STAGE = 900_000_000_000_000_022  # a stage channel: joiners start in the audience
 BOT = FakeUser(id=900_000_000_000_000_100, username="Aria", bot=True)
 ALICE = FakeUser(id=900_000_000_000_000_101, username="alice", global_name="Alice")
 BRUNO = FakeUser(id=900_000_000_000_000_102, username="bruno", global_name="Bruno")
@@ -67,6 +68,7 @@ def new_fake_discord() -> FakeDiscord:
     )
     fake.add_guild_member(MODERATOR, admin=True)
     fake.add_forum_channel(FORUM, "ideas")
+    fake.add_stage_channel(STAGE, "Town hall")
     return fake
 
 

@@ -111,8 +111,8 @@ async def test_the_bot_carries_on_in_postgresql_after_migrate_store(
             lambda m: m in sent_after(fake_discord, GENERAL, after[0])
         )
     assert embed["fields"][0]["name"] == "Stopped (/resume carries on)"
-    assert embed["fields"][0]["value"].startswith("[long](")
-    assert embed["fields"][1]["value"].startswith("2. [song](")
+    assert embed["fields"][0]["value"].startswith("long (")
+    assert embed["fields"][1]["value"].startswith("2. song (")
     # The 10th counted message (7 before the move) was the beat, and its context the last
     # five messages, two of them from before the move.
     assert reply["message_reference"]["message_id"] == after[-1]["id"]

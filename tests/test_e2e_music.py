@@ -4,6 +4,7 @@ yt-dlp and FFmpeg on a loopback media server, and a voice client that records th
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -81,7 +82,7 @@ async def test_play_joins_the_members_channel_plays_the_song_and_leaves_when_idl
         fake_discord, voice_settings, connect_voice=connect_recording_voice
     ) as bot:
         reply = await answer(await command(fake_discord, "play", query=media.song))
-        assert reply["content"].startswith("▶️ Now playing [song]")
+        assert reply["content"].startswith("▶️ Now playing song")
         assert reply["flags"] & 64  # ephemeral
         voice = voice_of(bot)
         # The gateway side of voice happened for real: op 4, then both updates.
@@ -189,17 +190,17 @@ async def test_a_direct_link_plays_and_the_queue_shows_its_tags_or_its_file_name
     ) as bot:
         reply = await answer(await command(fake_discord, "play", query=media.tagged))
         assert (
-            reply["content"] == f"▶️ Now playing [The Testers – Tagged Tone]({media.tagged}) (0:02)."
+            reply["content"] == f"▶️ Now playing The Testers – Tagged Tone ({media.tagged}) (0:02)."
         )
         queued = await answer(await command(fake_discord, "play", query=media.song_wav))
-        assert queued["content"] == f"➕ Queued [song]({media.song_wav}) (0:01) at position 2."
+        assert queued["content"] == f"➕ Queued song ({media.song_wav}) (0:01) at position 2."
         voice = voice_of(bot)
         await voice.wait_for_frames(10)
         embed = (await answer(await command(fake_discord, "queue")))["embeds"][0]
         now, upcoming = embed["fields"]
         assert now["name"] == "Now playing"
-        assert now["value"].startswith(f"[The Testers – Tagged Tone]({media.tagged})\n")
-        assert upcoming["value"].startswith(f"2. [song]({media.song_wav}) (0:01)")
+        assert now["value"].startswith(f"The Testers – Tagged Tone ({media.tagged})\n")
+        assert upcoming["value"].startswith(f"2. song ({media.song_wav}) (0:01)")
         tracks = await bot.services.music_queues.tracks(GUILD_ID)
         assert [t.page_url for t in tracks] == [media.tagged, media.song_wav]  # the file URLs
         await voice.wait_for_frames(50)
@@ -219,7 +220,7 @@ async def test_a_page_of_a_hundred_audio_tags_queues_one_track(
         fake_discord, voice_settings, connect_voice=connect_recording_voice, generic_extractor=True
     ) as bot:
         reply = await answer(await command(fake_discord, "play", query=page))
-        assert reply["content"].startswith("▶️ Now playing [Many songs")
+        assert reply["content"].startswith("▶️ Now playing Many songs")
         [track] = await bot.services.music_queues.tracks(GUILD_ID)
         assert track.page_url == page  # the page is kept, never the stream URL
         await voice_of(bot).wait_for_frames(10)
@@ -238,7 +239,7 @@ async def test_queue_pages_pause_resume_skip_and_stop(
     ) as bot:
         await answer(await command(fake_discord, "play", query=media.long_song))
         reply = await answer(await command(fake_discord, "play", user=ALICE, query=media.song))
-        assert reply["content"].startswith("➕ Queued [song]")
+        assert reply["content"].startswith("➕ Queued song")
         assert reply["content"].endswith("at position 2.")
         for n in range(12):  # a long queue, straight into the store
             await bot.services.music_queues.add(
@@ -256,12 +257,12 @@ async def test_queue_pages_pause_resume_skip_and_stop(
         embed = (await answer(await command(fake_discord, "queue")))["embeds"][0]
         now, upcoming = embed["fields"]
         assert now["name"] == "Now playing"
-        assert now["value"].startswith("[long](")
+        assert now["value"].startswith("long (")
         assert f"0:00 / 0:20 · asked by <@{ALICE.id}>" in now["value"]  # probed by FFmpeg
         lines = upcoming["value"].splitlines()
         assert len(lines) == 10
-        assert lines[0].startswith("2. [song](")
-        assert lines[-1].startswith("11. [filler 11](")
+        assert lines[0].startswith("2. song (")
+        assert lines[-1].startswith("11. filler 11 (")
         assert embed["footer"]["text"] == "Page 1/2 · 14 tracks · 12:21 in all"
         second = (await answer(await command(fake_discord, "queue", page=2)))["embeds"][0]
         assert [line.split(" ")[0] for line in second["fields"][1]["value"].splitlines()] == [
@@ -271,17 +272,17 @@ async def test_queue_pages_pause_resume_skip_and_stop(
         ]
 
         paused = await answer(await command(fake_discord, "pause"))
-        assert paused["content"] == f"⏸️ <@{ALICE.id}> paused [long]({media.long_song})."
+        assert paused["content"] == f"⏸️ <@{ALICE.id}> paused long ({media.long_song})."
         assert voice.is_paused()
         embed = (await answer(await command(fake_discord, "queue")))["embeds"][0]
         assert embed["fields"][0]["name"] == "Paused"
         heard = len(voice.frames)
         resumed = await answer(await command(fake_discord, "resume"))
-        assert resumed["content"].startswith(f"▶️ <@{ALICE.id}> resumed [long]")
+        assert resumed["content"].startswith(f"▶️ <@{ALICE.id}> resumed long")
         await voice.wait_for_frames(heard + 5)
 
         skipped = await answer(await command(fake_discord, "skip"))
-        assert skipped["content"].startswith(f"⏭️ <@{ALICE.id}> skipped [long]")
+        assert skipped["content"].startswith(f"⏭️ <@{ALICE.id}> skipped long")
         await eventually(lambda: _playing(bot, "song"))
 
         stopped = await answer(await command(fake_discord, "stop"))
@@ -319,10 +320,10 @@ async def test_the_queue_survives_a_restart_and_resume_carries_on(
     ) as bot:
         embed = (await answer(await command(fake_discord, "queue")))["embeds"][0]
         assert embed["fields"][0]["name"] == "Stopped (/resume carries on)"
-        assert embed["fields"][0]["value"].startswith("[long](")
-        assert embed["fields"][1]["value"].startswith("2. [song](")
+        assert embed["fields"][0]["value"].startswith("long (")
+        assert embed["fields"][1]["value"].startswith("2. song (")
         resumed = await answer(await command(fake_discord, "resume"))
-        assert resumed["content"].startswith(f"▶️ <@{ALICE.id}> resumed [long]")
+        assert resumed["content"].startswith(f"▶️ <@{ALICE.id}> resumed long")
         voice = voice_of(bot)
         await voice.wait_for_frames(20)
         assert tone_power(mono(voice.frames[5:20]), 440) > 0.3
@@ -339,7 +340,7 @@ async def test_a_media_server_s_stream_link_plays_without_an_extension(
     await fake_discord.join_voice(ALICE, VOICE)
     async with running_bot(fake_discord, settings, connect_voice=connect_recording_voice) as bot:
         reply = await answer(await command(fake_discord, "play", query=stream))
-        assert reply["content"].startswith("▶️ Now playing [The Testers – Tagged Tone]")
+        assert reply["content"].startswith("▶️ Now playing The Testers – Tagged Tone")
         voice = voice_of(bot)
         await voice.wait_for_frames(20)
         assert tone_power(mono(voice.frames[5:20]), 440) > 0.3
@@ -360,7 +361,7 @@ async def test_a_failing_source_is_reported_and_the_queue_moves_on(
         broken = await command(fake_discord, "play", query=page)
         await answer(broken)
         later = await command(fake_discord, "play", query=changing)
-        assert (await answer(later))["content"].startswith("➕ Queued [changing]")
+        assert (await answer(later))["content"].startswith("➕ Queued changing")
         media.server.files["changing.mp3"] = media.server.files["broken.mp3"]
         await answer(await command(fake_discord, "play", query=media.song_ogg))
         await answer(await command(fake_discord, "skip"))
@@ -414,7 +415,7 @@ async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
     try:
         await fake_discord.wait_for_state(lambda: fake_discord.connected, timeout=30)
         reply = await answer(await command(fake_discord, "play", query=media.long_song))
-        assert reply["content"] == f"▶️ Now playing [long]({media.long_song}) (0:20)."
+        assert reply["content"] == f"▶️ Now playing long ({media.long_song}) (0:20)."
         request = fake_discord.voice_state_requests[-1]  # op 4, from the process
         assert (int(request["channel_id"]), request["self_deaf"]) == (VOICE, True)
         await voice_server.wait_for(lambda: len(voice_server.packets) >= 30, what="RTP packets")
@@ -467,3 +468,26 @@ async def test_a_full_queue_of_long_titles_and_links_is_shown_page_by_page(
             page += 1
         assert pages > 5  # more than ten entries a page would not fit
         assert positions == [str(n) for n in range(2, 51)]
+
+
+async def test_queue_shows_titles_as_plain_text_and_links_without_their_keys(
+    fake_discord: FakeDiscord, voice_settings: Settings, media: Media
+) -> None:
+    hostile = Track.new(
+        title="[Official free Nitro](https://phish.example/claim) @everyone",
+        page_url=media.server.url("song.mp3") + "?api_key=SECRET-KEY",
+        duration_seconds=1,
+        requester_id=ALICE.id,
+    )
+    async with running_bot(fake_discord, voice_settings) as bot:
+        await bot.services.music_queues.add(GUILD_ID, hostile)
+        try:
+            message = await answer(await command(fake_discord, "queue"))
+        finally:
+            await bot.services.music_queues.clear(GUILD_ID)
+    shown = message["embeds"][0]["fields"][0]["value"]
+    assert shown.startswith(
+        r"\[Official free Nitro\]\(https\://phish.example/claim\) \@everyone "
+        f"({media.server.url('song.mp3')})"
+    )
+    assert "SECRET-KEY" not in json.dumps(message)

@@ -82,7 +82,7 @@ async def test_the_real_voice_client_sends_the_song_encrypted_over_udp(
     await fake_discord.join_voice(ALICE, VOICE)
     async with running_bot(fake_discord, voice_settings) as bot:
         reply = await answer(await command(fake_discord, "play", query=media.long_song))
-        assert reply["content"].startswith("▶️ Now playing [long]")
+        assert reply["content"].startswith("▶️ Now playing long")
         player = bot.voice_players.get(GUILD_ID)
         assert player is not None
         assert isinstance(player.voice, DiscordVoiceOutput)

@@ -79,16 +79,17 @@ def test_a_page_holds_ten_entries_or_what_fits_in_a_field() -> None:
     assert len(cut) == 1024
 
 
-def test_a_title_is_escaped_bounded_and_linked_only_when_the_link_is_short() -> None:
+def test_a_title_is_plain_text_bounded_and_followed_by_its_link_only_when_short() -> None:
     track = Track.new(
         title="**bold** [x](https://evil.example)\nnext",
-        page_url="https://www.youtube.com/watch?v=a(b)",
+        page_url="https://www.youtube.com/watch?v=a(b)&si=tracking",
         duration_seconds=1,
         requester_id=1,
     )
-    shown = shown_title(track)
-    assert shown.startswith("[\\*\\*bold\\*\\* \\(x)(https://evil.example) next](")
-    assert shown.endswith("(https://www.youtube.com/watch?v=a%28b%29)")
+    assert shown_title(track) == (
+        r"\*\*bold\*\* \[x\]\(https\://evil.example\) next"
+        " (https://www.youtube.com/watch?v=a%28b%29)"
+    )
     long_link = Track.new(
         title="t" * 300,
         page_url="https://x.example/" + "a" * 600,

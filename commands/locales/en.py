@@ -77,6 +77,8 @@ MESSAGES: dict[str, str] = {
     "voice.join_first": "Join a voice channel first, then ask again.",
     "voice.busy_elsewhere": "I'm already in {channel}: join me there.",
     "voice.same_channel": "Join me in {channel} to control the music.",
+    "voice.stage_not_allowed": "I can't speak on the stage {channel}: give me the Mute Members "
+    "permission there (or make me a stage moderator), then ask again.",
     "voice.connect_failed": "I couldn't connect to {channel}. Try again in a moment.",
     "voice.unavailable": "Voice isn't available on this bot: its server lacks the Opus audio "
     "library (libopus).",

@@ -78,6 +78,8 @@ MESSAGES: dict[str, str] = {
     "voice.join_first": "Entre num canal de voz primeiro e peça de novo.",
     "voice.busy_elsewhere": "Já estou em {channel}: venha para lá.",
     "voice.same_channel": "Entre em {channel} comigo para controlar a música.",
+    "voice.stage_not_allowed": "Não posso falar no palco {channel}: me dê a permissão Silenciar "
+    "membros lá (ou me torne moderador do palco) e peça de novo.",
     "voice.connect_failed": "Não consegui me conectar a {channel}. Tente de novo daqui a pouco.",
     "voice.unavailable": "Voz não está disponível neste bot: falta no servidor a biblioteca de "
     "áudio Opus (libopus).",

@@ -123,6 +123,14 @@ def voice_channel_payload(guild_id: int, cid: int, name: str, position: int) -> 
     }
 
 
+STAGE_CHANNEL = 13
+
+
+def stage_channel_payload(guild_id: int, cid: int, name: str, position: int) -> JSON:
+    """A stage channel (type 13): a voice channel whose joiners start in the audience."""
+    return {**voice_channel_payload(guild_id, cid, name, position), "type": STAGE_CHANNEL}
+
+
 class Model:
     def __init__(
         self,
@@ -230,6 +238,33 @@ class Model:
                 perms |= int(role["permissions"])
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
+        return perms
+
+    def channel_permissions(self, user_id: int, channel_id: int) -> int:
+        """Permissions in a channel, with its overwrites, as Discord computes them: @everyone's
+        overwrite, then the member's roles' (denies, then allows, all together), then the
+        member's own. https://discord.com/developers/docs/topics/permissions"""
+        perms = self.member_permissions(user_id)
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        overwrites = {o["id"]: o for o in self.channels[channel_id]["permission_overwrites"]}
+
+        def apply(perms: int, allow: int, deny: int) -> int:
+            return (perms & ~deny) | allow
+
+        everyone = overwrites.get(str(self.guild_id))
+        if everyone is not None:
+            perms = apply(perms, int(everyone["allow"]), int(everyone["deny"]))
+        member = self.guild_members.get(user_id)
+        roles = [overwrites.get(str(r)) for r in (member.roles if member else [])]
+        allow = deny = 0
+        for overwrite in (o for o in roles if o is not None and o["type"] == 0):
+            allow |= int(overwrite["allow"])
+            deny |= int(overwrite["deny"])
+        perms = apply(perms, allow, deny)
+        own = overwrites.get(str(user_id))
+        if own is not None and own["type"] == 1:
+            perms = apply(perms, int(own["allow"]), int(own["deny"]))
         return perms
 
     def set_overwrite(

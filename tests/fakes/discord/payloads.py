@@ -164,8 +164,8 @@ def voice_state(model: Model, user_id: int) -> JSON:
         "self_mute": bool(flags.get("self_mute", False)),
         "self_video": False,
         "self_stream": False,
-        "suppress": False,
-        "request_to_speak_timestamp": None,
+        "suppress": bool(flags.get("suppress", False)),
+        "request_to_speak_timestamp": flags.get("request_to_speak_timestamp"),
     }
 
 

@@ -31,7 +31,7 @@ from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interactions import FakeInteraction, Interactions
 from tests.fakes.discord.limits import ATTACHMENT_SIZE_MAX
 from tests.fakes.discord.messages import Messages
-from tests.fakes.discord.model import FakeUser, Member, Model
+from tests.fakes.discord.model import FakeUser, Member, Model, stage_channel_payload
 from tests.fakes.discord.protocol import JSON, Address, FakeClock
 from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.threads import Threads
@@ -163,6 +163,7 @@ class FakeDiscord:
         self._rest.add_routes(app.router)
         self._interactions.add_routes(app.router)
         self._threads.add_routes(app.router)
+        self._voice.add_routes(app.router)
         self._runner, self._address.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
@@ -211,6 +212,7 @@ class FakeDiscord:
         self._front.reset()
         self._rest.reset()
         self._gateway.reset()
+        self._voice.reset()
         self._faults.clear()
 
     # ------------------------------------------------------------------ the guild
@@ -389,6 +391,24 @@ class FakeDiscord:
     @property
     def bot_voice_channel(self) -> int | None:
         return self._voice.bot_voice_channel
+
+    @property
+    def bot_suppressed(self) -> bool:
+        """Whether the bot is in a stage channel's audience (what it plays, nobody hears)."""
+        return bool(self._model.voice_flags.get(self._model.bot_user.id, {}).get("suppress"))
+
+    @property
+    def voice_state_patches(self) -> list[JSON]:
+        """The bodies of the bot's PATCH /guilds/{id}/voice-states/@me, in order."""
+        return self._voice.voice_state_patches
+
+    def add_stage_channel(self, channel_id: int, name: str) -> JSON:
+        """Create a stage channel (type 13; state only: before the bot connects)."""
+        channel = stage_channel_payload(
+            self._model.guild_id, channel_id, name, len(self._model.channels)
+        )
+        self._model.channels[channel_id] = channel
+        return channel
 
     # ------------------------------------------------------------------ threads and forum posts
 
