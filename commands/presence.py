@@ -1,7 +1,9 @@
 """The status line under the bot's name, looked at every five minutes and sent when it changes.
 
 Discord keeps a presence for the session: a RESUME keeps it, a new session starts without
-one, so the line is sent again at once after a new READY.
+one, so the line is sent again at once after a new READY; unless the session before ended
+right after a line (a server that refuses the update and closes), then it waits
+(`services.presence_backoff`) instead of bringing about one reconnect per line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 
 import discord
 from discord.ext import commands, tasks
+
+from services.presence_backoff import PresenceBackoff
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +29,12 @@ class PresenceCog(commands.Cog):
         *,
         channel_ids: frozenset[int],
         now_playing: StatusSource,
+        backoff: PresenceBackoff | None = None,
     ) -> None:
         self._bot = bot
         self._channel_ids = channel_ids
         self._now_playing = now_playing
+        self._backoff = backoff or PresenceBackoff()
         self._shown: tuple[discord.ActivityType, str | None] | None = None  # what Discord has
 
     async def cog_load(self) -> None:
@@ -56,14 +62,27 @@ class PresenceCog(commands.Cog):
         # READY: a new session, without the line (a RESUME keeps it and says `on_resumed`).
         if self._shown is not None:
             self._shown = None
-            self.refresh.restart()
+            if self._backoff.may_send():
+                self.refresh.restart()  # else a later tick sends it, once the wait is over
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        wait = self._backoff.session_ended()
+        if wait is not None:
+            log.warning(
+                "the gateway session ended right after the presence line was sent: the "
+                "next line waits %.0f s",
+                wait,
+            )
 
     @tasks.loop(minutes=5)
     async def refresh(self) -> None:
         activity = self.describe()
         line = (activity.type, activity.name)
-        if line == self._shown:
+        if line == self._shown or not self._backoff.may_send():
             return
+        # Noted before it goes: the server may close the session before the send returns.
+        self._backoff.sent()
         try:
             await self._bot.change_presence(activity=activity)
             self._shown = line
