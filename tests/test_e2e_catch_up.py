@@ -195,3 +195,27 @@ async def test_a_message_discord_py_cannot_read_is_skipped_and_the_rest_are_stor
         f"catch-up of channel {GENERAL}: message {odd} skipped, it could not be read "
         "(TypeError: 'NoneType' object is not subscriptable)"
     )
+
+
+async def test_a_channel_whose_catch_up_fails_does_not_stop_the_next(
+    fake_discord: FakeDiscord, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE], 1, "broken before")
+        earlier = await post_many(fake_discord, RANDOM, [ALICE], 1, "broken random before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+        await eventually(lambda: _has(bot, RANDOM, earlier))
+    await post_many(fake_discord, GENERAL, [BRUNO], 2, "broken away")
+    away = await post_many(fake_discord, RANDOM, [CAROL], 2, "broken random away")
+    # GENERAL's history comes back as something that is not a list of messages at all.
+    fake_discord.fail_next(
+        "GET", f"/channels/{GENERAL}/messages", status=200, body={"unexpected": True}
+    )
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        await eventually(lambda: _has(bot, RANDOM, earlier + away))
+        await bot.services.tasks.wait_idle()
+        general = await stored_human_ids(bot, GENERAL)
+    assert general == ids(before)
+    [failed] = [r for r in caplog.records if r.getMessage().startswith("catch-up of channel")]
+    assert failed.getMessage() == f"catch-up of channel {GENERAL} failed"
+    assert failed.exc_info is not None
