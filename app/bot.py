@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import discord
@@ -109,6 +110,22 @@ def _shard_options(settings: Settings) -> dict[str, Any]:
     if settings.shard_ids is not None:
         options["shard_ids"] = list(settings.shard_ids)
     return options
+
+
+def unreadable_gateway_event(error: BaseException) -> str | None:
+    """The gateway event (READY, PRESENCE_UPDATE...) whose payload discord.py raised `error`
+    reading, or None when `error` came from elsewhere. Its parsers run inside
+    `DiscordWebSocket.received_message`, whose local `event` names the event; an exception
+    from a parser ends `bot.start()` with the frames of that call in its traceback."""
+    event = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        code = frame.f_code
+        if code.co_name == "received_message" and frame.f_globals.get("__name__") == (
+            "discord.gateway"
+        ):
+            named = frame.f_locals.get("event")
+            event = named if isinstance(named, str) else event
+    return event
 
 
 def point_at_discord(settings: Settings) -> None:

@@ -195,8 +195,16 @@ async def _check_discord(settings: Settings, rest: DiscordRest, report: Report) 
             "Try again later.",
         )
         return
-    flags = int(application.get("flags") or 0)
-    if flags & (GATEWAY_MESSAGE_CONTENT | GATEWAY_MESSAGE_CONTENT_LIMITED):
+    flags = application.get("flags")
+    if not isinstance(flags, int) or isinstance(flags, bool):
+        # A Discord-compatible server may not say: a warning, since nothing is known to be off.
+        report.warn(
+            "Discord: the application has no flags, so whether the Message Content intent is "
+            "enabled is unknown",
+            "Make sure the server delivers message content to the bot (on Discord: Message "
+            "Content Intent in the Developer Portal, your application > Bot).",
+        )
+    elif flags & (GATEWAY_MESSAGE_CONTENT | GATEWAY_MESSAGE_CONTENT_LIMITED):
         report.ok("Discord: the Message Content intent is enabled")
     else:
         report.fail(
@@ -241,6 +249,17 @@ async def _guild(rest: DiscordRest, guild_id: int, bot_id: int, report: Report) 
     if status != 200:
         report.fail(f"Discord: the bot is not a member of guild {guild_id}", invite)
         return None
+    roles = guild.get("roles")
+    if not roles:
+        # Discord sends them with the guild; a Discord-compatible server may have them only
+        # at their own endpoint. Without them every permission would look missing.
+        status, roles = await rest.get(f"/guilds/{guild_id}/roles")
+        if status != 200 or not isinstance(roles, list):
+            report.fail(
+                f"Discord: could not read the roles of guild {guild_id} ({_said(status, roles)})",
+                "Try again later.",
+            )
+            return None
     report.ok(f"Discord: the bot is a member of guild {guild.get('name')} ({guild_id})")
     return _Guild(
         guild_id=guild_id,
@@ -251,7 +270,7 @@ async def _guild(rest: DiscordRest, guild_id: int, bot_id: int, report: Report) 
             member_id=bot_id,
             role_ids=frozenset(int(r) for r in member.get("roles", [])),
         ),
-        roles={int(r["id"]): int(r["permissions"]) for r in guild.get("roles", [])},
+        roles={int(r["id"]): int(r["permissions"]) for r in roles},
     )
 
 

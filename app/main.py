@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from app.bot import AzureBot, point_at_discord
+from app.bot import AzureBot, point_at_discord, unreadable_gateway_event
 from app.check import report_settings_problems, run_checks
 from app.composition import open_services
 from app.logging_setup import configure_logging
@@ -160,8 +160,11 @@ async def run_bot(settings: Settings) -> int:
             opened.callback(watchdog.stop)
         problem = await run_until_closed(bot, settings)
         tripped = watchdog is not None and watchdog.tripped
-    # Printed once everything has closed, so that it is the last line.
+    # Printed once everything has closed, so that it is the last line; the heartbeat file
+    # (what `python -m app.health` and the operator read) says it too.
     if problem is not None:
+        if services.heartbeat is not None:
+            services.heartbeat.stop(because=problem)
         return fail(problem)
     return 1 if tripped else 0
 
@@ -181,6 +184,17 @@ async def run_until_closed(bot: AzureBot, settings: Settings) -> str | None:
         )
     except ShardStartRefused as refused:
         return str(refused)
+    except Exception as error:
+        # A payload discord.py cannot read (a Discord-compatible server that sends less than
+        # Discord does) ends the run: one line naming the event, not a traceback.
+        event = unreadable_gateway_event(error)
+        if event is None:
+            raise
+        return (
+            f"The gateway's {event} event could not be read by discord.py "
+            f"({type(error).__name__}: {error}): the server at DISCORD_GATEWAY_URL sends less "
+            "than Discord does there, or discord.py needs an update."
+        )
     return bot.stopped_because  # a shard lease lost while it ran, or None
 
 

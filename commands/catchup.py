@@ -7,6 +7,10 @@ background, each watched channel and thread has its history read (newest first, 
 CATCHUP_MESSAGES, back to where the bot stopped hearing it) and handed to
 `services.catch_up.CatchUp`, which holds every rule; the one late answer it may choose is
 posted like a live one.
+
+One bad message or channel costs only itself: a message discord.py cannot read (a
+Discord-compatible server's odd payload) is skipped and logged, and the rest of its page is
+taken; a channel whose catch-up fails is logged, and the next one is caught up.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 Readable = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread
 # Guild channels with a history of their own (a forum channel has none: its posts are threads).
 _WITH_HISTORY = (discord.TextChannel, discord.VoiceChannel, discord.StageChannel)
+PAGE = 100  # messages per GET /channels/{id}/messages, Discord's maximum
 
 
 class CatchUpCog(commands.Cog):
@@ -103,6 +108,9 @@ class CatchUpCog(commands.Cog):
                 await self._catch_up_channel(channel, window)
             except discord.HTTPException as error:
                 log.warning("catch-up of channel %s failed: %s", channel.id, error)
+            except Exception:
+                # A bug or an unreadable answer: that channel's backlog is lost, not the guild's.
+                log.exception("catch-up of channel %s failed", channel.id)
         if windows:
             log.info(
                 "catch-up of guild %s: %d channel(s) in %.2f s",
@@ -114,16 +122,16 @@ class CatchUpCog(commands.Cog):
     async def _catch_up_channel(self, channel: Readable, window: Window) -> CatchUpReport:
         limit = self._catch_up.limit
         started = time.monotonic()
-        fetched = [
-            m
-            async for m in channel.history(
-                limit=limit, after=discord.Object(window.after), oldest_first=False
-            )
-        ]
+        fetched, complete = await self._read_history(channel, window.after, limit)
         fetched.reverse()  # oldest first: the order they are counted in
-        history = [HistoryMessage(m.id, self._reader.facts(m)) for m in fetched]
+        history: list[HistoryMessage] = []
+        for message in fetched:
+            try:
+                history.append(HistoryMessage(message.id, self._reader.facts(message)))
+            except Exception as error:
+                _skipped(channel, message.id, error)
         read = time.monotonic()
-        report = await self._catch_up.take(window, history, complete=len(fetched) < limit)
+        report = await self._catch_up.take(window, history, complete=complete)
         log.info(
             "caught up %s (history read in %.2f s, taken in %.2f s)",
             report.describe(),
@@ -143,3 +151,41 @@ class CatchUpCog(commands.Cog):
                 message=answer.message_id,
             )
         return report
+
+    async def _read_history(
+        self, channel: Readable, after: int, limit: int
+    ) -> tuple[list[discord.Message], bool]:
+        """The channel's messages above `after`, newest first, at most `limit`, and whether
+        they reach back to `after`. Read page by page like `channel.history` does, but each
+        message is made on its own: `history` ends at the first payload discord.py cannot
+        read, which here is skipped (and logged) instead."""
+        # discord.py's own pieces: its HTTP client and the channel's connection state, the
+        # ones `history` uses (neither is documented, both are stable across 2.x).
+        state = channel._state
+        messages: list[discord.Message] = []
+        before: int | None = None
+        left = limit
+        while left > 0:
+            asked = min(left, PAGE)
+            page = await state.http.logs_from(channel.id, asked, before=before)
+            left -= len(page)
+            newer = [raw for raw in page if int(raw["id"]) > after]
+            for raw in newer:
+                try:
+                    messages.append(state.create_message(channel=channel, data=raw))
+                except Exception as error:
+                    _skipped(channel, int(raw["id"]), error)
+            if len(newer) < len(page) or len(page) < asked:
+                return messages, True  # the window, or the whole history, ends in this page
+            before = int(page[-1]["id"])
+        return messages, False
+
+
+def _skipped(channel: Readable, message_id: int, error: Exception) -> None:
+    log.warning(
+        "catch-up of channel %s: message %s skipped, it could not be read (%s: %s)",
+        channel.id,
+        message_id,
+        type(error).__name__,
+        error,
+    )

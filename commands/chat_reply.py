@@ -2,9 +2,10 @@
 
 The first part of a reply answers the trigger (a message reference that must exist): if the
 trigger was deleted meanwhile, the member removed what the reply answered and nothing is
-posted; if Discord refuses the reference for another reason, the reply goes out once more
-without it. Every decision (and every trigger skipped) is kept in `decisions`, bounded, for
-operators and tests.
+posted; if the reply is refused for another reason (any 400: Discord names the reference in
+its error, a Discord-compatible server may say anything), it goes out once more without it.
+Every decision (and every trigger skipped) is kept in `decisions`, bounded, for operators and
+tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from services.reply_policy import Trigger
 log = logging.getLogger(__name__)
 
 _NO_PINGS = discord.AllowedMentions.none()
-_INVALID_FORM_BODY = 50035
+_BAD_REQUEST = 400
 
 
 class _TriggerGone(Exception):
@@ -33,13 +34,10 @@ class _TriggerGone(Exception):
 
 
 def _reference_refused(error: discord.HTTPException) -> bool:
-    """Discord's answer to a message reference it will not take (400, Invalid Form Body,
-    with an error under `message_reference`)."""
-    return (
-        error.status == 400
-        and error.code == _INVALID_FORM_BODY
-        and "message_reference" in error.text
-    )
+    """A reply the server would not take as a reply. Discord says 400 Invalid Form Body with
+    an error under `message_reference`; other servers say 400 in their own words, so any 400
+    earns one more try without the reference (a body refused for itself fails again, once)."""
+    return error.status == _BAD_REQUEST
 
 
 class ChatReplies:

@@ -4,7 +4,9 @@ Every server the bot is in sees the same line, so it never shows one server's co
 track's title, a private media server's file name): only how many servers hear music.
 
 Discord keeps a presence for the session: a RESUME keeps it, a new session starts without
-one, so the line is sent again at once after a new READY.
+one, so the line is sent again at once after a new READY; unless the session before ended
+right after a line (a server that refuses the update and closes), then it waits
+(`services.presence_backoff`) instead of bringing about one reconnect per line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 
 import discord
 from discord.ext import commands, tasks
+
+from services.presence_backoff import PresenceBackoff
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +32,12 @@ class PresenceCog(commands.Cog):
         *,
         channel_ids: frozenset[int],
         playing_count: PlayingCount,
+        backoff: PresenceBackoff | None = None,
     ) -> None:
         self._bot = bot
         self._channel_ids = channel_ids
         self._playing_count = playing_count
+        self._backoff = backoff or PresenceBackoff()
         self._shown: tuple[discord.ActivityType, str | None] | None = None  # what Discord has
 
     async def cog_load(self) -> None:
@@ -62,14 +68,27 @@ class PresenceCog(commands.Cog):
         # READY: a new session, without the line (a RESUME keeps it and says `on_resumed`).
         if self._shown is not None:
             self._shown = None
-            self.refresh.restart()
+            if self._backoff.may_send():
+                self.refresh.restart()  # else a later tick sends it, once the wait is over
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        wait = self._backoff.session_ended()
+        if wait is not None:
+            log.warning(
+                "the gateway session ended right after the presence line was sent: the "
+                "next line waits %.0f s",
+                wait,
+            )
 
     @tasks.loop(minutes=5)
     async def refresh(self) -> None:
         activity = self.describe()
         line = (activity.type, activity.name)
-        if line == self._shown:
+        if line == self._shown or not self._backoff.may_send():
             return
+        # Noted before it goes: the server may close the session before the send returns.
+        self._backoff.sent()
         try:
             await self._bot.change_presence(activity=activity)
             self._shown = line

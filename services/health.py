@@ -46,6 +46,7 @@ class Heartbeat:
         self._expected: frozenset[int] = frozenset({0})
         self._up: set[int] = set()
         self._down_since: float | None = None  # wall time the first missing shard dropped
+        self._stopped_because: str | None = None  # why the bot stopped on its own, if it did
         # Starting counts as a beat: the watchdog gives a new process its whole delay.
         self._last_beat = time.monotonic()
 
@@ -77,8 +78,10 @@ class Heartbeat:
         self._mark_down()
         return was_up
 
-    def stop(self) -> None:
-        """The bot is shutting down: not healthy any more."""
+    def stop(self, *, because: str | None = None) -> None:
+        """The bot is shutting down: not healthy any more; `because`, the line that says why
+        it could not go on, is kept in the file."""
+        self._stopped_because = because or self._stopped_because
         self._up.clear()
         self._mark_down()
 
@@ -86,7 +89,10 @@ class Heartbeat:
         if self._down_since is None:
             self._down_since = time.time()
         missing = sorted(self._expected - self._up)
-        self._write({"connected": False, "at": self._down_since, "down": missing})
+        state: dict[str, object] = {"connected": False, "at": self._down_since, "down": missing}
+        if self._stopped_because is not None:
+            state["stopped"] = self._stopped_because
+        self._write(state)
 
     def beat(self) -> None:
         """Refresh the file, if connected (called every `interval` seconds)."""
@@ -126,6 +132,9 @@ def read_health(path: Path, *, now: float | None = None) -> Health:
     except (OSError, ValueError, KeyError, TypeError) as error:
         return Health(False, f"unreadable heartbeat at {path}: {error}")
     if not state.get("connected"):
+        stopped = state.get("stopped")
+        if isinstance(stopped, str) and stopped:
+            return Health(False, f"stopped: {stopped}")
         down = state.get("down")
         if isinstance(down, list) and down and down != [0]:
             shards = ", ".join(str(shard) for shard in down)

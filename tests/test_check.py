@@ -126,6 +126,30 @@ async def test_the_message_content_intent_off(
     )
 
 
+@pytest.mark.usefixtures("synced")
+async def test_a_server_without_roles_in_the_guild_or_flags_passes_with_one_warning(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    """A Discord-compatible server nobody here wrote: the roles are only at their endpoint,
+    and the application has no flags (issue 18)."""
+    with fake_discord.foreign() as quirks:
+        quirks.guild_without_roles = True
+        quirks.application_without_flags = True
+        code, lines = await check(settings)
+    assert code == 0, "\n".join(lines)
+    assert failures(lines) == []
+    warnings = [line for line in lines if "(warning)" in line]
+    assert warnings == [
+        "✗ Discord: the application has no flags, so whether the Message Content intent is "
+        "enabled is unknown (warning). Fix: Make sure the server delivers message content to "
+        "the bot (on Discord: Message Content Intent in the Developer Portal, your application "
+        "> Bot)."
+    ]
+    text = "\n".join(lines)
+    assert f"✓ Discord: #general ({GENERAL}): the bot can read, send, embed" in text
+    assert any(r.path == f"/guilds/{GUILD_ID}/roles" for r in fake_discord.requests)
+
+
 async def test_the_bot_not_in_the_guild(fake_discord: FakeDiscord, settings: Settings) -> None:
     member = fake_discord.guild_members.pop(fake_discord.bot_user.id)
     try:

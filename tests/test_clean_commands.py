@@ -146,3 +146,28 @@ async def test_the_presence_line_is_sent_only_when_its_text_changes(
         await cog.refresh()
         await fake_discord.wait_for_state(lambda: len(fake_discord.presences) == sent + 1)
         assert _names(fake_discord)[-1] == "#lounge, #random"
+
+
+async def test_a_presence_line_that_ends_the_session_is_backed_off_not_resent(
+    fake_discord: FakeDiscord, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Discord-compatible server closes the session on every presence update (issue 18)."""
+    with fake_discord.foreign() as quirks:
+        quirks.close_after_presence = 1000
+        sent = len(fake_discord.presences)
+        async with running_bot(fake_discord, settings):
+            started = fake_discord.identify_count
+            await fake_discord.wait_for_state(lambda: len(fake_discord.presences) == sent + 1)
+            # The session it ended cannot RESUME: the bot IDENTIFYs a new one.
+            await fake_discord.wait_for_state(
+                lambda: fake_discord.identify_count > started and fake_discord.connected,
+                timeout=20,
+            )
+            # Without the back-off the new session's line follows its READY at once.
+            with pytest.raises(TimeoutError):
+                await fake_discord.wait_for_state(
+                    lambda: len(fake_discord.presences) > sent + 1, timeout=3
+                )
+            assert fake_discord.identify_count == started + 1
+    [warning] = [r for r in caplog.records if "presence line was sent" in r.getMessage()]
+    assert warning.getMessage().endswith("the next line waits 300 s")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.bot import AzureBot
 from app.settings import Settings
 from tests.azure_brain import Brain
@@ -167,3 +169,53 @@ async def test_a_message_arriving_live_during_the_catch_up_is_counted_once(
 async def _stored_last(bot: AzureBot, channel_id: int, message: JSON) -> bool:
     last = await bot.services.store.last_in_channel(channel_id, 1)
     return bool(last) and last[0].message_id == int(message["id"])
+
+
+async def test_a_message_discord_py_cannot_read_is_skipped_and_the_rest_are_stored(
+    fake_discord: FakeDiscord, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Discord-compatible server sends `"thread": null`, on which discord.py raises."""
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE], 2, "odd before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+    away = await post_many(fake_discord, GENERAL, [BRUNO, CAROL], 4, "odd away")
+    elsewhere = await post_many(fake_discord, RANDOM, [CAROL], 1, "odd elsewhere")
+    odd = int(away[1]["id"])
+    with fake_discord.foreign() as quirks:
+        quirks.null_thread_in_history = {odd}
+        async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+            readable = [m for m in away if int(m["id"]) != odd]
+            await eventually(lambda: _has(bot, GENERAL, before + readable))
+            await eventually(lambda: _has(bot, RANDOM, elsewhere))
+            await bot.services.tasks.wait_idle()
+            count = await bot.services.store.channel_count(GENERAL)
+    assert count == 5
+    [skipped] = [r for r in caplog.records if "skipped, it could not be read" in r.getMessage()]
+    assert skipped.getMessage() == (
+        f"catch-up of channel {GENERAL}: message {odd} skipped, it could not be read "
+        "(TypeError: 'NoneType' object is not subscriptable)"
+    )
+
+
+async def test_a_channel_whose_catch_up_fails_does_not_stop_the_next(
+    fake_discord: FakeDiscord, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        before = await post_many(fake_discord, GENERAL, [ALICE], 1, "broken before")
+        earlier = await post_many(fake_discord, RANDOM, [ALICE], 1, "broken random before")
+        await eventually(lambda: _has(bot, GENERAL, before))
+        await eventually(lambda: _has(bot, RANDOM, earlier))
+    await post_many(fake_discord, GENERAL, [BRUNO], 2, "broken away")
+    away = await post_many(fake_discord, RANDOM, [CAROL], 2, "broken random away")
+    # GENERAL's history comes back as something that is not a list of messages at all.
+    fake_discord.fail_next(
+        "GET", f"/channels/{GENERAL}/messages", status=200, body={"unexpected": True}
+    )
+    async with running_bot(fake_discord, settings, reply_every=1000) as bot:
+        await eventually(lambda: _has(bot, RANDOM, earlier + away))
+        await bot.services.tasks.wait_idle()
+        general = await stored_human_ids(bot, GENERAL)
+    assert general == ids(before)
+    [failed] = [r for r in caplog.records if r.getMessage().startswith("catch-up of channel")]
+    assert failed.getMessage() == f"catch-up of channel {GENERAL} failed"
+    assert failed.exc_info is not None

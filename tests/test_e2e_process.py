@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
+
 from app.settings import Settings
+from services.health import HEARTBEAT_FILE, read_health
 from services.store import LogStore
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -105,3 +108,27 @@ async def test_kill_9_mid_conversation_loses_nothing(
     assert count == 10
     assert reply["message_reference"]["message_id"] == later[-1]["id"]
     assert len(brain.decisions) == 2
+
+
+@pytest.mark.parametrize(
+    ("quirk", "event"),
+    [("ready_without_shard", "READY"), ("presence_echo_without_status", "PRESENCE_UPDATE")],
+)
+async def test_a_gateway_payload_discord_py_cannot_read_is_one_line_and_in_the_health_file(
+    fake_discord: FakeDiscord, settings: Settings, quirk: str, event: str
+) -> None:
+    """A Discord-compatible server that sends less than Discord (issue 18, finding 11)."""
+    with fake_discord.foreign() as quirks:
+        setattr(quirks, quirk, True)
+        process = await run_app(process_environment(settings, fake_discord))
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    output = (out + err).decode()
+    assert "Traceback" not in output, output
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith(f"The gateway's {event} event could not be read by discord.py (")
+    assert "KeyError" in last
+    assert output.count(f"{event} event") == 1, output
+    health = read_health(settings.data_dir / HEARTBEAT_FILE)
+    assert not health.ok
+    assert health.reason == f"stopped: {last}"

@@ -97,6 +97,31 @@ async def test_a_reference_refused_for_another_reason_is_sent_once_without_it(
     assert sent_after(fake_discord, RANDOM, posted[0]) == [reply]
 
 
+async def test_a_reference_refused_with_another_server_s_400_is_sent_once_without_it(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    """A Discord-compatible server nobody here wrote refuses replies in its own words."""
+    fake_azure.responder = Brain()
+    with fake_discord.foreign() as quirks:
+        quirks.reference_refused_with = {"code": 0, "message": "Bad Request"}
+        async with running_bot(fake_discord, settings) as bot:
+            posted = await post_many(fake_discord, RANDOM, [BRUNO], 5, "foreign reference")
+            [reply] = await fake_discord.wait_for_sent(
+                lambda m: m in sent_after(fake_discord, RANDOM, posted[0])
+            )
+            await bot.services.tasks.wait_idle()
+    attempts = [
+        r
+        for r in fake_discord.requests
+        if r.method == "POST"
+        and r.path == f"/channels/{RANDOM}/messages"
+        and r.json["content"] == "re: foreign reference 5"
+    ]
+    assert [bool(r.json.get("message_reference")) for r in attempts] == [True, False]
+    assert reply.get("message_reference") is None
+    assert sent_after(fake_discord, RANDOM, posted[0]) == [reply]
+
+
 async def test_a_reply_to_an_older_message_shows_the_model_what_it_answers(
     fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
 ) -> None:

@@ -45,6 +45,7 @@ from tests.fakes.discord.protocol import (
     Address,
     json_response,
 )
+from tests.fakes.discord.quirks import Quirks
 from tests.fakes.discord.waits import Notifier
 
 
@@ -99,8 +100,9 @@ async def _ignore(d: JSON) -> None:
 
 
 class Gateway:
-    def __init__(self, model: Model, notifier: Notifier, address: Address) -> None:
+    def __init__(self, model: Model, notifier: Notifier, address: Address, quirks: Quirks) -> None:
         self._model = model
+        self._quirks = quirks
         self._notifier = notifier
         self._address = address
         self.sessions: dict[str, Session] = {}
@@ -295,6 +297,14 @@ class Gateway:
                 elif op == OP_PRESENCE:
                     self.presences.append(d)
                     self._notifier.notify()
+                    if mine is not None and self._quirks.presence_echo_without_status:
+                        echo = payloads.presence_echo_without_status(self._model, d)
+                        await self._dispatch_to(mine, "PRESENCE_UPDATE", echo)
+                    if self._quirks.close_after_presence is not None:
+                        if mine is not None:
+                            self.sessions.pop(mine.session_id, None)
+                        await ws.close(code=self._quirks.close_after_presence)
+                        break
                 elif op == OP_VOICE_STATE:
                     self.voice_state_requests.append(d)
                     self._notifier.notify()
@@ -342,6 +352,8 @@ class Gateway:
             resume_gateway_url=self._address.gateway_url,
             guild_ids=guild_ids,
         )
+        if self._quirks.ready_without_shard:
+            ready.pop("shard", None)
         await self._dispatch_to(session, "READY", ready)
         for guild_id in guild_ids:
             guild = payloads.guild_create_for(self._model, guild_id)

@@ -255,3 +255,13 @@ def members_chunk(model: Model, d: JSON) -> JSON:
     if d.get("presences"):
         chunk["presences"] = []
     return chunk
+
+
+def presence_echo_without_status(model: Model, presence: JSON) -> JSON:
+    """A server's echo of the bot's own op 3, as PRESENCE_UPDATE, lacking Discord's `status`."""
+    return {
+        "user": {"id": str(model.bot_user.id)},
+        "guild_id": str(model.guild_id),
+        "activities": list(presence.get("activities") or []),
+        "client_status": {},
+    }

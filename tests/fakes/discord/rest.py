@@ -12,6 +12,7 @@ from tests.fakes.discord.limits import commands_errors, refused_body
 from tests.fakes.discord.messages import Messages, attachments_from
 from tests.fakes.discord.model import Model
 from tests.fakes.discord.protocol import API_PREFIX, JSON, Dispatch, error, json_response
+from tests.fakes.discord.quirks import Quirks
 from tests.fakes.discord.waits import Notifier
 
 _UNKNOWN_REFERENCE = {
@@ -23,9 +24,15 @@ _UNKNOWN_REFERENCE = {
 
 class Rest:
     def __init__(
-        self, model: Model, messages: Messages, notifier: Notifier, dispatch: Dispatch
+        self,
+        model: Model,
+        messages: Messages,
+        notifier: Notifier,
+        dispatch: Dispatch,
+        quirks: Quirks,
     ) -> None:
         self._model = model
+        self._quirks = quirks
         self._messages = messages
         self._notifier = notifier
         self._dispatch = dispatch
@@ -70,7 +77,10 @@ class Rest:
         return json_response(payloads.me_payload(self._model))
 
     async def _get_application(self, request: web.Request) -> web.Response:
-        return json_response(payloads.application_payload(self._model))
+        application = payloads.application_payload(self._model)
+        if self._quirks.application_without_flags:
+            del application["flags"]
+        return json_response(application)
 
     async def _create_dm(self, request: web.Request) -> web.Response:
         body = request[BODY] or {}
@@ -100,6 +110,9 @@ class Rest:
             return error(404, 10003, "Unknown Channel")
         body: JSON = request[BODY] or {}
         files: list[JSON] = request[FILES]
+        refused = self._quirks.reference_refused_with
+        if refused is not None and body.get("message_reference"):
+            return json_response(refused, 400)
         content = body.get("content") or ""
         if (refused := refused_body(body, files)) is not None:
             return refused
@@ -161,7 +174,10 @@ class Rest:
             msgs = [m for m in msgs if int(m["id"]) > after][:limit]
         else:
             msgs = msgs[-limit:]
-        return json_response(list(reversed(msgs)))
+        odd = self._quirks.null_thread_in_history
+        return json_response(
+            [{**m, "thread": None} if int(m["id"]) in odd else m for m in reversed(msgs)]
+        )
 
     async def _get_message(self, request: web.Request) -> web.Response:
         msg = self._message_in(request)
@@ -221,6 +237,8 @@ class Rest:
         if (err := self._check_guild(request)) is not None:
             return err
         data = payloads.guild_payload(self._model)
+        if self._quirks.guild_without_roles:
+            del data["roles"]
         if request.query.get("with_counts") in ("true", "1", "True"):
             data["approximate_member_count"] = len(self._model.guild_members)
             data["approximate_presence_count"] = 0

@@ -33,6 +33,7 @@ from tests.fakes.discord.limits import ATTACHMENT_SIZE_MAX
 from tests.fakes.discord.messages import Messages
 from tests.fakes.discord.model import FakeUser, Member, Model, stage_channel_payload
 from tests.fakes.discord.protocol import JSON, Address, FakeClock
+from tests.fakes.discord.quirks import Quirks
 from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.threads import Threads
 from tests.fakes.discord.voice import Voice
@@ -137,11 +138,12 @@ class FakeDiscord:
         self._address = Address()
         self._notifier = Notifier()
         self._faults = Faults()
+        self._quirks = Quirks()
         self._front = Front(self._model, self._notifier, self._faults)
-        self._gateway = Gateway(self._model, self._notifier, self._address)
+        self._gateway = Gateway(self._model, self._notifier, self._address, self._quirks)
         dispatch = self._gateway.dispatch
         self._messages = Messages(self._model, self._address, dispatch)
-        self._rest = Rest(self._model, self._messages, self._notifier, dispatch)
+        self._rest = Rest(self._model, self._messages, self._notifier, dispatch, self._quirks)
         self._clock = FakeClock()
         self._interactions = Interactions(
             self._model, self._messages, self._notifier, dispatch, self._clock
@@ -214,6 +216,7 @@ class FakeDiscord:
         self._gateway.reset()
         self._voice.reset()
         self._faults.clear()
+        self._quirks.reset()
 
     # ------------------------------------------------------------------ the guild
 
@@ -510,6 +513,16 @@ class FakeDiscord:
         """Hold the matching requests (method and path prefix after /api/v10) until the
         returned hold is released; :meth:`reset` releases every hold."""
         return self._faults.hold(method, path_prefix)
+
+    @contextlib.contextmanager
+    def foreign(self) -> Iterator[Quirks]:
+        """Behave, for the block, like a Discord-compatible server nobody here wrote: the test
+        turns on the quirks it wants on the yielded :class:`Quirks`; all are off afterwards."""
+        self._quirks.reset()
+        try:
+            yield self._quirks
+        finally:
+            self._quirks.reset()
 
     # ------------------------------------------------------------------ waiting
 
