@@ -110,9 +110,9 @@ class Rest:
             return error(404, 10003, "Unknown Channel")
         body: JSON = request[BODY] or {}
         files: list[JSON] = request[FILES]
-        refused = self._quirks.reference_refused_with
-        if refused is not None and body.get("message_reference"):
-            return json_response(refused, 400)
+        odd_refusal = self._quirks.reference_refused_with
+        if odd_refusal is not None and body.get("message_reference"):
+            return json_response(odd_refusal, 400)
         content = body.get("content") or ""
         if (refused := refused_body(body, files)) is not None:
             return refused
