@@ -1191,7 +1191,7 @@ class PostgresStore:
         (message_id) DO NOTHING`.
 
         With `sealed` (and a cipher), the authors' names and texts come sealed already, with
-        this store's key (`LogStore.export_messages(sealed=True)`), and are stored as they
+        this store's key (`SqliteStore.export_messages(sealed=True)`), and are stored as they
         are; a batch whose first text this key cannot open raises `EncryptionKeyError`.
         """
         if not messages:
