@@ -14,6 +14,9 @@ Threads of its own, so nothing else in the process (yt-dlp, `asyncio.to_thread`)
   nothing applied;
 - two reader threads, each with its own read-only connection (WAL lets them read beside the
   writer);
+- one checkpointer thread with its own connection copies the WAL into the file beside the
+  writer (a passive checkpoint does not block it), so no commit waits for SQLite's automatic
+  checkpoint, which would run inside the writer's commit;
 - one thread for the TinyDB files, which are not thread-safe.
 
 Durability: WAL with `synchronous=NORMAL` for groups of adds and counts (a kill -9 loses
@@ -23,8 +26,8 @@ from Discord), and `synchronous=FULL` for any group that changes a member's docu
 removes anything: an opt-out or a forget is never undone by a power loss.
 
 Deleted text leaves the disk: `secure_delete` zeroes freed space in the file, and after a group
-that removed or replaced text the WAL is checkpointed and truncated, so no old page image keeps
-it there either.
+that removed or replaced text the writer checkpoints and truncates the WAL before it answers,
+so once a delete, edit, forget or expiry returns, no old page image keeps the text either.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ BATCH = 5_000  # rows per statement when forgetting or expiring many
 EXPORT_BATCH = 5_000  # messages per batch handed out by `export_messages`
 READ_THREADS = 2
 BUSY_TIMEOUT_SECONDS = 30.0
+CHECKPOINT_EVERY_SECONDS = 1.0  # at most one passive checkpoint a second, after writes
+WAL_SIZE_LIMIT = 16 * 1024 * 1024  # bytes the WAL file keeps after it restarts
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _SEALED_DOCUMENT_FIELDS = ("author_name", "content")
@@ -193,6 +198,11 @@ class SqliteStore:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+        )
+        self._written = threading.Event()  # set by the writer after a commit
+        self._stopping = threading.Event()
         self._readers = concurrent.futures.ThreadPoolExecutor(
             READ_THREADS, thread_name_prefix="sqlite-read"
         )
@@ -238,6 +248,8 @@ class SqliteStore:
             if mode != "wal":
                 raise StoreFileError(f"{self.path}: SQLite refused WAL mode ({mode})")
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's work
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._migrate(connection)
             self._import_legacy(connection)
         except sqlite3.DatabaseError as error:
@@ -381,6 +393,7 @@ class SqliteStore:
             self._fail_queued_forever(error)
             return
         self._ready.set_result(None)
+        self._checkpointer.start()
         durable = False
         try:
             while True:
@@ -407,8 +420,25 @@ class SqliteStore:
                 if stop:
                     return
         finally:
+            self._written.set()  # wakes the checkpointer, which sees `_stopping` and ends
+            self._checkpointer.join()
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.close()
+
+    def _checkpoint_loop(self) -> None:
+        connection = self._connect(writer=True)
+        try:
+            while True:
+                self._written.wait()
+                self._written.clear()
+                if self._stopping.is_set():
+                    return
+                with contextlib.suppress(sqlite3.Error):  # busy: the next round does it
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                # Throttle: after a burst of commits, one checkpoint a second is plenty.
+                self._stopping.wait(CHECKPOINT_EVERY_SECONDS)
+        finally:
             connection.close()
 
     def _fail_queued_forever(self, error: BaseException) -> None:
@@ -445,13 +475,15 @@ class SqliteStore:
                 _settle(job.future, None, failure)
             return
         self._note_problem(None)
-        for job, (result, error) in zip(group, outcomes, strict=True):
-            _settle(job.future, result, error)
         if any(job.removes for job in group):
             # The old page images of removed text are in the WAL until a checkpoint copies
-            # and truncates it (secure_delete zeroes them in the main file).
+            # and truncates it (secure_delete zeroes them in the main file): done before the
+            # callers hear back, so a returned delete has left the disk.
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for job, (result, refused) in zip(group, outcomes, strict=True):
+            _settle(job.future, result, refused)
+        self._written.set()
 
     def _note_problem(self, problem: str | None) -> None:
         """One log line when writes start failing, one when they work again."""
@@ -657,6 +689,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        self._stopping.set()
         self._queue.put(_STOP)
         await asyncio.to_thread(self._writer.join)
         self._readers.shutdown(wait=True)
