@@ -169,6 +169,7 @@ def print_churn(size: int, churn: dict[str, Any]) -> None:
     )
     print()
     grown = control["reopened"]["bytes"] - control["before"]["bytes"]
+    within = reopened["bytes"] <= control["reopened"]["bytes"]
     print(
         f"Data added: the control (a copy of the same store taking the same "
         f"{control['added']:,} new messages, without the changes) grew from "
@@ -176,8 +177,7 @@ def print_churn(size: int, churn: dict[str, Any]) -> None:
         f"closed (WAL checkpointed), so the new data took {_mb(grown)} MB (at the bytes per "
         f"message of the store before: ~{_mb(churn['added_bytes_estimate'])} MB). With the "
         f"changes, closed: {_mb(reopened['bytes'])} MB, "
-        f"{'no larger than' if reopened['bytes'] <= control['reopened']['bytes'] else 'LARGER than'}"
-        " before plus the new data."
+        f"{'no larger than' if within else 'LARGER than'} before plus the new data."
     )
     probe = churn["probe"]
     print(
