@@ -417,7 +417,7 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     time_box = TINYDB_TIME_BOX if kind == "tinydb" else None
     rng = random.Random(5)
     sample = list(dataset.messages(rng.randrange(size), 2_000))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"baseline_rss_mb": _peak_rss_mb()}  # imports and dataset
 
     started = time.perf_counter()
     store = STORES[kind](path)  # type: ignore[call-arg]
@@ -469,13 +469,18 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     await store.settle()
     results["retention_purged"] = time.perf_counter() - started
     await store.close()
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peak_rss_mb"] = _peak_rss_mb()
+    results["store_rss_mb"] = results["peak_rss_mb"] - results["baseline_rss_mb"]
     results["file_mb"] = (
         await _database_bytes(os.environ[POSTGRES_URL])
         if kind == "postgres"
         else _size_on_disk(path)
     ) / 2**20
     return results
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _database_bytes(url: str) -> int:
@@ -507,7 +512,7 @@ async def churn_and_probe(path: Path, size: int, changes: int) -> dict[str, Any]
     await reopened.last_of_channel(1_000, 5)
     results["reopened"] = disk_figures(path)
     await reopened.close()
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peak_rss_mb"] = _peak_rss_mb()
     return results
 
 

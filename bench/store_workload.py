@@ -225,7 +225,10 @@ async def churn(
 ) -> dict[str, Any]:
     """Run the plan with `CHURN_WRITERS` callers at once; the open descriptors, files and bytes
     of `data_dir` before and after (after `settle`), the messages added, and how long each
-    change took. With `time_box`, stops taking new work once that many seconds have passed."""
+    change took. Members delete minutes apart, not in bursts: each change is followed by
+    `settle` (the store's background work it started) before the next change begins, while
+    the adds go on. With `time_box`, stops taking new work once that many seconds have
+    passed."""
     # Both of the readers' threads open their connection before the "before" figure.
     await asyncio.gather(*(store.last_in_channel(1_000 + n, 5) for n in range(8)))
     if settle is not None:
@@ -236,6 +239,7 @@ async def churn(
     change_seconds: list[float] = []
     began = time.perf_counter()
     edited_at = START + timedelta(days=400)
+    one_change_at_a_time = asyncio.Lock()
 
     async def writer() -> None:
         nonlocal added, done_changes
@@ -244,13 +248,16 @@ async def churn(
                 await store.add(step, counted=True)
                 added += 1
             else:
-                start = time.perf_counter()
-                if step.kind == "delete":
-                    await store.delete(step.message_id)
-                else:
-                    await store.edit(step.message_id, f"edited {step.message_id}", edited_at)
-                change_seconds.append(time.perf_counter() - start)
-                done_changes += 1
+                async with one_change_at_a_time:
+                    start = time.perf_counter()
+                    if step.kind == "delete":
+                        await store.delete(step.message_id)
+                    else:
+                        await store.edit(step.message_id, f"edited {step.message_id}", edited_at)
+                    change_seconds.append(time.perf_counter() - start)
+                    done_changes += 1
+                    if settle is not None:
+                        await settle()
             if time_box is not None and time.perf_counter() - began > time_box:
                 return
 
