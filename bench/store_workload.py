@@ -115,10 +115,20 @@ def disk_figures(directory: Path) -> dict[str, int]:
 def files_holding(directory: Path, needle: bytes) -> list[str]:
     """The files of `directory` (recursively) whose bytes contain `needle`."""
     return [
-        str(path.relative_to(directory))
-        for path in files_in(directory)
-        if needle in path.read_bytes()
+        str(path.relative_to(directory)) for path in files_in(directory) if _holds(path, needle)
     ]
+
+
+def _holds(path: Path, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the file's bytes contain `needle`, read a chunk at a time (so a large database
+    does not count in the process's peak memory), chunks overlapping by the needle's length."""
+    with path.open("rb") as handle:
+        tail = b""
+        while block := handle.read(chunk):
+            if needle in tail + block:
+                return True
+            tail = block[-(len(needle) - 1) :]
+    return False
 
 
 # -- the event loop's stalls ------------------------------------------------------------------
