@@ -18,6 +18,7 @@ from services.store.model import (
     StateKind,
     StateStore,
     StoredMessage,
+    StoreOutageError,
 )
 from services.store.sqlite import SqliteStore, StoreFileError, StoreWriteError
 
@@ -35,6 +36,7 @@ __all__ = [
     "StateKind",
     "StateStore",
     "StoreFileError",
+    "StoreOutageError",
     "StoreWriteError",
     "StoredMessage",
 ]

@@ -20,6 +20,12 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 
+class StoreOutageError(Exception):
+    """The store cannot take writes now (a full or failing disk, a database out of reach):
+    nothing of the call that raised it is stored. The store logs the outage once; callers
+    go on without what they could not store."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     message_id: int

@@ -83,6 +83,7 @@ from services.store.model import (
     LeaseHolder,
     StateKind,
     StoredMessage,
+    StoreOutageError,
 )
 
 T = TypeVar("T")
@@ -165,7 +166,7 @@ _COPY_REFUSED: tuple[type[BaseException], ...] = (
 )
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(StoreOutageError):
     """PostgreSQL could not be reached, or refused us; the message is one line, without the
     URL (it holds a password)."""
 

@@ -58,6 +58,7 @@ from services.store.model import (
     LeaseHolder,
     StateKind,
     StoredMessage,
+    StoreOutageError,
 )
 from services.store.server_documents import SERVER_KINDS, ServerDocuments
 
@@ -120,7 +121,7 @@ class StoreFileError(Exception):
     """The database file is not this bot's store, is damaged, or is newer than this code."""
 
 
-class StoreWriteError(OSError):
+class StoreWriteError(StoreOutageError):
     """A group of writes did not commit: none of it is stored."""
 
 
