@@ -24,6 +24,7 @@ from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
 from services.store import STATE_KINDS, SqliteStore, StoredMessage
 from services.store.migrate_store import migrate_store
 from services.store.postgres import PostgresStore
+from services.store.server_documents import SERVER_KINDS
 from tests.postgres_server import PostgresDatabase
 
 GUILD = 10
@@ -161,8 +162,10 @@ async def fill(store: SqliteStore) -> None:
     await store.delete(1004)
     await store.count(2, 9_999)
     for number, kind in enumerate(STATE_KINDS):
-        for key in range(number + 1):
-            await store.put_state(kind, f"{GUILD}:{key}", {"v": 1, "kind": kind, "n": key})
+        for n in range(number + 1):
+            # A server's documents are keyed by its id, a member's by guild and member.
+            key = str(GUILD + n) if kind in SERVER_KINDS else f"{GUILD}:{n}"
+            await store.put_state(kind, key, {"v": 1, "kind": kind, "n": n})
 
 
 class Stop(Exception):
