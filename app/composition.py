@@ -58,10 +58,10 @@ from services.reply_policy import FloodGuard, ReplyPolicy
 from services.retention import RetentionJob
 from services.store import (
     LeaseStore,
-    LogStore,
     MemoryLeases,
     MemoryStore,
     MessageStore,
+    SqliteStore,
     StateStore,
 )
 from services.store.measured import MeasuredStore, Store
@@ -99,6 +99,24 @@ async def open_postgres(settings: Settings) -> PostgresStore:
         cipher=FernetCipher(key) if key else None,
         pool_size=settings.database_pool_size,
     )
+
+
+async def open_sqlite(settings: Settings, heartbeat: Heartbeat | None = None) -> SqliteStore:
+    """The embedded store in `DATA_DIR`, open, migrated, and any older data directory
+    imported; raises StoreFileError or EncryptionKeyError with one line. While its writes
+    fail, the heartbeat file says why."""
+    key = settings.store_encryption_key.reveal()
+    store = SqliteStore(
+        settings.data_dir,
+        cipher=cipher_for(settings.data_dir, key),
+        on_write_problem=heartbeat.store_problem if heartbeat is not None else None,
+    )
+    try:
+        await store.open()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 @dataclass(frozen=True)
@@ -150,14 +168,18 @@ async def open_services(
             metrics_port = await opened.enter_async_context(
                 serve_metrics(prometheus.registry, settings.metrics_port)
             )
-        key = settings.store_encryption_key.reveal()
+        heartbeat = (
+            None
+            if commands_only
+            else Heartbeat(settings.data_dir / HEARTBEAT_FILE, interval=settings.heartbeat_seconds)
+        )
         inner: Store
         if commands_only:
             inner = MemoryStore()
         elif settings.database_url:
             inner = await open_postgres(settings)
         else:
-            inner = LogStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+            inner = await open_sqlite(settings, heartbeat)
         # Measured only when metrics are on: otherwise the bot holds the store itself.
         store = inner if telemetry is NO_TELEMETRY else MeasuredStore(inner, telemetry)
         opened.push_async_callback(store.close)
@@ -271,9 +293,7 @@ async def open_services(
             leases=inner if isinstance(inner, PostgresStore) else MemoryLeases(),
             real_voice=seams.connect_voice is connect_discord_voice and not commands_only,
             telemetry=telemetry,
-            heartbeat=None
-            if commands_only
-            else Heartbeat(settings.data_dir / HEARTBEAT_FILE, interval=settings.heartbeat_seconds),
+            heartbeat=heartbeat,
             metrics_port=metrics_port,
         )
 

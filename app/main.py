@@ -26,6 +26,7 @@ from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
 from services.health import Watchdog
+from services.store import StoreFileError
 from services.store.migrate_store import BATCH
 from services.store.postgres import (
     StoreSchemaError,
@@ -139,7 +140,12 @@ async def run_bot(settings: Settings) -> int:
             services = await opened.enter_async_context(open_services(settings))
         except OSError as error:
             return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
-        except (EncryptionKeyError, StoreUnavailableError, StoreSchemaError) as error:
+        except (
+            EncryptionKeyError,
+            StoreUnavailableError,
+            StoreSchemaError,
+            StoreFileError,
+        ) as error:
             return fail(str(error))
         bot = await opened.enter_async_context(AzureBot(settings, services))
         loop = asyncio.get_running_loop()

@@ -15,9 +15,11 @@ from app.composition import open_postgres
 from app.settings import Settings
 from services.encryption import EncryptionKeyError, cipher_for
 from services.health import HEARTBEAT_FILE, read_health
-from services.store import LogStore
+from services.store import SqliteStore, StoreFileError
+from services.store.legacy_data_dir import holds_legacy_data
 from services.store.migrate_store import MigrationReport, migrate_store
 from services.store.postgres import StoreSchemaError, StoreUnavailableError, migrate
+from services.store.sqlite import DATABASE_FILE
 
 PLAIN_STEPS = 10  # without a terminal: a line at every tenth of the way
 BAR_WIDTH = 30
@@ -97,8 +99,8 @@ def _source_problem(settings: Settings) -> str | None:
     data_dir = settings.data_dir
     if not data_dir.is_dir():
         return f"DATA_DIR {data_dir} does not exist: there is no embedded store to copy."
-    if not (data_dir / "messages.json").exists() and not (data_dir / "state").is_dir():
-        return f"DATA_DIR {data_dir} holds no embedded store (no messages.json, no state/)."
+    if not (data_dir / DATABASE_FILE).exists() and not holds_legacy_data(data_dir):
+        return f"DATA_DIR {data_dir} holds no embedded store (no {DATABASE_FILE})."
     if read_health(data_dir / HEARTBEAT_FILE).ok:
         return (
             f"The bot is running on DATA_DIR {data_dir} (its heartbeat is fresh): stop it "
@@ -125,7 +127,14 @@ async def run_migrate_store(settings: Settings, *, batch: int) -> int:
         target = await open_postgres(settings)
     except (StoreUnavailableError, StoreSchemaError, EncryptionKeyError) as error:
         return _fail(str(error))
-    source = LogStore(settings.data_dir, cipher=cipher)
+    # An older release's files are imported into the SQLite file first, as the bot would.
+    source = SqliteStore(settings.data_dir, cipher=cipher)
+    try:
+        await source.open()
+    except StoreFileError as error:
+        await source.close()
+        await target.close()
+        return _fail(str(error))
     display = ProgressDisplay(sys.stderr)
     try:
         report = await migrate_store(

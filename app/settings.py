@@ -434,7 +434,11 @@ VARIABLES: tuple[Setting, ...] = (
         field="data_dir",
         parse=Path,
         default=Path("data"),
-        help="Where messages, profiles and queues are kept (a volume in Docker).",
+        help=(
+            "Where messages, profiles and queues are kept (a volume in Docker): `bot.sqlite3` "
+            "(one SQLite file) and `servers/<id>.json` (one small file per server). Back up with "
+            "the bot stopped, or with the `sqlite3` shell's `.backup` (README: Data and privacy)."
+        ),
     ),
     Setting(
         env="DATABASE_URL",

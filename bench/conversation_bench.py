@@ -26,7 +26,7 @@ from services.llm import AzureChatModel, JsonAnswer, JsonRequest
 from services.persona import PersonaProfiles, PersonaService
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
-from services.store import LogStore, StoredMessage
+from services.store import SqliteStore, StoredMessage
 from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -112,7 +112,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
     azure.responder = Brain()
     await azure.start()
     with tempfile.TemporaryDirectory() as data_dir:
-        store = LogStore(Path(data_dir))
+        store = SqliteStore(Path(data_dir))
         model = TimedModel(
             AzureChatModel(
                 endpoint=azure.endpoint,

@@ -1,15 +1,17 @@
-"""Benchmark of the message store against TinyDB's default storage, SQLite (WAL) and the
-PostgreSQL store (on a PostgreSQL 18 the run starts with fsync on, as the tests start theirs,
-or the server `BENCH_DATABASE_URL` names: a superuser's URL, a database per measurement).
+"""Benchmark of the embedded store (`SqliteStore`, "ours") beside raw SQLite (the reference
+column: one connection, one commit per message), TinyDB's default storage, and the PostgreSQL
+store (on a PostgreSQL 18 the run starts with fsync on, as the tests start theirs, or the server
+`BENCH_DATABASE_URL` names: a superuser's URL, a database per measurement).
 
 Each (store, size) is built in one child process and measured in a fresh one, so peak
 memory figures do not mix; every store is called the way the bot calls it: awaited, with
 the blocking work in a worker thread. Datasets are generated, bulk loaded for setup, and
-then ingest is measured through the real `add`, with the channel's beat count: ours
-writes it in the message's own record, SQLite bumps a counter row in the same transaction
-(TinyDB stores the message only), PostgreSQL in the same statement as the message. For
-ours, the fsyncs each message cost are counted too. Ours is also copied into PostgreSQL with
-the real `python -m app migrate-store`, timed from the command's start to its exit.
+then ingest is measured through the real `add`, with the channel's beat count: ours and
+PostgreSQL count it in the transaction that stores the message, raw SQLite bumps a counter
+row in the same transaction (TinyDB stores the message only). Ours is also copied into
+PostgreSQL with the real `python -m app migrate-store`, timed from the command's start to its
+exit. The churn, the deleted-text probe, the reply figure and the crash test run on ours; the
+first three are written against the store's ports (`bench/store_workload.py`).
 """
 
 from __future__ import annotations
@@ -35,16 +37,22 @@ import asyncpg
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from services.store import LogLimits, LogStore, StoredMessage
-from services.store.message_log import MessageLog
+from bench.store_workload import (
+    CHANNELS,
+    GUILD,
+    START,
+    Dataset,
+    churn,
+    deleted_text,
+    disk_figures,
+    percentile,
+    reply_figures,
+)
+from services.store import SqliteStore, StoredMessage
 from services.store.postgres import PostgresStore
+from services.store.sqlite import DATABASE_FILE
 from tests.postgres_server import PostgresServer
 
-GUILD = 7
-CHANNELS = 400
-MEMBERS = 20_000
-START = datetime(2026, 1, 1, tzinfo=UTC)
-FIRST_ID = 1_300_000_000_000_000_000  # Discord-like snowflakes: they grow with time
 INGEST = 3_000  # messages added through the real `add`, sequentially
 CONCURRENT_TASKS = 8
 CONCURRENT_EACH = 250
@@ -52,48 +60,8 @@ QUERIES = 1_000
 TINYDB_TIME_BOX = 10.0  # seconds per measured operation kind for TinyDB's default storage
 TINYDB_MAX_SIZE = 100_000  # beyond this one insert takes seconds (~8.7 s at 1M)
 CRASH_KILLS = 24
-CHURN_SIZE = 100_000  # live messages while retention expires and new ones arrive
-CHURN_DAYS = 30  # each day re-ingests a tenth of the live set and expires as many: 3× in all
 RETENTION_DAYS = 30  # the retention figure: the oldest day of a store that holds this many
 POSTGRES_URL = "BENCH_POSTGRES_URL"  # how a child is told the database to measure
-
-_WORDS_TEXT = """
-    the a and to of in it is that you for on was with he this as have be at but not they are
-    so just like what all about if can do get one out up me no my will some there your when
-    music bot song play good time lol yes really think know would people more now going
-    server voice channel tonight anyone game stream watch nice thanks
-"""
-
-
-def _text_pool(seed: int) -> str:
-    rng = random.Random(seed)
-    words = _WORDS_TEXT.split()
-    return " ".join(rng.choice(words) for _ in range(400_000))
-
-
-class Dataset:
-    """Deterministic messages: skewed channels and members, ~80 characters, some long."""
-
-    def __init__(self, seed: int = 1) -> None:
-        self._pool = _text_pool(seed)
-        self._seed = seed
-
-    def messages(self, start: int, count: int) -> Iterator[StoredMessage]:
-        rng = random.Random(self._seed * 1_000_003 + start)
-        pool, pool_end = self._pool, len(self._pool) - 4_000
-        for n in range(start, start + count):
-            length = 1_500 if rng.random() < 0.01 else int(rng.expovariate(1 / 66)) + 1
-            at = rng.randrange(pool_end)
-            author = int(MEMBERS * rng.random() ** 3)
-            yield StoredMessage(
-                message_id=FIRST_ID + n * 4096,
-                guild_id=GUILD,
-                channel_id=1_000 + int(CHANNELS * rng.random() ** 2),
-                author_id=10_000 + author,
-                author_name=f"member {author}",
-                content=pool[at : at + length],
-                created_at=START + timedelta(seconds=n),
-            )
 
 
 def _document(message: StoredMessage) -> dict[str, Any]:
@@ -136,48 +104,102 @@ class BenchStore:
 
 
 class OurStore(BenchStore):
+    """The bot's `SqliteStore`."""
+
     def __init__(self, path: Path) -> None:
-        self._store = LogStore(path)
+        self.store = SqliteStore(path)
 
     async def add(self, message: StoredMessage) -> None:
-        await self._store.add(message, counted=True)  # the count rides in the record
+        await self.store.add(message, counted=True)  # counted in the message's transaction
 
     async def last_of_author(self, author_id: int, limit: int) -> int:
-        return len(await self._store.last_by_author(GUILD, author_id, limit))
+        return len(await self.store.last_by_author(GUILD, author_id, limit))
 
     async def last_of_channel(self, channel_id: int, limit: int) -> int:
-        return len(await self._store.last_in_channel(channel_id, limit))
+        return len(await self.store.last_in_channel(channel_id, limit))
 
     async def forget(self, author_id: int) -> int:
-        return await self._store.forget_author(GUILD, author_id)
+        return await self.store.forget_author(GUILD, author_id)
 
     async def expire(self, cutoff: datetime) -> int:
-        return await self._store.delete_older_than(cutoff)
+        return await self.store.delete_older_than(cutoff)
 
     async def settle(self) -> None:
-        maintenance = self._store._maintenance
-        if maintenance is not None:
-            await maintenance
+        await settle_ours(self.store)
 
     async def close(self) -> None:
-        await self._store.close()
+        await self.store.close()
 
     @staticmethod
     def build(path: Path, dataset: Dataset, size: int) -> None:
-        message_log = MessageLog(path, LogLimits(), import_document=dict)
-        counts: dict[int, int] = {}
-        for message in dataset.messages(0, size):
-            count = counts[message.channel_id] = counts.get(message.channel_id, 0) + 1
-            record = {"put": message.message_id, "doc": _document(message), "beat": count}
-            message_log.append(record, durable=False)  # setup only: one fsync at the end
-        message_log.sync()
-        snapshot = message_log.prepare_snapshot()
-        message_log.write_snapshot(snapshot)
-        message_log.commit_snapshot(snapshot)
-        message_log.close()
+        """The schema from the store itself, then every row in one transaction with its
+        conventions (times in integer microseconds since the epoch), counts included: as if
+        each message had been added, counted, by the bot."""
+
+        async def create_schema() -> None:
+            store = SqliteStore(path)
+            await store.open()
+            await store.close()
+
+        asyncio.run(create_schema())
+        db = sqlite3.connect(path / DATABASE_FILE, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            counts: dict[int, int] = {}
+            messages = dataset.messages(0, size)
+            while chunk := [m for _, m in zip(range(10_000), messages, strict=False)]:
+                for m in chunk:
+                    counts[m.channel_id] = counts.get(m.channel_id, 0) + 1
+                db.executemany(
+                    "INSERT INTO messages (message_id, guild_id, channel_id, author_id, "
+                    "author_name, content, created_at, edited_at, from_bot) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+                    (
+                        (
+                            m.message_id,
+                            m.guild_id,
+                            m.channel_id,
+                            m.author_id,
+                            m.author_name,
+                            m.content,
+                            _micros(m.created_at),
+                        )
+                        for m in chunk
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO counted_messages (message_id, channel_id, counted_at) "
+                    "VALUES (?, ?, ?)",
+                    ((m.message_id, m.channel_id, _micros(m.created_at)) for m in chunk),
+                )
+            db.executemany(
+                "INSERT INTO channel_counters (channel_id, n) VALUES (?, ?)", counts.items()
+            )
+            db.execute("COMMIT")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
 
 
-class SQLiteStore(BenchStore):
+async def settle_ours(store: SqliteStore) -> None:
+    """Wait for the checkpoint that follows a removal: a removal's caller is answered at its
+    commit, before the writer checkpoints the WAL, and a write queued after it (a release of
+    a lease nobody holds, which changes nothing) is answered only once that is done."""
+    await store.release("bench-settle", "bench")
+
+
+def _micros(moment: datetime) -> int:
+    """`SqliteStore`'s time column: integer microseconds since the epoch."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RawSQLite(BenchStore):
+    """The reference: SQLite as anyone would use it, one connection and one commit (its
+    counter row in the same transaction) per message, WAL, synchronous=FULL."""
+
     SCHEMA = """
         CREATE TABLE IF NOT EXISTS messages (
             id INTEGER PRIMARY KEY, guild INTEGER, channel INTEGER, author INTEGER,
@@ -257,7 +279,7 @@ def _sqlite_open(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path / "messages.sqlite3", check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.executescript(SQLiteStore.SCHEMA)
+    db.executescript(RawSQLite.SCHEMA)
     return db
 
 
@@ -368,17 +390,12 @@ class PostgresBench(BenchStore):
 STORES: dict[str, type[BenchStore]] = {
     "ours": OurStore,
     "tinydb": TinyDBDefault,
-    "sqlite": SQLiteStore,
+    "sqlite": RawSQLite,
     "postgres": PostgresBench,
 }
 
 
 # -- measuring, inside a child process ----------------------------------------------------
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def _timed_calls(
@@ -395,35 +412,12 @@ async def _timed_calls(
     return samples
 
 
-class SyncCounter:
-    """Counts the fdatasync and fsync calls made through `os` (ours; SQLite's are in C)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._fdatasync, self._fsync = os.fdatasync, os.fsync
-
-    def __enter__(self) -> SyncCounter:
-        def fdatasync(fd: Any) -> None:
-            self.calls += 1
-            self._fdatasync(fd)
-
-        def fsync(fd: Any) -> None:
-            self.calls += 1
-            self._fsync(fd)
-
-        os.fdatasync, os.fsync = fdatasync, fsync
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        os.fdatasync, os.fsync = self._fdatasync, self._fsync
-
-
 async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     dataset = Dataset()
     time_box = TINYDB_TIME_BOX if kind == "tinydb" else None
     rng = random.Random(5)
     sample = list(dataset.messages(rng.randrange(size), 2_000))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"baseline_rss_mb": _peak_rss_mb()}  # imports and dataset
 
     started = time.perf_counter()
     store = STORES[kind](path)  # type: ignore[call-arg]
@@ -433,13 +427,10 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     fresh = dataset.messages(size, INGEST + CONCURRENT_TASKS * CONCURRENT_EACH)
     adds = (lambda m=m: store.add(m) for m in fresh)
     ingest_began = time.perf_counter()
-    with SyncCounter() as syncs:
-        samples = await _timed_calls(adds, INGEST, time_box)
+    samples = await _timed_calls(adds, INGEST, time_box)
     elapsed = time.perf_counter() - ingest_began
-    if kind == "ours":
-        results["ingest_syncs"] = syncs.calls / len(samples)
-    results["ingest_p50"] = _percentile(samples, 0.5)
-    results["ingest_p99"] = _percentile(samples, 0.99)
+    results["ingest_p50"] = percentile(samples, 0.5)
+    results["ingest_p99"] = percentile(samples, 0.99)
     results["ingest_rate"] = len(samples) / elapsed
     results["ingest_count"] = len(samples)
 
@@ -453,18 +444,15 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
                 concurrent.append(time.perf_counter() - start)
 
         began = time.perf_counter()
-        with SyncCounter() as syncs:
-            await asyncio.gather(*(writer() for _ in range(CONCURRENT_TASKS)))
+        await asyncio.gather(*(writer() for _ in range(CONCURRENT_TASKS)))
         results["concurrent_rate"] = len(concurrent) / (time.perf_counter() - began)
-        results["concurrent_p50"] = _percentile(concurrent, 0.5)
-        results["concurrent_p99"] = _percentile(concurrent, 0.99)
-        if kind == "ours":
-            results["concurrent_syncs"] = syncs.calls / len(concurrent)
+        results["concurrent_p50"] = percentile(concurrent, 0.5)
+        results["concurrent_p99"] = percentile(concurrent, 0.99)
 
     authors = (lambda m=m: store.last_of_author(m.author_id, 30) for m in sample)
-    results["author_p99"] = _percentile(await _timed_calls(authors, QUERIES, time_box), 0.99)
+    results["author_p99"] = percentile(await _timed_calls(authors, QUERIES, time_box), 0.99)
     channels = (lambda m=m: store.last_of_channel(m.channel_id, 5) for m in sample)
-    results["channel_p99"] = _percentile(await _timed_calls(channels, QUERIES, time_box), 0.99)
+    results["channel_p99"] = percentile(await _timed_calls(channels, QUERIES, time_box), 0.99)
 
     # The most active member: the worst case for forgetting.
     started = time.perf_counter()
@@ -481,13 +469,18 @@ async def measure(kind: str, path: Path, size: int) -> dict[str, Any]:
     await store.settle()
     results["retention_purged"] = time.perf_counter() - started
     await store.close()
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peak_rss_mb"] = _peak_rss_mb()
+    results["store_rss_mb"] = results["peak_rss_mb"] - results["baseline_rss_mb"]
     results["file_mb"] = (
         await _database_bytes(os.environ[POSTGRES_URL])
         if kind == "postgres"
         else _size_on_disk(path)
     ) / 2**20
     return results
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _database_bytes(url: str) -> int:
@@ -498,37 +491,38 @@ async def _database_bytes(url: str) -> int:
         await connection.close()
 
 
-async def churn(path: Path, size: int, days: int) -> dict[str, Any]:
-    """Days of retention at a steady live set: ingest a day, expire a day, let maintenance run."""
-    results: dict[str, Any] = {"before": _index_figures(path)}
-    dataset = Dataset()
-    daily = size // 10
+async def churn_and_probe(path: Path, size: int, changes: int) -> dict[str, Any]:
+    """On ours, built with `size` messages: the churn (with `changes` < 0, its adds alone: the
+    control), then the deleted-text probe, then the descriptors and files after closing and
+    reopening (open + one query)."""
     store = OurStore(path)
-    began = time.perf_counter()
-    for day in range(days):
-        # Awaited together: group commit shares the fsyncs, as a busy gateway would.
-        await asyncio.gather(*map(store.add, dataset.messages(size + day * daily, daily)))
-        await store.expire(START + timedelta(seconds=(day + 1) * daily))
-        await store.settle()
+    results = await churn(
+        store.store,
+        path,
+        Dataset(),
+        size,
+        abs(changes),
+        apply_changes=changes >= 0,
+        settle=store.settle,
+    )
+    if changes >= 0:
+        results["probe"] = await deleted_text(store.store, path, settle=store.settle)
     await store.close()
-    results["seconds"] = time.perf_counter() - began
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results["after"] = _index_figures(path)
+    reopened = OurStore(path)
+    await reopened.last_of_channel(1_000, 5)
+    results["reopened"] = disk_figures(path)
+    await reopened.close()
+    results["peak_rss_mb"] = _peak_rss_mb()
     return results
 
 
-def _index_figures(path: Path) -> dict[str, Any]:
-    """Slots and live messages of the committed index snapshot, and its size on disk (the
-    size of the index columns in memory, plus a small header)."""
-    manifest = json.loads((path / "messages.json").read_bytes())
-    snapshot = path / "messages" / manifest["index"]
-    with snapshot.open("rb") as handle:
-        header = json.loads(handle.readline())["index"]
-    return {
-        "slots": header["slots"],
-        "live": sum(header["author_lengths"]),
-        "snapshot_mb": snapshot.stat().st_size / 2**20,
-    }
+async def reply(path: Path) -> dict[str, Any]:
+    """One bot reply's `ReplyLog.add`, on an otherwise empty store of ours."""
+    store = SqliteStore(path)
+    try:
+        return await reply_figures(store)
+    finally:
+        await store.close()
 
 
 def _size_on_disk(path: Path) -> int:
@@ -540,8 +534,10 @@ def child_main(argv: list[str]) -> None:
     if action == "build":
         STORES[kind].build(path, Dataset(), size)  # type: ignore[attr-defined]
         print(json.dumps({}))
-    elif action == "churn":
-        print(json.dumps(asyncio.run(churn(path, size, int(kind)))))
+    elif action == "churn":  # the number of changes goes where the kind goes
+        print(json.dumps(asyncio.run(churn_and_probe(path, size, int(kind)))))
+    elif action == "reply":
+        print(json.dumps(asyncio.run(reply(path))))
     else:
         print(json.dumps(asyncio.run(measure(kind, path, size))))
 
@@ -626,11 +622,24 @@ def _migrate_store(data_dir: Path, url: str, work_dir: Path) -> dict[str, Any]:
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_churn(size: int, days: int, work_dir: Path) -> dict[str, Any]:
-    path = work_dir / f"churn-{size}"
+def run_churn(size: int, changes: int, work_dir: Path) -> dict[str, Any]:
+    """The churn of ours at `size` messages, in a child of its own after a child built it;
+    and its control: the same adds without the changes, on a copy of the same build."""
+    path, control = work_dir / f"churn-{size}", work_dir / f"churn-control-{size}"
     path.mkdir()
     _in_child("build", "ours", str(path), str(size))
-    results = _in_child("churn", str(days), str(path), str(size))  # days where the kind goes
+    shutil.copytree(path, control)
+    results = _in_child("churn", str(changes), str(path), str(size))
+    shutil.rmtree(path)
+    results["control"] = _in_child("churn", str(-changes), str(control), str(size))
+    shutil.rmtree(control)
+    return results
+
+
+def run_reply(work_dir: Path) -> dict[str, Any]:
+    path = work_dir / "reply"
+    path.mkdir()
+    results = _in_child("reply", "ours", str(path), "0")
     shutil.rmtree(path)
     return results
 
@@ -641,13 +650,10 @@ CRASH_WRITER = """
 import asyncio, sys
 from pathlib import Path
 from bench.store_bench import Dataset
-from services.store import LogLimits, LogStore
+from services.store import SqliteStore
 
 async def main() -> None:
-    # Small segments and frequent snapshots: kills land in rotations and compactions too,
-    # and compactions drop the records that carried counts.
-    limits = LogLimits(segment_bytes=256 * 1024, snapshot_every=2_000)
-    store = LogStore(Path(sys.argv[1]), limits=limits)
+    store = SqliteStore(Path(sys.argv[1]))
     for n, message in enumerate(Dataset().messages(int(sys.argv[2]), 10_000_000)):
         print("adding", message.message_id, message.channel_id, flush=True)
         arrival = await store.add(message, counted=True)
@@ -664,8 +670,9 @@ asyncio.run(main())
 
 async def _stored(path: Path) -> tuple[set[int], dict[int, int]]:
     """The ids a reopened store holds, and every channel's count."""
-    store = LogStore(path)
+    store = SqliteStore(path)
     try:
+        await store.open()
         ids: set[int] = set()
         counts: dict[int, int] = {}
         for channel in range(1_000, 1_000 + CHANNELS):
@@ -694,11 +701,12 @@ def crash_test(work_dir: Path, kills: int) -> dict[str, int]:
             text=True,
         )
         assert child.stdout is not None
-        deadline = time.monotonic() + rng.uniform(0.2, 1.5)
         in_flight: set[int] = set()  # a delete under way when the kill came may have happened
         adding: int | None = None  # the channel of an add under way: it may have been counted
         channel_of: dict[int, int] = {}
-        lines: list[str] = []
+        # The clock starts at the writer's first line, once its imports are done.
+        lines: list[str] = [child.stdout.readline()]
+        deadline = time.monotonic() + rng.uniform(0.05, 1.5)
         while time.monotonic() < deadline and (line := child.stdout.readline()):
             lines.append(line)
         os.kill(child.pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ is read back by `commands/catchup.py`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 
@@ -21,7 +22,7 @@ from services.background import BackgroundTasks
 from services.catch_up import LiveMarks
 from services.conversation import Decision
 from services.reply_policy import MessageFacts, ReplyPolicy, Trigger
-from services.store import MessageStore
+from services.store import MessageStore, StoreOutageError
 from services.watched_channels import forget_channel
 
 log = logging.getLogger(__name__)
@@ -80,18 +81,21 @@ class ChatCog(commands.Cog):
         edited_at = payload.message.edited_at
         if edited_at is None:  # an embed resolving or a pin, not an edit by the author
             return
-        await self._store.edit(payload.message_id, payload.message.content, edited_at)
+        # In an outage the store has logged it once; the next catch-up reads the edit again.
+        with contextlib.suppress(StoreOutageError):
+            await self._store.edit(payload.message_id, payload.message.content, edited_at)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if self._reader.may_hold(payload.guild_id, payload.channel_id):
-            await self._store.delete(payload.message_id)
+            with contextlib.suppress(StoreOutageError):  # logged once by the store
+                await self._store.delete(payload.message_id)
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         if self._reader.may_hold(payload.guild_id, payload.channel_id):
-            for message_id in payload.message_ids:
-                await self._store.delete(message_id)
+            with contextlib.suppress(StoreOutageError):  # logged once by the store
+                await self._store.delete_many(sorted(payload.message_ids))
 
     # -- threads and channels that end ------------------------------------------------------
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from services.discord_ids import first_id_at
 from services.reply_policy import MessageFacts, ReplyPolicy, Skip, Trigger
 from services.store import MessageStore, StoredMessage
 
@@ -35,13 +36,6 @@ from services.store import MessageStore, StoredMessage
 OVERLAP = 50
 # A trigger of the backlog older than this gets no late answer.
 RECENT = timedelta(minutes=2)
-# Discord ids begin with their creation time, in milliseconds since this epoch.
-DISCORD_EPOCH_MS = 1_420_070_400_000
-
-
-def first_id_at(moment: datetime) -> int:
-    """The smallest Discord id a message created at `moment` can have."""
-    return max(0, int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
 
 
 class LiveMarks:

@@ -49,6 +49,7 @@ class Heartbeat:
         self._stopped_because: str | None = None  # why the bot stopped on its own, if it did
         # Starting counts as a beat: the watchdog gives a new process its whole delay.
         self._last_beat = time.monotonic()
+        self._store_problem: str | None = None  # why the store cannot write, while it cannot
 
     @property
     def connected(self) -> bool:
@@ -85,6 +86,16 @@ class Heartbeat:
         self._up.clear()
         self._mark_down()
 
+    def store_problem(self, problem: str | None) -> None:
+        """The store cannot write (`problem` says why), or can again (None): unhealthy while
+        it cannot, with the reason in the file, since messages are neither stored nor answered.
+        (Docker marks the container unhealthy; a restart would not mend a full disk.)"""
+        self._store_problem = problem
+        if self.connected:
+            self.beat()
+        else:
+            self._mark_down()
+
     def _mark_down(self) -> None:
         if self._down_since is None:
             self._down_since = time.time()
@@ -104,6 +115,8 @@ class Heartbeat:
         )
 
     def _write(self, state: dict[str, object]) -> None:
+        if self._store_problem is not None:
+            state["store_problem"] = self._store_problem
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".heartbeat.", dir=self.path.parent)
@@ -131,6 +144,8 @@ def read_health(path: Path, *, now: float | None = None) -> Health:
         return Health(False, f"no heartbeat at {path}: not connected yet")
     except (OSError, ValueError, KeyError, TypeError) as error:
         return Health(False, f"unreadable heartbeat at {path}: {error}")
+    if state.get("store_problem"):
+        return Health(False, f"the store cannot write: {state['store_problem']}")
     if not state.get("connected"):
         stopped = state.get("stopped")
         if isinstance(stopped, str) and stopped:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from services.discord_ids import first_id_at
 from services.persona import Persona, PersonaService
 from services.state import member_key, parse_member_key, versioned
 from services.store import Document, MessageStore, StateKind, StateStore
@@ -86,6 +87,28 @@ class ReplyLog:
         await self._state.update_state(self.KIND, member_key(guild_id, member_id), remove)
         return taken
 
+    async def expire(self, cutoff: datetime) -> int:
+        """Drop the ids of replies sent before `cutoff` (a Discord id begins with its time),
+        and the documents left empty; how many ids were dropped."""
+        oldest_kept = first_id_at(cutoff)
+        dropped = 0
+        for key, document in await self._state.state_items(self.KIND):
+            if any(int(i) < oldest_kept for i in document.get("ids", [])):
+                dropped += await self._keep_since(key, oldest_kept)
+        return dropped
+
+    async def _keep_since(self, key: str, oldest_kept: int) -> int:
+        removed = [0]
+
+        def keep_recent(stored: Document | None) -> Document | None:
+            ids = [int(i) for i in stored.get("ids", [])] if stored else []
+            recent = [i for i in ids if i >= oldest_kept]
+            removed[0] = len(ids) - len(recent)  # assigned: a store may run this again
+            return versioned(self.VERSION, {"ids": recent}) if recent else None
+
+        await self._state.update_state(self.KIND, key, keep_recent)
+        return removed[0]
+
 
 @dataclass(frozen=True)
 class Forgotten:
@@ -97,6 +120,7 @@ class Forgotten:
 class RetentionReport:
     messages: int
     profiles: int
+    reply_ids: int = 0
 
 
 class PrivacyService:
@@ -190,13 +214,21 @@ class PrivacyService:
         await self._set_choice(guild_id, member_id, "opted_in")
 
     async def purge_expired(self) -> RetentionReport:
-        """Delete messages older than the retention, and profiles left with no messages."""
-        messages = await self._store.delete_older_than(self._clock() - self.retention)
+        """Delete messages older than the retention, the profiles left with no messages, and
+        the tracked ids of the bot's replies older than the retention."""
+        cutoff = self._clock() - self.retention
+        messages = await self._store.delete_older_than(cutoff)
         profiles = 0
         for guild_id, member_id in await self._personas.members():
             if not await self._store.last_by_author(guild_id, member_id, 1):
                 await self._personas.forget(guild_id, member_id)
                 profiles += 1
-        if messages or profiles:
-            log.info("retention: deleted %d messages and %d profiles", messages, profiles)
-        return RetentionReport(messages=messages, profiles=profiles)
+        reply_ids = await self._replies.expire(cutoff)
+        if messages or profiles or reply_ids:
+            log.info(
+                "retention: deleted %d messages, %d profiles and %d tracked reply ids",
+                messages,
+                profiles,
+                reply_ids,
+            )
+        return RetentionReport(messages=messages, profiles=profiles, reply_ids=reply_ids)

@@ -31,11 +31,11 @@ from typing import Literal
 
 from services.cooldown import Cooldown
 from services.privacy import PrivacyService
-from services.store import MessageStore, StoredMessage
+from services.store import MessageStore, StoredMessage, StoreOutageError
 from services.telemetry import NO_TELEMETRY, Telemetry
 
 Reason = Literal["beat", "mention"]
-SkipReason = Literal["own message", "replay", "not a beat", "flooding"]
+SkipReason = Literal["own message", "replay", "not a beat", "flooding", "not stored"]
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,19 @@ class ReplyPolicy:
 
         `live=False`: a message of the backlog a catch-up reads back, not one arriving now."""
         message = facts.message
-        if message.from_bot:
-            await self._store.add(message, counted=False)
-            return Skip(message.message_id, "own message")
-        kept = self._privacy.may_store(message.guild_id, message.author_id)
-        if kept:
-            arrival = await self._store.add(message, counted=True)
-        else:
-            arrival = await self._store.count(message.channel_id, message.message_id)
+        try:
+            if message.from_bot:
+                await self._store.add(message, counted=False)
+                return Skip(message.message_id, "own message")
+            kept = self._privacy.may_store(message.guild_id, message.author_id)
+            if kept:
+                arrival = await self._store.add(message, counted=True)
+            else:
+                arrival = await self._store.count(message.channel_id, message.message_id)
+        except StoreOutageError:
+            # The store logged the outage once and the health file says why: the listener
+            # goes on reading, and answers nothing it could not store.
+            return Skip(message.message_id, "not stored")
         if not arrival.new or arrival.count is None:
             return Skip(message.message_id, "replay")
         member = (message.guild_id, message.author_id)

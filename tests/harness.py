@@ -19,13 +19,19 @@ from typing import Any, TypeVar
 import asyncpg
 
 from app.bot import AzureBot
-from app.composition import Seams, find_ffmpeg, music_resolver_for, open_postgres, open_services
+from app.composition import (
+    Seams,
+    find_ffmpeg,
+    music_resolver_for,
+    open_postgres,
+    open_services,
+    open_sqlite,
+)
 from app.settings import Secret, Settings
 from commands.chat import ChatCog
 from commands.voice_audio import VoiceConnect, connect_discord_voice
-from services.encryption import cipher_for
 from services.music_source import MusicResolver
-from services.store import LogStore
+from services.store import SqliteStore
 from services.store.postgres import PostgresStore
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
@@ -196,15 +202,14 @@ STORE_TABLES = ("messages", "counted_messages", "channel_counters", "state", "st
 
 
 @contextlib.asynccontextmanager
-async def store_of(settings: Settings) -> AsyncIterator[LogStore | PostgresStore]:
+async def store_of(settings: Settings) -> AsyncIterator[SqliteStore | PostgresStore]:
     """The store the bot opens with these settings, opened on its own (the bot stopped): to
     prepare what it finds at start, or to look at what it left."""
-    store: LogStore | PostgresStore
+    store: SqliteStore | PostgresStore
     if settings.database_url:
         store = await open_postgres(settings)
     else:
-        key = settings.store_encryption_key.reveal()
-        store = LogStore(settings.data_dir, cipher=cipher_for(settings.data_dir, key))
+        store = await open_sqlite(settings)
     try:
         yield store
     finally:

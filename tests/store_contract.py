@@ -27,6 +27,7 @@ from services.store import (
 )
 
 GUILD = 10
+SERVER_KINDS = ("guild_settings", "music_queue")  # keyed by a guild id
 OTHER_GUILD = 11
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -336,12 +337,14 @@ async def test_state_documents_round_trip(store: Store, kind: StateKind) -> None
         "items": [{"url": "https://example.com/a", "n": 1}, None, True, 1.5],
         "nested": {"a": {"b": []}},
     }
-    assert await store.get_state(kind, "10:100") is None
-    await store.put_state(kind, "10:100", document)
-    assert await store.get_state(kind, "10:100") == document
-    await store.put_state(kind, "10:100", {"version": 3})  # replaced, not merged
-    assert await store.get_state(kind, "10:100") == {"version": 3}
-    assert await store.get_state(kind, "10:101") is None
+    # Per-server kinds are keyed by a guild id, per-member ones by guild and member.
+    key, other = ("10", "11") if kind in SERVER_KINDS else ("10:100", "10:101")
+    assert await store.get_state(kind, key) is None
+    await store.put_state(kind, key, document)
+    assert await store.get_state(kind, key) == document
+    await store.put_state(kind, key, {"version": 3})  # replaced, not merged
+    assert await store.get_state(kind, key) == {"version": 3}
+    assert await store.get_state(kind, other) is None
 
 
 async def test_state_kinds_and_keys_are_apart(store: Store) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from app.migrate_store import run_migrate_store
 from app.settings import Secret, Settings
-from services.store import LogStore, StoredMessage
+from services.store import SqliteStore, StoredMessage
 from tests.azure_brain import Brain, quoted_chat
 from tests.conftest import Media
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -149,7 +149,7 @@ async def test_a_copy_killed_half_way_then_run_again_ends_with_exact_counts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with store_of(settings) as source:
-        assert isinstance(source, LogStore)
+        assert isinstance(source, SqliteStore)
         for start in range(0, MESSAGES, 2_000):  # awaited together: one fsync for many
             chunk = range(start, start + 2_000)
             await asyncio.gather(*(source.add(generated(n), counted=n % 10 != 0) for n in chunk))

@@ -18,7 +18,7 @@ from app.bot import AzureBot
 from app.settings import Settings
 from commands.voice_audio import DiscordVoiceOutput, load_opus
 from services.music_queue import MusicQueues, QueueDocuments, Track
-from services.store import LogStore
+from services.store import SqliteStore
 from services.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
 from tests.conftest import Media, on_both_stores
@@ -430,7 +430,7 @@ async def test_the_bot_process_plays_a_direct_link_from_the_private_network(
     pcm = [decoder.decode(frame, fec=False) for frame in voice_server.opus_frames()[:30]]
     assert tone_power(mono(pcm[5:]), 440) > 0.3
     # The queue the process wrote keeps the member's link, to carry on after the restart.
-    store = LogStore(settings.data_dir)
+    store = SqliteStore(settings.data_dir)
     try:
         tracks = await MusicQueues(QueueDocuments(store), max_length=10).tracks(GUILD_ID)
     finally:

@@ -28,7 +28,7 @@ from tests.harness import (
     running_bot,
     stored_text,
 )
-from tests.test_store import files_bytes
+from tests.test_sqlite_store import every_file_bytes as files_bytes
 
 JSON = dict[str, Any]
 EPHEMERAL = 64

@@ -9,7 +9,7 @@ import pytest
 
 from app.settings import Settings
 from services.health import HEARTBEAT_FILE, read_health
-from services.store import LogStore
+from services.store import SqliteStore
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
@@ -97,7 +97,7 @@ async def test_kill_9_mid_conversation_loses_nothing(
     await asyncio.wait_for(restarted.communicate(), 30)
     assert restarted.returncode == 0
 
-    store = LogStore(settings.data_dir)
+    store = SqliteStore(settings.data_dir)
     try:
         kept = await store.last_in_channel(GENERAL, 50)
         count = await store.channel_count(GENERAL)

@@ -6,8 +6,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
-from services.store import LogStore, StoredMessage
-from tests.test_store import files_bytes, message
+from services.store import SqliteStore, StoredMessage
+from tests.test_sqlite_store import every_file_bytes as files_bytes
+from tests.test_sqlite_store import message
 
 KEY = Fernet.generate_key().decode()
 OTHER_KEY = Fernet.generate_key().decode()
@@ -30,7 +31,7 @@ def test_a_new_data_dir_remembers_it_is_encrypted(tmp_path: Path) -> None:
 
 
 async def test_a_key_added_to_plain_data_is_refused(tmp_path: Path) -> None:
-    store = LogStore(tmp_path)
+    store = SqliteStore(tmp_path)
     await store.add(message(1), counted=True)
     await store.close()
     with pytest.raises(EncryptionKeyError, match="holds unencrypted data"):
@@ -39,7 +40,7 @@ async def test_a_key_added_to_plain_data_is_refused(tmp_path: Path) -> None:
 
 
 async def test_encrypted_files_hold_no_plaintext(tmp_path: Path) -> None:
-    store = LogStore(tmp_path, cipher=cipher_for(tmp_path, KEY))
+    store = SqliteStore(tmp_path, cipher=cipher_for(tmp_path, KEY))
     secret = StoredMessage(1, 2, 3, 4, "Zelda", "the word is xylophone", message(1).created_at)
     await store.add(secret, counted=True)
     await store.put_state("persona", "2:4", {"summary": "likes xylophones"})

@@ -10,7 +10,7 @@ import pytest
 
 from app.settings import Settings
 from services.music_queue import MusicQueues, QueueDocuments
-from services.store import LogStore
+from services.store import SqliteStore
 from tests.audio import make_tone, mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
@@ -96,10 +96,10 @@ QUEUE_WRITER = """
 import asyncio, sys
 from pathlib import Path
 from services.music_queue import MusicQueues, QueueDocuments, Track
-from services.store import LogStore
+from services.store import SqliteStore
 
 async def main() -> None:
-    queues = MusicQueues(QueueDocuments(LogStore(Path(sys.argv[1]))), max_length=10_000)
+    queues = MusicQueues(QueueDocuments(SqliteStore(Path(sys.argv[1]))), max_length=10_000)
     n = 0
     while True:
         n += 1
@@ -136,7 +136,7 @@ def queue_after(*, adds: int, finishes: int) -> list[str]:
 
 
 async def queued_titles(data_dir: Path) -> list[str]:
-    store = LogStore(data_dir)
+    store = SqliteStore(data_dir)
     try:
         return [
             track.title

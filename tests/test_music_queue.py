@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.music_queue import MusicQueues, QueueDocuments, QueueFull, Track
-from services.store import LogStore
+from services.store import SqliteStore
 
 GUILD = 42
 
@@ -19,14 +19,14 @@ def track(n: int) -> Track:
 
 
 async def test_the_queue_survives_a_new_store(tmp_path: Path) -> None:
-    store = LogStore(tmp_path)
+    store = SqliteStore(tmp_path)
     queues = MusicQueues(QueueDocuments(store), max_length=3)
     first, second = track(1), track(2)
     assert await queues.add(GUILD, first) == 0
     assert await queues.add(GUILD, second) == 1
     await store.close()
 
-    store = LogStore(tmp_path)
+    store = SqliteStore(tmp_path)
     queues = MusicQueues(QueueDocuments(store), max_length=3)
     assert await queues.tracks(GUILD) == [first, second]
     assert await queues.tracks(GUILD + 1) == []
@@ -39,7 +39,7 @@ async def test_the_queue_survives_a_new_store(tmp_path: Path) -> None:
 
 
 async def test_the_queue_has_a_limit(tmp_path: Path) -> None:
-    store = LogStore(tmp_path)
+    store = SqliteStore(tmp_path)
     queues = MusicQueues(QueueDocuments(store), max_length=2)
     await queues.add(GUILD, track(1))
     await queues.add(GUILD, track(2))
@@ -51,7 +51,7 @@ async def test_the_queue_has_a_limit(tmp_path: Path) -> None:
 
 
 async def test_memory_keeps_only_the_queues_that_have_tracks(tmp_path: Path) -> None:
-    store = LogStore(tmp_path)
+    store = SqliteStore(tmp_path)
     queues = MusicQueues(QueueDocuments(store), max_length=3)
     for guild in range(1, 101):  # /queue in a hundred servers with nothing queued
         assert await queues.tracks(guild) == []

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.encryption import FernetCipher
-from services.store import LogStore, MemoryStore
+from services.store import MemoryStore, SqliteStore
 from tests.store_contract import *  # noqa: F403  the contract's tests, collected here
 from tests.store_contract import OpenStore, Store, StorePlace
 
@@ -26,12 +26,16 @@ async def open_memory(place: Path) -> Store:
     return MemoryStore()
 
 
-async def open_log(place: Path) -> Store:
-    return LogStore(place)
+async def open_sqlite(place: Path) -> Store:
+    store = SqliteStore(place)
+    await store.open()
+    return store
 
 
-async def open_encrypted_log(place: Path) -> Store:
-    return LogStore(place, cipher=FernetCipher(_KEY))
+async def open_encrypted_sqlite(place: Path) -> Store:
+    store = SqliteStore(place, cipher=FernetCipher(_KEY))
+    await store.open()
+    return store
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class Implementation:
 
 IMPLEMENTATIONS = [
     Implementation("memory", open_memory, durable=False),
-    Implementation("log", open_log),
-    Implementation("log-encrypted", open_encrypted_log),
+    Implementation("sqlite", open_sqlite),
+    Implementation("sqlite-encrypted", open_encrypted_sqlite),
 ]
 
 

@@ -1,13 +1,12 @@
 """The bot's memory: stored messages, their channels' beat counts, and small state documents.
 
-The rest of the bot sees two small interfaces, `MessageStore` and `StateStore`, with plain
-dataclasses and dicts in and out. `LogStore` is the embedded implementation of both (messages
-and counts in the project's own log, state in TinyDB files); `MemoryStore` is the in-memory one.
+The rest of the bot sees small interfaces (`MessageStore`, `StateStore`, `LeaseStore`) with
+plain dataclasses and dicts in and out. `SqliteStore` is the embedded implementation (one
+SQLite file, plus a small TinyDB file per server); `PostgresStore` the one for several
+processes; `MemoryStore` the in-memory one.
 """
 
-from services.store.log_store import LogStore
 from services.store.memory import MemoryLeases, MemoryStore
-from services.store.message_log import LogLimits
 from services.store.model import (
     STATE_KINDS,
     Arrival,
@@ -19,7 +18,9 @@ from services.store.model import (
     StateKind,
     StateStore,
     StoredMessage,
+    StoreOutageError,
 )
+from services.store.sqlite import SqliteStore, StoreFileError, StoreWriteError
 
 __all__ = [
     "STATE_KINDS",
@@ -28,12 +29,14 @@ __all__ = [
     "Document",
     "LeaseHolder",
     "LeaseStore",
-    "LogLimits",
-    "LogStore",
     "MemoryLeases",
     "MemoryStore",
     "MessageStore",
+    "SqliteStore",
     "StateKind",
     "StateStore",
+    "StoreFileError",
+    "StoreOutageError",
+    "StoreWriteError",
     "StoredMessage",
 ]

@@ -1,4 +1,4 @@
-"""Copy an embedded store (`LogStore`, a `DATA_DIR`) into PostgreSQL (`PostgresStore`):
+"""Copy an embedded store (`SqliteStore`, a `DATA_DIR`) into PostgreSQL (`PostgresStore`):
 what `python -m app migrate-store` runs.
 
 What is copied: every message (with its edit time), every channel's beat count, and every
@@ -27,9 +27,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from services.store.log_store import LogStore
 from services.store.model import STATE_KINDS, StateKind, StoredMessage
 from services.store.postgres import PostgresStore
+from services.store.sqlite import SqliteStore
 
 BATCH = 5_000  # messages per transaction
 
@@ -77,7 +77,7 @@ class MigrationReport:
 
 
 async def migrate_store(
-    source: LogStore,
+    source: SqliteStore,
     target: PostgresStore,
     *,
     name: str,

@@ -1,13 +1,15 @@
 """What the rest of the bot sees of its memory: dataclasses and small protocols.
 
-Two ports, each implemented by every store (the embedded `LogStore`, the in-memory one the
-unit tests use, PostgreSQL later) and checked by one contract suite (`tests/store_contract.py`):
+Three ports, each implemented by every store (the embedded `SqliteStore`, `PostgresStore`, and
+the in-memory one the unit tests use) and checked by one contract suite
+(`tests/store_contract.py`):
 
 - `MessageStore`: the messages of the watched channels, and each channel's beat count, which
   rides in the same durable write as the message it counts.
 - `StateStore`: small versioned documents of a closed set of kinds, read and changed by the
   typed repositories (one per kind, in the module that owns it; see `services/state.py`),
   never by anyone else.
+- `LeaseStore`: named leases with an expiry, shared by the processes on one store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+
+class StoreOutageError(Exception):
+    """The store cannot take writes now (a full or failing disk, a database out of reach):
+    nothing of the call that raised it is stored. The store logs the outage once; callers
+    go on without what they could not store."""
 
 
 @dataclass(frozen=True, slots=True)

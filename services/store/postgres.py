@@ -75,6 +75,7 @@ import asyncpg
 
 from services.background import BackgroundTasks
 from services.encryption import EncryptionKeyError
+from services.store import sql
 from services.store.model import (
     STATE_KINDS,
     Arrival,
@@ -83,6 +84,7 @@ from services.store.model import (
     LeaseHolder,
     StateKind,
     StoredMessage,
+    StoreOutageError,
 )
 
 T = TypeVar("T")
@@ -103,10 +105,7 @@ MIGRATION_WAIT_SECONDS = 300.0  # how long a process waits for another one's mig
 _CHECK = "discord-azure-bot"
 _MIGRATION_FILE = re.compile(r"(?P<version>\d{4})_[a-z0-9_]+\.sql")
 
-_COLUMNS = (
-    "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
-    "from_bot"
-)
+_COLUMNS = sql.MESSAGE_COLUMNS
 GROUP_LIMIT = 200  # writes per group (one statement) at most
 # A group of adds and counts in one statement. `kept` rows are messages (a count alone is not
 # kept). For each row, in order: whether it was new, whether it was counted, and its channel's
@@ -153,10 +152,6 @@ _IMPORT_MESSAGES = (
     "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], "
     "$9::boolean[]) ON CONFLICT (message_id) DO NOTHING"
 )
-_PUT_META = (
-    "INSERT INTO store_meta (name, value) VALUES ($1, $2) "
-    "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
-)
 _TOO_SLOW = (TimeoutError, asyncpg.exceptions.QueryCanceledError)
 _IMPORT_PREFIX = "import:"  # store_meta rows recording how far an import got
 _COPY_REFUSED: tuple[type[BaseException], ...] = (
@@ -165,7 +160,7 @@ _COPY_REFUSED: tuple[type[BaseException], ...] = (
 )
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(StoreOutageError):
     """PostgreSQL could not be reached, or refused us; the message is one line, without the
     URL (it holds a password)."""
 
@@ -367,7 +362,7 @@ async def take_lease(connection: Connection, name: str, owner: str, seconds: flo
 
 
 async def release_lease(connection: Connection, name: str, owner: str) -> None:
-    await connection.execute("DELETE FROM leases WHERE name = $1 AND owner = $2", name, owner)
+    await connection.execute(sql.RELEASE_LEASE, name, owner)
 
 
 @contextlib.asynccontextmanager
@@ -921,9 +916,7 @@ class PostgresStore:
 
     async def channel_count(self, channel_id: int) -> int:
         async def read(connection: Connection) -> int:
-            n = await connection.fetchval(
-                "SELECT n FROM channel_counters WHERE channel_id = $1", channel_id
-            )
+            n = await connection.fetchval(sql.CHANNEL_COUNT, channel_id)
             return int(n) if n is not None else 0
 
         return await self._run(read, transaction=False)
@@ -934,8 +927,7 @@ class PostgresStore:
 
         async def update(connection: Connection) -> bool:
             found = await connection.fetchval(
-                "UPDATE messages SET content = $2, edited_at = $3 WHERE message_id = $1 "
-                "RETURNING message_id",
+                sql.EDIT,
                 message_id,
                 sealed,
                 edited_at,
@@ -948,9 +940,7 @@ class PostgresStore:
         await self._after_queued_writes()
 
         async def remove(connection: Connection) -> bool:
-            found = await connection.fetchval(
-                "DELETE FROM messages WHERE message_id = $1 RETURNING message_id", message_id
-            )
+            found = await connection.fetchval(sql.DELETE, message_id)
             return found is not None
 
         return await self._run(remove, transaction=False)
@@ -979,16 +969,14 @@ class PostgresStore:
             if up_to is None:
                 return list(
                     await connection.fetch(
-                        f"SELECT {_COLUMNS} FROM messages WHERE channel_id = $1 "
-                        "ORDER BY message_id DESC LIMIT $2",
+                        sql.LAST_IN_CHANNEL,
                         channel_id,
                         limit,
                     )
                 )
             return list(
                 await connection.fetch(
-                    f"SELECT {_COLUMNS} FROM messages WHERE channel_id = $1 AND message_id <= $2 "
-                    "ORDER BY message_id DESC LIMIT $3",
+                    sql.LAST_IN_CHANNEL_UP_TO,
                     channel_id,
                     up_to,
                     limit,
@@ -1007,8 +995,7 @@ class PostgresStore:
         async def read(connection: Connection) -> list[Any]:
             return list(
                 await connection.fetch(
-                    f"SELECT {_COLUMNS} FROM messages WHERE guild_id = $1 AND author_id = $2 "
-                    "ORDER BY message_id DESC LIMIT $3",
+                    sql.LAST_BY_AUTHOR,
                     guild_id,
                     author_id,
                     limit,
@@ -1035,8 +1022,7 @@ class PostgresStore:
     async def forget_author(self, guild_id: int, author_id: int) -> int:
         await self._after_queued_writes()
         return await self._delete_in_batches(
-            "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
-            "WHERE guild_id = $1 AND author_id = $2 LIMIT $3)",
+            sql.FORGET_AUTHOR_BATCH,
             guild_id,
             author_id,
         )
@@ -1044,13 +1030,11 @@ class PostgresStore:
     async def delete_older_than(self, cutoff: datetime) -> int:
         await self._after_queued_writes()
         deleted = await self._delete_in_batches(
-            "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
-            "WHERE created_at < $1 LIMIT $2)",
+            sql.EXPIRE_MESSAGES_BATCH,
             cutoff,
         )
         await self._delete_in_batches(  # old enough that Discord will not replay them
-            "DELETE FROM counted_messages WHERE message_id IN (SELECT message_id FROM "
-            "counted_messages WHERE counted_at < $1 LIMIT $2)",
+            sql.EXPIRE_COUNTED_BATCH,
             cutoff,
         )
         return deleted
@@ -1078,9 +1062,7 @@ class PostgresStore:
         name = self._kind(kind)
 
         async def read(connection: Connection) -> Document | None:
-            stored: Document | None = await connection.fetchval(
-                "SELECT document FROM state WHERE kind = $1 AND key = $2", name, key
-            )
+            stored: Document | None = await connection.fetchval(sql.GET_STATE, name, key)
             return stored
 
         stored = await self._run(read, transaction=False)
@@ -1091,8 +1073,7 @@ class PostgresStore:
 
         async def write(connection: Connection) -> None:
             await connection.execute(
-                "INSERT INTO state (kind, key, document) VALUES ($1, $2, $3) "
-                "ON CONFLICT (kind, key) DO UPDATE SET document = EXCLUDED.document",
+                sql.PUT_STATE,
                 name,
                 key,
                 sealed,
@@ -1136,9 +1117,7 @@ class PostgresStore:
         name = self._kind(kind)
 
         async def remove(connection: Connection) -> bool:
-            found = await connection.fetchval(
-                "DELETE FROM state WHERE kind = $1 AND key = $2 RETURNING key", name, key
-            )
+            found = await connection.fetchval(sql.DELETE_STATE, name, key)
             return found is not None
 
         return await self._run(remove, transaction=False)
@@ -1147,11 +1126,7 @@ class PostgresStore:
         name = self._kind(kind)
 
         async def read(connection: Connection) -> list[Any]:
-            return list(
-                await connection.fetch(
-                    "SELECT key, document FROM state WHERE kind = $1 ORDER BY key", name
-                )
-            )
+            return list(await connection.fetch(sql.STATE_ITEMS, name))
 
         rows = await self._run(read, transaction=False)
         return [(row["key"], self._open_state(row["document"])) for row in rows]
@@ -1205,7 +1180,7 @@ class PostgresStore:
         (message_id) DO NOTHING`.
 
         With `sealed` (and a cipher), the authors' names and texts come sealed already, with
-        this store's key (`LogStore.export_messages(sealed=True)`), and are stored as they
+        this store's key (`SqliteStore.export_messages(sealed=True)`), and are stored as they
         are; a batch whose first text this key cannot open raises `EncryptionKeyError`.
         """
         if not messages:
@@ -1247,7 +1222,7 @@ class PostgresStore:
                     await connection.execute(_IMPORT_MESSAGES, *map(list, zip(*rows, strict=True)))
                 )
             if progress is not None:
-                await connection.execute(_PUT_META, _IMPORT_PREFIX + progress, last)
+                await connection.execute(sql.PUT_META, _IMPORT_PREFIX + progress, last)
             return inserted
 
         return await self._run(insert)
@@ -1256,9 +1231,7 @@ class PostgresStore:
         """The last message id an import named `name` committed, or None."""
 
         async def read(connection: Connection) -> int | None:
-            value = await connection.fetchval(
-                "SELECT value FROM store_meta WHERE name = $1", _IMPORT_PREFIX + name
-            )
+            value = await connection.fetchval(sql.GET_META, _IMPORT_PREFIX + name)
             return int(value) if value is not None else None
 
         return await self._run(read, transaction=False)
@@ -1314,7 +1287,7 @@ class PostgresStore:
 
     async def message_count(self) -> int:
         async def read(connection: Connection) -> int:
-            return int(await connection.fetchval("SELECT count(*) FROM messages"))
+            return int(await connection.fetchval(sql.MESSAGE_COUNT))
 
         return await self._run(read, transaction=False)
 
@@ -1322,7 +1295,7 @@ class PostgresStore:
         """Every channel's beat count."""
 
         async def read(connection: Connection) -> list[Any]:
-            return list(await connection.fetch("SELECT channel_id, n FROM channel_counters"))
+            return list(await connection.fetch(sql.CHANNEL_COUNTS))
 
         return {
             int(row["channel_id"]): int(row["n"])
@@ -1333,9 +1306,7 @@ class PostgresStore:
         """How many documents of each kind are stored."""
 
         async def read(connection: Connection) -> list[Any]:
-            return list(
-                await connection.fetch("SELECT kind, count(*) AS n FROM state GROUP BY kind")
-            )
+            return list(await connection.fetch(sql.STATE_COUNTS))
 
         found = {row["kind"]: int(row["n"]) for row in await self._run(read, transaction=False)}
         return {kind: found.get(kind, 0) for kind in STATE_KINDS}

@@ -11,9 +11,9 @@ from services.catch_up import (
     CatchUpPolicy,
     HistoryMessage,
     LiveMarks,
-    first_id_at,
 )
 from services.cooldown import Cooldown
+from services.discord_ids import first_id_at
 from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from tests.unit.fakes import CHANNEL, GUILD, T0, World, message, world
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from services.conversation import ConversationService
+from services.discord_ids import first_id_at
 from services.llm import LlmError
 from services.persona import PersonaProfiles, PersonaService
 from services.reply_policy import RepliedMessage, Trigger
@@ -94,6 +95,20 @@ async def test_retention_deletes_old_messages_and_the_profiles_left_without_any(
     report = await w.privacy.purge_expired()
     assert (report.messages, report.profiles) == (4, 1)
     assert await w.personas.members() == [(GUILD, BRUNO)]
+
+
+async def test_retention_drops_the_tracked_ids_of_replies_older_than_it() -> None:
+    now = T0 + timedelta(days=31)
+    w = await world(clock=lambda: now)
+    old = [first_id_at(T0 + timedelta(hours=n)) for n in range(3)]  # 31 days ago and more
+    recent = first_id_at(now - timedelta(days=1))
+    await w.privacy.note_replies(GUILD, ALICE, [*old, recent])
+    await w.privacy.note_replies(GUILD, BRUNO, old)
+    report = await w.privacy.purge_expired()
+    assert report.reply_ids == 6
+    assert await w.store.get_state("bot_replies", f"{GUILD}:{ALICE}") == {"v": 1, "ids": [recent]}
+    assert await w.store.get_state("bot_replies", f"{GUILD}:{BRUNO}") is None  # none left
+    assert (await w.privacy.purge_expired()).reply_ids == 0
 
 
 async def test_a_decision_quotes_the_last_five_messages_up_to_the_trigger() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from services.cooldown import Cooldown
 from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
+from services.store import SqliteStore
 from tests.unit.fakes import CHANNEL, GUILD, World, message, world
 
 ALICE, BRUNO = 100, 101
@@ -136,3 +138,27 @@ def test_flood_marks_older_than_their_window_are_forgotten() -> None:
     now[0] = 100.0
     flood.note(2, 7)
     assert flood.members_tracked == 1  # only the member who just wrote
+
+
+async def test_a_store_that_cannot_write_gets_no_answer_and_the_listener_goes_on(
+    tmp_path: Path,
+) -> None:
+    w = await world()
+    store = SqliteStore(tmp_path)
+    policy = ReplyPolicy(
+        store=store, privacy=w.privacy, every=1, mention_cooldown=Cooldown(0), flood=FloodGuard()
+    )
+    try:
+        assert isinstance(await policy.take(facts(1)), Trigger)
+        # The file may grow no more: SQLite answers SQLITE_FULL, as a full disk does.
+        pages = await store._write(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        await store._write(lambda c: c.execute(f"PRAGMA max_page_count = {pages}").fetchall())
+        big = "x" * 100_000
+        refused = await policy.take(facts(2, mention=True, text=big))
+        assert refused == Skip(2, "not stored")  # not stored, so not answered
+        await store._write(lambda c: c.execute("PRAGMA max_page_count = 1000000").fetchall())
+        again = await policy.take(facts(3, mention=True))
+        assert isinstance(again, Trigger) and again.count == 2
+        assert [m.message_id for m in await store.last_in_channel(CHANNEL, 5)] == [1, 3]
+    finally:
+        await store.close()

@@ -1,0 +1,69 @@
+"""SQL that the SQLite and the PostgreSQL stores both run, word for word.
+
+Both engines take `$1`-style parameters (SQLite reads `$1` as a named parameter, which
+`services/store/sqlite.py` binds from a mapping), `ON CONFLICT`, `RETURNING` and `LIMIT` in a
+subquery, over tables of the same names and columns (`sqlite_migrations/` and `migrations/`).
+What differs, and so is written once per engine beside its store:
+
+- times: PostgreSQL's `timestamptz` against SQLite's integer microseconds since the epoch (the
+  statements below compare and order them the same way; each store converts its parameters);
+- documents: PostgreSQL's `jsonb` (a codec on the pool) against SQLite's JSON text;
+- group writes: PostgreSQL writes a whole group of adds in one `unnest` statement; SQLite runs
+  one statement per add inside the group's single transaction, which costs it nothing;
+- leases: PostgreSQL measures expiry with the server's `now()`, SQLite with the caller's clock.
+"""
+
+from __future__ import annotations
+
+MESSAGE_COLUMNS = (
+    "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
+    "from_bot"
+)
+
+LAST_IN_CHANNEL = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = $1 "
+    "ORDER BY message_id DESC LIMIT $2"
+)
+LAST_IN_CHANNEL_UP_TO = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel_id = $1 AND message_id <= $2 "
+    "ORDER BY message_id DESC LIMIT $3"
+)
+LAST_BY_AUTHOR = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE guild_id = $1 AND author_id = $2 "
+    "ORDER BY message_id DESC LIMIT $3"
+)
+CHANNEL_COUNT = "SELECT n FROM channel_counters WHERE channel_id = $1"
+CHANNEL_COUNTS = "SELECT channel_id, n FROM channel_counters"
+MESSAGE_COUNT = "SELECT count(*) FROM messages"
+
+EDIT = "UPDATE messages SET content = $2, edited_at = $3 WHERE message_id = $1 RETURNING message_id"
+DELETE = "DELETE FROM messages WHERE message_id = $1 RETURNING message_id"
+# Batched deletes: `LIMIT` rows at a time, so no transaction grows without bound.
+FORGET_AUTHOR_BATCH = (
+    "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+    "WHERE guild_id = $1 AND author_id = $2 LIMIT $3)"
+)
+EXPIRE_MESSAGES_BATCH = (
+    "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+    "WHERE created_at < $1 LIMIT $2)"
+)
+EXPIRE_COUNTED_BATCH = (
+    "DELETE FROM counted_messages WHERE message_id IN (SELECT message_id FROM "
+    "counted_messages WHERE counted_at < $1 LIMIT $2)"
+)
+
+GET_STATE = "SELECT document FROM state WHERE kind = $1 AND key = $2"
+PUT_STATE = (
+    "INSERT INTO state (kind, key, document) VALUES ($1, $2, $3) "
+    "ON CONFLICT (kind, key) DO UPDATE SET document = EXCLUDED.document"
+)
+DELETE_STATE = "DELETE FROM state WHERE kind = $1 AND key = $2 RETURNING key"
+STATE_ITEMS = "SELECT key, document FROM state WHERE kind = $1 ORDER BY key"
+STATE_COUNTS = "SELECT kind, count(*) AS n FROM state GROUP BY kind"
+
+RELEASE_LEASE = "DELETE FROM leases WHERE name = $1 AND owner = $2"
+PUT_META = (
+    "INSERT INTO store_meta (name, value) VALUES ($1, $2) "
+    "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+)
+GET_META = "SELECT value FROM store_meta WHERE name = $1"
