@@ -265,7 +265,9 @@ class MusicCog(commands.Cog):
     ) -> None:
         player = self._player(interaction)
         # The queue is in the store (PostgreSQL: over the network): acknowledge first.
-        await interaction.response.defer(thinking=True)
+        await self._acknowledge(
+            interaction, public=self._queues.has_tracks_in_memory(player.guild_id)
+        )
         tracks = await self._queues.tracks(player.guild_id)
         if not tracks:
             await answer(interaction, for_interaction(interaction, "music.queue_empty"))
@@ -279,7 +281,8 @@ class MusicCog(commands.Cog):
     async def skip(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
-        await interaction.response.defer(thinking=True)  # the stored queue changes
+        playing = player.now is not None or self._queues.has_tracks_in_memory(player.guild_id)
+        await self._acknowledge(interaction, public=playing)  # the stored queue changes
         skipped = await player.skip()
         if skipped is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
@@ -290,7 +293,8 @@ class MusicCog(commands.Cog):
     async def stop(self, interaction: discord.Interaction) -> None:
         player = self._player(interaction)
         self._check_same_channel(interaction, player)
-        await interaction.response.defer(thinking=True)  # the stored queue is cleared
+        busy = player.channel_id is not None or self._queues.has_tracks_in_memory(player.guild_id)
+        await self._acknowledge(interaction, public=busy)  # the stored queue is cleared
         if player.channel_id is None and not await self._queues.tracks(player.guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         dropped = await player.stop()
@@ -316,7 +320,9 @@ class MusicCog(commands.Cog):
         self._check_same_channel(interaction, player)
         if player.now is None:
             # Carrying on reads the stored queue, joins the channel and resolves the track.
-            await interaction.response.defer(thinking=True)
+            await self._acknowledge(
+                interaction, public=self._queues.has_tracks_in_memory(player.guild_id)
+            )
             if await self._queues.head(player.guild_id) is None:
                 raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
             try:
@@ -327,6 +333,15 @@ class MusicCog(commands.Cog):
         if resumed is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
         await self._announce(interaction, "music.resumed", title=shown_title(resumed))
+
+    @staticmethod
+    async def _acknowledge(interaction: discord.Interaction, *, public: bool) -> None:
+        """Defer before the store is read. Discord gives the first answer after a defer the
+        defer's visibility, whatever that answer asks: so defer publicly only when memory
+        already shows there is something to act on (the answer will be a public line), else
+        privately (a refusal stays private; after a restart, before the queue is read, a
+        success is answered privately too)."""
+        await interaction.response.defer(ephemeral=not public, thinking=True)
 
     async def _announce(self, interaction: discord.Interaction, key: str, **values: object) -> None:
         """A short public line, so the channel sees who changed the music."""

@@ -95,6 +95,11 @@ class MusicQueues:
     def guilds_in_memory(self) -> int:
         return len(self._queues)
 
+    def has_tracks_in_memory(self, guild_id: int) -> bool:
+        """True when memory shows the guild's queue has tracks. False says nothing: an empty
+        queue and one not read since the start look the same."""
+        return guild_id in self._queues
+
     async def _load(self, guild_id: int) -> list[Track]:
         tracks = self._queues.get(guild_id)
         if tracks is None:

@@ -846,6 +846,41 @@ async def test_a_followup_within_fifteen_minutes_is_taken(fake: FakeDiscord, gat
     assert (await inter.wait_for_response())["payload"]["content"] == "late followup"
 
 
+class Deferring(Harness):
+    """A bot whose /deferring command defers publicly, then asks for two private follow-ups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        @self.tree.command(name="deferring", description="Defers, then follows up twice")
+        async def deferring(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.followup.send("first, asked private", ephemeral=True)
+            await interaction.followup.send("second, asked private", ephemeral=True)
+
+
+async def test_the_first_followup_after_a_defer_keeps_the_defer_s_visibility(
+    fake: FakeDiscord,
+) -> None:
+    client = Deferring()
+    await client.login(TOKEN)
+    task = asyncio.create_task(client.connect(reconnect=True))
+    try:
+        await fake.wait_until_connected()
+        await client.tree.sync()
+        inter = await fake.send_interaction("deferring", user=ALICE, channel_id=GENERAL)
+        first = (await inter.wait_for_response())["message"]
+        await inter.wait_for(lambda r: r["payload"].get("content") == "second, asked private")
+    finally:
+        await close_client(client, task)
+    # Discord edits the public "thinking" message: the first answer is public after all.
+    assert inter.original is not None and first["id"] == inter.original["id"]
+    assert inter.original["content"] == "first, asked private"
+    assert not inter.original["flags"] & 64 and not inter.original["flags"] & 128
+    second = inter.followups[1]
+    assert second["id"] != first["id"] and second["flags"] & 64  # later ones are as asked
+
+
 async def test_a_route_bucket_429_is_waited_out(fake: FakeDiscord, bot: Harness) -> None:
     channel = bot.get_channel(GENERAL)
     assert isinstance(channel, discord.TextChannel)

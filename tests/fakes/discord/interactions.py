@@ -341,11 +341,23 @@ class Interactions:
         files: list[JSON] = request[FILES]
         if (refused := refused_body(body, files)) is not None:
             return interaction._refuse("followup", refused)
-        msg = self._message(interaction, body, files, int(body.get("flags") or 0))
-        self._model.store(msg)
-        interaction.followups.append(msg)
-        interaction._record("followup", None, body, msg)
-        await self._publish(msg)
+        original = interaction.original
+        if original is not None and int(original.get("flags", 0)) & FLAG_LOADING:
+            # The first follow-up after a deferred response edits the "thinking" message
+            # instead of sending one, and keeps the defer's ephemeral choice whatever the
+            # follow-up asks: a public defer makes a public answer, an ephemeral one a private
+            # answer (https://discord.com/developers/docs/interactions/receiving-and-responding#create-followup-message).
+            self._messages.apply_edit(original, body, files)
+            msg = original
+            interaction.followups.append(msg)
+            interaction._record("followup", None, body, msg)
+            await self._publish(msg, "MESSAGE_UPDATE")
+        else:
+            msg = self._message(interaction, body, files, int(body.get("flags") or 0))
+            self._model.store(msg)
+            interaction.followups.append(msg)
+            interaction._record("followup", None, body, msg)
+            await self._publish(msg)
         if request.query.get("wait") in ("1", "true", "True"):
             return json_response(msg)
         return web.Response(status=204)

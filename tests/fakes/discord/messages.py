@@ -160,7 +160,8 @@ class Messages:
         msg.pop("allowed_mentions", None)
         if "flags" in body and body["flags"] is not None:
             keep = int(msg.get("flags", 0)) & FLAG_EPHEMERAL
-            msg["flags"] = (int(body["flags"]) & ~FLAG_LOADING) | keep
+            # An edit never makes a message ephemeral or public: that was chosen when sent.
+            msg["flags"] = (int(body["flags"]) & ~(FLAG_LOADING | FLAG_EPHEMERAL)) | keep
         else:
             msg["flags"] = int(msg.get("flags", 0)) & ~FLAG_LOADING
         if "attachments" in body or files:
