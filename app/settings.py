@@ -562,8 +562,9 @@ VARIABLES: tuple[Setting, ...] = (
         field="watchdog_minutes",
         parse=_non_negative_int,
         default=10,
-        help="Minutes without a fresh heartbeat (disconnected or stuck) before the bot exits "
-        "with status 1 so that Docker restarts it; 0: never.",
+        help="Minutes a shard may stay disconnected before the bot reconnects that shard alone; "
+        "when it is still down as long after that, every shard is down or the bot is stuck "
+        "that long, the bot exits with status 1 so that Docker restarts it; 0: never.",
     ),
     Setting(
         env="WATCH_THREADS",
