@@ -199,13 +199,14 @@ class MusicCog(commands.Cog):
         if self._warm_up is not None:
             await asyncio.wait({self._warm_up})
 
-    def _player(self, interaction: discord.Interaction) -> GuildPlayer:
+    @staticmethod
+    def _guild_id(interaction: discord.Interaction) -> int:
         assert interaction.guild_id is not None  # the commands are guild_only
-        return self._players.for_guild(interaction.guild_id)
+        return interaction.guild_id
 
-    def _check_same_channel(self, interaction: discord.Interaction, player: GuildPlayer) -> None:
+    def _check_same_channel(self, interaction: discord.Interaction) -> None:
         """Controlling the music takes being in the channel it plays in."""
-        current = player.channel_id
+        current = self._players.channel_id(self._guild_id(interaction))
         if current is not None and member_voice_channel_id(interaction) != current:
             raise UserFacingError(
                 for_interaction(interaction, "voice.same_channel", channel=mention(current))
@@ -263,24 +264,26 @@ class MusicCog(commands.Cog):
     async def queue(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
-        player = self._player(interaction)
+        guild_id = self._guild_id(interaction)
         # The queue is in the store (PostgreSQL: over the network): acknowledge first.
         await interaction.response.defer(thinking=True)
-        tracks = await self._queues.tracks(player.guild_id)
+        tracks = await self._queues.tracks(guild_id)
         if not tracks:
             await answer(interaction, for_interaction(interaction, "music.queue_empty"))
             return
-        playback = player.now if player.now and player.now.track == tracks[0] else None
+        player = self._players.get(guild_id)  # none: not in voice, nothing playing
+        now = player.now if player is not None else None
+        playback = now if now is not None and now.track == tracks[0] else None
         embed = queue_embed(interaction.locale, playback, tracks, page)
         await answer(interaction, embed=embed, ephemeral=False)
 
     @app_commands.command(name="skip", description="Skip the song playing")
     @app_commands.guild_only()
     async def skip(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
+        self._check_same_channel(interaction)
         await interaction.response.defer(thinking=True)  # the stored queue changes
-        skipped = await player.skip()
+        with self._players.using(self._guild_id(interaction)) as player:
+            skipped = await player.skip()
         if skipped is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         await self._announce(interaction, "music.skipped", title=shown_title(skipped))
@@ -288,20 +291,21 @@ class MusicCog(commands.Cog):
     @app_commands.command(name="stop", description="Stop the music, clear the queue and leave")
     @app_commands.guild_only()
     async def stop(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
+        guild_id = self._guild_id(interaction)
+        self._check_same_channel(interaction)
         await interaction.response.defer(thinking=True)  # the stored queue is cleared
-        if player.channel_id is None and not await self._queues.tracks(player.guild_id):
+        if self._players.channel_id(guild_id) is None and not await self._queues.tracks(guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
-        dropped = await player.stop()
+        with self._players.using(guild_id) as player:
+            dropped = await player.stop()
         await self._announce(interaction, "music.stopped", count=dropped)
 
     @app_commands.command(name="pause", description="Pause the song playing")
     @app_commands.guild_only()
     async def pause(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
-        paused = player.pause()
+        self._check_same_channel(interaction)
+        player = self._players.get(self._guild_id(interaction))
+        paused = player.pause() if player is not None else None
         if paused is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         await self._announce(interaction, "music.paused", title=shown_title(paused))
@@ -312,8 +316,16 @@ class MusicCog(commands.Cog):
         channel_id = member_voice_channel_id(interaction)
         if channel_id is None:
             raise UserFacingError(for_interaction(interaction, "voice.join_first"))
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
+        self._check_same_channel(interaction)
+        with self._players.using(self._guild_id(interaction)) as player:
+            resumed = await self._resume(interaction, player, channel_id)
+        if resumed is None:
+            raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
+        await self._announce(interaction, "music.resumed", title=shown_title(resumed))
+
+    async def _resume(
+        self, interaction: discord.Interaction, player: GuildPlayer, channel_id: int
+    ) -> Track | None:
         if player.now is None:
             # Carrying on reads the stored queue, joins the channel and resolves the track.
             await interaction.response.defer(thinking=True)
@@ -323,10 +335,7 @@ class MusicCog(commands.Cog):
                 await player.join(channel_id)
             except JoinRefused as refused:
                 raise cannot_join(interaction, refused) from refused
-        resumed = await player.resume(channel_id)
-        if resumed is None:
-            raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
-        await self._announce(interaction, "music.resumed", title=shown_title(resumed))
+        return await player.resume(channel_id)
 
     async def _announce(self, interaction: discord.Interaction, key: str, **values: object) -> None:
         """A short public line, so the channel sees who changed the music."""
