@@ -91,6 +91,16 @@ class AzureBot(commands.AutoShardedBot):
         # every process on the store (the first IDENTIFY of a process waits too).
         await self.shard_gate.before_identify(shard_id)
 
+    async def reconnect_shard(self, shard_id: int) -> None:
+        """The watchdog's remedy for one shard stuck down: close its connection and connect
+        it again (RESUME first, see `resume_after_failed_reconnects`); the other shards are
+        not touched."""
+        shard = self.get_shard(shard_id)
+        if shard is None:
+            log.warning("watchdog: shard %d has no connection yet: nothing to reconnect", shard_id)
+            return
+        await shard.reconnect()
+
     def _shard_lost(self, line: str) -> None:
         self.stopped_because = line
         self.services.tasks.spawn(self.close(), "shutdown: shard lease lost")

@@ -25,7 +25,7 @@ from app.settings import Settings, SettingsError, load_settings
 from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
-from services.health import Watchdog
+from services.health import Heartbeat, Watchdog
 from services.store import StoreFileError
 from services.store.migrate_store import BATCH
 from services.store.postgres import (
@@ -157,10 +157,8 @@ async def run_bot(settings: Settings) -> int:
             loop.add_signal_handler(stop, shutdown)
         watchdog = None
         if settings.watchdog_minutes and services.heartbeat is not None:
-            watchdog = Watchdog(
-                services.heartbeat,
-                limit=settings.watchdog_minutes * 60,
-                on_stale=lambda: loop.call_soon_threadsafe(shutdown),
+            watchdog = watch_shards(
+                bot, services.heartbeat, limit=settings.watchdog_minutes * 60, on_stale=shutdown
             )
             watchdog.start()
             opened.callback(watchdog.stop)
@@ -173,6 +171,33 @@ async def run_bot(settings: Settings) -> int:
             services.heartbeat.stop(because=problem)
         return fail(problem)
     return 1 if tripped else 0
+
+
+def watch_shards(
+    bot: AzureBot,
+    heartbeat: Heartbeat,
+    *,
+    limit: float,
+    on_stale: Callable[[], None],
+    check_every: float = 5.0,
+) -> Watchdog:
+    """The watchdog of the running bot (call on its loop; not started): a shard down for
+    `limit` seconds is reconnected on its own, and `on_stale` runs on the loop when the
+    process must be restarted. Its thread only hands work to the loop."""
+    loop = asyncio.get_running_loop()
+
+    def reconnect(shard_id: int) -> None:  # on the loop
+        bot.services.tasks.spawn(
+            bot.reconnect_shard(shard_id), "watchdog: reconnect", shard=shard_id
+        )
+
+    return Watchdog(
+        heartbeat,
+        limit=limit,
+        on_stale=lambda: loop.call_soon_threadsafe(on_stale),
+        on_reconnect=lambda shard_id: loop.call_soon_threadsafe(reconnect, shard_id),
+        check_every=check_every,
+    )
 
 
 async def run_until_closed(bot: AzureBot, settings: Settings) -> str | None:

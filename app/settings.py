@@ -86,6 +86,19 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+# Discord publishes no maximum; the largest bots run tens of thousands of shards. The cap
+# keeps a typo (SHARD_COUNT=1000000000 with SHARD_IDS=0-999999999) from building a set of a
+# billion shard ids at start.
+MAX_SHARD_COUNT = 100_000
+
+
+def _shard_count(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > MAX_SHARD_COUNT:
+        raise ValueError("too many shards")
+    return value
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw.strip())
     if value < 0:
@@ -200,6 +213,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _fernet_key: "a Fernet key (the README shows how to make one)",
     _database_url: "a postgresql:// or postgres:// URL",
     _shard_ids: "shard ids: a list (0,2) or a range (0-3), from 0",
+    _shard_count: f"a whole number of shards from 1 to {MAX_SHARD_COUNT:,}",
 }
 
 
@@ -562,8 +576,9 @@ VARIABLES: tuple[Setting, ...] = (
         field="watchdog_minutes",
         parse=_non_negative_int,
         default=10,
-        help="Minutes without a fresh heartbeat (disconnected or stuck) before the bot exits "
-        "with status 1 so that Docker restarts it; 0: never.",
+        help="Minutes a shard may stay disconnected before the bot reconnects that shard alone; "
+        "when it is still down as long after that, every shard is down or the bot is stuck "
+        "that long, the bot exits with status 1 so that Docker restarts it; 0: never.",
     ),
     Setting(
         env="WATCH_THREADS",
@@ -603,10 +618,13 @@ VARIABLES: tuple[Setting, ...] = (
     Setting(
         env="SHARD_COUNT",
         field="shard_count",
-        parse=_positive_int,
+        parse=_shard_count,
         default=None,
         help="How many shards the bot's servers are split over, counting every process (give "
-        "them all the same count); unset: Discord's recommended count, all in this process.",
+        f"them all the same count), at most {MAX_SHARD_COUNT:,} (Discord publishes no maximum "
+        "and the "
+        "largest bots run tens of thousands; the cap stops a typo from building millions of"
+        " shard ids); unset: Discord's recommended count, all in this process.",
     ),
     Setting(
         env="SHARD_IDS",

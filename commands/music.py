@@ -199,13 +199,14 @@ class MusicCog(commands.Cog):
         if self._warm_up is not None:
             await asyncio.wait({self._warm_up})
 
-    def _player(self, interaction: discord.Interaction) -> GuildPlayer:
+    @staticmethod
+    def _guild_id(interaction: discord.Interaction) -> int:
         assert interaction.guild_id is not None  # the commands are guild_only
-        return self._players.for_guild(interaction.guild_id)
+        return interaction.guild_id
 
-    def _check_same_channel(self, interaction: discord.Interaction, player: GuildPlayer) -> None:
+    def _check_same_channel(self, interaction: discord.Interaction) -> None:
         """Controlling the music takes being in the channel it plays in."""
-        current = player.channel_id
+        current = self._players.channel_id(self._guild_id(interaction))
         if current is not None and member_voice_channel_id(interaction) != current:
             raise UserFacingError(
                 for_interaction(interaction, "voice.same_channel", channel=mention(current))
@@ -263,27 +264,30 @@ class MusicCog(commands.Cog):
     async def queue(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1
     ) -> None:
-        player = self._player(interaction)
+        guild_id = self._guild_id(interaction)
         # The queue is in the store (PostgreSQL: over the network): acknowledge first.
-        await self._acknowledge(
-            interaction, public=self._queues.has_tracks_in_memory(player.guild_id)
-        )
-        tracks = await self._queues.tracks(player.guild_id)
+        await self._acknowledge(interaction, public=self._queues.has_tracks_in_memory(guild_id))
+        tracks = await self._queues.tracks(guild_id)
         if not tracks:
             await answer(interaction, for_interaction(interaction, "music.queue_empty"))
             return
-        playback = player.now if player.now and player.now.track == tracks[0] else None
+        player = self._players.get(guild_id)  # none: not in voice, nothing playing
+        now = player.now if player is not None else None
+        playback = now if now is not None and now.track == tracks[0] else None
         embed = queue_embed(interaction.locale, playback, tracks, page)
         await answer(interaction, embed=embed, ephemeral=False)
 
     @app_commands.command(name="skip", description="Skip the song playing")
     @app_commands.guild_only()
     async def skip(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
-        playing = player.now is not None or self._queues.has_tracks_in_memory(player.guild_id)
-        await self._acknowledge(interaction, public=playing)  # the stored queue changes
-        skipped = await player.skip()
+        guild_id = self._guild_id(interaction)
+        self._check_same_channel(interaction)
+        current = self._players.get(guild_id)
+        playing = current is not None and current.now is not None
+        public = playing or self._queues.has_tracks_in_memory(guild_id)
+        await self._acknowledge(interaction, public=public)  # the stored queue changes
+        with self._players.using(guild_id) as player:
+            skipped = await player.skip()
         if skipped is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         await self._announce(interaction, "music.skipped", title=shown_title(skipped))
@@ -291,21 +295,23 @@ class MusicCog(commands.Cog):
     @app_commands.command(name="stop", description="Stop the music, clear the queue and leave")
     @app_commands.guild_only()
     async def stop(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
-        busy = player.channel_id is not None or self._queues.has_tracks_in_memory(player.guild_id)
-        await self._acknowledge(interaction, public=busy)  # the stored queue is cleared
-        if player.channel_id is None and not await self._queues.tracks(player.guild_id):
+        guild_id = self._guild_id(interaction)
+        self._check_same_channel(interaction)
+        in_voice = self._players.channel_id(guild_id) is not None
+        public = in_voice or self._queues.has_tracks_in_memory(guild_id)
+        await self._acknowledge(interaction, public=public)  # the stored queue is cleared
+        if not in_voice and not await self._queues.tracks(guild_id):
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
-        dropped = await player.stop()
+        with self._players.using(guild_id) as player:
+            dropped = await player.stop()
         await self._announce(interaction, "music.stopped", count=dropped)
 
     @app_commands.command(name="pause", description="Pause the song playing")
     @app_commands.guild_only()
     async def pause(self, interaction: discord.Interaction) -> None:
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
-        paused = player.pause()
+        self._check_same_channel(interaction)
+        player = self._players.get(self._guild_id(interaction))
+        paused = player.pause() if player is not None else None
         if paused is None:
             raise UserFacingError(for_interaction(interaction, "music.nothing_playing"))
         await self._announce(interaction, "music.paused", title=shown_title(paused))
@@ -316,8 +322,16 @@ class MusicCog(commands.Cog):
         channel_id = member_voice_channel_id(interaction)
         if channel_id is None:
             raise UserFacingError(for_interaction(interaction, "voice.join_first"))
-        player = self._player(interaction)
-        self._check_same_channel(interaction, player)
+        self._check_same_channel(interaction)
+        with self._players.using(self._guild_id(interaction)) as player:
+            resumed = await self._resume(interaction, player, channel_id)
+        if resumed is None:
+            raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
+        await self._announce(interaction, "music.resumed", title=shown_title(resumed))
+
+    async def _resume(
+        self, interaction: discord.Interaction, player: GuildPlayer, channel_id: int
+    ) -> Track | None:
         if player.now is None:
             # Carrying on reads the stored queue, joins the channel and resolves the track.
             await self._acknowledge(
@@ -329,10 +343,7 @@ class MusicCog(commands.Cog):
                 await player.join(channel_id)
             except JoinRefused as refused:
                 raise cannot_join(interaction, refused) from refused
-        resumed = await player.resume(channel_id)
-        if resumed is None:
-            raise UserFacingError(for_interaction(interaction, "music.nothing_to_resume"))
-        await self._announce(interaction, "music.resumed", title=shown_title(resumed))
+        return await player.resume(channel_id)
 
     @staticmethod
     async def _acknowledge(interaction: discord.Interaction, *, public: bool) -> None:

@@ -49,9 +49,8 @@ class SayCog(commands.Cog):
         if channel_id is None:
             raise UserFacingError(for_interaction(interaction, "voice.join_first"))
         assert interaction.guild_id is not None  # guild_only
-        player = self._players.for_guild(interaction.guild_id)
         try:
-            player.check_channel(channel_id)
+            self._players.check_channel(interaction.guild_id, channel_id)
         except JoinRefused as refused:
             raise cannot_join(interaction, refused) from refused
         if (refusal := stage_refusal(interaction, channel_id)) is not None:
@@ -67,11 +66,12 @@ class SayCog(commands.Cog):
             raise UserFacingError(
                 for_interaction(interaction, f"say.failed_{error.kind}")
             ) from error
-        try:
-            await player.join(channel_id)
-        except JoinRefused as refused:
-            raise cannot_join(interaction, refused) from refused
-        await player.speak(channel_id, spoken)
+        with self._players.using(interaction.guild_id) as player:
+            try:
+                await player.join(channel_id)
+            except JoinRefused as refused:
+                raise cannot_join(interaction, refused) from refused
+            await player.speak(channel_id, spoken)
         await answer(
             interaction, for_interaction(interaction, "say.done", channel=mention(channel_id))
         )

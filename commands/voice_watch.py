@@ -14,7 +14,8 @@ class VoiceWatchCog(commands.Cog):
     A member leaving or joining the bot's channel: with no human left, the player pauses and
     leaves after the idle time; someone coming back first carries on. The bot's own update
     without it having asked: a moderator disconnected it (the player stops, the queue stays) or
-    moved it (it plays on there, unless nobody is in that channel).
+    moved it (it plays on there, unless nobody is in that channel). The bot removed from a
+    guild: its player stops and goes.
     """
 
     def __init__(
@@ -43,3 +44,7 @@ class VoiceWatchCog(commands.Cog):
             channel = member.guild.get_channel(channel_id)
         if isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             player.company_changed(any(not someone.bot for someone in channel.members))
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await self._players.guild_removed(guild.id)

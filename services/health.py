@@ -8,9 +8,12 @@ it (`read_health`, what Docker's HEALTHCHECK runs through `python -m app.health`
 network: a Discord, Azure or database outage never turns into a restart storm. A loop that
 is stuck stops refreshing the file, so it goes stale.
 
-`Watchdog` is a thread (it must work when the event loop does not) that calls `on_stale`
-once the heartbeat has not been refreshed for `WATCHDOG_MINUTES`, then, if the process is
-still alive after a grace period, ends it: with `restart: unless-stopped`, Docker (or
+`Watchdog` is a thread (it must work when the event loop does not) that acts shard by
+shard, as `services.shard_watch` decides: a shard disconnected for `WATCHDOG_MINUTES` is
+reconnected on its own (the other shards keep their sessions); when that did not bring it
+back within the same time again, when every shard of the process has been down that long, or
+when the event loop has not run that long (stuck), it calls `on_stale`, then, if the process
+is still alive after a grace period, ends it: with `restart: unless-stopped`, Docker (or
 systemd) starts a fresh one. Disconnected for ten minutes, one restart every ten minutes at
 most: a few IDENTIFYs an hour, far from Discord's daily limit.
 """
@@ -28,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.shard_watch import GatewayView, ShardWatch
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = "heartbeat"
@@ -40,15 +45,21 @@ class Heartbeat:
     Connected while every shard the process runs (`expect`; shard 0 unless told) has a
     session up."""
 
-    def __init__(self, path: Path, *, interval: float) -> None:
+    def __init__(
+        self, path: Path, *, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = path
         self.interval = interval
+        self._clock = clock
         self._expected: frozenset[int] = frozenset({0})
         self._up: set[int] = set()
         self._down_since: float | None = None  # wall time the first missing shard dropped
+        # When each shard dropped (`clock`); a shard never up counts from the start.
+        self._shard_down_at: dict[int, float] = {}
+        self._lock = threading.Lock()  # the watchdog's thread reads the shards' state
         self._stopped_because: str | None = None  # why the bot stopped on its own, if it did
         # Starting counts as a beat: the watchdog gives a new process its whole delay.
-        self._last_beat = time.monotonic()
+        self._started = self._last_beat = self._loop_beat = clock()
         self._store_problem: str | None = None  # why the store cannot write, while it cannot
 
     @property
@@ -62,11 +73,14 @@ class Heartbeat:
 
     def expect(self, shard_ids: Iterable[int]) -> None:
         """The shards this process runs: each must be up for the process to be healthy."""
-        self._expected = frozenset(shard_ids) or frozenset({0})
+        with self._lock:
+            self._expected = frozenset(shard_ids) or frozenset({0})
 
     def up(self, shard_id: int = 0) -> None:
         """A shard's gateway session started or resumed."""
-        self._up.add(shard_id)
+        with self._lock:
+            self._up.add(shard_id)
+            self._shard_down_at.pop(shard_id, None)
         if self.connected:
             self._down_since = None
             self.beat()
@@ -74,8 +88,11 @@ class Heartbeat:
     def down(self, shard_id: int = 0) -> bool:
         """A shard's gateway session dropped: unhealthy at once, until it is back. True when
         the shard was up (discord.py reports each failed attempt to reconnect too)."""
-        was_up = shard_id in self._up
-        self._up.discard(shard_id)
+        with self._lock:
+            was_up = shard_id in self._up
+            self._up.discard(shard_id)
+            if was_up:
+                self._shard_down_at[shard_id] = self._clock()
         self._mark_down()
         return was_up
 
@@ -83,8 +100,22 @@ class Heartbeat:
         """The bot is shutting down: not healthy any more; `because`, the line that says why
         it could not go on, is kept in the file."""
         self._stopped_because = because or self._stopped_because
-        self._up.clear()
+        with self._lock:
+            now = self._clock()
+            for shard in self._up:
+                self._shard_down_at[shard] = now
+            self._up.clear()
         self._mark_down()
+
+    def view(self) -> GatewayView:
+        """The shards' state for the watchdog (from any thread): which are down since when,
+        and when the event loop last refreshed the heartbeat."""
+        with self._lock:
+            down = {
+                shard: self._shard_down_at.get(shard, self._started)
+                for shard in self._expected - self._up
+            }
+            return GatewayView(self._expected, down, self._loop_beat)
 
     def store_problem(self, problem: str | None) -> None:
         """The store cannot write (`problem` says why), or can again (None): unhealthy while
@@ -92,7 +123,7 @@ class Heartbeat:
         (Docker marks the container unhealthy; a restart would not mend a full disk.)"""
         self._store_problem = problem
         if self.connected:
-            self.beat()
+            self._write_beat()
         else:
             self._mark_down()
 
@@ -106,10 +137,15 @@ class Heartbeat:
         self._write(state)
 
     def beat(self) -> None:
-        """Refresh the file, if connected (called every `interval` seconds)."""
+        """Refresh the file, if connected (called every `interval` seconds by the event loop,
+        connected or not: the watchdog's sign that the loop runs)."""
+        self._loop_beat = self._clock()
+        self._write_beat()
+
+    def _write_beat(self) -> None:
         if not self.connected:
             return
-        self._last_beat = time.monotonic()
+        self._last_beat = self._clock()
         self._write(
             {"connected": True, "at": time.time(), "fresh_for": self.interval * FRESH_BEATS}
         )
@@ -164,8 +200,10 @@ def read_health(path: Path, *, now: float | None = None) -> Health:
 
 
 class Watchdog:
-    """Calls `on_stale` (from its thread) when the heartbeat is older than `limit` seconds,
-    then `hard_exit` if the process is still there `grace` seconds later."""
+    """Every `check_every` seconds, asks a `ShardWatch` of `limit` seconds what to do about
+    the heartbeat's shards: calls `on_reconnect(shard_id)` (from its thread) for each shard
+    to reconnect on its own; when the process must go, calls `on_stale`, then `hard_exit` if
+    the process is still there `grace` seconds later."""
 
     def __init__(
         self,
@@ -173,19 +211,24 @@ class Watchdog:
         *,
         limit: float,
         on_stale: Callable[[], object],
+        on_reconnect: Callable[[int], object],
         grace: float = 30.0,
         check_every: float = 5.0,
         hard_exit: Callable[[], None] = lambda: os._exit(1),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._heartbeat = heartbeat
-        self._limit = limit
+        self._shards = ShardWatch(limit=limit)
         self._on_stale = on_stale
+        self._on_reconnect = on_reconnect
         self._grace = grace
         self._check_every = check_every
         self._hard_exit = hard_exit
+        self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         self.tripped = False
+        self.reconnected: list[int] = []  # the shards reconnected, in order (for tests)
 
     def start(self) -> None:
         self._thread.start()
@@ -197,17 +240,23 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._check_every):
-            silent = time.monotonic() - self._heartbeat.last_beat
-            if silent > self._limit:
+            decision = self._shards.decide(self._heartbeat.view(), self._clock())
+            if decision.action == "exit":
                 break
+            for shard_id in decision.shard_ids:
+                log.warning(
+                    "watchdog: shard %d disconnected for more than %.0f s: reconnecting that "
+                    "shard alone (the others keep their sessions)",
+                    shard_id,
+                    self._shards.limit,
+                )
+                self.reconnected.append(shard_id)
+                with contextlib.suppress(Exception):
+                    self._on_reconnect(shard_id)
         else:
             return
         self.tripped = True
-        log.critical(
-            "no heartbeat for %.0f s (disconnected or stuck): stopping so that the bot is "
-            "restarted",
-            silent,
-        )
+        log.critical("watchdog: %s: stopping so that the bot is restarted", decision.reason)
         with contextlib.suppress(Exception):
             self._on_stale()
         if not self._stop.wait(self._grace):

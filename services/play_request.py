@@ -11,7 +11,7 @@ from typing import Literal
 
 from services.music_queue import MusicQueues, QueueFull, Track
 from services.music_source import MusicRefused, RefusalReason
-from services.voice_player import VoicePlayers
+from services.voice_player import GuildPlayer, VoicePlayers
 from services.voice_ports import JoinFailure, JoinRefused, Requester, TrackFinder
 
 PlayRefusal = Literal["not_in_voice", "queue_full"] | JoinFailure | RefusalReason
@@ -57,9 +57,18 @@ class PlayRequests:
         plays. `requester` is told later if the track fails when its turn comes."""
         if request.channel_id is None:
             return Refused("not_in_voice")
-        player = self._players.for_guild(request.guild_id)
+        with self._players.using(request.guild_id) as player:
+            return await self._play(player, request, request.channel_id, requester)
+
+    async def _play(
+        self,
+        player: GuildPlayer,
+        request: PlayRequest,
+        channel_id: int,
+        requester: Requester | None,
+    ) -> PlayOutcome:
         try:
-            player.check_channel(request.channel_id)
+            player.check_channel(channel_id)
             music = self._finder.classify(request.query)
         except JoinRefused as refused:
             return Refused(refused.reason, channel_id=refused.channel_id)
@@ -69,7 +78,7 @@ class PlayRequests:
             return Refused("queue_full", limit=self._queues.max_length)
         try:
             resolved = await self._finder.resolve(music)
-            await player.join(request.channel_id)
+            await player.join(channel_id)
         except MusicRefused as refusal:
             return Refused(refusal.reason)
         except JoinRefused as refused:

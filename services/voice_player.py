@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,24 @@ class GuildPlayer:
     _idle: asyncio.Task[None] | None = None
     _alone: asyncio.Task[None] | None = None  # leaving a channel with no human left in it
     _paused_alone: bool = False  # paused because nobody was left, not by a member
+    _users: int = 0  # commands holding this player (`VoicePlayers.using`)
+    # Called when the player may have come to rest: the registry then lets it go.
+    _at_rest: Callable[[GuildPlayer], None] = lambda player: None
+
+    @property
+    def at_rest(self) -> bool:
+        """Nothing to keep: out of voice, nothing playing or said, no timer, nobody joining
+        or starting a track, no command using it. (The queue is in the store.)"""
+        return (
+            self._users == 0
+            and self.voice is None
+            and self.now is None
+            and self._mixer is None
+            and self._idle is None
+            and self._alone is None
+            and not self._lock.locked()
+            and not self._joining.locked()
+        )
 
     # -- the voice connection -------------------------------------------------------------
 
@@ -119,6 +137,7 @@ class GuildPlayer:
         if voice is not None:
             voice.stop()
             await voice.disconnect()
+        self._at_rest(self)
 
     async def lost_connection(self) -> None:
         """Someone else disconnected the bot: stop cleanly; the queue stays for /play or /resume.
@@ -159,6 +178,12 @@ class GuildPlayer:
 
         `fresh` is the head just resolved by `/play`, reused rather than resolved twice.
         """
+        try:
+            await self._play_queue(fresh)
+        finally:
+            self._at_rest(self)  # left meanwhile: nothing to play any more
+
+    async def _play_queue(self, fresh: ResolvedTrack | None) -> None:
         async with self._lock:
             if self.now is not None or self.voice is None:
                 return
@@ -354,7 +379,12 @@ def _from_player_thread(work: Coroutine[Any, Any, None], loop: asyncio.AbstractE
 
 
 class VoicePlayers:
-    """One `GuildPlayer` per guild, built on first use, all plugged into the same ports."""
+    """One `GuildPlayer` per guild, built on first use, all plugged into the same ports.
+
+    Memory holds only the players that have something to do: a player goes once it is at
+    rest (out of voice, nothing playing, no timer, no command using it), when it leaves its
+    channel or when the command that used it is done, and when the bot leaves the guild. The
+    guild's queue is in the store; a new player carries on from it."""
 
     def __init__(
         self,
@@ -377,10 +407,28 @@ class VoicePlayers:
         self._players: dict[int, GuildPlayer] = {}
         self.notices = RequestNotices()
 
+    @property
+    def guilds_in_memory(self) -> int:
+        return len(self._players)
+
     def get(self, guild_id: int) -> GuildPlayer | None:
         return self._players.get(guild_id)
 
+    def channel_id(self, guild_id: int) -> int | None:
+        """The voice channel the bot is connected to in the guild, if any."""
+        player = self._players.get(guild_id)
+        return player.channel_id if player is not None else None
+
+    def check_channel(self, guild_id: int, channel_id: int) -> None:
+        """Raise `JoinRefused("busy_elsewhere")` if the bot is in another voice channel of
+        the guild."""
+        player = self._players.get(guild_id)
+        if player is not None:
+            player.check_channel(channel_id)
+
     def for_guild(self, guild_id: int) -> GuildPlayer:
+        """The guild's player, built if need be; it goes again at its next rest (a command
+        holds it with `using` instead, so that it stays while the command runs)."""
         player = self._players.get(guild_id)
         if player is None:
             player = GuildPlayer(
@@ -393,9 +441,32 @@ class VoicePlayers:
                 idle_seconds=self._idle_seconds,
                 notices=self.notices,
                 tasks=self._tasks,
+                _at_rest=self._release,
             )
             self._players[guild_id] = player
         return player
+
+    @contextlib.contextmanager
+    def using(self, guild_id: int) -> Iterator[GuildPlayer]:
+        """The guild's player for the time of one command: kept while it runs (two `/play`
+        at once share one player, hence one join), let go after it if it is at rest."""
+        player = self.for_guild(guild_id)
+        player._users += 1
+        try:
+            yield player
+        finally:
+            player._users -= 1
+            self._release(player)
+
+    def _release(self, player: GuildPlayer) -> None:
+        if player.at_rest and self._players.get(player.guild_id) is player:
+            del self._players[player.guild_id]
+
+    async def guild_removed(self, guild_id: int) -> None:
+        """The bot is no longer in the guild: its player stops and goes."""
+        player = self._players.pop(guild_id, None)
+        if player is not None:
+            await player.leave()
 
     def playing_count(self) -> int:
         """How many guilds hear a track now (not paused): for the status line, which every
@@ -407,6 +478,6 @@ class VoicePlayers:
         )
 
     async def close(self) -> None:
-        for player in self._players.values():
+        for player in list(self._players.values()):
             with contextlib.suppress(Exception):
                 await player.leave()

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.main import watch_shards
 from app.metrics import PrometheusTelemetry
 from app.settings import Settings
 from services.health import HEARTBEAT_FILE, read_health
@@ -111,6 +112,49 @@ async def test_one_shard_down_of_two_makes_the_process_unhealthy_and_names_it(
         finally:
             fake_discord.shard_up(1)
         await eventually(healthy, timeout=20)  # discord.py's backoff: a few seconds at most
+
+
+async def test_the_watchdog_reconnects_a_stuck_shard_alone_and_the_other_keeps_its_session(
+    fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    """Shard 1's RESUME is never answered: discord.py sees a live socket and waits for ever.
+    The watchdog reconnects that shard alone (a clean close, then a new session); shard 0
+    keeps its session (same id, no IDENTIFY) and the process is not stopped."""
+    settings = replace(settings, heartbeat_seconds=0.1, shard_count=2)
+    fake_discord.session_start_limit = {**fake_discord.session_start_limit, "max_concurrency": 2}
+    heartbeat = settings.data_dir / HEARTBEAT_FILE
+
+    async def healthy() -> bool:
+        return read_health(heartbeat).ok
+
+    async def shard_1_down() -> bool:
+        return read_health(heartbeat).reason.startswith("shard(s) 1 disconnected from Discord")
+
+    def identifies(shard_id: int) -> int:
+        return sum(1 for d in fake_discord.identify_payloads if d.get("shard") == [shard_id, 2])
+
+    async with running_bot(fake_discord, settings) as bot:
+        await eventually(healthy)
+        assert bot.services.heartbeat is not None
+        [session_0] = fake_discord.ready_session_ids(0)
+        before = (identifies(0), identifies(1))
+        stopped = asyncio.Event()
+        # Past the 5 s IDENTIFY spacing of shard 1's first session, so the new one is quick.
+        watchdog = watch_shards(
+            bot, bot.services.heartbeat, limit=6, on_stale=stopped.set, check_every=0.05
+        )
+        watchdog.start()
+        try:
+            await fake_discord.shard_stuck(1)
+            await eventually(shard_1_down)
+            await eventually(healthy, timeout=30)  # the watchdog's limit, then a new session
+        finally:
+            fake_discord.shard_up(1)
+            watchdog.stop()
+        assert watchdog.reconnected == [1]
+        assert not watchdog.tripped and not stopped.is_set()
+        assert fake_discord.ready_session_ids(0) == [session_0]
+        assert (identifies(0), identifies(1)) == (before[0], before[1] + 1)
 
 
 async def scrape(port: int) -> Samples:

@@ -192,7 +192,9 @@ async def _playing_again(voice: RecordingVoiceClient) -> bool:
 
 
 async def _left(bot: AzureBot) -> bool:
-    return player(bot).voice is None
+    # Out of voice, the player goes (the queue stays in the store).
+    left = bot.voice_players.get(GUILD_ID)
+    return left is None or left.voice is None
 
 
 async def _bot_in(bot: AzureBot, channel_id: int) -> bool:

@@ -256,6 +256,32 @@ def test_a_huge_shard_range_is_refused_against_the_count_without_building_it() -
     ]
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SHARD_COUNT": "1000000000"},
+        {"SHARD_COUNT": "100001"},
+        # The range is never expanded: the count is refused on its own first.
+        {"SHARD_COUNT": "1000000000", "SHARD_IDS": "0-999999999"},
+    ],
+)
+def test_a_shard_count_past_the_cap_is_one_line_naming_the_maximum(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**REQUIRED, **env})
+    assert caught.value.problems == [
+        f"SHARD_COUNT is malformed ({env['SHARD_COUNT']!r}): expected a whole number of shards "
+        "from 1 to 100,000; see .env.example."
+    ]
+
+
+def test_the_largest_shard_count_is_accepted() -> None:
+    db = {"DATABASE_URL": "postgresql://bot@db/bot"}
+    settings = load_settings(
+        {**REQUIRED, **db, "SHARD_COUNT": "100000", "SHARD_IDS": "99998-99999"}
+    )
+    assert (settings.shard_count, settings.shard_ids) == (100_000, (99_998, 99_999))
+
+
 @pytest.mark.parametrize("written", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 def test_numbers_that_are_not_finite_are_refused_by_name(written: str) -> None:
     with pytest.raises(SettingsError) as caught:

@@ -1,12 +1,22 @@
-"""The heartbeat file, what reading it says, and the watchdog thread."""
+"""The heartbeat file, what reading it says, and the watchdog thread (its decisions, shard by
+shard: test_shard_watch.py)."""
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from pathlib import Path
 
 from services.health import Heartbeat, Watchdog, read_health
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_the_heartbeat_is_healthy_only_while_up(tmp_path: Path) -> None:
@@ -73,6 +83,7 @@ def test_the_watchdog_stops_the_bot_then_exits_if_it_does_not_stop(tmp_path: Pat
         heartbeat,
         limit=0.05,
         on_stale=asked.set,
+        on_reconnect=lambda shard_id: None,
         grace=0.05,
         check_every=0.01,
         hard_exit=exited.set,
@@ -90,7 +101,13 @@ def test_the_watchdog_lets_a_beating_bot_be(tmp_path: Path) -> None:
     heartbeat = Heartbeat(tmp_path / "heartbeat", interval=0.01)
     heartbeat.up()
     tripped = threading.Event()
-    watchdog = Watchdog(heartbeat, limit=0.1, on_stale=tripped.set, check_every=0.01)
+    watchdog = Watchdog(
+        heartbeat,
+        limit=0.1,
+        on_stale=tripped.set,
+        on_reconnect=lambda shard_id: tripped.set(),
+        check_every=0.01,
+    )
     watchdog.start()
     try:
         for _ in range(10):  # beats for twice the limit, a beat every wait
@@ -99,3 +116,64 @@ def test_the_watchdog_lets_a_beating_bot_be(tmp_path: Path) -> None:
     finally:
         watchdog.stop()
     assert not watchdog.tripped
+
+
+def test_the_watchdog_reconnects_one_shard_down_and_leaves_the_process_be(tmp_path: Path) -> None:
+    clock = Clock()
+    heartbeat = Heartbeat(tmp_path / "heartbeat", interval=15, clock=clock)
+    heartbeat.expect([0, 1])
+    heartbeat.up(0)
+    heartbeat.up(1)
+    heartbeat.down(1)
+    reconnected: queue.Queue[int] = queue.Queue()
+    stale = threading.Event()
+    watchdog = Watchdog(
+        heartbeat,
+        limit=600,
+        on_stale=stale.set,
+        on_reconnect=reconnected.put,
+        check_every=0.01,
+        hard_exit=stale.set,
+        clock=clock,
+    )
+    clock.now += 601
+    heartbeat.beat()  # the loop runs
+    watchdog.start()
+    try:
+        assert reconnected.get(timeout=5) == 1
+        assert not stale.wait(0.1)  # many checks later: shard 1 has its limit to come back
+    finally:
+        watchdog.stop()
+    assert (watchdog.tripped, watchdog.reconnected, reconnected.empty()) == (False, [1], True)
+
+
+def test_the_watchdog_stops_the_bot_when_the_reconnected_shard_stays_down(tmp_path: Path) -> None:
+    clock = Clock()
+    heartbeat = Heartbeat(tmp_path / "heartbeat", interval=15, clock=clock)
+    heartbeat.expect([0, 1])
+    heartbeat.up(0)
+    heartbeat.up(1)
+    heartbeat.down(1)
+    reconnected: queue.Queue[int] = queue.Queue()
+    asked = threading.Event()
+    watchdog = Watchdog(
+        heartbeat,
+        limit=600,
+        on_stale=asked.set,
+        on_reconnect=reconnected.put,
+        grace=60,
+        check_every=0.01,
+        hard_exit=lambda: None,
+        clock=clock,
+    )
+    clock.now += 601
+    heartbeat.beat()
+    watchdog.start()
+    try:
+        assert reconnected.get(timeout=5) == 1
+        clock.now += 601
+        heartbeat.beat()  # shard 1 still down 600 s after its reconnect
+        assert asked.wait(5)
+    finally:
+        watchdog.stop()
+    assert watchdog.tripped and watchdog.reconnected == [1]

@@ -257,3 +257,33 @@ async def test_two_plays_at_once_join_the_voice_channel_once(rig: Rig) -> None:
     assert len(rig.connector.outputs) == 1
     assert [type(o) for o in outcomes] == [PlayingNow, Queued]
     assert await rig.titles() == ["a", "b"]
+
+
+async def test_a_thousand_guilds_that_played_once_leave_no_player_behind(quick_rig: Rig) -> None:
+    rig = quick_rig
+    rig.audio.music[rig.finder.page("a")] = (1000, 2)
+    for guild in range(1, 1001):
+        request = PlayRequest(guild_id=guild, member_id=ALICE, channel_id=LOUNGE, query="a")
+        assert isinstance(await rig.requests.play(request), PlayingNow)
+        assert [level(f) for f in rig.output.pull(10)] == [1000] * 2  # the song ends
+        await rig.changes.until(lambda: not rig.output.connected)  # idle: the bot leaves
+    await rig.changes.until(lambda: rig.players.guilds_in_memory == 0)
+    assert len(rig.connector.outputs) == 1000
+
+
+async def test_a_player_that_never_joined_goes_with_the_command(rig: Rig) -> None:
+    rig.connector.refuse = "connect_failed"
+    assert not isinstance(await rig.play("a"), PlayingNow)  # refused: nothing to keep
+    assert rig.players.guilds_in_memory == 0
+    rig.connector.refuse = None
+    with rig.players.using(GUILD) as player:  # a command holds it while it runs
+        assert rig.players.guilds_in_memory == 1
+        assert rig.players.for_guild(GUILD) is player
+    assert rig.players.guilds_in_memory == 0
+    await rig.play("a")  # playing, then paused: kept
+    rig.player.pause()
+    assert rig.players.guilds_in_memory == 1
+    await rig.players.guild_removed(GUILD)  # the bot was removed from the guild
+    assert not rig.output.connected
+    assert rig.players.guilds_in_memory == 0
+    assert await rig.titles() == ["a"]  # the queue is the store's, until the grace period ends

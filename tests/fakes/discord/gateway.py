@@ -90,6 +90,10 @@ def on_shard(shard: list[int] | None, guild_id: int | None) -> bool:
     return (guild_id >> 22) % count == shard_id
 
 
+def _shard_id(shard: list[int] | None) -> int | None:
+    return None if shard is None else int(shard[0])
+
+
 def _guild_of_event(data: JSON) -> int | None:
     guild = data.get("guild_id") if isinstance(data, dict) else None
     return int(guild) if guild is not None else None
@@ -112,6 +116,8 @@ class Gateway:
         self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS  # what HELLO asks of the client
         self.refusing = False  # an outage: new websockets are refused with a 503
         self.refused_shards: set[int] = set()  # an outage of these shards only
+        self.stuck_shards: set[int] = set()  # these shards' RESUMEs go unanswered
+        self._unanswered: dict[web.WebSocketResponse, Session] = {}  # RESUMEs left hanging
         self._dropped: set[web.WebSocketResponse] = set()  # closed by an outage, not the bot
 
         # Recorded traffic
@@ -170,8 +176,20 @@ class Gateway:
                 self._dropped.add(session.ws)
                 await session.ws.close(code=1011, message=b"fake shard outage")
 
+    async def shard_stuck(self, shard_id: int) -> None:
+        """One shard's sessions half broken: its websockets close (1011, sessions kept), and a
+        RESUME of it is taken but never answered (no RESUMED, no replay, no events; heartbeats
+        still acknowledged, so the client sees a live socket), until `shard_up`. A clean close
+        (1000) of such a socket ends its session, as Discord does; an IDENTIFY is answered."""
+        self.stuck_shards.add(shard_id)
+        for session in list(self.sessions.values()):
+            if _shard_id(session.shard) == shard_id and session.ws is not None:
+                self._dropped.add(session.ws)
+                await session.ws.close(code=1011, message=b"fake shard stuck")
+
     def shard_up(self, shard_id: int) -> None:
         self.refused_shards.discard(shard_id)
+        self.stuck_shards.discard(shard_id)
 
     def _refused(self, shard: list[int] | None) -> bool:
         return shard is not None and int(shard[0]) in self.refused_shards
@@ -189,6 +207,14 @@ class Gateway:
             (int(s.shard[0]), int(s.shard[1]))
             for s in self.sessions.values()
             if s.ready and s.ws is not None and s.shard is not None
+        ]
+
+    def ready_session_ids(self, shard_id: int) -> list[str]:
+        """The ids of the live, ready sessions of one shard."""
+        return [
+            s.session_id
+            for s in self.sessions.values()
+            if s.ready and s.ws is not None and _shard_id(s.shard) == shard_id
         ]
 
     # ------------------------------------------------------------------ sending
@@ -293,6 +319,9 @@ class Gateway:
                         self._dropped.add(ws)
                         await ws.close(code=1011, message=b"fake shard outage")
                         break
+                    if held is not None and _shard_id(held.shard) in self.stuck_shards:
+                        self._unanswered[ws] = held
+                        continue
                     mine = await self._resume(ws, d, send_lock)
                 elif op == OP_PRESENCE:
                     self.presences.append(d)
@@ -322,6 +351,9 @@ class Gateway:
             outage = ws in self._dropped
             self._dropped.discard(ws)
             self.gateway_close_codes.append(ws.close_code)
+            hanging = self._unanswered.pop(ws, None)
+            if hanging is not None and ws.close_code in (1000, 1001) and not outage:
+                self.sessions.pop(hanging.session_id, None)  # a clean close ends it
             if mine is not None and mine.ws is ws:
                 mine.ws = None
                 mine.ready = False

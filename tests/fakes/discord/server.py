@@ -297,6 +297,10 @@ class FakeDiscord:
         """`(shard_id, count)` of each live sharded session that has its guilds."""
         return self._gateway.ready_shards()
 
+    def ready_session_ids(self, shard_id: int) -> list[str]:
+        """The ids of the live sessions of one shard that have their guilds."""
+        return self._gateway.ready_session_ids(shard_id)
+
     def application_payload(self) -> JSON:
         return payloads.application_payload(self._model)
 
@@ -467,6 +471,12 @@ class FakeDiscord:
         """An outage of one shard: its sessions close (1011) and cannot come back until
         `shard_up`; the other shards' sessions go on."""
         await self._gateway.shard_down(shard_id)
+
+    async def shard_stuck(self, shard_id: int) -> None:
+        """One shard half broken: its sessions close (1011) and its RESUME is never answered
+        (the socket stays up, heartbeats acknowledged), until `shard_up`; the other shards'
+        sessions go on. Only a clean close and an IDENTIFY bring it back."""
+        await self._gateway.shard_stuck(shard_id)
 
     def shard_up(self, shard_id: int) -> None:
         self._gateway.shard_up(shard_id)
