@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from commands.music import MusicCog
 from services.music_source import MusicRefused, MusicResolver
 from services.store import LogStore
 from services.store.model import StoredMessage
@@ -142,10 +141,7 @@ async def test_a_page_that_never_ends_is_refused_and_the_next_play_works(
         connect_voice=connect_recording_voice,
         generic_extractor=True,
         music_timeout_seconds=TIMEOUT,
-    ) as bot:
-        music = bot.get_cog("MusicCog")
-        assert isinstance(music, MusicCog)
-        await music.warmed_up()  # its worker started: both are free for the members
+    ):
         # As many as the resolver has workers: each hangs one until it is cut off.
         plays = [await command(fake_discord, "play", query=endless) for _ in range(2)]
         refused = await asyncio.gather(*(answer(play) for play in plays))
