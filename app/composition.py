@@ -6,7 +6,7 @@ players and every service, each typed by its port, and closes them in the revers
 graph with other `Seams` (a recording voice connection, a resolver whose yt-dlp may use
 its generic extractor). `commands_only=True` (`sync`, `check`) builds what the command tree
 needs and nothing that runs: an in-memory store (DATA_DIR belongs to the running bot), no
-yt-dlp warm-up, no libopus, no metrics, no heartbeat.
+yt-dlp worker process, no libopus, no metrics, no heartbeat.
 """
 
 from __future__ import annotations
@@ -244,6 +244,7 @@ async def open_services(
         music_resolver = seams.music_resolver or music_resolver_for(
             settings, warm=not commands_only
         )
+        opened.push_async_callback(music_resolver.close)  # its yt-dlp worker processes
         audio = FFmpegAudio(ffmpeg=find_ffmpeg(), max_stream_seconds=music_resolver.max_seconds)
         voice_connector = DiscordVoiceConnector(seams.connect_voice)
         voice_players = VoicePlayers(

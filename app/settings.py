@@ -412,7 +412,8 @@ VARIABLES: tuple[Setting, ...] = (
         field="music_timeout_seconds",
         parse=_positive_float,
         default=10.0,
-        help="Seconds a music source may stay silent before `/play` gives up on it.",
+        help="Seconds a music source may stay silent before `/play` gives up on it; "
+        "a yt-dlp lookup is cut off after three times this in all.",
     ),
     Setting(
         env="SAY_MAX_CHARS",

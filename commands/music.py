@@ -188,11 +188,12 @@ class MusicCog(commands.Cog):
 
     async def cog_load(self) -> None:
         # In the background: the bot is ready at once, and the first /play is not slower.
-        warm_up = asyncio.to_thread(self._resolver.warm_up)
-        self._warm_up = self._tasks.spawn(warm_up, "yt-dlp warm-up")
+        self._warm_up = self._tasks.spawn(self._resolver.warm_up(), "yt-dlp warm-up")
 
     async def cog_unload(self) -> None:
-        await self.warmed_up()  # a thread cannot be cancelled; it ends in well under a second
+        if self._warm_up is not None:
+            self._warm_up.cancel()  # a worker still starting is killed
+        await self.warmed_up()
 
     async def warmed_up(self) -> None:
         """Return once yt-dlp's start-up warm-up is over (a failure is logged, not raised)."""

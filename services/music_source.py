@@ -1,4 +1,5 @@
-"""What `/play` may play, and how it is found: the only module that touches yt-dlp.
+"""What `/play` may play, and how it is found (yt-dlp itself runs in worker processes:
+`services/yt_dlp_pool.py` and `services/yt_dlp_worker.py`, the only module that touches it).
 
 The safety recipe: the member's text is classified here, not by yt-dlp. A direct link to an
 audio file (http(s), on any host, its path ending in an audio extension), or any http(s) link
@@ -7,23 +8,17 @@ extension), is read by `services/direct_audio.py`, without yt-dlp; an http(s) li
 allowed host is played as a link; any other link is refused; words are a `ytsearch1:` search.
 yt-dlp runs with a chosen set of extractors (never the generic one in production, which
 fetches any page), takes one item only (never a whole playlist page), and what it returns is
-checked again: not live, not too long, the page it ended on (after redirects) still on an
-allowed host, the stream over http(s) to a public address (or a private one, with
-`allow_private_network`).
+checked again by `judge`, in the worker: not live, not too long, the page it ended on (after
+redirects) still on an allowed host, the stream over http(s) to a public address (or a
+private one, with `allow_private_network`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
-
-import yt_dlp
-from deno import find_deno_bin
 
 from services.direct_audio import (
     MAX_FILE_BYTES,
@@ -33,6 +28,7 @@ from services.direct_audio import (
     lookup_blocking,
 )
 from services.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
+from services.yt_dlp_pool import WorkerConfig, YtDlpPool
 
 # The shared types are re-exported: the rest of the code imports them from here.
 __all__ = [
@@ -46,13 +42,9 @@ __all__ = [
     "judge",
 ]
 
-log = logging.getLogger(__name__)
-
 SEARCH_PREFIX = "ytsearch1:"
-# Every site extractor except the generic one, which would fetch any URL it is given.
-SAFE_EXTRACTORS = ("default", "-generic")
-# Tests only: the loopback media server is read through the generic extractor.
-WITH_GENERIC_EXTRACTOR = ("default",)
+# yt-dlp resolutions at once (each in a worker process of ~55 MB); more wait their turn.
+YT_DLP_WORKERS = 2
 
 # Only "scheme://..." is a link: "mood:happy" or "ytsearch50:x" are words to search for.
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -129,33 +121,11 @@ def judge(
     )
 
 
-class _YtDlpLog:
-    """yt-dlp's chatter goes to our logs, not to stderr."""
-
-    def debug(self, message: str) -> None:
-        log.debug("yt-dlp: %s", message)
-
-    def info(self, message: str) -> None:
-        log.debug("yt-dlp: %s", message)
-
-    def warning(self, message: str) -> None:
-        log.info("yt-dlp: %s", message)
-
-    def error(self, message: str) -> None:
-        log.info("yt-dlp: %s", message)
-
-
-class _QuietLog(_YtDlpLog):
-    """The warm-up's chatter: its "Unsupported URL" is the expected outcome, not an error."""
-
-    def warning(self, message: str) -> None:
-        log.debug("yt-dlp warm-up: %s", message)
-
-    def error(self, message: str) -> None:
-        log.debug("yt-dlp warm-up: %s", message)
-
-
 class MusicResolver:
+    """Finds what `/play` names: direct links with `DirectAudio`, the rest with yt-dlp in
+    the resolver's own worker processes (`YtDlpPool`: `workers` at once, each resolution cut
+    off after three times `timeout`, its worker killed). `close` stops them."""
+
     def __init__(
         self,
         *,
@@ -168,13 +138,13 @@ class MusicResolver:
         max_file_bytes: int = MAX_FILE_BYTES,
         timeout: float = 10.0,
         warm: bool = True,
+        workers: int = YT_DLP_WORKERS,
     ) -> None:
         self._warm = warm  # False (`sync`, `check`): nothing will be played, skip the warm-up
         self.allowed_hosts = frozenset(allowed_hosts)
         self.media_hosts = frozenset(media_hosts)
         self.max_seconds = max_seconds
         self.max_file_bytes = max_file_bytes
-        self._allow_private_network = allow_private_network
         self._direct = DirectAudio(
             ffmpeg=ffmpeg,
             max_seconds=max_seconds,
@@ -183,76 +153,38 @@ class MusicResolver:
             timeout=timeout,
         )
         # yt-dlp gives up on a silent socket after `timeout`; a source that trickles forever
-        # is cut off by the overall limit, since a thread cannot be cancelled.
-        self._overall_timeout = 3 * timeout
-        self._options: dict[str, Any] = {
-            "quiet": True,
-            "no_warnings": True,
-            "noprogress": True,
-            "logger": _YtDlpLog(),
-            "skip_download": True,
-            "format": "bestaudio/best",
-            "allowed_extractors": list(
-                WITH_GENERIC_EXTRACTOR if allow_generic_extractor else SAFE_EXTRACTORS
+        # is cut off by the overall limit, its worker killed.
+        self.yt_dlp = YtDlpPool(
+            WorkerConfig(
+                allowed_hosts=tuple(sorted(self.allowed_hosts)),
+                max_seconds=max_seconds,
+                allow_private_network=allow_private_network,
+                allow_generic_extractor=allow_generic_extractor,
+                socket_timeout=timeout,
             ),
-            # One item per request: a playlist link or a page of many <audio> tags gives its
-            # first entry only, and yt-dlp does not even extract the others.
-            "noplaylist": True,
-            "playlist_items": "1",
-            "socket_timeout": timeout,
-            "cachedir": False,
-            "js_runtimes": {"deno": {"path": find_deno_bin()}},
-        }
+            timeout=3 * timeout,
+            workers=workers,
+        )
 
     def classify(self, query: str) -> MusicRequest:
         return classify(query, self.allowed_hosts, self.media_hosts)
 
-    def warm_up(self) -> None:
-        """Pay yt-dlp's first-extraction cost (~0.4 s: loading the extractors and compiling
-        their URL patterns) at start rather than on the first /play. Touches no network: no
-        extractor but the generic one, left out here, accepts the reserved .invalid domain."""
-        if not self._warm:
-            return
-        options = {
-            **self._options,
-            "allowed_extractors": list(SAFE_EXTRACTORS),
-            "logger": _QuietLog(),
-        }
-        with yt_dlp.YoutubeDL(options) as ydl, contextlib.suppress(yt_dlp.utils.DownloadError):
-            ydl.extract_info("https://warm-up.invalid/", download=False)
+    async def warm_up(self) -> None:
+        """Start a yt-dlp worker at start rather than on the first /play: it loads yt-dlp's
+        extractors (~0.4 s) in its own process."""
+        if self._warm:
+            await self.yt_dlp.warm_up()
 
     async def resolve(self, request: MusicRequest) -> ResolvedTrack:
         """Find the one item `request` names: a direct link without yt-dlp, anything else
-        with yt-dlp (in a thread: it blocks)."""
+        with yt-dlp, in a worker process."""
         if request.direct:
             return await self._direct.resolve(request.target)
-        try:
-            async with asyncio.timeout(self._overall_timeout):
-                return await asyncio.to_thread(self._resolve, request)
-        except TimeoutError:
-            raise MusicRefused("timeout") from None
+        return await self.yt_dlp.resolve(request.target)
 
     async def resolve_page(self, page_url: str) -> ResolvedTrack:
         """Resolve a stored queue entry again, just before playing (stream URLs expire)."""
         return await self.resolve(self.classify(page_url))
 
-    def _resolve(self, request: MusicRequest) -> ResolvedTrack:
-        try:
-            with yt_dlp.YoutubeDL(self._options) as ydl:
-                info = ydl.extract_info(request.target, download=False)
-        except yt_dlp.utils.DownloadError as error:
-            reason: RefusalReason = "timeout" if "timed out" in str(error) else "unplayable"
-            raise MusicRefused(reason, str(error)) from error
-        if info is None:
-            raise MusicRefused("no_result")
-        if info.get("_type") == "playlist" or "entries" in info:
-            entries = [entry for entry in info.get("entries") or [] if entry]
-            if not entries:
-                raise MusicRefused("no_result")
-            info = entries[0]
-        return judge(
-            info,
-            allowed_hosts=self.allowed_hosts,
-            max_seconds=self.max_seconds,
-            allow_private_network=self._allow_private_network,
-        )
+    async def close(self) -> None:
+        await self.yt_dlp.close()

@@ -21,6 +21,7 @@ RefusalReason = Literal[
     "private_network",  # the link (or a redirect) leads to a private or loopback address
     "not_audio",  # a direct link that answers something other than audio
     "too_large",  # a direct link to a file larger than the resolver's limit
+    "busy",  # every yt-dlp worker stayed taken while the request waited its turn
 ]
 
 

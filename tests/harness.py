@@ -141,13 +141,16 @@ async def running_bot(
 
 
 def resolver_for_tests(settings: Settings, *, generic_extractor: bool = False) -> MusicResolver:
-    """The production resolver (`music_resolver_for`), except with `generic_extractor`: yt-dlp
-    then may use its generic extractor, which production never does, so that a test can make
-    it read an HTML page of the loopback media server (its `<audio>` tags). A test seam, not a
-    setting. Reaching the loopback server at all takes the real setting,
-    `music_allow_private_network` (on in `voice_settings`)."""
+    """The production resolver (`music_resolver_for`), with two test seams, not settings:
+    - no warm-up at start: a yt-dlp worker process starts when a test first resolves
+      something with yt-dlp (a worker costs about a second of CPU, and most of the suite's
+      hundred bot starts never use one; the warm-up has tests of its own);
+    - `generic_extractor`: yt-dlp then may use its generic extractor, which production never
+      does, so that a test can make it read an HTML page of the loopback media server (its
+      `<audio>` tags). Reaching the loopback server at all takes the real setting,
+      `music_allow_private_network` (on in `voice_settings`)."""
     if not generic_extractor:
-        return music_resolver_for(settings)
+        return music_resolver_for(settings, warm=False)
     return MusicResolver(
         allowed_hosts=settings.music_allowed_hosts,
         max_seconds=settings.music_max_minutes * 60,
@@ -155,6 +158,7 @@ def resolver_for_tests(settings: Settings, *, generic_extractor: bool = False) -
         allow_private_network=settings.music_allow_private_network,
         allow_generic_extractor=True,
         ffmpeg=find_ffmpeg(),
+        warm=False,
     )
 
 

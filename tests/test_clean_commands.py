@@ -31,12 +31,19 @@ def test_help_lists_run_sync_and_check(capsys: pytest.CaptureFixture[str]) -> No
     assert parse_args([]).command is None  # `run`, the default
 
 
-def test_the_warm_up_logs_nothing_at_info_or_above(caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_warm_up_logs_nothing_at_info_or_above(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     resolver = MusicResolver(allowed_hosts=("youtube.com",), max_seconds=60)
-    with caplog.at_level(logging.DEBUG):
-        resolver.warm_up()
-    ours = [r for r in caplog.records if r.name == "services.music_source"]
-    assert ours, "the warm-up's outcome is still there, at DEBUG"
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await resolver.warm_up()
+    finally:
+        await resolver.close()
+    ours = [r for r in caplog.records if r.name == "services.yt_dlp_pool"]
+    assert any(r.getMessage().startswith("yt-dlp: ") for r in ours), (
+        "the warm-up's outcome is still there, at DEBUG"
+    )
     assert all(r.levelno == logging.DEBUG for r in ours), [r.getMessage() for r in ours]
 
 
@@ -46,7 +53,9 @@ async def test_sync_builds_the_command_tree_only(
     with caplog.at_level(logging.DEBUG):
         assert await sync_commands(settings, guild_id=GUILD_ID, clear=False) == 0
     assert not settings.data_dir.exists()  # the running bot's data is left alone
-    assert not [r for r in caplog.records if r.name.startswith("services.music_source")]
+    assert not [
+        r for r in caplog.records if r.name.startswith(("services.music_source", "services.yt_dlp"))
+    ]
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == f"Synced 10 command(s) to guild {GUILD_ID}:"
     assert err == ""
@@ -126,8 +135,11 @@ def _names(discord_fake: FakeDiscord) -> list[str]:
 async def test_the_presence_line_is_sent_only_when_its_text_changes(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
+    earlier = len(_names(fake_discord))  # the lines of the bots of earlier tests
     async with running_bot(fake_discord, settings) as bot:
-        await fake_discord.wait_for_state(lambda: "#general, #random" in _names(fake_discord))
+        await fake_discord.wait_for_state(
+            lambda: "#general, #random" in _names(fake_discord)[earlier:]
+        )
         cog = bot.get_cog("PresenceCog")
         assert isinstance(cog, PresenceCog)
         sent = len(fake_discord.presences)

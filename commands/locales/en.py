@@ -93,6 +93,7 @@ MESSAGES: dict[str, str] = {
     "music.live": "I don't play live streams: pick a recording.",
     "music.too_long": "That track is longer than {minutes} minutes, the longest I play.",
     "music.timeout": "The source took too long to answer: try again, or pick another one.",
+    "music.busy": "I'm looking up too many songs right now: try again in a moment.",
     "music.unplayable": "I couldn't play that: the source failed or isn't playable audio.",
     "music.source_failed": "{title} couldn't be played (the source failed): on to the next one.",
     "music.queue_full": "The queue is full ({limit} tracks). Try again when it has moved on.",

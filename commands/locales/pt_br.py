@@ -92,6 +92,7 @@ MESSAGES: dict[str, str] = {
     "music.live": "Não toco transmissões ao vivo: escolha uma gravação.",
     "music.too_long": "Essa faixa passa de {minutes} minutos, o máximo que eu toco.",
     "music.timeout": "A fonte demorou demais para responder: tente de novo, ou escolha outra.",
+    "music.busy": "Estou procurando músicas demais agora: tente de novo daqui a pouco.",
     "music.unplayable": "Não consegui tocar isso: a fonte falhou ou não é um áudio tocável.",
     "music.source_failed": "{title} não pôde ser tocada (a fonte falhou): vamos para a próxima.",
     "music.queue_full": "A fila está cheia ({limit} faixas). Tente de novo quando ela andar.",

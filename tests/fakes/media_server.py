@@ -7,6 +7,7 @@ tags, and redirects lead wherever a test wants, loopback included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 from pathlib import Path
 
@@ -25,7 +26,9 @@ class MediaServer:
         self.redirects: dict[str, str] = {}
         self.cut_once: dict[str, float] = {}  # name -> share of the file sent before a cut
         self.hanging: set[str] = set()
+        self.endless: set[str] = set()
         self.requests: list[str] = []
+        self._arrived = asyncio.Condition()
         self.range_requests: list[str] = []
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -71,6 +74,17 @@ class MediaServer:
         self.hanging.add(name)
         return self.url(name)
 
+    def add_endless_page(self, name: str) -> str:
+        """A page that starts at once and never ends: a space every 0.1 s, so no socket
+        timeout ever fires; only a client that gives up (or is killed) ends it."""
+        self.endless.add(name)
+        return self.url(name)
+
+    async def wait_for_requests(self, name: str, count: int) -> None:
+        """Return once `name` has been asked for `count` times in all."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: self.requests.count(name) >= count)
+
     def add_redirect(self, name: str, target: str) -> str:
         self.redirects[name] = target
         return self.url(name)
@@ -78,6 +92,8 @@ class MediaServer:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.requests.append(name)
+        async with self._arrived:
+            self._arrived.notify_all()
         if name in self.redirects:  # as given, even a Location that is not a valid URL
             return web.Response(status=302, headers={"Location": self.redirects[name]})
         if "Range" in request.headers:
@@ -85,6 +101,8 @@ class MediaServer:
         if name in self.hanging:
             await self._stopping.wait()
             raise web.HTTPServiceUnavailable()
+        if name in self.endless:
+            return await self._serve_endless(request)
         if name in self.cut_once:
             return await self._serve_cut(request, self.files[name], self.cut_once.pop(name))
         if name in self.pages:
@@ -95,6 +113,17 @@ class MediaServer:
             )
             return web.FileResponse(self.files[name], headers=headers)
         raise web.HTTPNotFound()
+
+    async def _serve_endless(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        await response.write(b"<!doctype html><html><body>")
+        with contextlib.suppress(ConnectionResetError):  # the client gave up, or was killed
+            while not self._stopping.is_set():
+                await response.write(b" ")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 0.1)
+        return response
 
     async def _serve_cut(
         self, request: web.Request, path: Path, share: float
