@@ -15,7 +15,7 @@ import pytest
 
 from app.settings import Settings
 from services.music_source import MusicRefused, MusicResolver
-from services.store import LogStore
+from services.store import SqliteStore
 from services.store.model import StoredMessage
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
@@ -64,7 +64,7 @@ async def resolver() -> AsyncIterator[MusicResolver]:
 async def test_six_hung_resolutions_do_not_slow_the_store_and_free_their_workers(
     resolver: MusicResolver, media: Media, tmp_path: Path
 ) -> None:
-    store = LogStore(tmp_path / "data")  # its writes run in the loop's default executor
+    store = SqliteStore(tmp_path / "data")
     try:
         await store.add(message(0), counted=True)  # opened before the clock starts
         endless = resolver.classify(media.server.add_endless_page("endless-six"))
