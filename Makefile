@@ -17,7 +17,7 @@ COMPILE  := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-
 	--all-build-deps --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 INSTALL  := $(BIN)/python -m pip install --quiet
 
-.PHONY: run test test-load lint lock update-yt-dlp bench bench-store bench-conversation bench-voice bench-catchup bench-postgres sync clean
+.PHONY: run test test-load lint lock update-yt-dlp bench bench-store bench-conversation bench-voice bench-catchup bench-postgres sync invite clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -56,6 +56,10 @@ run: $(VENV)/.installed
 
 sync: $(VENV)/.installed
 	$(BIN)/python -m app sync
+
+# The URL that adds the bot to a server; needs only DISCORD_TOKEN.
+invite: $(VENV)/.installed
+	$(BIN)/python -m app invite
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

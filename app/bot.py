@@ -23,13 +23,32 @@ from services.voice_player import VoicePlayers
 log = logging.getLogger(__name__)
 
 
+# The privileged intents, by the names the Developer Portal gives them (Bot > Privileged
+# Gateway Intents): Discord refuses a session that asks for one the portal has not enabled.
+PRIVILEGED_INTENTS = {
+    "presences": "Presence Intent",
+    "members": "Server Members Intent",
+    "message_content": "Message Content Intent",
+}
+
+
+def bot_intents() -> discord.Intents:
+    """The gateway intents the bot asks for."""
+    intents = discord.Intents.default()
+    intents.message_content = True  # privileged: enable it in the Developer Portal too
+    return intents
+
+
+def privileged_intents(intents: discord.Intents) -> list[str]:
+    """The Developer Portal's names of the privileged intents among `intents`."""
+    return [name for flag, name in PRIVILEGED_INTENTS.items() if getattr(intents, flag)]
+
+
 class AzureBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, services: Services) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = True  # privileged: enable it in the Developer Portal too
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents,
+            intents=bot_intents(),
             tree_cls=BotCommandTree,
             help_command=None,
             # Nobody is ever pinged by the bot, whatever text ends up in a message.

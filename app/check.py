@@ -234,10 +234,7 @@ async def _check_discord(settings: Settings, rest: DiscordRest, report: Report) 
 
 async def _guild(rest: DiscordRest, guild_id: int, bot_id: int, report: Report) -> _Guild | None:
     """The guild's roles and owner and the bot's roles, or a ✗ that says why not."""
-    invite = (
-        "Invite the bot with the OAuth2 URL Generator (scopes bot and applications.commands), "
-        "or correct GUILD_ID."
-    )
+    invite = "Invite the bot with the URL `python -m app invite` prints, or correct GUILD_ID."
     status, guild = await rest.get(f"/guilds/{guild_id}")
     if status in (403, 404):
         report.fail(f"Discord: the bot is not a member of guild {guild_id}", invite)

@@ -19,9 +19,16 @@ import discord
 from app.bot import AzureBot, point_at_discord, unreadable_gateway_event
 from app.check import report_settings_problems, run_checks
 from app.composition import open_services
+from app.invite import print_invite
 from app.logging_setup import configure_logging
 from app.migrate_store import AGAIN, run_migrate_store
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import (
+    DiscordAccess,
+    Settings,
+    SettingsError,
+    load_discord_access,
+    load_settings,
+)
 from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.encryption import EncryptionKeyError
@@ -88,6 +95,17 @@ class Subcommand:
     quiet: bool = True  # an operator's command: logs warnings only (all with LOG_LEVEL=DEBUG)
 
 
+@dataclass(frozen=True)
+class TokenSubcommand:
+    """A command that needs only the Discord token (and DISCORD_API_BASE), not a whole `.env`:
+    any problem with those is one line and exit status 1."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, DiscordAccess], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     guild_id = None if args.global_ else (args.guild or settings.guild_id)
     if guild_id is None and not args.global_:
@@ -95,7 +113,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(sync_commands(settings, guild_id=guild_id, clear=args.clear))
 
 
-SUBCOMMANDS: tuple[Subcommand, ...] = (
+SUBCOMMANDS: tuple[Subcommand | TokenSubcommand, ...] = (
     Subcommand(
         "run", "run the bot (the default)", lambda a, s: asyncio.run(run_bot(s)), quiet=False
     ),
@@ -105,6 +123,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "check the settings, Discord, Azure OpenAI, ElevenLabs, voice and data; "
         "exit 1 if a required check fails",
         lambda a, s: asyncio.run(run_checks(s)),
+    ),
+    TokenSubcommand(
+        "invite",
+        "print the URL that adds the bot to a server, with the permissions it needs, and the "
+        "privileged intent to enable",
+        lambda a, access: asyncio.run(print_invite(access)),
     ),
     Subcommand(
         "migrate",
@@ -247,6 +271,8 @@ async def run_migrate(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = next(c for c in SUBCOMMANDS if c.name == (args.command or "run"))
+    if isinstance(command, TokenSubcommand):
+        return run_with_token(command, args)
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -270,3 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     point_at_discord(settings)
     return command.run(args, settings)
+
+
+def run_with_token(command: TokenSubcommand, args: argparse.Namespace) -> int:
+    try:
+        access = load_discord_access()
+    except SettingsError as error:
+        return fail(" ".join(error.problems))
+    configure_logging(
+        access.log_level if access.log_level == "DEBUG" else "WARNING",
+        secrets=(access.discord_token,),
+        log_format=access.log_format,
+    )
+    return command.run(args, access)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -722,17 +722,59 @@ class SettingsError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class DiscordAccess:
+    """What a command that only asks Discord's REST API something needs (`python -m app
+    invite`, run before the rest of `.env` is filled in): the token and where the API is."""
+
+    discord_token: Secret
+    discord_api_base: str = _DEFAULTS["discord_api_base"]
+    log_level: str = _DEFAULTS["log_level"]
+    log_format: str = _DEFAULTS["log_format"]
+
+
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read the settings from `env` (default: `.env` overlaid by the process environment)."""
-    if env is None:
-        file_values = dotenv_values(env_file or Path(".env"))
-        merged = {k: v for k, v in file_values.items() if v is not None}
-        merged.update(os.environ)
-        env = merged
+    values, problems = _read(VARIABLES, _environment(env, env_file))
+    if not any(problem.startswith(("SHARD_COUNT ", "SHARD_IDS ")) for problem in problems):
+        problems.extend(_shard_problems(values))
+    if problems:
+        raise SettingsError(problems)
+    if "shard_ids" in values:  # every id is below SHARD_COUNT by now
+        values["shard_ids"] = _expand_shard_ids(values["shard_ids"])
+    return Settings(**values)
 
+
+def load_discord_access(
+    env: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> DiscordAccess:
+    """The variables `DiscordAccess` holds, and only those, read and checked as
+    `load_settings` does."""
+    held = {each.name for each in fields(DiscordAccess)}
+    wanted = tuple(setting for setting in VARIABLES if setting.field in held)
+    values, problems = _read(wanted, _environment(env, env_file))
+    if problems:
+        raise SettingsError(problems)
+    return DiscordAccess(**values)
+
+
+def _environment(env: Mapping[str, str] | None, env_file: Path | None) -> Mapping[str, str]:
+    """`env`, or by default `.env` overlaid by the process environment."""
+    if env is not None:
+        return env
+    file_values = dotenv_values(env_file or Path(".env"))
+    merged = {k: v for k, v in file_values.items() if v is not None}
+    merged.update(os.environ)
+    return merged
+
+
+def _read(
+    variables: tuple[Setting, ...], env: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The parsed values of `variables` set in `env`, by field, and every problem found."""
     problems: list[str] = []
     values: dict[str, Any] = {}
-    for setting in VARIABLES:
+    for setting in variables:
         raw = (env.get(setting.env) or "").strip()
         if not raw:
             if setting.required:
@@ -746,13 +788,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
             problems.append(
                 f"{setting.env} is malformed{shown}: expected {expected}; see .env.example."
             )
-    if not any(problem.startswith(("SHARD_COUNT ", "SHARD_IDS ")) for problem in problems):
-        problems.extend(_shard_problems(values))
-    if problems:
-        raise SettingsError(problems)
-    if "shard_ids" in values:  # every id is below SHARD_COUNT by now
-        values["shard_ids"] = _expand_shard_ids(values["shard_ids"])
-    return Settings(**values)
+    return values, problems
 
 
 def _shard_problems(values: Mapping[str, Any]) -> list[str]:

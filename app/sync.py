@@ -72,7 +72,7 @@ async def sync_commands(settings: Settings, *, guild_id: int | None, clear: bool
         except discord.Forbidden:
             print(
                 f"Discord refused to sync to {where}: invite the bot with the "
-                "applications.commands scope.",
+                "applications.commands scope (`python -m app invite` prints the URL).",
                 file=sys.stderr,
             )
             return 1

@@ -36,6 +36,8 @@ VOICE_PERMISSIONS: dict[str, int] = {
     "Connect": CONNECT,
     "Speak": SPEAK,
 }
+# Everything the bot needs somewhere: what `python -m app invite` asks for.
+BOT_PERMISSIONS: dict[str, int] = {**CHAT_PERMISSIONS, **VOICE_PERMISSIONS}
 
 ROLE_OVERWRITE = 0
 MEMBER_OVERWRITE = 1
@@ -110,3 +112,11 @@ def channel_permissions(
 def missing(permissions: int, needed: Mapping[str, int]) -> list[str]:
     """The names of the needed permissions that `permissions` lacks, in `needed`'s order."""
     return [name for name, bit in needed.items() if not permissions & bit]
+
+
+def combined(needed: Mapping[str, int]) -> int:
+    """The needed permissions as one integer, as an invite URL's `permissions` carries them."""
+    bits = 0
+    for bit in needed.values():
+        bits |= bit
+    return bits

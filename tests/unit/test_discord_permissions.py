@@ -5,17 +5,21 @@ from __future__ import annotations
 from services.discord_permissions import (
     ADMINISTRATOR,
     ALL,
+    BOT_PERMISSIONS,
     CHAT_PERMISSIONS,
+    CONNECT,
     EMBED_LINKS,
     MEMBER_OVERWRITE,
     READ_MESSAGE_HISTORY,
     ROLE_OVERWRITE,
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
+    SPEAK,
     VIEW_CHANNEL,
     MemberRoles,
     Overwrite,
     channel_permissions,
+    combined,
     guild_permissions,
     missing,
 )
@@ -95,3 +99,9 @@ def test_missing_names_what_lacks_in_order() -> None:
 def test_overwrites_parse_from_the_rest_payload() -> None:
     parsed = Overwrite.from_payload({"id": "10", "type": 0, "allow": "2048", "deny": "0"})
     assert parsed == Overwrite(10, ROLE_OVERWRITE, SEND_MESSAGES, 0)
+
+
+def test_the_invite_asks_for_chat_and_voice_once_each() -> None:
+    assert combined(BOT_PERMISSIONS) == CHAT | CONNECT | SPEAK
+    assert list(BOT_PERMISSIONS) == [*CHAT_PERMISSIONS, "Connect", "Speak"]
+    assert missing(combined(BOT_PERMISSIONS), BOT_PERMISSIONS) == []
