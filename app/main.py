@@ -98,7 +98,8 @@ class Subcommand:
 @dataclass(frozen=True)
 class TokenSubcommand:
     """A command that needs only the Discord token (and DISCORD_API_BASE), not a whole `.env`:
-    any problem with those is one line and exit status 1."""
+    a problem with those settings is one line and exit status 2, as for every command; a
+    refusal from Discord is one line and exit status 1."""
 
     name: str
     help: str
@@ -302,7 +303,8 @@ def run_with_token(command: TokenSubcommand, args: argparse.Namespace) -> int:
     try:
         access = load_discord_access()
     except SettingsError as error:
-        return fail(" ".join(error.problems))
+        print(" ".join(error.problems), file=sys.stderr)
+        return 2  # as every command with a setting missing or wrong
     configure_logging(
         access.log_level if access.log_level == "DEBUG" else "WARNING",
         secrets=(access.discord_token,),

@@ -108,13 +108,13 @@ async def test_a_discord_error_is_one_line(
     )
 
 
-def test_a_missing_token_is_one_line_and_exit_1(
+def test_a_missing_token_is_one_line_and_exit_2_like_every_command(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     for setting in VARIABLES:
         monkeypatch.delenv(setting.env, raising=False)
-    assert main(["invite"]) == 1
+    assert main(["invite"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "DISCORD_TOKEN is missing: set it in .env (see .env.example).\n"
