@@ -195,11 +195,14 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
     prompt = sum(row.prompt for row in spent)
     completion = sum(row.completion for row in spent)
     cached = sum(row.cached for row in spent)
+    billed = sum(u["prompt_tokens"] + u["completion_tokens"] for u in azure.usages if u)
+    if billed != prompt + completion:  # the accounting lost or doubled a call
+        raise SystemExit(f"the store counts {prompt + completion} tokens, the fake billed {billed}")
     per_thousand = 1000 / messages
     print(
         f"  tokens per 1,000 messages: {(prompt + completion) * per_thousand:,.0f} "
         f"(prompt {prompt * per_thousand:,.0f}, of which cached {cached * per_thousand:,.0f}; "
-        f"completion {completion * per_thousand:,.0f}), as recorded in the store"
+        f"completion {completion * per_thousand:,.0f}), as the store recorded them"
     )
     print(
         f"  prompt tokens per decision: mean {statistics.fmean(model.prompt_tokens):.0f}, "
