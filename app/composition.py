@@ -68,6 +68,7 @@ from services.store.measured import MeasuredStore, Store
 from services.store.postgres import PostgresStore
 from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import GuildSettingsRepository, TemperatureSettings
+from services.token_usage import TokenAccounting
 from services.tts import SpeechCache, SpeechSynthesizer
 from services.voice_player import VoicePlayers
 from services.watched_channels import WatchRule
@@ -133,6 +134,7 @@ class Services:
     state: StateStore
     model: ChatModel
     tasks: BackgroundTasks
+    usage: TokenAccounting
     personas: PersonaService
     privacy: PrivacyService
     temperature: TemperatureSettings
@@ -198,6 +200,10 @@ async def open_services(
             per_server=settings.azure_calls_per_minute_per_server,
             total=settings.azure_calls_per_minute,
         )
+        # Rows written by `tasks` after each call: those under way are written before `tasks`
+        # cancels what is left.
+        usage = TokenAccounting(store, tasks)
+        opened.push_async_callback(usage.wait_idle)
         personas = PersonaService(
             store=store,
             profiles=PersonaProfiles(store),
@@ -207,6 +213,7 @@ async def open_services(
             min_interval=timedelta(minutes=settings.persona_min_minutes),
             tasks=tasks,
             limits=azure_limits,
+            usage=usage,
         )
         # A rebuild in flight writes its profile, unless Azure keeps it past a short grace.
         opened.push_async_callback(personas.close)
@@ -215,6 +222,7 @@ async def open_services(
             choices=PrivacyChoices(store),
             replies=ReplyLog(store),
             personas=personas,
+            usage=usage,
             consent_mode=settings.profile_consent,
             retention=timedelta(days=settings.retention_days),
         )
@@ -262,6 +270,7 @@ async def open_services(
             state=store,
             model=model,
             tasks=tasks,
+            usage=usage,
             personas=personas,
             privacy=privacy,
             temperature=temperature,
@@ -275,6 +284,7 @@ async def open_services(
                 context_messages=settings.context_messages,
                 telemetry=telemetry,
                 limits=azure_limits,
+                usage=usage,
             ),
             catch_up=CatchUp(
                 store=store,

@@ -84,6 +84,15 @@ class PrometheusTelemetry:
             buckets=_CALL_BUCKETS,
             registry=r,
         )
+        self._llm_tokens = Counter(
+            "bot_llm_tokens",
+            "Tokens Azure OpenAI billed, by kind (prompt, completion, cached: the prompt "
+            "tokens served from its prompt cache, part of prompt).",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ("prompt", "completion", "cached"):
+            self._llm_tokens.labels(kind)  # all three are scraped, as 0, before the first call
         self._speech_calls = Counter(
             "bot_elevenlabs_requests", "ElevenLabs text-to-speech requests.", registry=r
         )
@@ -114,6 +123,11 @@ class PrometheusTelemetry:
         self._azure_seconds.labels(kind).observe(seconds)
         if error is not None:
             self._azure_errors.labels(kind, error).inc()
+
+    def llm_tokens(self, prompt: int, completion: int, cached: int) -> None:
+        self._llm_tokens.labels("prompt").inc(prompt)
+        self._llm_tokens.labels("completion").inc(completion)
+        self._llm_tokens.labels("cached").inc(cached)
 
     def speech_call(self, seconds: float, error: str | None) -> None:
         self._speech_calls.inc()

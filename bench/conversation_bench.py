@@ -3,8 +3,9 @@
 Replays 1,000 messages from 10 members (random authors, one every two seconds: a busy
 channel) through the real service path (store, reply policy, personas, conversation, the
 Azure adapter with the openai SDK) against the loopback fake Azure, and reports:
-Azure calls per 1,000 messages, prompt tokens per decision (the usage field), and our own
-time per trigger with the Azure round trip taken out.
+Azure calls per 1,000 messages, the tokens they spent per 1,000 messages (as the token
+accounting stored them: prompt, completion, cached), prompt tokens per decision (the usage
+field), and our own time per trigger with the Azure round trip taken out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
 from services.store import SqliteStore, StoredMessage
 from services.temperature import GuildSettingsRepository, TemperatureSettings
+from services.token_usage import TokenAccounting
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 
@@ -123,6 +125,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             )
         )
         tasks = BackgroundTasks()
+        usage = TokenAccounting(store, tasks, clock=clock)
         personas = PersonaService(
             store=store,
             profiles=PersonaProfiles(store),
@@ -132,6 +135,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             min_interval=timedelta(minutes=persona_min_minutes),
             tasks=tasks,
             clock=clock,
+            usage=usage,
         )
         conversation = ConversationService(
             store=store,
@@ -140,12 +144,14 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             temperature=TemperatureSettings(GuildSettingsRepository(store)).effective,
             quotable=lambda guild, member: True,
             context_messages=5,
+            usage=usage,
         )
         privacy = PrivacyService(
             store=store,
             choices=PrivacyChoices(store),
             replies=ReplyLog(store),
             personas=personas,
+            usage=usage,
             consent_mode="opt-out",
             retention=timedelta(days=30),
         )
@@ -173,6 +179,8 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             own_times.append(time.perf_counter() - started - (model.spent - spent_before))
         # Background persona rebuilds started by the last triggers count too.
         await personas.wait_idle()
+        await usage.wait_idle()
+        spent = await usage.since(1, start.date())
         await tasks.close()
         await store.close()
         await model.model.close()
@@ -184,6 +192,18 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
         f"PERSONA_MIN_MINUTES={persona_min_minutes}, PERSONA_REFRESH=10"
     )
     print(f"  Azure calls: {model.calls} ({decisions} decisions, {personas.builds} personas)")
+    prompt = sum(row.prompt for row in spent)
+    completion = sum(row.completion for row in spent)
+    cached = sum(row.cached for row in spent)
+    billed = sum(u["prompt_tokens"] + u["completion_tokens"] for u in azure.usages if u)
+    if billed != prompt + completion:  # the accounting lost or doubled a call
+        raise SystemExit(f"the store counts {prompt + completion} tokens, the fake billed {billed}")
+    per_thousand = 1000 / messages
+    print(
+        f"  tokens per 1,000 messages: {(prompt + completion) * per_thousand:,.0f} "
+        f"(prompt {prompt * per_thousand:,.0f}, of which cached {cached * per_thousand:,.0f}; "
+        f"completion {completion * per_thousand:,.0f}), as the store recorded them"
+    )
     print(
         f"  prompt tokens per decision: mean {statistics.fmean(model.prompt_tokens):.0f}, "
         f"max {max(model.prompt_tokens)} (the usage field of the fake, ~4 characters a token)"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from services.azure_limits import AzureCallLimits
-from services.llm import ChatModel, JsonRequest, LlmError
+from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
 from services.persona import REPLY_STYLES, Persona
 from services.reply_policy import RepliedMessage, Trigger
 from services.reply_text import (
@@ -25,6 +25,7 @@ from services.reply_text import (
 from services.store import MessageStore, StoredMessage
 from services.telemetry import NO_TELEMETRY, Telemetry
 from services.temperature import Temperature
+from services.token_usage import SpentFor, TokenAccounting
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,10 @@ class ConversationService:
         context_messages: int,
         telemetry: Telemetry = NO_TELEMETRY,
         limits: AzureCallLimits | None = None,
+        usage: TokenAccounting | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._usage = usage  # None: the tokens spent are not recorded
         self._limits = limits  # None: no bound but the members' own
         self._store = store
         self._quotable = quotable  # (guild, member): may their words reach the model?
@@ -160,6 +163,10 @@ class ConversationService:
         self._personas = personas
         self._temperature = temperature
         self._context_messages = context_messages
+
+    def _account(self, spent_for: SpentFor, usage: TokenUsage) -> None:
+        if self._usage is not None:
+            self._usage.record("decision", spent_for, usage)
 
     async def context(self, trigger: Trigger) -> list[StoredMessage]:
         # Up to the trigger: messages stored since then are not part of what it answers.
@@ -234,8 +241,14 @@ class ConversationService:
             admission = await self._limits.admit(trigger.guild_id, "decision")
             if not admission.admitted:
                 return replace(failed, outcome="limited", reason=f"{admission.refused_by} limit")
+        spent_for = SpentFor(trigger.guild_id, trigger.channel_id, trigger.author_id)
         try:
             answer = await self._model.complete_json(request)
+        except LlmError as error:
+            self._account(spent_for, error.usage)
+            return replace(failed, reason=error.kind)
+        self._account(spent_for, answer.usage)
+        try:
             wants_reply, style, text, reason = _parse_decision(answer.data)
         except LlmError as error:
             return replace(failed, reason=error.kind)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
+from openai.types import CompletionUsage
 
 from services.telemetry import NO_TELEMETRY, Telemetry
 
@@ -31,12 +32,31 @@ _PROBE_SCHEMA: dict[str, Any] = {
 }
 
 
-class LlmError(Exception):
-    """A call that produced no usable answer. `kind` names why, for logs and tests."""
+@dataclass(frozen=True)
+class TokenUsage:
+    """What one call cost, from the response's `usage`: `cached` is the part of `prompt` that
+    Azure served from its prompt cache (`prompt_tokens_details.cached_tokens`)."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+
+    @property
+    def spent(self) -> bool:
+        return bool(self.prompt or self.completion)
+
+
+NO_USAGE = TokenUsage()
+
+
+class LlmError(Exception):
+    """A call that produced no usable answer. `kind` names why, for logs and tests. `usage`:
+    what it cost all the same (an answer cut short, filtered, or off the schema is billed)."""
+
+    def __init__(self, kind: str, detail: str = "", *, usage: TokenUsage = NO_USAGE) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,11 @@ class JsonAnswer:
     data: dict[str, Any]
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # of the prompt tokens
+
+    @property
+    def usage(self) -> TokenUsage:
+        return TokenUsage(self.prompt_tokens, self.completion_tokens, self.cached_tokens)
 
 
 class ChatModel(Protocol):
@@ -139,9 +164,15 @@ class AzureChatModel:
             self._telemetry.azure_call(
                 request.schema_name, time.perf_counter() - started, error.kind
             )
+            self._count_tokens(error.usage)
             raise
         self._telemetry.azure_call(request.schema_name, time.perf_counter() - started, None)
+        self._count_tokens(answer.usage)
         return answer
+
+    def _count_tokens(self, usage: TokenUsage) -> None:
+        if usage.spent:
+            self._telemetry.llm_tokens(usage.prompt, usage.completion, usage.cached)
 
     async def probe(self) -> Probe:
         """One tiny request with a strict JSON schema and a temperature, as the bot's own
@@ -219,23 +250,34 @@ class AzureChatModel:
         except openai.APIConnectionError as error:
             raise LlmError("unreachable") from error
 
+        usage = _usage_of(response.usage)
         if not response.choices:
-            raise LlmError("malformed", "no choices")
+            raise LlmError("malformed", "no choices", usage=usage)
         choice = response.choices[0]
         if choice.finish_reason == "content_filter":
-            raise LlmError("content_filter_output")
+            raise LlmError("content_filter_output", usage=usage)
         if choice.finish_reason == "length":
-            raise LlmError("truncated")
+            raise LlmError("truncated", usage=usage)
         content = choice.message.content or ""
         try:
             data = json.loads(content)
         except json.JSONDecodeError as error:
-            raise LlmError("malformed", "answer is not JSON") from error
+            raise LlmError("malformed", "answer is not JSON", usage=usage) from error
         if not isinstance(data, dict):
-            raise LlmError("malformed", "answer is not a JSON object")
-        usage = response.usage
+            raise LlmError("malformed", "answer is not a JSON object", usage=usage)
         return JsonAnswer(
             data=data,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=usage.prompt,
+            completion_tokens=usage.completion,
+            cached_tokens=usage.cached,
         )
+
+
+def _usage_of(usage: CompletionUsage | None) -> TokenUsage:
+    """The response's `usage`; `prompt_tokens_details` is absent from older API versions and
+    from some OpenAI-compatible servers."""
+    if usage is None:
+        return NO_USAGE
+    details = usage.prompt_tokens_details
+    cached = details.cached_tokens if details is not None else None
+    return TokenUsage(usage.prompt_tokens, usage.completion_tokens, cached or 0)

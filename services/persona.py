@@ -30,7 +30,7 @@ from typing import Any
 
 from services.azure_limits import AzureCallLimits
 from services.background import BackgroundTasks
-from services.llm import ChatModel, JsonRequest, LlmError
+from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
 from services.reply_text import quote_as_data
 from services.state import (
     UnreadableDocument,
@@ -40,6 +40,7 @@ from services.state import (
     versioned,
 )
 from services.store import Document, MessageStore, StateKind, StateStore, StoredMessage
+from services.token_usage import NO_CHANNEL, SpentFor, TokenAccounting
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +229,10 @@ class PersonaService:
         tasks: BackgroundTasks,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         limits: AzureCallLimits | None = None,
+        usage: TokenAccounting | None = None,
     ) -> None:
         self._store = store
+        self._usage = usage  # None: the tokens spent are not recorded
         self._profiles = profiles
         self._model = model
         self._history = history
@@ -247,6 +250,10 @@ class PersonaService:
         self._limits = limits  # None: no bound but the members' own
         self._failed_at: dict[tuple[int, int], datetime] = {}  # the last failed build's time
         self.builds = 0  # Azure calls made, for the benchmark and the logs
+
+    def _account(self, spent_for: SpentFor, usage: TokenUsage) -> None:
+        if self._usage is not None:
+            self._usage.record("persona", spent_for, usage)
 
     def require_consent(self, may_profile: Callable[[int, int], bool]) -> None:
         """Ask `may_profile(guild, member)` just before writing a profile (the privacy rule,
@@ -386,8 +393,14 @@ class PersonaService:
         if limits is not None and not (await limits.admit(guild_id, "persona")).admitted:
             return None  # not a failure: the next trigger may build it
         self.builds += 1
+        spent_for = SpentFor(guild_id, NO_CHANNEL, member_id)  # the member's, not a channel's
         try:
-            answer = await self._model.complete_json(request)
+            try:
+                answer = await self._model.complete_json(request)
+            except LlmError as error:
+                self._account(spent_for, error.usage)
+                raise
+            self._account(spent_for, answer.usage)
             fields = _parse_persona_answer(answer.data)
         except LlmError as error:
             self._note_failure(guild_id, member_id)

@@ -1,7 +1,8 @@
 """Each member's control over their data: consent, opting out, forgetting, and retention.
 
 Message content is personal data. A member can see what is kept (/persona), delete it
-(forget), stop the bot from keeping anything (opt-out), and nothing is kept longer than
+(forget: their messages, profile, the bot's replies to them, and the rows counting the tokens
+spent for them), stop the bot from keeping anything (opt-out), and nothing is kept longer than
 RETENTION_DAYS. With PROFILE_CONSENT=opt-in nobody is profiled until they ask for it.
 """
 
@@ -17,6 +18,7 @@ from services.discord_ids import first_id_at
 from services.persona import Persona, PersonaService
 from services.state import member_key, parse_member_key, versioned
 from services.store import Document, MessageStore, StateKind, StateStore
+from services.token_usage import TokenAccounting
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class RetentionReport:
     messages: int
     profiles: int
     reply_ids: int = 0
+    usage_rows: int = 0
 
 
 class PrivacyService:
@@ -131,6 +134,7 @@ class PrivacyService:
         choices: PrivacyChoices,
         replies: ReplyLog,
         personas: PersonaService,
+        usage: TokenAccounting,
         consent_mode: ConsentMode,
         retention: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -139,6 +143,7 @@ class PrivacyService:
         self._choice_documents = choices
         self._replies = replies
         self._personas = personas
+        self._usage = usage
         self.consent_mode: ConsentMode = consent_mode
         self.retention = retention
         self._clock = clock
@@ -146,6 +151,7 @@ class PrivacyService:
         # they are all in memory (from `load`), and reading one never waits.
         self._choices: dict[tuple[int, int], Choice] = {}
         personas.require_consent(self.may_profile)  # a build in flight re-checks before writing
+        usage.require_consent(self.may_store)  # an opted-out member's calls count for the server
 
     async def load(self) -> None:
         """Read every member's choice; call once before the first message."""
@@ -194,12 +200,14 @@ class PrivacyService:
     ) -> Forgotten:
         """Delete every stored message of the member in this guild, the bot's replies to
         them, their profile and their choices (`choice_after` replaces them): nothing of
-        them is left in the data files."""
+        them is left in the data files. Their token counts go too: ids and counts, but about
+        them."""
         messages = await self._store.forget_author(guild_id, member_id)
         # Up to MAX_TRACKED_REPLIES ids: one write for them all, not one each.
         await self._store.delete_many(await self._replies.take(guild_id, member_id))
         profile = await self._personas.stored(guild_id, member_id) is not None
         await self._personas.forget(guild_id, member_id)
+        await self._usage.forget(guild_id, member_id)
         await self._set_choice(guild_id, member_id, choice_after)
         log.info("forgot member %s in guild %s (%d messages)", member_id, guild_id, messages)
         return Forgotten(messages=messages, profile=profile)
@@ -214,8 +222,9 @@ class PrivacyService:
         await self._set_choice(guild_id, member_id, "opted_in")
 
     async def purge_expired(self) -> RetentionReport:
-        """Delete messages older than the retention, the profiles left with no messages, and
-        the tracked ids of the bot's replies older than the retention."""
+        """Delete messages older than the retention, the profiles left with no messages, the
+        tracked ids of the bot's replies older than the retention, and the token counts of the
+        days that ended before it."""
         cutoff = self._clock() - self.retention
         messages = await self._store.delete_older_than(cutoff)
         profiles = 0
@@ -224,11 +233,16 @@ class PrivacyService:
                 await self._personas.forget(guild_id, member_id)
                 profiles += 1
         reply_ids = await self._replies.expire(cutoff)
-        if messages or profiles or reply_ids:
+        usage_rows = await self._usage.expire(cutoff)
+        if messages or profiles or reply_ids or usage_rows:
             log.info(
-                "retention: deleted %d messages, %d profiles and %d tracked reply ids",
+                "retention: deleted %d messages, %d profiles, %d tracked reply ids and %d "
+                "token usage rows",
                 messages,
                 profiles,
                 reply_ids,
+                usage_rows,
             )
-        return RetentionReport(messages=messages, profiles=profiles, reply_ids=reply_ids)
+        return RetentionReport(
+            messages=messages, profiles=profiles, reply_ids=reply_ids, usage_rows=usage_rows
+        )

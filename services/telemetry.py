@@ -21,6 +21,10 @@ class Telemetry(Protocol):
     def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
         """One Azure OpenAI call (`kind`: what it was for); `error`: an `LlmError` kind."""
 
+    def llm_tokens(self, prompt: int, completion: int, cached: int) -> None:
+        """Tokens one Azure OpenAI call was billed for (`cached`: of the prompt's, those
+        served from Azure's prompt cache)."""
+
     def speech_call(self, seconds: float, error: str | None) -> None:
         """One ElevenLabs request; `error`: a `SpeechError` kind."""
 
@@ -47,6 +51,9 @@ class NoTelemetry:
     """The default: nothing is measured."""
 
     def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
+        return None
+
+    def llm_tokens(self, prompt: int, completion: int, cached: int) -> None:
         return None
 
     def speech_call(self, seconds: float, error: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The store contract: what every implementation of `MessageStore` and `StateStore` does.
+"""The store contract: what every implementation of `MessageStore`, `StateStore` and
+`UsageStore` does.
 
 Written once against the ports; `tests/test_store_contract.py` runs every test here against
 every implementation (its `IMPLEMENTATIONS` list). A test takes `store` (a store opened on a
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,8 @@ from services.store import (
     StateKind,
     StateStore,
     StoredMessage,
+    UsageRow,
+    UsageStore,
 )
 
 GUILD = 10
@@ -32,8 +35,8 @@ OTHER_GUILD = 11
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-class Store(MessageStore, StateStore, Protocol):
-    """Both ports in one object, as every store implements them."""
+class Store(MessageStore, StateStore, UsageStore, Protocol):
+    """The ports in one object, as every store implements them."""
 
 
 OpenStore = Callable[[Path], Awaitable[Store]]
@@ -444,6 +447,88 @@ async def test_state_items_gives_every_document_of_the_kind(store: Store) -> Non
     assert await store.state_items("privacy") == [("10:3", {"choice": "opt_out"})]
 
 
+# -- token usage -----------------------------------------------------------------------------
+
+DAY = date(2026, 11, 24)
+
+
+def usage(
+    *,
+    day: date = DAY,
+    guild: int = GUILD,
+    channel: int = 1,
+    member: int = 100,
+    kind: str = "decision",
+    prompt: int = 1000,
+    completion: int = 50,
+    cached: int = 256,
+) -> UsageRow:
+    return UsageRow(day, guild, channel, member, kind, prompt, completion, cached)
+
+
+async def test_usage_adds_up_per_key_and_keeps_keys_apart(store: Store) -> None:
+    await store.add_usage(usage())
+    await store.add_usage(usage(prompt=10, completion=5, cached=0))
+    await store.add_usage(usage(kind="persona", channel=0))
+    await store.add_usage(usage(member=101))
+    await store.add_usage(usage(channel=2))
+    assert await store.usage_for(GUILD, DAY) == [
+        UsageRow(DAY, GUILD, 0, 100, "persona", 1000, 50, 256, calls=1),
+        UsageRow(DAY, GUILD, 1, 100, "decision", 1010, 55, 256, calls=2),
+        UsageRow(DAY, GUILD, 1, 101, "decision", 1000, 50, 256, calls=1),
+        UsageRow(DAY, GUILD, 2, 100, "decision", 1000, 50, 256, calls=1),
+    ]
+
+
+async def test_concurrent_usage_adds_lose_no_count(store: Store) -> None:
+    await asyncio.gather(*(store.add_usage(usage(prompt=n, completion=1)) for n in range(1, 41)))
+    (row,) = await store.usage_for(GUILD, DAY)
+    assert (row.prompt, row.completion, row.cached, row.calls) == (820, 40, 40 * 256, 40)
+
+
+async def test_usage_for_is_one_guild_from_a_day_on_by_day(store: Store) -> None:
+    for offset in (2, 0, 1, -1):
+        await store.add_usage(usage(day=DAY + timedelta(days=offset), prompt=offset + 10))
+    await store.add_usage(usage(guild=OTHER_GUILD))
+    rows = await store.usage_for(GUILD, DAY)
+    assert [(row.day, row.prompt) for row in rows] == [
+        (DAY, 10),
+        (DAY + timedelta(days=1), 11),
+        (DAY + timedelta(days=2), 12),
+    ]
+    assert [row.guild_id for row in await store.usage_for(OTHER_GUILD, DAY)] == [OTHER_GUILD]
+    assert await store.usage_for(GUILD, DAY + timedelta(days=3)) == []
+
+
+async def test_delete_usage_before_removes_only_earlier_days(store: Store) -> None:
+    for offset in range(-3, 2):
+        await store.add_usage(usage(day=DAY + timedelta(days=offset)))
+        await store.add_usage(usage(day=DAY + timedelta(days=offset), guild=OTHER_GUILD))
+    assert await store.delete_usage_before(DAY) == 6
+    assert await store.delete_usage_before(DAY) == 0
+    for guild in (GUILD, OTHER_GUILD):
+        rows = await store.usage_for(guild, DAY - timedelta(days=30))
+        assert [row.day for row in rows] == [DAY, DAY + timedelta(days=1)]
+
+
+async def test_forget_member_usage_removes_only_that_member_in_that_guild(store: Store) -> None:
+    await store.add_usage(usage(member=100))
+    await store.add_usage(usage(member=100, kind="persona", channel=0))
+    await store.add_usage(usage(member=100, day=DAY - timedelta(days=1)))
+    await store.add_usage(usage(member=101))
+    await store.add_usage(usage(member=100, guild=OTHER_GUILD))
+    assert await store.forget_member_usage(GUILD, 100) == 3
+    assert await store.forget_member_usage(GUILD, 100) == 0
+    since = DAY - timedelta(days=30)
+    assert [row.member_id for row in await store.usage_for(GUILD, since)] == [101]
+    assert [row.member_id for row in await store.usage_for(OTHER_GUILD, since)] == [100]
+    await store.add_usage(usage(member=100))  # counted afresh from zero
+    assert [(r.member_id, r.calls) for r in await store.usage_for(GUILD, DAY)] == [
+        (100, 1),
+        (101, 1),
+    ]
+
+
 # -- durability ------------------------------------------------------------------------------
 
 
@@ -481,3 +566,18 @@ async def test_messages_counts_and_state_survive_a_close_and_reopen(place: Store
     assert await second.channel_count(1) == 7
     assert await second.get_state("guild_settings", "10") == {"temperature": 0.9}
     assert await second.state_items("persona") == [("10:100", {"style": "direct"})]
+
+
+async def test_usage_survives_a_close_and_reopen(place: StorePlace) -> None:
+    if not place.durable:
+        pytest.skip("an in-memory store keeps nothing across a close: nothing to reopen")
+    first = await place.open()
+    await first.add_usage(usage())
+    await first.add_usage(usage(kind="persona", channel=0))
+    await first.close()
+    second = await place.open()
+    await second.add_usage(usage())
+    assert [(row.kind, row.prompt, row.calls) for row in await second.usage_for(GUILD, DAY)] == [
+        ("persona", 1000, 1),
+        ("decision", 2000, 2),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from app.main import watch_shards
 from app.metrics import PrometheusTelemetry
 from app.settings import Settings
 from services.health import HEARTBEAT_FILE, read_health
+from services.llm import AzureChatModel, JsonRequest, LlmError
 from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -25,6 +27,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.harness import (
     ALICE,
+    AZURE_KEY,
     BRUNO,
     ELEVENLABS_KEY,
     ELEVENLABS_VOICE,
@@ -226,12 +229,61 @@ async def test_metrics_move_by_what_happened(
     assert delta("bot_azure_requests_total", kind="decision") == 1
     assert delta("bot_azure_request_duration_seconds_count", kind="decision") == 1
     assert delta("bot_azure_errors_total", kind="decision", error="timeout") == 0
+    assert delta("bot_llm_tokens_total", kind="prompt") > delta(
+        "bot_llm_tokens_total", kind="completion"
+    )
+    assert delta("bot_llm_tokens_total", kind="completion") > 0
     assert delta("bot_store_operation_duration_seconds_count", operation="add") == 6
     assert value(after, "bot_voice_guilds_playing") == 0
     assert 0 < value(last, "bot_gateway_latency_seconds", shard="0") < 5
     names = {name for name, _ in last}
     assert not any("guild" in dict(labels) or "user" in dict(labels) for _, labels in last)
     assert "bot_elevenlabs_requests_total" in names
+
+
+async def test_azure_tokens_are_counted_by_kind(fake_azure: FakeAzureOpenAI) -> None:
+    fake_azure.cache_min_tokens = 0  # short prompts: let the second one be served from cache
+    telemetry = PrometheusTelemetry()
+    registry = telemetry.registry
+    for kind in ("prompt", "completion", "cached"):  # scraped as 0 before the first call
+        assert registry.get_sample_value("bot_llm_tokens_total", {"kind": kind}) == 0
+    model = AzureChatModel(
+        endpoint=fake_azure.endpoint,
+        api_key=AZURE_KEY,
+        api_version="2024-10-21",
+        deployment="gpt-test",
+        timeout=10,
+        max_retries=0,
+        telemetry=telemetry,
+    )
+    request = JsonRequest(
+        system="Answer with JSON. " * 100,
+        user="ping",
+        schema_name="check",
+        schema={"type": "object", "properties": {}, "additionalProperties": False},
+        temperature=None,
+        max_tokens=50,
+    )
+    fake_azure.responder = lambda body: "{}"
+    try:
+        await model.complete_json(request)
+        fake_azure.inject("malformed")  # no usable answer, but billed all the same
+        with contextlib.suppress(LlmError):
+            await model.complete_json(request)
+    finally:
+        await model.close()
+    billed = {
+        kind: sum(
+            (usage or {})["prompt_tokens_details"]["cached_tokens"]
+            if kind == "cached"
+            else (usage or {})[f"{kind}_tokens"]
+            for usage in fake_azure.usages
+        )
+        for kind in ("prompt", "completion", "cached")
+    }
+    assert billed["cached"] > 0
+    for kind, tokens in billed.items():
+        assert registry.get_sample_value("bot_llm_tokens_total", {"kind": kind}) == tokens
 
 
 async def test_speech_calls_and_their_errors_are_counted(

@@ -1,9 +1,10 @@
-"""The bot's memory: stored messages, their channels' beat counts, and small state documents.
+"""The bot's memory: stored messages, their channels' beat counts, small state documents, and
+the tokens spent.
 
-The rest of the bot sees small interfaces (`MessageStore`, `StateStore`, `LeaseStore`) with
-plain dataclasses and dicts in and out. `SqliteStore` is the embedded implementation (one
-SQLite file, plus a small TinyDB file per server); `PostgresStore` the one for several
-processes; `MemoryStore` the in-memory one.
+The rest of the bot sees small interfaces (`MessageStore`, `StateStore`, `LeaseStore`,
+`UsageStore`) with plain dataclasses and dicts in and out. `SqliteStore` is the embedded
+implementation (one SQLite file, plus a small TinyDB file per server); `PostgresStore` the one
+for several processes; `MemoryStore` the in-memory one.
 """
 
 from services.store.memory import MemoryLeases, MemoryStore
@@ -19,6 +20,8 @@ from services.store.model import (
     StateStore,
     StoredMessage,
     StoreOutageError,
+    UsageRow,
+    UsageStore,
 )
 from services.store.sqlite import SqliteStore, StoreFileError, StoreWriteError
 
@@ -39,4 +42,6 @@ __all__ = [
     "StoreOutageError",
     "StoreWriteError",
     "StoredMessage",
+    "UsageRow",
+    "UsageStore",
 ]

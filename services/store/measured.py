@@ -1,14 +1,14 @@
 """A store that reports how long each of its calls takes, and each new message it keeps.
 
-It wraps any implementation of both store ports and changes nothing else, so the composition
-root measures the embedded store, PostgreSQL or the in-memory one alike.
+It wraps any implementation of the message, state and usage ports and changes nothing else, so
+the composition root measures the embedded store, PostgreSQL or the in-memory one alike.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from services.store.model import (
@@ -18,12 +18,14 @@ from services.store.model import (
     StateKind,
     StateStore,
     StoredMessage,
+    UsageRow,
+    UsageStore,
 )
 from services.telemetry import Telemetry
 
 
-class Store(MessageStore, StateStore, Protocol):
-    """Both ports, as every store implements them."""
+class Store(MessageStore, StateStore, UsageStore, Protocol):
+    """The message, state and usage ports, as every store implements them."""
 
 
 class MeasuredStore:
@@ -154,3 +156,33 @@ class MeasuredStore:
             return await self._inner.state_items(kind)
         finally:
             self._took("state_items", started)
+
+    # -- UsageStore
+
+    async def add_usage(self, usage: UsageRow) -> None:
+        started = time.perf_counter()
+        try:
+            await self._inner.add_usage(usage)
+        finally:
+            self._took("add_usage", started)
+
+    async def usage_for(self, guild_id: int, since: date) -> list[UsageRow]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.usage_for(guild_id, since)
+        finally:
+            self._took("usage_for", started)
+
+    async def delete_usage_before(self, day: date) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.delete_usage_before(day)
+        finally:
+            self._took("delete_usage_before", started)
+
+    async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_member_usage(guild_id, member_id)
+        finally:
+            self._took("forget_member_usage", started)

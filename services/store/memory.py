@@ -1,4 +1,4 @@
-"""`MemoryStore`: both store ports in plain dicts, for unit tests and as the reference the
+"""`MemoryStore`: the store ports in plain dicts, for unit tests and as the reference the
 contract suite holds the durable stores to. Nothing survives the process.
 
 `MemoryLeases` is the lease port in a dict, on an injectable clock: the unit tests' leases, and
@@ -12,9 +12,16 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
-from services.store.model import Arrival, Document, LeaseHolder, StateKind, StoredMessage
+from services.store.model import (
+    Arrival,
+    Document,
+    LeaseHolder,
+    StateKind,
+    StoredMessage,
+    UsageRow,
+)
 
 
 class MemoryLeases:
@@ -46,7 +53,7 @@ class MemoryLeases:
 
 
 class MemoryStore(MemoryLeases):
-    """Both store ports, and the lease port, in memory."""
+    """The message, state, usage and lease ports, in memory."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock)
@@ -54,6 +61,7 @@ class MemoryStore(MemoryLeases):
         self._counts: dict[int, int] = {}
         self._counted: set[int] = set()  # ids already counted: a replay counts once
         self._state: dict[StateKind, dict[str, Document]] = {}
+        self._usage: dict[tuple[date, int, int, int, str], UsageRow] = {}
         self._lock = asyncio.Lock()
 
     # -- messages ---------------------------------------------------------------------------
@@ -156,3 +164,37 @@ class MemoryStore(MemoryLeases):
 
     async def state_items(self, kind: StateKind) -> list[tuple[str, Document]]:
         return [(key, copy.deepcopy(doc)) for key, doc in self._state.get(kind, {}).items()]
+
+    # -- usage ------------------------------------------------------------------------------
+
+    async def add_usage(self, usage: UsageRow) -> None:
+        stored = self._usage.get(usage.key)
+        if stored is not None:
+            usage = replace(
+                stored,
+                prompt=stored.prompt + usage.prompt,
+                completion=stored.completion + usage.completion,
+                cached=stored.cached + usage.cached,
+                calls=stored.calls + usage.calls,
+            )
+        self._usage[usage.key] = usage
+
+    async def usage_for(self, guild_id: int, since: date) -> list[UsageRow]:
+        rows = [u for u in self._usage.values() if u.guild_id == guild_id and u.day >= since]
+        return sorted(rows, key=lambda u: (u.day, u.channel_id, u.member_id, u.kind))
+
+    async def delete_usage_before(self, day: date) -> int:
+        gone = [key for key, usage in self._usage.items() if usage.day < day]
+        for key in gone:
+            del self._usage[key]
+        return len(gone)
+
+    async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
+        gone = [
+            key
+            for key, usage in self._usage.items()
+            if (usage.guild_id, usage.member_id) == (guild_id, member_id)
+        ]
+        for key in gone:
+            del self._usage[key]
+        return len(gone)

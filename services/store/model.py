@@ -10,13 +10,15 @@ the in-memory one the unit tests use) and checked by one contract suite
   typed repositories (one per kind, in the module that owns it; see `services/state.py`),
   never by anyone else.
 - `LeaseStore`: named leases with an expiry, shared by the processes on one store.
+- `UsageStore`: the Azure tokens spent, per UTC day, server, channel, member and kind of call;
+  additive counters (ids and counts, never text).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 
@@ -165,4 +167,46 @@ class LeaseStore(Protocol):
 
     async def lease_holder(self, name: str) -> LeaseHolder | None:
         """Who holds the lease now; None when it is free or expired."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Azure tokens spent on one UTC day, for one member in one channel of one server, by one
+    kind of call (`decision`, `persona`...). `channel_id` 0: a call for the member, not for a
+    channel (a persona build). `calls` counts the calls the tokens were spent on."""
+
+    day: date
+    guild_id: int
+    channel_id: int
+    member_id: int
+    kind: str
+    prompt: int
+    completion: int
+    cached: int  # of the prompt tokens, those Azure served from its prompt cache
+    calls: int = 1
+
+    @property
+    def key(self) -> tuple[date, int, int, int, str]:
+        return (self.day, self.guild_id, self.channel_id, self.member_id, self.kind)
+
+
+class UsageStore(Protocol):
+    """Token counters by (day, guild, channel, member, kind). Adding is additive: two adds of
+    the same key leave one row with their sums, whichever process made them."""
+
+    async def add_usage(self, usage: UsageRow) -> None:
+        """Add the row's counts (its calls too) to the stored row of its key, or store it."""
+        ...
+
+    async def usage_for(self, guild_id: int, since: date) -> list[UsageRow]:
+        """The guild's rows of `since` and later, by day, channel, member and kind."""
+        ...
+
+    async def delete_usage_before(self, day: date) -> int:
+        """Remove every row of a day before `day` (retention); returns how many."""
+        ...
+
+    async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
+        """Remove the member's rows in the guild; returns how many."""
         ...

@@ -1,4 +1,4 @@
-"""`PostgresStore`: both store ports in PostgreSQL, through asyncpg (the only module that imports
+"""`PostgresStore`: the store ports in PostgreSQL, through asyncpg (the only module that imports
 it), for a bot that outgrows one process or one machine (`DATABASE_URL`).
 
 The SQL keeps to what PostgreSQL, CockroachDB and YugabyteDB all run: bigint, text, boolean,
@@ -37,7 +37,8 @@ How the port's promises are kept:
   (and the next operations fail as fast until the server answers again), so an `add` that did not
   reach the database is never acknowledged (nor counted). When the connection drops where the
   change may have been saved, an `add` reads back its write id (above); other writes are
-  idempotent, except `update_state`, which then raises rather than apply `change` twice.
+  idempotent, except `update_state`, which then raises rather than apply `change` twice, and
+  `add_usage` (an additive upsert), which raises rather than count the tokens twice.
 - Transactions that lose a conflict (SQLSTATE 40001, or 40P01) are retried a few times.
 - Leases (the shards a process runs, whose turn it is to IDENTIFY): one statement on the
   `leases` table, `INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE leases.expires_at < now()
@@ -67,7 +68,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -85,6 +86,7 @@ from services.store.model import (
     StateKind,
     StoredMessage,
     StoreOutageError,
+    UsageRow,
 )
 
 T = TypeVar("T")
@@ -598,7 +600,7 @@ def _arrivals(group: list[_Write], rows: Sequence[Any]) -> list[Arrival]:
 
 
 class PostgresStore:
-    """`MessageStore`, `StateStore` and `LeaseStore` in PostgreSQL. Open it with
+    """`MessageStore`, `StateStore`, `LeaseStore` and `UsageStore` in PostgreSQL. Open it with
     `PostgresStore.open`."""
 
     def __init__(
@@ -1130,6 +1132,56 @@ class PostgresStore:
 
         rows = await self._run(read, transaction=False)
         return [(row["key"], self._open_state(row["document"])) for row in rows]
+
+    # -- usage ------------------------------------------------------------------------------
+
+    async def add_usage(self, usage: UsageRow) -> None:
+        async def add(connection: Connection) -> None:
+            await connection.execute(
+                sql.ADD_USAGE,
+                usage.day,
+                usage.guild_id,
+                usage.channel_id,
+                usage.member_id,
+                usage.kind,
+                usage.prompt,
+                usage.completion,
+                usage.cached,
+                usage.calls,
+            )
+
+        # Additive: in a transaction, so a connection lost before the commit is retried, and one
+        # lost during the commit (it may have been saved) raises rather than add twice.
+        await self._run(add, idempotent=False)
+
+    async def usage_for(self, guild_id: int, since: date) -> list[UsageRow]:
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.USAGE_FOR, guild_id, since))
+
+        return [
+            UsageRow(
+                day=row["day"],
+                guild_id=row["guild_id"],
+                channel_id=row["channel_id"],
+                member_id=row["member_id"],
+                kind=row["kind"],
+                prompt=row["prompt_tokens"],
+                completion=row["completion_tokens"],
+                cached=row["cached_tokens"],
+                calls=row["calls"],
+            )
+            for row in await self._run(read, transaction=False)
+        ]
+
+    async def delete_usage_before(self, day: date) -> int:
+        return await self._delete_in_batches(sql.EXPIRE_USAGE_BATCH, day)
+
+    async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
+        async def remove(connection: Connection) -> int:
+            status = await connection.execute(sql.FORGET_MEMBER_USAGE, guild_id, member_id)
+            return _row_count(status)
+
+        return await self._run(remove, transaction=False)
 
     # -- leases -----------------------------------------------------------------------------
 

@@ -67,3 +67,28 @@ PUT_META = (
     "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
 )
 GET_META = "SELECT value FROM store_meta WHERE name = $1"
+
+# Token usage: additive counters by (guild, day, channel, member, kind). Days are PostgreSQL's
+# `date` against SQLite's ISO text ('2026-11-24'), which orders and compares the same way.
+USAGE_COLUMNS = (
+    "day, guild_id, channel_id, member_id, kind, prompt_tokens, completion_tokens, "
+    "cached_tokens, calls"
+)
+ADD_USAGE = (
+    f"INSERT INTO token_usage ({USAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    "ON CONFLICT (guild_id, day, channel_id, member_id, kind) DO UPDATE SET "
+    "prompt_tokens = token_usage.prompt_tokens + EXCLUDED.prompt_tokens, "
+    "completion_tokens = token_usage.completion_tokens + EXCLUDED.completion_tokens, "
+    "cached_tokens = token_usage.cached_tokens + EXCLUDED.cached_tokens, "
+    "calls = token_usage.calls + EXCLUDED.calls"
+)
+USAGE_FOR = (
+    f"SELECT {USAGE_COLUMNS} FROM token_usage WHERE guild_id = $1 AND day >= $2 "
+    "ORDER BY day, channel_id, member_id, kind"
+)
+FORGET_MEMBER_USAGE = "DELETE FROM token_usage WHERE guild_id = $1 AND member_id = $2"
+EXPIRE_USAGE_BATCH = (
+    "DELETE FROM token_usage WHERE (guild_id, day, channel_id, member_id, kind) IN "
+    "(SELECT guild_id, day, channel_id, member_id, kind FROM token_usage WHERE day < $1 "
+    "LIMIT $2)"
+)

@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +59,7 @@ from services.store.model import (
     StateKind,
     StoredMessage,
     StoreOutageError,
+    UsageRow,
 )
 from services.store.server_documents import SERVER_KINDS, ServerDocuments
 
@@ -174,7 +175,8 @@ _STOP = object()
 
 
 class SqliteStore:
-    """`MessageStore`, `StateStore` and `LeaseStore` in `data_dir` (see the module's doc).
+    """`MessageStore`, `StateStore`, `LeaseStore` and `UsageStore` in `data_dir` (see the
+    module's doc).
 
     With a `cipher`, the texts, the authors' names and the documents are sealed before they
     are written and opened when read. `on_write_problem` is told (on the event loop) when
@@ -825,6 +827,46 @@ class SqliteStore:
             return None
         return LeaseHolder(owner=row[0], seconds_left=float(row[1]) - now)
 
+    # -- UsageStore ---------------------------------------------------------------------------
+
+    async def add_usage(self, usage: UsageRow) -> None:
+        values = _params(
+            usage.day.isoformat(),
+            usage.guild_id,
+            usage.channel_id,
+            usage.member_id,
+            usage.kind,
+            usage.prompt,
+            usage.completion,
+            usage.cached,
+            usage.calls,
+        )
+
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute(sql.ADD_USAGE, values)
+
+        await self._write(work)  # counts, like a beat: a group of adds commits NORMAL
+
+    async def usage_for(self, guild_id: int, since: date) -> list[UsageRow]:
+        values = _params(guild_id, since.isoformat())
+        rows = await self._read(_rows(sql.USAGE_FOR, values))
+        return [_usage_row(row) for row in rows]
+
+    async def delete_usage_before(self, day: date) -> int:
+        return await self._write(
+            lambda connection: _delete_in_batches(
+                connection, sql.EXPIRE_USAGE_BATCH, day.isoformat()
+            ),
+            durable=True,
+        )
+
+    async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
+        values = _params(guild_id, member_id)
+        return await self._write(
+            lambda connection: connection.execute(sql.FORGET_MEMBER_USAGE, values).rowcount,
+            durable=True,  # a power loss must not bring a forgotten member's rows back
+        )
+
     # -- export (python -m app migrate-store) -------------------------------------------------
 
     async def message_count(self) -> int:
@@ -866,6 +908,20 @@ class SqliteStore:
 def _rows(statement: str, values: dict[str, object]) -> Callable[[sqlite3.Connection], list[Any]]:
     """A read of every row `statement` gives with `values`."""
     return lambda connection: connection.execute(statement, values).fetchall()
+
+
+def _usage_row(row: Sequence[Any]) -> UsageRow:
+    return UsageRow(
+        day=date.fromisoformat(row[0]),
+        guild_id=row[1],
+        channel_id=row[2],
+        member_id=row[3],
+        kind=row[4],
+        prompt=row[5],
+        completion=row[6],
+        cached=row[7],
+        calls=row[8],
+    )
 
 
 def _delete_in_batches(connection: sqlite3.Connection, statement: str, *values: object) -> int:

@@ -7,6 +7,11 @@ sends ``POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-ver
 with an ``api-key`` header; Azure's v1 API (``AsyncOpenAI(base_url=f"{endpoint}/openai/v1/")``)
 sends ``POST {endpoint}/openai/v1/chat/completions`` with the deployment as ``model`` and the
 key as a bearer token. This fake serves both, with Azure's response and error shapes.
+
+Its ``usage`` is Azure's: prompt, completion and total tokens (~4 characters a token), and
+``prompt_tokens_details.cached_tokens`` as Azure's prompt caching counts them: a prompt of at
+least ``cache_min_tokens`` (1,024) tokens that begins like one seen before has that common
+beginning served from the cache, counted in steps of 128 tokens.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ FAULT_KINDS = (
     "malformed",
     "reject_temperature",
 )
+
+# Azure caches prompts of 1,024 tokens or more, and serves their cached part in 128-token steps.
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
 
 MALFORMED_CONTENT = '{"reply": "this is not valid JSON because it never ends'
 
@@ -79,6 +88,14 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _shared_prefix(first: str, second: str) -> int:
+    """How many characters the two strings begin with in common."""
+    for index, (a, b) in enumerate(zip(first, second, strict=False)):
+        if a != b:
+            return index
+    return min(len(first), len(second))
+
+
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
@@ -102,7 +119,10 @@ class FakeAzureOpenAI:
         self.reject_max_tokens_always = False
         # The first dated api-version with structured outputs; older ones refuse a JSON schema.
         self.structured_outputs_since = "2024-08-01"
+        self.cache_min_tokens = CACHE_MIN_TOKENS
+        self._cached_prompts: deque[str] = deque(maxlen=64)  # the newest prompts, for the cache
         self.requests: list[JSON] = []
+        self.usages: list[JSON | None] = []  # the `usage` of each completion answered
         self.unhandled: list[str] = []
         self._faults: deque[str] = deque()
         self._changed = asyncio.Event()
@@ -153,7 +173,10 @@ class FakeAzureOpenAI:
         self.reject_max_tokens_always = False
         self.structured_outputs_since = "2024-08-01"
         self.delay_seconds = 0.0
+        self.cache_min_tokens = CACHE_MIN_TOKENS
+        self._cached_prompts.clear()
         self.requests.clear()
+        self.usages.clear()
         self.unhandled.clear()
         self._faults.clear()
 
@@ -189,6 +212,7 @@ class FakeAzureOpenAI:
         prompt_text = "".join(_text_of(m.get("content")) for m in body.get("messages", []))
         prompt_tokens = estimate_tokens(prompt_text)
         completion_tokens = estimate_tokens(content or "")
+        cached_tokens = self._cached_tokens(prompt_text, prompt_tokens)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:29]}",
             "object": "chat.completion",
@@ -215,7 +239,7 @@ class FakeAzureOpenAI:
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
                 "completion_tokens_details": {
                     "reasoning_tokens": 0,
                     "audio_tokens": 0,
@@ -227,6 +251,19 @@ class FakeAzureOpenAI:
                 {"prompt_index": 0, "content_filter_results": _prompt_filter_results()}
             ],
         }
+
+    def _cached_tokens(self, prompt_text: str, prompt_tokens: int) -> int:
+        """The prompt's tokens served from the cache: its longest beginning shared with an
+        earlier prompt, in whole steps, once the prompt is long enough to be cached."""
+        if prompt_tokens < self.cache_min_tokens:
+            return 0
+        shared = max(
+            (_shared_prefix(prompt_text, seen) for seen in self._cached_prompts),
+            default=0,
+        )
+        self._cached_prompts.append(prompt_text)
+        steps = (shared // 4) // CACHE_STEP_TOKENS
+        return min(steps * CACHE_STEP_TOKENS, prompt_tokens)
 
     @staticmethod
     def _temperature_error(value: Any) -> web.Response:
@@ -431,6 +468,7 @@ class FakeAzureOpenAI:
         else:
             answer = self.responder(body)
             completion = self.completion(answer, body) if isinstance(answer, str) else answer
+        self.usages.append(completion.get("usage"))
         if body.get("stream"):
             return await self._send_stream(request, completion)
         return _json(completion)

@@ -12,6 +12,7 @@ from services.llm import JsonAnswer, JsonRequest, LlmError
 from services.persona import PersonaProfiles, PersonaService
 from services.privacy import ConsentMode, PrivacyChoices, PrivacyService, ReplyLog
 from services.store import MemoryStore, StoredMessage
+from services.token_usage import TokenAccounting
 
 GUILD = 1
 CHANNEL = 10
@@ -84,6 +85,7 @@ class World:
     tasks: BackgroundTasks
     personas: PersonaService
     privacy: PrivacyService
+    usage: TokenAccounting
 
 
 async def world(
@@ -96,6 +98,7 @@ async def world(
     store = store or MemoryStore()
     model = model or FakeChatModel(by_schema({}))
     tasks = BackgroundTasks()
+    usage = TokenAccounting(store, tasks, clock=clock)
     personas = PersonaService(
         store=store,
         profiles=PersonaProfiles(store),
@@ -105,15 +108,17 @@ async def world(
         min_interval=timedelta(0),
         tasks=tasks,
         clock=clock,
+        usage=usage,
     )
     privacy = PrivacyService(
         store=store,
         choices=PrivacyChoices(store),
         replies=ReplyLog(store),
         personas=personas,
+        usage=usage,
         consent_mode=consent_mode,
         retention=timedelta(days=30),
         clock=clock,
     )
     await privacy.load()
-    return World(store, model, tasks, personas, privacy)
+    return World(store, model, tasks, personas, privacy, usage)
