@@ -29,7 +29,7 @@ import discord
 
 from app.bot import AzureBot
 from app.composition import find_ffmpeg, open_services
-from app.settings import Settings
+from app.settings import NO_OPERATOR_CHANNELS, Settings
 from app.sync import command_payloads
 from commands.voice_audio import load_opus
 from services.discord_permissions import (
@@ -225,6 +225,8 @@ async def _check_discord(settings: Settings, rest: DiscordRest, report: Report) 
         guilds[settings.guild_id] = guild
         if guild is None:
             return  # the channel checks would all say the same
+    if not settings.channel_ids:
+        report.ok(f"Discord: {NO_OPERATOR_CHANNELS}")
     for channel_id in sorted(settings.channel_ids):
         await _check_channel(settings, rest, channel_id, bot_id, guilds, report)
     if settings.guild_id is not None and (guild := guilds[settings.guild_id]) is not None:

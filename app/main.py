@@ -23,6 +23,7 @@ from app.invite import print_invite
 from app.logging_setup import configure_logging
 from app.migrate_store import AGAIN, run_migrate_store
 from app.settings import (
+    NO_OPERATOR_CHANNELS,
     DiscordAccess,
     Settings,
     SettingsError,
@@ -173,6 +174,8 @@ async def run_bot(settings: Settings) -> int:
         ) as error:
             return fail(str(error))
         bot = await opened.enter_async_context(AzureBot(settings, services))
+        if not settings.channel_ids:
+            log.info(NO_OPERATOR_CHANNELS)
         loop = asyncio.get_running_loop()
 
         def shutdown() -> None:

@@ -268,8 +268,9 @@ VARIABLES: tuple[Setting, ...] = (
         env="CHANNEL_ID",
         field="channel_ids",
         parse=_parse_ids,
-        required=True,
-        help="The channel(s) the bot listens to and talks in: one id or a comma-separated list.",
+        default=frozenset(),
+        help="Channel(s) the bot listens to and talks in, in every server, beside those each "
+        "server picks with `/setup watch`: one id or a comma-separated list; unset: only those.",
     ),
     Setting(
         env="AZURE_OPENAI_API_KEY",
@@ -647,6 +648,11 @@ VARIABLES: tuple[Setting, ...] = (
 )
 
 # The declared defaults, by field, for the dataclass below.
+# What the bot (at start) and `python -m app check` say when CHANNEL_ID is unset.
+NO_OPERATOR_CHANNELS = (
+    "CHANNEL_ID is unset: each server chooses the channels the bot listens to with /setup watch"
+)
+
 _DEFAULTS: dict[str, Any] = {setting.field: setting.default for setting in VARIABLES}
 
 
@@ -655,10 +661,10 @@ class Settings:
     """The bot's settings; field defaults come from `VARIABLES`."""
 
     discord_token: Secret
-    channel_ids: frozenset[int]
     azure_openai_api_key: Secret
     azure_openai_endpoint: str
     azure_openai_deployment: str
+    channel_ids: frozenset[int] = _DEFAULTS["channel_ids"]
     guild_id: int | None = _DEFAULTS["guild_id"]
     discord_api_base: str = _DEFAULTS["discord_api_base"]
     discord_gateway_url: str = _DEFAULTS["discord_gateway_url"]

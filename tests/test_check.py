@@ -13,7 +13,7 @@ import pytest
 
 from app.check import Report, check_database, run_checks
 from app.main import main
-from app.settings import VARIABLES, Secret, Settings
+from app.settings import NO_OPERATOR_CHANNELS, VARIABLES, Secret, Settings
 from app.sync import sync_commands
 from services.discord_permissions import SEND_MESSAGES
 from services.store.postgres import migrate
@@ -182,6 +182,13 @@ async def test_an_unknown_channel(settings: Settings) -> None:
     code, lines = await check(replace(settings, channel_ids=frozenset({GENERAL, 4242})))
     assert code == 1
     assert "✗ Discord: channel 4242 does not exist. Fix: Correct CHANNEL_ID" in "\n".join(lines)
+
+
+@pytest.mark.usefixtures("synced")
+async def test_without_channel_id_servers_choose_their_channels(settings: Settings) -> None:
+    code, lines = await check(replace(settings, channel_ids=frozenset()))
+    assert code == 0, "\n".join(lines)
+    assert f"✓ Discord: {NO_OPERATOR_CHANNELS}" in lines
 
 
 async def test_commands_not_published(fake_discord: FakeDiscord, settings: Settings) -> None:
