@@ -56,6 +56,7 @@ from services.play_request import PlayRequests
 from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.reply_policy import FloodGuard, ReplyPolicy
 from services.retention import RetentionJob
+from services.servers.settings import ServerSettings
 from services.store import (
     LeaseStore,
     MemoryLeases,
@@ -138,6 +139,7 @@ class Services:
     personas: PersonaService
     privacy: PrivacyService
     temperature: TemperatureSettings
+    servers: ServerSettings  # each server's channels and pace, from /setup
     policy: ReplyPolicy
     conversation: ConversationService
     catch_up: CatchUp
@@ -228,6 +230,10 @@ async def open_services(
         )
         await privacy.load()
         temperature = TemperatureSettings(GuildSettingsRepository(store))
+        servers = ServerSettings(
+            store, default_channels=settings.channel_ids, default_every=settings.reply_every
+        )
+        await servers.load_all()  # the reply path reads them from memory
         policy = ReplyPolicy(
             store=store,
             privacy=privacy,
@@ -235,6 +241,7 @@ async def open_services(
             mention_cooldown=Cooldown(settings.mention_cooldown_seconds),
             flood=FloodGuard(),
             telemetry=telemetry,
+            pace=servers.every,
         )
         speech = None
         if settings.speech_configured:
@@ -274,6 +281,7 @@ async def open_services(
             personas=personas,
             privacy=privacy,
             temperature=temperature,
+            servers=servers,
             policy=policy,
             conversation=ConversationService(
                 store=store,
@@ -315,7 +323,12 @@ async def register_cogs(
     """Every cog, each with what it needs."""
     accepts_temperature = lambda: services.model.accepts_temperature  # noqa: E731
     players = services.voice_players
-    rule = WatchRule(settings.channel_ids, settings.guild_id, threads=settings.watch_threads)
+    rule = WatchRule(
+        settings.channel_ids,
+        settings.guild_id,
+        threads=settings.watch_threads,
+        servers=services.servers,
+    )
     reader = ChatReader(bot, rule)
     replies = ChatReplies(
         bot, reader=reader, conversation=services.conversation, privacy=services.privacy

@@ -7,8 +7,9 @@ member who opted out), then decides, in this order:
 2. a gateway replay of a message already counted: nothing more;
 3. a member addressing the bot (a mention, or a reply to it), unless they opted out, and at
    most once per MENTION_COOLDOWN_SECONDS per member: answered now;
-4. every REPLY_EVERY-th counted message of the channel (the beat): a decision, unless its
-   author is flooding the channel;
+4. every Nth counted message of the channel (the beat; N is the channel's pace, the server's,
+   or REPLY_EVERY, see `services/servers/settings.py`): a decision, unless its author is
+   flooding the channel; a channel paced "mentions-only" has no beat;
 5. anything else: no decision.
 
 The count is the store's, bumped in the same durable write as the message and in call order,
@@ -35,7 +36,11 @@ from services.store import MessageStore, StoredMessage, StoreOutageError
 from services.telemetry import NO_TELEMETRY, Telemetry
 
 Reason = Literal["beat", "mention"]
-SkipReason = Literal["own message", "replay", "not a beat", "flooding", "not stored"]
+SkipReason = Literal[
+    "own message", "replay", "not a beat", "mentions only", "flooding", "not stored"
+]
+# A channel's beat from memory: every Nth message, or None for mentions only.
+PaceLookup = Callable[[int, int], int | None]
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,9 @@ class ReplyPolicy:
         mention_cooldown: Cooldown,
         flood: FloodGuard,
         telemetry: Telemetry = NO_TELEMETRY,
+        pace: PaceLookup | None = None,
     ) -> None:
+        self._pace = pace  # None: `every` everywhere
         self._telemetry = telemetry  # a beat skipped for a flood is a decision, "skipped"
         self._store = store
         self._privacy = privacy
@@ -129,7 +136,10 @@ class ReplyPolicy:
             and (not live or self._mention_cooldown.try_acquire(member))
         ):
             return self._trigger(facts, "mention", arrival.count, answer_author=True)
-        if arrival.count % self._every != 0:
+        every = self._every if self._pace is None else self._pace(*_where(message))
+        if every is None:
+            return Skip(message.message_id, "mentions only", arrival.count)
+        if arrival.count % every != 0:
             return Skip(message.message_id, "not a beat", arrival.count)
         if live and not self._flood.admits(*member):
             self._telemetry.reply_decision("skipped")
@@ -151,6 +161,10 @@ class ReplyPolicy:
             answer_author=answer_author,
             replied_to=facts.replied_to,
         )
+
+
+def _where(message: StoredMessage) -> tuple[int, int]:
+    return message.guild_id, message.channel_id
 
 
 class FloodGuard:
