@@ -33,6 +33,7 @@ from commands.persona import PersonaCog
 from commands.presence import PresenceCog
 from commands.retention import RetentionCog
 from commands.say import SayCog
+from commands.setup import SetupCog
 from commands.temperature import TemperatureCog
 from commands.voice_audio import (
     DiscordVoiceConnector,
@@ -380,6 +381,7 @@ async def register_cogs(
             cooldown=services.say_cooldown,
         ),
         VoiceWatchCog(bot, players=players),
+        SetupCog(servers=services.servers, operator_channels=settings.channel_ids),
         PresenceCog(bot, channel_ids=settings.channel_ids, playing_count=players.playing_count),
     ]
     if services.heartbeat is not None:

@@ -57,7 +57,7 @@ async def test_sync_builds_the_command_tree_only(
         r for r in caplog.records if r.name.startswith(("services.music_source", "services.yt_dlp"))
     ]
     out, err = capsys.readouterr()
-    assert out.splitlines()[0] == f"Synced 10 command(s) to guild {GUILD_ID}:"
+    assert out.splitlines()[0] == f"Synced 11 command(s) to guild {GUILD_ID}:"
     assert err == ""
 
 

@@ -43,11 +43,12 @@ async def test_every_command_text_has_a_portuguese_translation(settings: Setting
     async with open_services(settings) as services, AzureBot(settings, services) as bot:
         await bot.setup_hook()
         texts: list[str] = []
-        for command in bot.tree.get_commands():
-            assert isinstance(command, app_commands.Command)
+        for command in bot.tree.walk_commands():  # groups, and their subcommands
             texts += [command.name, command.description]
+            if isinstance(command, app_commands.Group):
+                continue
             for parameter in command.parameters:
-                texts += [parameter.name, parameter.description]
+                texts += [parameter.display_name, parameter.description]
                 texts += [choice.name for choice in parameter.choices]
     assert len(texts) > 10
     assert [text for text in texts if text not in pt_br.COMMAND_TEXTS] == []

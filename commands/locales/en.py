@@ -127,6 +127,31 @@ MESSAGES: dict[str, str] = {
     "in a minute.",
     "say.failed_unavailable": "I couldn't speak: ElevenLabs had a server error. Try again later.",
     "say.failed_timeout": "I couldn't speak: ElevenLabs took too long to answer. Try again later.",
+    # /setup
+    "setup.watch_lacks": "I can't work in {channel}: I lack {permissions}. Allow them for my "
+    "role in the channel's permissions, then try again.",
+    "setup.watching": "I'm now listening and talking in {channel}.",
+    "setup.unwatched": "I no longer listen in {channel}; its new messages are not stored.",
+    "setup.other_server": "Choose a channel of this server.",
+    "setup.pace_how": "Give `every` ({low} to {high}) or `mentions-only: True`, not both.",
+    "setup.pace_every": "every {every} messages",
+    "setup.pace_mentions_only": "only when mentioned",
+    "setup.this_server": "this server",
+    "setup.pace_set": "Pace in {where}: {pace}.",
+    "setup.show_title": "The bot's settings in this server",
+    "setup.show_channels": "Watched channels",
+    "setup.show_unwatched": "Operator's channels turned off here",
+    "setup.show_pace": "Pace for the server",
+    "setup.show_channel_paces": "Pace per channel",
+    "setup.source_operator": "the operator's default",
+    "setup.source_server": "set for this server",
+    "setup.source_channel": "set for this channel",
+    "setup.reset_question": "Go back to the operator's defaults for channels and pace in this "
+    "server?",
+    "setup.reset_yes": "Reset",
+    "setup.reset_no": "Cancel",
+    "setup.reset_cancelled": "Nothing changed.",
+    "setup.reset_done": "This server is back to the operator's defaults.",
 }
 
 # Slash command texts are their own English source; nothing to translate.

@@ -128,6 +128,30 @@ MESSAGES: dict[str, str] = {
     "Tente mais tarde.",
     "say.failed_timeout": "Não consegui falar: a ElevenLabs demorou demais para responder. "
     "Tente mais tarde.",
+    # /setup
+    "setup.watch_lacks": "Não consigo atuar em {channel}: me falta {permissions}. Permita isso "
+    "para o meu cargo nas permissões do canal e tente de novo.",
+    "setup.watching": "Agora eu leio e converso em {channel}.",
+    "setup.unwatched": "Não leio mais {channel}; as novas mensagens de lá não são guardadas.",
+    "setup.other_server": "Escolha um canal deste servidor.",
+    "setup.pace_how": "Informe `a-cada` ({low} a {high}) ou `so-mencoes: True`, não os dois.",
+    "setup.pace_every": "a cada {every} mensagens",
+    "setup.pace_mentions_only": "só quando mencionado",
+    "setup.this_server": "este servidor",
+    "setup.pace_set": "Ritmo em {where}: {pace}.",
+    "setup.show_title": "As configurações do bot neste servidor",
+    "setup.show_channels": "Canais observados",
+    "setup.show_unwatched": "Canais do operador desligados aqui",
+    "setup.show_pace": "Ritmo do servidor",
+    "setup.show_channel_paces": "Ritmo por canal",
+    "setup.source_operator": "padrão do operador",
+    "setup.source_server": "definido para este servidor",
+    "setup.source_channel": "definido para este canal",
+    "setup.reset_question": "Voltar aos padrões do operador para canais e ritmo neste servidor?",
+    "setup.reset_yes": "Redefinir",
+    "setup.reset_no": "Cancelar",
+    "setup.reset_cancelled": "Nada mudou.",
+    "setup.reset_done": "Este servidor voltou aos padrões do operador.",
 }
 
 # English name, description, option or choice -> the text Discord shows in pt-BR.
@@ -176,4 +200,27 @@ COMMAND_TEXTS: dict[str, str] = {
     "Say something in your voice channel": "Fala algo no seu canal de voz",
     "text": "texto",
     "What the bot should say": "O que o bot deve falar",
+    # /setup
+    "setup": "configurar",
+    "Set the bot up in this server (Manage Server)": "Configure o bot neste servidor "
+    "(Gerenciar Servidor)",
+    "watch": "observar",
+    "Let the bot listen and talk in a channel": "Deixe o bot ler e conversar em um canal",
+    "unwatch": "deixar-de-observar",
+    "Stop the bot listening in a channel": "Faça o bot parar de ler um canal",
+    "channel": "canal",
+    "A text or forum channel of this server": "Um canal de texto ou fórum deste servidor",
+    "pace": "ritmo",
+    "How often the bot speaks, here or in one channel": "Com que frequência o bot fala, aqui "
+    "ou em um canal",
+    "every": "a-cada",
+    "Consider replying every Nth message (2 to 50)": "Considerar responder a cada N mensagens "
+    "(2 a 50)",
+    "mentions-only": "so-mencoes",
+    "Only answer when a member mentions or replies to the bot": "Só responder quando alguém "
+    "mencionar o bot ou responder a ele",
+    "Only this channel (default: the whole server)": "Só este canal (padrão: o servidor todo)",
+    "See this server's settings and where they come from": "Veja as configurações deste "
+    "servidor e de onde vêm",
+    "Go back to the operator's defaults": "Voltar aos padrões do operador",
 }

@@ -1,0 +1,279 @@
+"""/setup: a server's admins choose where the bot listens and how often it speaks.
+
+Everything here is for members with Manage Server: hidden from others by the group's default
+permissions, and checked again on every use (a client may send the command anyway). The
+behaviour is `services/servers/settings.py`'s; this cog turns Discord objects into ids and
+answers, always ephemerally. What is in memory (the bot's permissions, the current settings)
+is read before the first answer; anything that writes the store defers first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from commands.errors import UserFacingError, answer
+from commands.i18n import for_interaction
+from services.discord_permissions import (
+    CHAT_PERMISSIONS,
+    MEMBER_OVERWRITE,
+    ROLE_OVERWRITE,
+    MemberRoles,
+    Overwrite,
+    channel_permissions,
+    missing,
+)
+from services.servers.settings import (
+    MAX_EVERY,
+    MENTIONS_ONLY,
+    MIN_EVERY,
+    Pace,
+    ServerSettings,
+    is_pace,
+)
+
+log = logging.getLogger(__name__)
+
+# Text (and announcement) channels and forums: where members write and the bot can answer.
+WatchableChannel = discord.TextChannel | discord.ForumChannel
+# An embed field value holds 1,024 characters; a channel mention is about 22.
+_FIELD_VALUE_LIMIT = 1024
+
+
+def bot_lacks(channel: WatchableChannel) -> list[str]:
+    """What the bot lacks in the channel, computed like `python -m app check` does (from the
+    gateway's cache here, from REST there)."""
+    guild = channel.guild
+    me = guild.me
+    member = MemberRoles(
+        guild_id=guild.id,
+        owner_id=guild.owner_id or 0,
+        member_id=me.id,
+        role_ids=frozenset(role.id for role in me.roles),
+    )
+    roles = {role.id: role.permissions.value for role in guild.roles}
+    overwrites = []
+    for target, overwrite in channel.overwrites.items():
+        allow, deny = overwrite.pair()
+        is_role = isinstance(target, discord.Role) or (
+            isinstance(target, discord.Object) and target.type is discord.Role
+        )
+        overwrites.append(
+            Overwrite(
+                target_id=target.id,
+                kind=ROLE_OVERWRITE if is_role else MEMBER_OVERWRITE,
+                allow=allow.value,
+                deny=deny.value,
+            )
+        )
+    return missing(channel_permissions(member, roles, overwrites), CHAT_PERMISSIONS)
+
+
+def _pace_text(interaction: discord.Interaction, pace: Pace) -> str:
+    if pace == MENTIONS_ONLY:
+        return for_interaction(interaction, "setup.pace_mentions_only")
+    return for_interaction(interaction, "setup.pace_every", every=pace)
+
+
+def _listed(mentions: list[str], limit: int = _FIELD_VALUE_LIMIT) -> str:
+    """Lines for one embed field, cut with a count of the rest past Discord's limit."""
+    shown: list[str] = []
+    for n, line in enumerate(mentions):
+        rest = f"… +{len(mentions) - n}"
+        if sum(len(s) + 1 for s in shown) + len(line) + len(rest) + 1 > limit:
+            shown.append(rest)
+            break
+        shown.append(line)
+    return "\n".join(shown) or "—"
+
+
+class ConfirmReset(discord.ui.View):
+    """Two buttons under the ephemeral question; only the admin who asked can press them."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__(timeout=120)
+        self.owner_id = owner_id
+        self.confirmed: bool | None = None
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            for_interaction(interaction, "persona.not_your_button"), ephemeral=True
+        )
+        return False
+
+    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="setup:reset:yes")
+    async def confirm(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
+    ) -> None:
+        self.confirmed = True
+        await interaction.response.defer()
+        self.stop()
+
+    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="setup:reset:no")
+    async def cancel(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
+    ) -> None:
+        self.confirmed = False
+        await interaction.response.defer()
+        self.stop()
+
+
+class SetupCog(commands.Cog):
+    setup = app_commands.Group(
+        name="setup",
+        description="Set the bot up in this server (Manage Server)",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+
+    def __init__(self, *, servers: ServerSettings, operator_channels: frozenset[int]) -> None:
+        self._servers = servers
+        self._operator_channels = operator_channels
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """A server (re)appears on this process, perhaps moved from another: read its
+        settings again, since that process may have changed them."""
+        await self._servers.load(guild.id)
+
+    @setup.command(name="watch", description="Let the bot listen and talk in a channel")
+    @app_commands.describe(channel="A text or forum channel of this server")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def watch(self, interaction: discord.Interaction, channel: WatchableChannel) -> None:
+        guild_id = self._guild_of(interaction, channel)
+        lacking = bot_lacks(channel)
+        if lacking:
+            raise UserFacingError(
+                for_interaction(
+                    interaction,
+                    "setup.watch_lacks",
+                    channel=channel.mention,
+                    permissions=", ".join(lacking),
+                )
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the store writes
+        await self._servers.watch(guild_id, channel.id)
+        await answer(
+            interaction, for_interaction(interaction, "setup.watching", channel=channel.mention)
+        )
+
+    @setup.command(name="unwatch", description="Stop the bot listening in a channel")
+    @app_commands.describe(channel="A text or forum channel of this server")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def unwatch(self, interaction: discord.Interaction, channel: WatchableChannel) -> None:
+        guild_id = self._guild_of(interaction, channel)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._servers.unwatch(guild_id, channel.id)
+        await answer(
+            interaction, for_interaction(interaction, "setup.unwatched", channel=channel.mention)
+        )
+
+    @setup.command(name="pace", description="How often the bot speaks, here or in one channel")
+    @app_commands.describe(
+        every=f"Consider replying every Nth message ({MIN_EVERY} to {MAX_EVERY})",
+        mentions_only="Only answer when a member mentions or replies to the bot",
+        channel="Only this channel (default: the whole server)",
+    )
+    @app_commands.rename(mentions_only="mentions-only")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def pace(
+        self,
+        interaction: discord.Interaction,
+        every: app_commands.Range[int, MIN_EVERY, MAX_EVERY] | None = None,
+        mentions_only: bool = False,
+        channel: WatchableChannel | None = None,
+    ) -> None:
+        guild_id = self._guild_of(interaction, channel)
+        chosen: Pace | None = MENTIONS_ONLY if mentions_only and every is None else every
+        # Discord's client enforces the range, but a raw request can send anything.
+        if chosen is None or (mentions_only and every is not None) or not is_pace(chosen):
+            raise UserFacingError(
+                for_interaction(interaction, "setup.pace_how", low=MIN_EVERY, high=MAX_EVERY)
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._servers.set_pace(guild_id, chosen, channel.id if channel else None)
+        where = channel.mention if channel else for_interaction(interaction, "setup.this_server")
+        await answer(
+            interaction,
+            for_interaction(
+                interaction, "setup.pace_set", where=where, pace=_pace_text(interaction, chosen)
+            ),
+        )
+
+    @setup.command(name="show", description="See this server's settings and where they come from")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def show(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_of(interaction, None)
+        assert interaction.guild is not None
+        here = frozenset(c for c in self._operator_channels if interaction.guild.get_channel(c))
+        overview = self._servers.overview(guild_id, here)
+
+        def t(key: str, **values: object) -> str:
+            return for_interaction(interaction, key, **values)
+
+        embed = discord.Embed(title=t("setup.show_title"), colour=discord.Colour.blurple())
+        embed.add_field(
+            name=t("setup.show_channels"),
+            value=_listed(
+                [f"<#{c.channel_id}> ({t(f'setup.source_{c.source}')})" for c in overview.channels]
+            ),
+            inline=False,
+        )
+        if overview.unwatched:
+            embed.add_field(
+                name=t("setup.show_unwatched"),
+                value=_listed([f"<#{c}>" for c in overview.unwatched]),
+                inline=False,
+            )
+        embed.add_field(
+            name=t("setup.show_pace"),
+            value=f"{_pace_text(interaction, overview.pace.value)} "
+            f"({t(f'setup.source_{overview.pace.source}')})",
+            inline=False,
+        )
+        if overview.channel_paces:
+            embed.add_field(
+                name=t("setup.show_channel_paces"),
+                value=_listed(
+                    [
+                        f"<#{c}>: {_pace_text(interaction, pace)}"
+                        for c, pace in overview.channel_paces.items()
+                    ]
+                ),
+                inline=False,
+            )
+        await answer(interaction, embed=embed)
+
+    @setup.command(name="reset", description="Go back to the operator's defaults")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def reset(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_of(interaction, None)
+        view = ConfirmReset(interaction.user.id)
+        view.confirm.label = for_interaction(interaction, "setup.reset_yes")
+        view.cancel.label = for_interaction(interaction, "setup.reset_no")
+        await interaction.response.send_message(
+            for_interaction(interaction, "setup.reset_question"), view=view, ephemeral=True
+        )
+        if await view.wait() or not view.confirmed:  # timed out, or cancelled
+            await interaction.edit_original_response(
+                content=for_interaction(interaction, "setup.reset_cancelled"), view=None
+            )
+            return
+        await self._servers.reset(guild_id)
+        await interaction.edit_original_response(
+            content=for_interaction(interaction, "setup.reset_done"), view=None
+        )
+
+    @staticmethod
+    def _guild_of(interaction: discord.Interaction, channel: WatchableChannel | None) -> int:
+        """The server the command is for; a channel of another server is refused."""
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if channel is not None and channel.guild.id != interaction.guild_id:
+            raise UserFacingError(for_interaction(interaction, "setup.other_server"))
+        return interaction.guild_id
