@@ -18,7 +18,7 @@ from app.sharding import ShardGate, resume_after_failed_reconnects
 from commands.errors import BotCommandTree
 from commands.i18n import CatalogueTranslator
 from commands.voice_audio import load_opus
-from services.voice_player import VoicePlayers
+from services.voice.voice_player import VoicePlayers
 
 log = logging.getLogger(__name__)
 

@@ -42,22 +42,22 @@ from commands.voice_audio import (
     connect_discord_voice,
 )
 from commands.voice_watch import VoiceWatchCog
-from services.azure_limits import AzureCallLimits
 from services.background import BackgroundTasks
-from services.catch_up import CatchUp, LiveMarks
-from services.conversation import ConversationService
+from services.conversation.catch_up import CatchUp, LiveMarks
+from services.conversation.conversation import ConversationService
+from services.conversation.persona import PersonaProfiles, PersonaService
+from services.conversation.reply_policy import FloodGuard, ReplyPolicy
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.cooldown import Cooldown
-from services.encryption import FernetCipher, cipher_for
 from services.health import HEARTBEAT_FILE, Heartbeat
 from services.llm import AzureChatModel, ChatModel
-from services.music_queue import MusicQueues, QueueDocuments
-from services.music_source import MusicResolver
-from services.persona import PersonaProfiles, PersonaService
-from services.play_request import PlayRequests
-from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
-from services.reply_policy import FloodGuard, ReplyPolicy
-from services.retention import RetentionJob
+from services.privacy.encryption import FernetCipher, cipher_for
+from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
+from services.privacy.retention import RetentionJob
+from services.servers.azure_limits import AzureCallLimits
 from services.servers.settings import ServerSettings
+from services.servers.token_usage import TokenAccounting
+from services.servers.watched_channels import WatchRule
 from services.store import (
     LeaseStore,
     MemoryLeases,
@@ -69,11 +69,11 @@ from services.store import (
 from services.store.measured import MeasuredStore, Store
 from services.store.postgres import PostgresStore
 from services.telemetry import NO_TELEMETRY, Telemetry
-from services.temperature import GuildSettingsRepository, TemperatureSettings
-from services.token_usage import TokenAccounting
 from services.tts import SpeechCache, SpeechSynthesizer
-from services.voice_player import VoicePlayers
-from services.watched_channels import WatchRule
+from services.voice.music_queue import MusicQueues, QueueDocuments
+from services.voice.music_source import MusicResolver
+from services.voice.play_request import PlayRequests
+from services.voice.voice_player import VoicePlayers
 
 
 def find_ffmpeg() -> str:

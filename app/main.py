@@ -32,8 +32,8 @@ from app.settings import (
 )
 from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
-from services.encryption import EncryptionKeyError
 from services.health import Heartbeat, Watchdog
+from services.privacy.encryption import EncryptionKeyError
 from services.store import StoreFileError
 from services.store.migrate_store import BATCH
 from services.store.postgres import (

@@ -13,8 +13,8 @@ from typing import TextIO
 
 from app.composition import open_postgres
 from app.settings import Settings
-from services.encryption import EncryptionKeyError, cipher_for
 from services.health import HEARTBEAT_FILE, read_health
+from services.privacy.encryption import EncryptionKeyError, cipher_for
 from services.store import SqliteStore, StoreFileError
 from services.store.legacy_data_dir import holds_legacy_data
 from services.store.migrate_store import MigrationReport, migrate_store

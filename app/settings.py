@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
-from services.privacy import ConsentMode
+from services.privacy.privacy import ConsentMode
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")

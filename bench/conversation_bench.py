@@ -21,15 +21,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.background import BackgroundTasks
-from services.conversation import ConversationService
+from services.conversation.conversation import ConversationService
+from services.conversation.persona import PersonaProfiles, PersonaService
+from services.conversation.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.cooldown import Cooldown
 from services.llm import AzureChatModel, JsonAnswer, JsonRequest
-from services.persona import PersonaProfiles, PersonaService
-from services.privacy import PrivacyChoices, PrivacyService, ReplyLog
-from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
+from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
+from services.servers.token_usage import TokenAccounting
 from services.store import SqliteStore, StoredMessage
-from services.temperature import GuildSettingsRepository, TemperatureSettings
-from services.token_usage import TokenAccounting
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
 

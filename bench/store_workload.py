@@ -1,6 +1,7 @@
 """The store bench's workload and the figures it takes through the store's own ports.
 
-Everything here speaks `MessageStore` and `StateStore` (and `services.privacy.ReplyLog`), never
+Everything here speaks `MessageStore` and `StateStore` (and
+`services.privacy.privacy.ReplyLog`), never
 one implementation, so the same code measures `SqliteStore` and, from a checkout of an older
 release, the store it had: the comparison is of the stores, not of two benches.
 """
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.privacy import ReplyLog
+from services.privacy.privacy import ReplyLog
 from services.store.model import MessageStore, StateStore, StoredMessage
 
 GUILD = 7

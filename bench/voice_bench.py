@@ -24,7 +24,7 @@ from typing import Any
 from app.settings import Secret
 from commands.music import MusicCog
 from commands.voice_audio import DiscordVoiceOutput
-from services.audio_mix import FRAME_BYTES, Ducker
+from services.voice.audio_mix import FRAME_BYTES, Ducker
 from tests.audio import FFMPEG, make_tone
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction

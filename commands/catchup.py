@@ -4,9 +4,9 @@ discord.py dispatches `on_connect` on READY, that is after a fresh IDENTIFY (a s
 reconnect that could not RESUME), never after a RESUME (whose missed events Discord replays).
 The guild's channels and active threads are known once it is available; then, in the
 background, each watched channel and thread has its history read (newest first, at most
-CATCHUP_MESSAGES, back to where the bot stopped hearing it) and handed to
-`services.catch_up.CatchUp`, which holds every rule; the one late answer it may choose is
-posted like a live one.
+CATCHUP_MESSAGES, back to where the bot stopped hearing it) and handed
+to `services.conversation.catch_up.CatchUp`, which holds every rule; the one late answer it
+may choose is posted like a live one.
 
 One bad message or channel costs only itself: a message discord.py cannot read (a
 Discord-compatible server's odd payload) is skipped and logged, and the rest of its page is
@@ -26,8 +26,8 @@ from discord.ext import commands
 from commands.chat_reading import ChatReader
 from commands.chat_reply import ChatReplies
 from services.background import BackgroundTasks
-from services.catch_up import CatchUp, CatchUpReport, HistoryMessage, LiveMarks, Window
-from services.conversation import Decision
+from services.conversation.catch_up import CatchUp, CatchUpReport, HistoryMessage, LiveMarks, Window
+from services.conversation.conversation import Decision
 
 log = logging.getLogger(__name__)
 

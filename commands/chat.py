@@ -19,11 +19,11 @@ from discord.ext import commands
 from commands.chat_reading import ChatReader
 from commands.chat_reply import ChatReplies
 from services.background import BackgroundTasks
-from services.catch_up import LiveMarks
-from services.conversation import Decision
-from services.reply_policy import MessageFacts, ReplyPolicy, Trigger
+from services.conversation.catch_up import LiveMarks
+from services.conversation.conversation import Decision
+from services.conversation.reply_policy import MessageFacts, ReplyPolicy, Trigger
+from services.servers.watched_channels import forget_channel
 from services.store import MessageStore, StoreOutageError
-from services.watched_channels import forget_channel
 
 log = logging.getLogger(__name__)
 

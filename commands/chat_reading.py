@@ -11,9 +11,9 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from services.reply_policy import MessageFacts, RepliedMessage
+from services.conversation.reply_policy import MessageFacts, RepliedMessage
+from services.servers.watched_channels import WatchRule
 from services.store import StoredMessage
-from services.watched_channels import WatchRule
 
 # Ordinary messages and replies; joins, pins, boosts, "thread created" and other system
 # messages are not chat.

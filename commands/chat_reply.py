@@ -19,9 +19,9 @@ import discord
 from discord.ext import commands
 
 from commands.chat_reading import ChatReader
-from services.conversation import ConversationService, Decision
-from services.privacy import PrivacyService
-from services.reply_policy import Trigger
+from services.conversation.conversation import ConversationService, Decision
+from services.conversation.reply_policy import Trigger
+from services.privacy.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from commands.voice_audio import (
     voice_refusal,
 )
 from services.background import BackgroundTasks
-from services.direct_audio import AUDIO_EXTENSIONS
 from services.display_text import display_title, redact_url, track_label
-from services.music_queue import MusicQueues, Track
-from services.music_source import MusicResolver
-from services.play_request import (
+from services.voice.direct_audio import AUDIO_EXTENSIONS
+from services.voice.music_queue import MusicQueues, Track
+from services.voice.music_source import MusicResolver
+from services.voice.play_request import (
     PlayingNow,
     PlayOutcome,
     PlayRequest,
@@ -31,8 +31,8 @@ from services.play_request import (
     Queued,
     Refused,
 )
-from services.voice_player import GuildPlayer, Playback, VoicePlayers
-from services.voice_ports import JoinRefused
+from services.voice.voice_player import GuildPlayer, Playback, VoicePlayers
+from services.voice.voice_ports import JoinRefused
 
 log = logging.getLogger(__name__)
 

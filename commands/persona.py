@@ -12,10 +12,10 @@ from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
+from services.conversation.persona import Persona, PersonaService
+from services.conversation.temperature import TemperatureSettings
 from services.cooldown import Cooldown
-from services.persona import Persona, PersonaService
-from services.privacy import PrivacyService
-from services.temperature import TemperatureSettings
+from services.privacy.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Retention: messages older than RETENTION_DAYS are deleted at start and then daily (by one
-process of those sharing the store: `services/retention.py`)."""
+process of those sharing the store: `services/privacy/retention.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from discord.ext import commands, tasks
 
-from services.retention import RetentionJob
+from services.privacy.retention import RetentionJob
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from commands.i18n import for_interaction
 from commands.voice_audio import cannot_join, member_voice_channel_id, mention, stage_refusal
 from services.cooldown import Cooldown
 from services.tts import SpeechError, SpeechSynthesizer
-from services.voice_player import VoicePlayers
-from services.voice_ports import JoinRefused
+from services.voice.voice_player import VoicePlayers
+from services.voice.voice_ports import JoinRefused
 
 
 class SayCog(commands.Cog):

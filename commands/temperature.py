@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
-from services.persona import Persona
-from services.temperature import (
+from services.conversation.persona import Persona
+from services.conversation.temperature import (
     MAX_BASE,
     MAX_EFFECTIVE,
     MIN_BASE,

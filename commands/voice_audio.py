@@ -1,6 +1,7 @@
 """Voice, the Discord side: libopus, connecting, FFmpeg, and the services' ports over them.
 
-The player itself (`services/voice_player.py`) and its mixer (`services/mixer.py`) know no
+The player itself (`services/voice/voice_player.py`) and its mixer
+(`services/voice/mixer.py`) know no
 Discord type. This module plugs them in: `DiscordVoiceConnector` joins a channel with
 discord.py's voice client and wraps it as a `VoiceOutput`, whose `play` hands discord.py's
 player thread a `MixerAudioSource` (reading the mixer every 20 ms); `FFmpegAudio` opens the
@@ -24,11 +25,11 @@ import discord
 
 from commands.errors import UserFacingError
 from commands.i18n import for_interaction
-from services.direct_audio import STREAM_PROTOCOLS, no_redirect_options
-from services.mixer import Mixer, PcmSource
-from services.music_source import ResolvedTrack
-from services.stage_voice import StageAccess, stage_access
-from services.voice_ports import JoinRefused, VoiceOutput
+from services.voice.direct_audio import STREAM_PROTOCOLS, no_redirect_options
+from services.voice.mixer import Mixer, PcmSource
+from services.voice.music_source import ResolvedTrack
+from services.voice.stage_voice import StageAccess, stage_access
+from services.voice.voice_ports import JoinRefused, VoiceOutput
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class MixerAudioSource(discord.AudioSource):
 
 
 class DiscordVoiceOutput:
-    """A connected voice client, as the player sees it (`services.voice_ports.VoiceOutput`)."""
+    """A connected voice client, as the player sees it (a `VoiceOutput` port)."""
 
     def __init__(self, client: DiscordVoiceClient) -> None:
         self.client = client
@@ -161,7 +162,7 @@ class DiscordVoiceOutput:
 
 
 class DiscordVoiceConnector:
-    """Joins a voice channel by id (`services.voice_ports.VoiceConnector`).
+    """Joins a voice channel by id (`services.voice.voice_ports.VoiceConnector`).
 
     Built with the services, before the bot exists (the bot is built from them): the bot
     attaches itself, and channel ids are looked up in its cache from then on.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord.ext import commands
 
-from services.voice_player import VoicePlayers
+from services.voice.voice_player import VoicePlayers
 
 
 class VoiceWatchCog(commands.Cog):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from services.audio_mix import SAMPLE_RATE
+from services.voice.audio_mix import SAMPLE_RATE
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 

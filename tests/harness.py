@@ -30,9 +30,9 @@ from app.composition import (
 from app.settings import Secret, Settings
 from commands.chat import ChatCog
 from commands.voice_audio import VoiceConnect, connect_discord_voice
-from services.music_source import MusicResolver
 from services.store import SqliteStore
 from services.store.postgres import PostgresStore
+from services.voice.music_source import MusicResolver
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 
-from services.audio_mix import FRAME_BYTES, SILENCE, Ducker, mix, scale
+from services.voice.audio_mix import FRAME_BYTES, SILENCE, Ducker, mix, scale
 
 
 def frame(value: int) -> bytes:

@@ -13,7 +13,7 @@ from app.main import parse_args
 from app.settings import Settings
 from app.sync import sync_commands
 from commands.presence import PresenceCog
-from services.music_source import MusicResolver
+from services.voice.music_source import MusicResolver
 from tests.fakes.discord_server import FakeDiscord
 from tests.harness import APPLICATION_ID, GENERAL, GUILD_ID, eventually, running_bot
 
@@ -40,7 +40,7 @@ async def test_the_warm_up_logs_nothing_at_info_or_above(
             await resolver.warm_up()
     finally:
         await resolver.close()
-    ours = [r for r in caplog.records if r.name == "services.yt_dlp_pool"]
+    ours = [r for r in caplog.records if r.name == "services.voice.yt_dlp_pool"]
     assert any(r.getMessage().startswith("yt-dlp: ") for r in ours), (
         "the warm-up's outcome is still there, at DEBUG"
     )
@@ -53,9 +53,7 @@ async def test_sync_builds_the_command_tree_only(
     with caplog.at_level(logging.DEBUG):
         assert await sync_commands(settings, guild_id=GUILD_ID, clear=False) == 0
     assert not settings.data_dir.exists()  # the running bot's data is left alone
-    assert not [
-        r for r in caplog.records if r.name.startswith(("services.music_source", "services.yt_dlp"))
-    ]
+    assert not [r for r in caplog.records if r.name.startswith("services.voice.")]
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == f"Synced 11 command(s) to guild {GUILD_ID}:"
     assert err == ""

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from services.direct_audio import (
+from services.voice.direct_audio import (
     MAX_FILE_BYTES,
     DirectAudio,
     IPAddress,
@@ -17,7 +17,7 @@ from services.direct_audio import (
     system_lookup,
     title_for,
 )
-from services.music_source import MusicRefused
+from services.voice.music_source import MusicRefused
 from tests.audio import FFMPEG
 from tests.conftest import Media
 

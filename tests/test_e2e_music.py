@@ -17,9 +17,9 @@ import pytest
 from app.bot import AzureBot
 from app.settings import Settings
 from commands.voice_audio import DiscordVoiceOutput, load_opus
-from services.music_queue import MusicQueues, QueueDocuments, Track
 from services.store import SqliteStore
-from services.voice_player import GuildPlayer
+from services.voice.music_queue import MusicQueues, QueueDocuments, Track
+from services.voice.voice_player import GuildPlayer
 from tests.audio import mono, tone_power
 from tests.conftest import Media, on_both_stores
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeUser

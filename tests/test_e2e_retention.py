@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.settings import Settings
-from services.persona import Persona, PersonaProfiles
+from services.conversation.persona import Persona, PersonaProfiles
 from services.store import StoredMessage
 from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
+from services.privacy.encryption import EncryptionKeyError, FernetCipher, cipher_for
 from services.store import SqliteStore, StoredMessage
 from tests.test_sqlite_store import every_file_bytes as files_bytes
 from tests.test_sqlite_store import message

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 
 from app.migrate_store import ProgressDisplay, run_migrate_store
 from app.settings import Secret, Settings
-from services.encryption import EncryptionKeyError, FernetCipher, cipher_for
+from services.privacy.encryption import EncryptionKeyError, FernetCipher, cipher_for
 from services.store import STATE_KINDS, SqliteStore, StoredMessage
 from services.store.migrate_store import migrate_store
 from services.store.postgres import PostgresStore

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from services.music_queue import MusicQueues, QueueDocuments
 from services.store import SqliteStore
+from services.voice.music_queue import MusicQueues, QueueDocuments
 from tests.audio import make_tone, mono, tone_power
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
@@ -95,7 +95,7 @@ async def _ffmpeg_said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 QUEUE_WRITER = """
 import asyncio, sys
 from pathlib import Path
-from services.music_queue import MusicQueues, QueueDocuments, Track
+from services.voice.music_queue import MusicQueues, QueueDocuments, Track
 from services.store import SqliteStore
 
 async def main() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.music_queue import MusicQueues, QueueDocuments, QueueFull, Track
 from services.store import SqliteStore
+from services.voice.music_queue import MusicQueues, QueueDocuments, QueueFull, Track
 
 GUILD = 42
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.music_source import MusicRefused, MusicRequest, MusicResolver, classify, judge
+from services.voice.music_source import MusicRefused, MusicRequest, MusicResolver, classify, judge
 from tests.conftest import Media
 
 ALLOWED = frozenset({"youtube.com", "www.youtube.com", "youtu.be"})

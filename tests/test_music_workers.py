@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from app.settings import Settings
-from services.music_source import MusicRefused, MusicResolver
 from services.store import SqliteStore
 from services.store.model import StoredMessage
+from services.voice.music_source import MusicRefused, MusicResolver
 from tests.conftest import Media
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.voice_client import connect_recording_voice

@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 from app.main import run_bot, run_migrate
 from app.settings import Secret, Settings, SettingsError, load_settings
 from app.sync import sync_commands
-from services.encryption import EncryptionKeyError, FernetCipher
+from services.privacy.encryption import EncryptionKeyError, FernetCipher
 from services.store import postgres
 from services.store.model import Arrival, Document, MessageStore, StateStore, StoredMessage
 from services.store.postgres import (

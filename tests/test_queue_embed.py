@@ -9,7 +9,7 @@ import string
 import pytest
 
 from commands.music import QUEUE_PAGE_SIZE, queue_embed, queue_pages, shown_title
-from services.music_queue import Track
+from services.voice.music_queue import Track
 from tests.fakes.discord.limits import message_errors
 
 # What a title or a link may hold: markdown, brackets, mentions, escapes, other scripts, emoji,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.reply_text import (
+from services.conversation.reply_text import (
     clean_reply,
     links_in,
     quote_as_data,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from services.encryption import FernetCipher
+from services.privacy.encryption import FernetCipher
 from services.store import Arrival, SqliteStore, StoredMessage, StoreFileError, StoreWriteError
 from services.store.sqlite import DATABASE_FILE
 from tests.harness import PROJECT_ROOT

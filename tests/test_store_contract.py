@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from services.encryption import FernetCipher
+from services.privacy.encryption import FernetCipher
 from services.store import MemoryStore, SqliteStore
 from tests.store_contract import *  # noqa: F403  the contract's tests, collected here
 from tests.store_contract import OpenStore, Store, StorePlace

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from services.encryption import FernetCipher
+from services.privacy.encryption import FernetCipher
 from tests.postgres_server import PostgresDatabase
 from tests.store_contract import *  # noqa: F403  the contract's tests, collected here
 from tests.store_contract import Store, StorePlace

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from services.conversation import ConversationService
+from services.conversation.conversation import ConversationService
+from services.conversation.reply_policy import Trigger
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.llm import AzureChatModel, LlmError, TokenUsage
-from services.reply_policy import Trigger
+from services.servers.token_usage import NO_CHANNEL, NO_MEMBER, SpentFor
 from services.store import MemoryStore, UsageRow
-from services.temperature import GuildSettingsRepository, TemperatureSettings
-from services.token_usage import NO_CHANNEL, NO_MEMBER, SpentFor
 from tests.azure_brain import Brain, schema_name
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.harness import AZURE_KEY

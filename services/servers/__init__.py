@@ -1,1 +1,1 @@
-"""What each server chooses for itself with /setup: settings now; budgets and usage to come."""
+"""What each server chooses with /setup, where the bot listens, and what its chat may spend."""

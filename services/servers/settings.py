@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from services.conversation.temperature import GuildSettingsRepository
 from services.state import VERSION_FIELD, versioned
 from services.store import Document, StateStore
-from services.temperature import GuildSettingsRepository
 
 log = logging.getLogger(__name__)
 

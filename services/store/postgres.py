@@ -75,7 +75,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from services.background import BackgroundTasks
-from services.encryption import EncryptionKeyError
+from services.privacy.encryption import EncryptionKeyError
 from services.store import sql
 from services.store.model import (
     STATE_KINDS,

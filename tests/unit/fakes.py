@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.background import BackgroundTasks
+from services.conversation.persona import PersonaProfiles, PersonaService
 from services.llm import JsonAnswer, JsonRequest, LlmError
-from services.persona import PersonaProfiles, PersonaService
-from services.privacy import ConsentMode, PrivacyChoices, PrivacyService, ReplyLog
+from services.privacy.privacy import ConsentMode, PrivacyChoices, PrivacyService, ReplyLog
+from services.servers.token_usage import TokenAccounting
 from services.store import MemoryStore, StoredMessage
-from services.token_usage import TokenAccounting
 
 GUILD = 1
 CHANNEL = 10

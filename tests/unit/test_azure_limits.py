@@ -10,12 +10,12 @@ from typing import TypeVar
 
 import pytest
 
-from services.azure_limits import AzureCallLimits
-from services.conversation import ConversationService
+from services.conversation.conversation import ConversationService
+from services.conversation.persona import FAILED_BUILD_BACKOFF, PersonaProfiles, PersonaService
+from services.conversation.reply_policy import Trigger
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.llm import JsonRequest, LlmError
-from services.persona import FAILED_BUILD_BACKOFF, PersonaProfiles, PersonaService
-from services.reply_policy import Trigger
-from services.temperature import GuildSettingsRepository, TemperatureSettings
+from services.servers.azure_limits import AzureCallLimits
 from tests.unit.fakes import (
     CHANNEL,
     GUILD,
@@ -90,7 +90,7 @@ def test_a_refusal_is_logged_once_a_minute_per_server(
     loop: ClockLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     limits = AzureCallLimits(per_server=1, total=100)
-    with caplog.at_level(logging.WARNING, logger="services.azure_limits"):
+    with caplog.at_level(logging.WARNING, logger="services.servers.azure_limits"):
         admitted(loop, limits, GUILD, 10)
         admitted(loop, limits, OTHER_GUILD, 10)
         loop.now += 30

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from services.catch_up import (
+from services.conversation.catch_up import (
     BacklogTrigger,
     CatchUp,
     CatchUpPolicy,
     HistoryMessage,
     LiveMarks,
 )
+from services.conversation.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from services.cooldown import Cooldown
 from services.discord_ids import first_id_at
-from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from tests.unit.fakes import CHANNEL, GUILD, T0, World, message, world
 
 ALICE, BRUNO = 100, 101

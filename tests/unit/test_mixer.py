@@ -6,9 +6,9 @@ import asyncio
 import inspect
 import threading
 
-from services.audio_mix import SILENCE
-from services.mixer import Mixer
-from services.voice_player import _from_player_thread
+from services.voice.audio_mix import SILENCE
+from services.voice.mixer import Mixer
+from services.voice.voice_player import _from_player_thread
 from tests.unit.voice_fakes import FlatSource, level
 
 

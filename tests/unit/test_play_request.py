@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.music_queue import MusicQueues, QueueDocuments
-from services.play_request import PlayingNow, Queued, Refused
 from services.store import MemoryStore
-from services.voice_ports import JoinFailure
+from services.voice.music_queue import MusicQueues, QueueDocuments
+from services.voice.play_request import PlayingNow, Queued, Refused
+from services.voice.voice_ports import JoinFailure
 from tests.unit.voice_fakes import ALICE, LOUNGE, QUIET_ROOM, Rig
 
 MAX_QUEUE = 3

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from services.conversation import ConversationService
+from services.conversation.conversation import ConversationService
+from services.conversation.persona import PersonaProfiles, PersonaService
+from services.conversation.reply_policy import RepliedMessage, Trigger
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.discord_ids import first_id_at
 from services.llm import LlmError
-from services.persona import PersonaProfiles, PersonaService
-from services.reply_policy import RepliedMessage, Trigger
-from services.retention import RetentionJob
+from services.privacy.retention import RetentionJob
 from services.store import MemoryLeases, MemoryStore, StoredMessage
-from services.temperature import GuildSettingsRepository, TemperatureSettings
 from tests.unit.fakes import (
     CHANNEL,
     GUILD,

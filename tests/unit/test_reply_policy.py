@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.conversation.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from services.cooldown import Cooldown
-from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from services.store import SqliteStore
 from tests.unit.fakes import CHANNEL, GUILD, World, message, world
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from services.conversation.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
+from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.cooldown import Cooldown
-from services.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Skip, Trigger
 from services.servers.settings import MENTIONS_ONLY, ServerSettings, WatchedChannel
+from services.servers.watched_channels import WatchRule
 from services.store import MemoryStore
-from services.temperature import GuildSettingsRepository, TemperatureSettings
-from services.watched_channels import WatchRule
 from tests.unit.fakes import CHANNEL, GUILD, message, world
 
 OPERATOR, ADDED, OTHER_GUILD = 11, 12, 77

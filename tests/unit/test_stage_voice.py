@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.stage_voice import stage_access
+from services.voice.stage_voice import stage_access
 
 
 @pytest.mark.parametrize(

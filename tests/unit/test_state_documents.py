@@ -7,12 +7,12 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from services.music_queue import MusicQueues, QueueDocuments, Track
-from services.persona import Persona, PersonaProfiles, StyleFigures
-from services.privacy import MAX_TRACKED_REPLIES, PrivacyChoices, ReplyLog
+from services.conversation.persona import Persona, PersonaProfiles, StyleFigures
+from services.conversation.temperature import GuildSettingsRepository
+from services.privacy.privacy import MAX_TRACKED_REPLIES, PrivacyChoices, ReplyLog
 from services.state import VERSION_FIELD
 from services.store import MemoryStore
-from services.temperature import GuildSettingsRepository
+from services.voice.music_queue import MusicQueues, QueueDocuments, Track
 from tests.unit.fakes import T0
 
 GUILD, MEMBER = 1, 2

@@ -13,9 +13,9 @@ import pytest
 from discord.ext import commands
 
 from commands.presence import PresenceCog
-from services.music_queue import MusicQueues, QueueDocuments
-from services.play_request import PlayingNow, PlayRequest, Queued
 from services.store import MemoryStore
+from services.voice.music_queue import MusicQueues, QueueDocuments
+from services.voice.play_request import PlayingNow, PlayRequest, Queued
 from tests.unit.voice_fakes import ALICE, GUILD, LOUNGE, FakeRequester, Rig, level
 
 

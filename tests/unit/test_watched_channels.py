@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from services.servers.watched_channels import WatchRule, forget_channel
 from services.store import MemoryStore
-from services.watched_channels import WatchRule, forget_channel
 from tests.unit.fakes import GUILD, message
 
 WATCHED, OTHER, THREAD = 10, 20, 30

@@ -1,6 +1,6 @@
 # The waiting helper takes a `timeout` argument on purpose, like the other fakes'.
 # ruff: noqa: ASYNC109
-"""In-memory fakes of the voice player's ports (`services/voice_ports.py`), for unit tests.
+"""In-memory fakes of the voice player's ports (`services/voice/voice_ports.py`), for unit tests.
 
 No Discord, yt-dlp or FFmpeg: the output is a voice client whose "player thread" is the
 test itself, reading the mixer frame by frame when the test calls `FakeOutput.pull`. Sources
@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.audio_mix import FRAME_BYTES
 from services.background import BackgroundTasks
-from services.mixer import Mixer
-from services.music_queue import MusicQueues, Track
-from services.music_source import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
-from services.play_request import PlayOutcome, PlayRequest, PlayRequests
-from services.voice_player import GuildPlayer, VoicePlayers
-from services.voice_ports import JoinFailure, JoinRefused, VoiceOutput
+from services.voice.audio_mix import FRAME_BYTES
+from services.voice.mixer import Mixer
+from services.voice.music_queue import MusicQueues, Track
+from services.voice.music_source import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
+from services.voice.play_request import PlayOutcome, PlayRequest, PlayRequests
+from services.voice.voice_player import GuildPlayer, VoicePlayers
+from services.voice.voice_ports import JoinFailure, JoinRefused, VoiceOutput
 
 
 def flat_frame(value: int) -> bytes:

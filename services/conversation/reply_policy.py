@@ -16,10 +16,10 @@ The count is the store's, bumped in the same durable write as the message and in
 so arrival order is the count order and a restart carries on where it stopped. Nothing here
 awaits before the store is called, which keeps that order.
 
-A message read back from the history after a fresh gateway session (`live=False`, see
-`services/catch_up.py`) takes the same path, except that it says nothing about the pace of
-its author now (no flood bookkeeping) and spends no mention cooldown: the catch-up answers at
-most one trigger of its whole backlog.
+A message read back from the history after a fresh gateway session (`live=False`,
+see `services/conversation/catch_up.py`) takes the same path, except that it says nothing
+about the pace of its author now (no flood bookkeeping) and spends no mention cooldown: the
+catch-up answers at most one trigger of its whole backlog.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.cooldown import Cooldown
-from services.privacy import PrivacyService
+from services.privacy.privacy import PrivacyService
 from services.store import MessageStore, StoredMessage, StoreOutageError
 from services.telemetry import NO_TELEMETRY, Telemetry
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from services.background import BackgroundTasks
-from services.mixer import Mixer, PcmSource
-from services.music_queue import MusicQueues, Track
-from services.music_source import MusicRefused, ResolvedTrack
-from services.voice_ports import (
+from services.voice.mixer import Mixer, PcmSource
+from services.voice.music_queue import MusicQueues, Track
+from services.voice.music_source import MusicRefused, ResolvedTrack
+from services.voice.voice_ports import (
     JoinRefused,
     Requester,
     SpeechOpener,

@@ -1,8 +1,8 @@
 """What `/play`'s two resolvers share: the request, the track found, the refusal.
 
-`services/music_source.py` (yt-dlp, and the router) and `services/direct_audio.py` (direct
-links to audio files) both speak these; `music_source` re-exports them, so the rest of the
-code keeps importing them from there.
+`services/voice/music_source.py` (yt-dlp, and the router) and
+`services/voice/direct_audio.py` (direct links to audio files) both speak these; `music_source`
+re-exports them, so the rest of the code keeps importing them from there.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from services.mixer import Mixer, PcmSource
-from services.music_queue import Track
-from services.music_source import MusicRequest, ResolvedTrack
+from services.voice.mixer import Mixer, PcmSource
+from services.voice.music_queue import Track
+from services.voice.music_source import MusicRequest, ResolvedTrack
 
 # stage_not_allowed: a stage channel where the bot may not become a speaker.
 JoinFailure = Literal["busy_elsewhere", "voice_unavailable", "connect_failed", "stage_not_allowed"]

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from services.conversation.persona import Persona, PersonaService
 from services.discord_ids import first_id_at
-from services.persona import Persona, PersonaService
+from services.servers.token_usage import TokenAccounting
 from services.state import member_key, parse_member_key, versioned
 from services.store import Document, MessageStore, StateKind, StateStore
-from services.token_usage import TokenAccounting
 
 log = logging.getLogger(__name__)
 

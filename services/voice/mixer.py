@@ -1,7 +1,7 @@
 """Music and speech read together, 20 ms at a time, into the one PCM stream a guild hears.
 
 The voice client's player thread calls `Mixer.read` every 20 ms; the event loop swaps sources
-under it. The arithmetic (speech over ducked music) is `services.audio_mix`.
+under it. The arithmetic (speech over ducked music) is `services.voice.audio_mix`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.audio_mix import FRAME_MS, SILENCE, Ducker
+from services.voice.audio_mix import FRAME_MS, SILENCE, Ducker
 
 EndCallback = Callable[[int], None]  # called on the player thread with the frames played
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from services.music_queue import MusicQueues, QueueFull, Track
-from services.music_source import MusicRefused, RefusalReason
-from services.voice_player import GuildPlayer, VoicePlayers
-from services.voice_ports import JoinFailure, JoinRefused, Requester, TrackFinder
+from services.voice.music_queue import MusicQueues, QueueFull, Track
+from services.voice.music_source import MusicRefused, RefusalReason
+from services.voice.voice_player import GuildPlayer, VoicePlayers
+from services.voice.voice_ports import JoinFailure, JoinRefused, Requester, TrackFinder
 
 PlayRefusal = Literal["not_in_voice", "queue_full"] | JoinFailure | RefusalReason
 

@@ -1,10 +1,11 @@
 """What `/play` may play, and how it is found (yt-dlp itself runs in worker processes:
-`services/yt_dlp_pool.py` and `services/yt_dlp_worker.py`, the only module that touches it).
+`services/voice/yt_dlp_pool.py` and `services/voice/yt_dlp_worker.py`, the only module that
+touches it).
 
 The safety recipe: the member's text is classified here, not by yt-dlp. A direct link to an
 audio file (http(s), on any host, its path ending in an audio extension), or any http(s) link
 to one of the operator's media servers (`media_hosts`: a Subsonic `/rest/stream?id=...` has no
-extension), is read by `services/direct_audio.py`, without yt-dlp; an http(s) link to an
+extension), is read by `services/voice/direct_audio.py`, without yt-dlp; an http(s) link to an
 allowed host is played as a link; any other link is refused; words are a `ytsearch1:` search.
 yt-dlp runs with a chosen set of extractors (never the generic one in production, which
 fetches any page), takes one item only (never a whole playlist page), and what it returns is
@@ -20,15 +21,15 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.direct_audio import (
+from services.voice.direct_audio import (
     MAX_FILE_BYTES,
     DirectAudio,
     addresses_allowed,
     is_direct_audio_path,
     lookup_blocking,
 )
-from services.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
-from services.yt_dlp_pool import WorkerConfig, YtDlpPool
+from services.voice.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
+from services.voice.yt_dlp_pool import WorkerConfig, YtDlpPool
 
 # The shared types are re-exported: the rest of the code imports them from here.
 __all__ = [

@@ -28,10 +28,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.azure_limits import AzureCallLimits
 from services.background import BackgroundTasks
+from services.conversation.reply_text import quote_as_data
 from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
-from services.reply_text import quote_as_data
+from services.servers.azure_limits import AzureCallLimits
+from services.servers.token_usage import NO_CHANNEL, SpentFor, TokenAccounting
 from services.state import (
     UnreadableDocument,
     dataclass_from,
@@ -40,7 +41,6 @@ from services.state import (
     versioned,
 )
 from services.store import Document, MessageStore, StateKind, StateStore, StoredMessage
-from services.token_usage import NO_CHANNEL, SpentFor, TokenAccounting
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A yt-dlp worker process: the only module that touches yt-dlp.
 
-`services/yt_dlp_pool.py` starts it as `python -m services.yt_dlp_worker CONFIG` (a
+`services/voice/yt_dlp_pool.py` starts it as `python -m services.voice.yt_dlp_worker CONFIG` (a
 `WorkerConfig` in JSON) and kills it when a resolution outlasts its limit. It loads yt-dlp's
 extractors once, then answers one request a line for as long as it lives:
 
@@ -28,9 +28,9 @@ from typing import Any, TextIO
 import yt_dlp
 from deno import find_deno_bin
 
-from services.music_source import judge
-from services.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
-from services.yt_dlp_pool import WorkerConfig, track_fields
+from services.voice.music_source import judge
+from services.voice.music_types import MusicRefused, MusicRequest, RefusalReason, ResolvedTrack
+from services.voice.yt_dlp_pool import WorkerConfig, track_fields
 
 # Every site extractor except the generic one, which would fetch any URL it is given.
 SAFE_EXTRACTORS = ("default", "-generic")

@@ -2,7 +2,7 @@
 
 Discord voice takes 20 ms frames of 48 kHz stereo signed 16-bit little-endian PCM
 (3,840 bytes). This module is the arithmetic only; the mixer that feeds it frames is
-`services/mixer.py`.
+`services/voice/mixer.py`.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from services.conversation.reply_policy import MessageFacts, ReplyPolicy, Skip, Trigger
 from services.discord_ids import first_id_at
-from services.reply_policy import MessageFacts, ReplyPolicy, Skip, Trigger
 from services.store import MessageStore, StoredMessage
 
 # Stored messages before the last seen one that the history is compared with.

@@ -11,21 +11,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from services.azure_limits import AzureCallLimits
-from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
-from services.persona import REPLY_STYLES, Persona
-from services.reply_policy import RepliedMessage, Trigger
-from services.reply_text import (
+from services.conversation.persona import REPLY_STYLES, Persona
+from services.conversation.reply_policy import RepliedMessage, Trigger
+from services.conversation.reply_text import (
     clean_reply,
     links_in,
     quote_as_data,
     split_message,
     unlink_unseen,
 )
+from services.conversation.temperature import Temperature
+from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
+from services.servers.azure_limits import AzureCallLimits
+from services.servers.token_usage import SpentFor, TokenAccounting
 from services.store import MessageStore, StoredMessage
 from services.telemetry import NO_TELEMETRY, Telemetry
-from services.temperature import Temperature
-from services.token_usage import SpentFor, TokenAccounting
 
 log = logging.getLogger(__name__)
 

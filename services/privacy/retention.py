@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from services.privacy import PrivacyService, RetentionReport
+from services.privacy.privacy import PrivacyService, RetentionReport
 from services.store import LeaseStore
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from services.music_types import MusicRefused, ResolvedTrack
+from services.voice.music_types import MusicRefused, ResolvedTrack
 
 log = logging.getLogger(__name__)
 

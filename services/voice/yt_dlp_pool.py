@@ -3,7 +3,7 @@
 yt-dlp blocks, and a thread cannot be stopped: a resolution stuck on a page that never ends
 would keep its thread for good, and in the loop's default executor it would starve the
 store's writes too. So yt-dlp runs in worker processes of its own
-(`python -m services.yt_dlp_worker`), spoken to through pipes by the event loop, with no
+(`python -m services.voice.yt_dlp_worker`), spoken to through pipes by the event loop, with no
 thread of ours:
 
 - at most `workers` resolutions run at once (an `asyncio.Semaphore`); the others wait in the
@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from services.music_types import MusicRefused, ResolvedTrack
+from services.voice.music_types import MusicRefused, ResolvedTrack
 
 log = logging.getLogger(__name__)
 
-WORKER_MODULE = "services.yt_dlp_worker"
+WORKER_MODULE = "services.voice.yt_dlp_worker"
 # A worker imports yt-dlp and loads its extractors before it is ready: about a second on a
 # quiet machine. A worker that is not ready in this time is broken, not slow.
 START_SECONDS = 30.0
@@ -63,7 +63,7 @@ class WorkerFailed(Exception):
 
 
 class _Worker:
-    """One `python -m services.yt_dlp_worker` process: one request at a time."""
+    """One `python -m services.voice.yt_dlp_worker` process: one request at a time."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process

@@ -1,0 +1,1 @@
+"""Members' control of their data: consent, opt-out, forgetting, retention, encryption at rest."""
