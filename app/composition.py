@@ -55,6 +55,7 @@ from services.privacy.encryption import FernetCipher, cipher_for
 from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.privacy.retention import RetentionJob
 from services.servers.azure_limits import AzureCallLimits
+from services.servers.budget import DailyBudgets
 from services.servers.settings import ServerSettings
 from services.servers.token_usage import TokenAccounting
 from services.servers.watched_channels import WatchRule
@@ -232,7 +233,10 @@ async def open_services(
         await privacy.load()
         temperature = TemperatureSettings(GuildSettingsRepository(store))
         servers = ServerSettings(
-            store, default_channels=settings.channel_ids, default_every=settings.reply_every
+            store,
+            default_channels=settings.channel_ids,
+            default_every=settings.reply_every,
+            max_tokens_per_day=settings.daily_tokens_per_server,
         )
         await servers.load_all()  # the reply path reads them from memory
         policy = ReplyPolicy(
@@ -294,6 +298,8 @@ async def open_services(
                 telemetry=telemetry,
                 limits=azure_limits,
                 usage=usage,
+                budgets=DailyBudgets(servers, usage),
+                characters=lambda guild, channel: servers.character(guild, channel).value,
             ),
             catch_up=CatchUp(
                 store=store,
@@ -381,7 +387,11 @@ async def register_cogs(
             cooldown=services.say_cooldown,
         ),
         VoiceWatchCog(bot, players=players),
-        SetupCog(servers=services.servers, operator_channels=settings.channel_ids),
+        SetupCog(
+            servers=services.servers,
+            operator_channels=settings.channel_ids,
+            usage=services.usage,
+        ),
         PresenceCog(bot, channel_ids=settings.channel_ids, playing_count=players.playing_count),
     ]
     if services.heartbeat is not None:

@@ -350,6 +350,14 @@ VARIABLES: tuple[Setting, ...] = (
         "the bot stays silent.",
     ),
     Setting(
+        env="DAILY_TOKENS_PER_SERVER",
+        field="daily_tokens_per_server",
+        parse=_positive_int,
+        default=None,
+        help="Azure tokens (prompt and completion) one server may spend per UTC day: the default "
+        "budget, and the most `/setup budget` may choose. Unset: no cap.",
+    ),
+    Setting(
         env="ELEVENLABS_API_KEY",
         field="elevenlabs_api_key",
         parse=Secret,
@@ -672,6 +680,7 @@ class Settings:
     azure_openai_timeout: float = _DEFAULTS["azure_openai_timeout"]
     azure_calls_per_minute_per_server: int = _DEFAULTS["azure_calls_per_minute_per_server"]
     azure_calls_per_minute: int = _DEFAULTS["azure_calls_per_minute"]
+    daily_tokens_per_server: int | None = _DEFAULTS["daily_tokens_per_server"]
     elevenlabs_api_key: Secret = _DEFAULTS["elevenlabs_api_key"]
     elevenlabs_voice_id: str = _DEFAULTS["elevenlabs_voice_id"]
     elevenlabs_model_id: str = _DEFAULTS["elevenlabs_model_id"]

@@ -19,6 +19,7 @@ import discord
 from discord.ext import commands
 
 from commands.chat_reading import ChatReader
+from commands.i18n import text
 from services.conversation.conversation import ConversationService, Decision
 from services.conversation.reply_policy import Trigger
 from services.privacy.privacy import PrivacyService
@@ -71,8 +72,12 @@ class ChatReplies:
                 await typing.enter_async_context(message.channel.typing())
             decision = await self._conversation.decide(trigger, bot_name=bot_name)
         self.record(decision)
+        parts = decision.parts
+        if decision.notice is not None and message.guild is not None:
+            # Said in the server's language: the channel hears it, not only the member.
+            parts = (text(message.guild.preferred_locale, f"chat.{decision.notice}"),)
         sent: list[int] = []
-        for index, part in enumerate(decision.parts):
+        for index, part in enumerate(parts):
             # The first part answers the trigger, unless its author opted out: then the bot
             # speaks to the channel, not to them.
             answering = index == 0 and trigger.answer_author

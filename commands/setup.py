@@ -1,4 +1,5 @@
-"""/setup: a server's admins choose where the bot listens and how often it speaks.
+"""/setup: a server's admins choose where the bot listens, how often it speaks, who it is there
+and what its chat may spend a day.
 
 Everything here is for members with Manage Server: hidden from others by the group's default
 permissions, and checked again on every use (a client may send the command anyway). The
@@ -10,6 +11,7 @@ is read before the first answer; anything that writes the store defers first.
 from __future__ import annotations
 
 import logging
+import secrets
 
 import discord
 from discord import app_commands
@@ -27,13 +29,17 @@ from services.discord_permissions import (
     missing,
 )
 from services.servers.settings import (
+    MAX_DESCRIPTION,
     MAX_EVERY,
+    MAX_NAME,
     MENTIONS_ONLY,
     MIN_EVERY,
+    Character,
     Pace,
     ServerSettings,
     is_pace,
 )
+from services.servers.token_usage import NO_CHANNEL, PeriodUse, TokenAccounting
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,98 @@ def _listed(mentions: list[str], limit: int = _FIELD_VALUE_LIMIT) -> str:
     return "\n".join(shown) or "—"
 
 
+def _tokens(interaction: discord.Interaction, count: int | None) -> str:
+    if count is None:
+        return for_interaction(interaction, "setup.budget_none")
+    return for_interaction(interaction, "setup.budget_tokens", tokens=f"{count:,}")
+
+
+def _usage_lines(interaction: discord.Interaction, use: PeriodUse) -> str:
+    """A period's use: the total, each channel, then the top members, by count only."""
+    if not use.total:
+        return for_interaction(interaction, "setup.usage_nothing")
+    lines = [for_interaction(interaction, "setup.usage_total", total=f"{use.total:,}")]
+    profiles = for_interaction(interaction, "setup.usage_profiles")
+    lines += [
+        f"{profiles if channel == NO_CHANNEL else f'<#{channel}>'}: {tokens:,}"
+        for channel, tokens in use.by_channel
+    ]
+    if use.top_members:
+        members = ", ".join(f"<@{member}> {tokens:,}" for member, tokens in use.top_members)
+        lines.append(for_interaction(interaction, "setup.usage_top", members=members))
+    return _listed(lines)
+
+
+class CharacterModal(discord.ui.Modal):
+    """The server's words about the bot: a name and a description, for a server or a channel."""
+
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        *,
+        servers: ServerSettings,
+        guild_id: int,
+        channel: WatchableChannel | None,
+        current: Character | None,
+    ) -> None:
+        super().__init__(title=for_interaction(interaction, "setup.character_title"), timeout=600)
+        self._servers = servers
+        self._guild_id = guild_id
+        self._channel = channel
+        self.name: discord.ui.TextInput[CharacterModal] = discord.ui.TextInput(
+            label=for_interaction(interaction, "setup.character_name"),
+            max_length=MAX_NAME,
+            default=current.name if current else None,
+        )
+        self.description: discord.ui.TextInput[CharacterModal] = discord.ui.TextInput(
+            label=for_interaction(interaction, "setup.character_description"),
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_DESCRIPTION,
+            placeholder=for_interaction(interaction, "setup.character_description_hint"),
+            default=current.description if current else None,
+        )
+        self.add_item(self.name)
+        self.add_item(self.description)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        if not interaction.permissions.manage_guild:  # lost it while the form was open
+            raise_missing = for_interaction(
+                interaction, "error.missing_permissions", permissions="Manage Server"
+            )
+            await answer(interaction, raise_missing)
+            return
+        # Discord's client holds the lengths, but a raw request can send anything.
+        try:
+            character = Character.checked(self.name.value, self.description.value)
+        except ValueError:
+            empty = not self.name.value.strip() or not self.description.value.strip()
+            key = "setup.character_empty" if empty else "setup.character_too_long"
+            await answer(
+                interaction,
+                for_interaction(interaction, key, name=MAX_NAME, description=MAX_DESCRIPTION),
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = self._channel
+        await self._servers.set_character(
+            self._guild_id, character, channel.id if channel else None
+        )
+        where = channel.mention if channel else for_interaction(interaction, "setup.this_server")
+        await answer(
+            interaction,
+            for_interaction(interaction, "setup.character_set", where=where, name=character.name),
+        )
+
+    async def on_error(  # type: ignore[override]  # a modal's on_error has no item
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        reference = secrets.token_hex(4)
+        log.error("the character form failed (ref %s)", reference, exc_info=error)
+        await answer(
+            interaction, for_interaction(interaction, "error.internal", reference=reference)
+        )
+
+
 class ConfirmReset(discord.ui.View):
     """Two buttons under the ephemeral question; only the admin who asked can press them."""
 
@@ -131,14 +229,22 @@ class SetupCog(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, *, servers: ServerSettings, operator_channels: frozenset[int]) -> None:
+    def __init__(
+        self,
+        *,
+        servers: ServerSettings,
+        operator_channels: frozenset[int],
+        usage: TokenAccounting,
+    ) -> None:
         self._servers = servers
         self._operator_channels = operator_channels
+        self._usage = usage
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
         """A server (re)appears on this process, perhaps moved from another: read its
-        settings again, since that process may have changed them."""
+        settings and today's spending again, since that process may have changed them."""
+        self._usage.reread(guild.id)
         await self._servers.load(guild.id)
 
     @setup.command(name="watch", description="Let the bot listen and talk in a channel")
@@ -205,6 +311,77 @@ class SetupCog(commands.Cog):
             ),
         )
 
+    @setup.command(name="character", description="Who the bot is here: its name and how it talks")
+    @app_commands.describe(
+        channel="Only this channel (default: the whole server)",
+        reset="Go back to the default character",
+    )
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def character(
+        self,
+        interaction: discord.Interaction,
+        channel: WatchableChannel | None = None,
+        reset: bool = False,
+    ) -> None:
+        guild_id = self._guild_of(interaction, channel)
+        where = channel.mention if channel else for_interaction(interaction, "setup.this_server")
+        if reset:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await self._servers.set_character(guild_id, None, channel.id if channel else None)
+            await answer(
+                interaction, for_interaction(interaction, "setup.character_reset", where=where)
+            )
+            return
+        # The form opens with what is in force there, from memory.
+        current = self._servers.character(guild_id, channel.id if channel else 0).value
+        await interaction.response.send_modal(
+            CharacterModal(
+                interaction,
+                servers=self._servers,
+                guild_id=guild_id,
+                channel=channel,
+                current=current,
+            )
+        )
+
+    @setup.command(
+        name="budget", description="A daily cap on the Azure tokens this server may spend"
+    )
+    @app_commands.describe(
+        tokens_per_day="Tokens a day for the whole server",
+        per_member="Tokens a day for each member",
+    )
+    @app_commands.rename(tokens_per_day="tokens-per-day", per_member="per-member")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def budget(
+        self,
+        interaction: discord.Interaction,
+        tokens_per_day: app_commands.Range[int, 1],
+        per_member: app_commands.Range[int, 1] | None = None,
+    ) -> None:
+        guild_id = self._guild_of(interaction, None)
+        ceiling = self._servers.max_tokens_per_day
+        if tokens_per_day < 1 or (per_member is not None and per_member < 1):
+            raise UserFacingError(for_interaction(interaction, "setup.budget_how"))
+        if ceiling is not None and tokens_per_day > ceiling:
+            raise UserFacingError(
+                for_interaction(interaction, "setup.budget_too_high", ceiling=f"{ceiling:,}")
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._servers.set_budget(guild_id, tokens_per_day, per_member)
+        budget = self._servers.budget(guild_id)
+        member = (
+            for_interaction(interaction, "setup.budget_per_member", member=f"{budget.member:,}")
+            if budget.member is not None
+            else ""
+        )
+        await answer(
+            interaction,
+            for_interaction(
+                interaction, "setup.budget_set", server=f"{tokens_per_day:,}", member=member
+            ),
+        )
+
     @setup.command(name="show", description="See this server's settings and where they come from")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def show(self, interaction: discord.Interaction) -> None:
@@ -212,6 +389,8 @@ class SetupCog(commands.Cog):
         assert interaction.guild is not None
         here = frozenset(c for c in self._operator_channels if interaction.guild.get_channel(c))
         overview = self._servers.overview(guild_id, here)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # usage is in the store
+        usage = await self._usage.summary(guild_id)
 
         def t(key: str, **values: object) -> str:
             return for_interaction(interaction, key, **values)
@@ -247,6 +426,39 @@ class SetupCog(commands.Cog):
                 ),
                 inline=False,
             )
+        character = overview.character
+        embed.add_field(
+            name=t("setup.show_character"),
+            value=(
+                f"**{character.value.name}**: {character.value.description[:300]}"
+                + ("…" if len(character.value.description) > 300 else "")
+                if character.value
+                else t("setup.show_character_none")
+            )
+            + f" ({t(f'setup.source_{character.source}')})",
+            inline=False,
+        )
+        if overview.channel_characters:
+            embed.add_field(
+                name=t("setup.show_channel_characters"),
+                value=_listed(
+                    [f"<#{c}>: **{ch.name}**" for c, ch in overview.channel_characters.items()]
+                ),
+                inline=False,
+            )
+        budget = overview.budget
+        budget_text = (
+            f"{_tokens(interaction, budget.server)} ({t(f'setup.source_{budget.server_source}')})"
+        )
+        if budget.member is not None:
+            budget_text += t("setup.budget_per_member", member=f"{budget.member:,}")
+        embed.add_field(name=t("setup.show_budget"), value=budget_text, inline=False)
+        embed.add_field(
+            name=t("setup.show_today"), value=_usage_lines(interaction, usage.today), inline=False
+        )
+        embed.add_field(
+            name=t("setup.show_month"), value=_usage_lines(interaction, usage.month), inline=False
+        )
         await answer(interaction, embed=embed)
 
     @setup.command(name="reset", description="Go back to the operator's defaults")

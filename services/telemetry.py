@@ -35,7 +35,8 @@ class Telemetry(Protocol):
         """A new message was stored (a replayed one is not counted)."""
 
     def reply_decision(self, outcome: str) -> None:
-        """A reply decision ended with `outcome` (reply, silent, failed, skipped, limited)."""
+        """A reply decision ended with `outcome` (reply, silent, failed, skipped, limited,
+        resting)."""
 
     def gateway_reconnect(self) -> None:
         """The gateway session came back after a disconnection (resumed or new)."""

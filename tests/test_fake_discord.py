@@ -622,6 +622,35 @@ async def test_an_edit_and_an_interaction_answer_are_checked_too(
     assert inter.refusals == [{"kind": "callback", "status": 400, "code": 50035}]
 
 
+async def test_a_modal_past_discords_limits_is_refused_and_a_valid_one_is_submitted(
+    fake: FakeDiscord, bot: Harness
+) -> None:
+    submitted: list[str] = []
+
+    class Form(discord.ui.Modal):
+        answer: discord.ui.TextInput[Form] = discord.ui.TextInput(label="Answer", max_length=10)
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            submitted.append(self.answer.value)
+            await interaction.response.send_message("thanks", ephemeral=True)
+
+    @bot.tree.command(name="form", description="Opens a form")
+    async def form(interaction: discord.Interaction) -> None:
+        try:  # a title is at most 45 characters
+            await interaction.response.send_modal(Form(title="t" * 46))
+        except discord.HTTPException:
+            await interaction.response.send_modal(Form(title="A form"))
+
+    await bot.tree.sync()
+    inter = await fake.send_interaction("form", user=ALICE, channel_id=GENERAL)
+    shown = await inter.wait_for(lambda r: r["type"] == 9)
+    assert shown["payload"]["title"] == "A form"
+    assert inter.refusals == [{"kind": "callback", "status": 400, "code": 50035}]
+    sent = await fake.submit_modal(inter, ["yes"], user=ALICE)
+    thanks = await sent.wait_for_response()
+    assert thanks["payload"]["content"] == "thanks" and submitted == ["yes"]
+
+
 async def test_an_upload_past_ten_mebibytes_is_refused_with_413(
     fake: FakeDiscord, bot: Harness
 ) -> None:

@@ -146,12 +146,46 @@ MESSAGES: dict[str, str] = {
     "setup.source_operator": "the operator's default",
     "setup.source_server": "set for this server",
     "setup.source_channel": "set for this channel",
-    "setup.reset_question": "Go back to the operator's defaults for channels and pace in this "
-    "server?",
+    "setup.reset_question": "Go back to the operator's defaults for channels, pace, character "
+    "and budget in this server?",
     "setup.reset_yes": "Reset",
     "setup.reset_no": "Cancel",
     "setup.reset_cancelled": "Nothing changed.",
     "setup.reset_done": "This server is back to the operator's defaults.",
+    "setup.character_title": "Who the bot is here",
+    "setup.character_name": "Name",
+    "setup.character_description": "Who it is and how it talks",
+    "setup.character_description_hint": "A dry-humoured librarian who answers in short, "
+    "precise sentences.",
+    "setup.character_empty": "Give the character a name and a description, then try again.",
+    "setup.character_too_long": "A name has at most {name} characters and a description at "
+    "most {description}. Shorten them and try again.",
+    "setup.character_set": "In {where} I'm now **{name}**. My rules stay the same: no pings, "
+    "and members' messages stay quotes. To show the name in the member list, change my "
+    "nickname in the server settings.",
+    "setup.character_reset": "In {where} I'm myself again.",
+    "setup.budget_too_high": "The operator allows at most {ceiling} tokens a day per server. "
+    "Choose that or less.",
+    "setup.budget_how": "Give a positive number of tokens, for example `tokens-per-day: 200000`.",
+    "setup.budget_set": "Daily budget: {server} tokens for the server{member}. When it is "
+    "spent I rest until 00:00 UTC.",
+    "setup.budget_per_member": ", {member} per member",
+    "setup.show_character": "Character",
+    "setup.show_character_none": "the bot itself",
+    "setup.show_channel_characters": "Character per channel",
+    "setup.show_budget": "Daily token budget",
+    "setup.budget_none": "no cap",
+    "setup.budget_tokens": "{tokens} tokens",
+    "setup.show_today": "Tokens today",
+    "setup.show_month": "Tokens this month",
+    "setup.usage_total": "{total} in all",
+    "setup.usage_profiles": "style profiles",
+    "setup.usage_top": "Top members: {members}",
+    "setup.usage_nothing": "nothing spent",
+    "chat.resting": "I'm resting for today: this server's daily budget for my replies is spent. "
+    "I'll be back after 00:00 UTC.",
+    "chat.resting_member": "I'm resting for you today: your daily budget for my replies in "
+    "this server is spent. I'll be back after 00:00 UTC.",
 }
 
 # Slash command texts are their own English source; nothing to translate.

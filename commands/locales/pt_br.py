@@ -147,11 +147,47 @@ MESSAGES: dict[str, str] = {
     "setup.source_operator": "padrão do operador",
     "setup.source_server": "definido para este servidor",
     "setup.source_channel": "definido para este canal",
-    "setup.reset_question": "Voltar aos padrões do operador para canais e ritmo neste servidor?",
+    "setup.reset_question": "Voltar aos padrões do operador para canais, ritmo, personagem e "
+    "orçamento neste servidor?",
     "setup.reset_yes": "Redefinir",
     "setup.reset_no": "Cancelar",
     "setup.reset_cancelled": "Nada mudou.",
     "setup.reset_done": "Este servidor voltou aos padrões do operador.",
+    "setup.character_title": "Quem o bot é aqui",
+    "setup.character_name": "Nome",
+    "setup.character_description": "Quem ele é e como fala",
+    "setup.character_description_hint": "Uma bibliotecária de humor seco que responde em "
+    "frases curtas e precisas.",
+    "setup.character_empty": "Dê um nome e uma descrição ao personagem e tente de novo.",
+    "setup.character_too_long": "O nome tem no máximo {name} caracteres e a descrição no "
+    "máximo {description}. Encurte e tente de novo.",
+    "setup.character_set": "Em {where} agora eu sou **{name}**. Minhas regras continuam: sem "
+    "menções, e as mensagens dos membros continuam sendo citações. Para mostrar o nome na "
+    "lista de membros, mude meu apelido nas configurações do servidor.",
+    "setup.character_reset": "Em {where} voltei a ser eu mesmo.",
+    "setup.budget_too_high": "O operador permite no máximo {ceiling} tokens por dia por "
+    "servidor. Escolha esse valor ou menos.",
+    "setup.budget_how": "Informe um número positivo de tokens, por exemplo "
+    "`tokens-por-dia: 200000`.",
+    "setup.budget_set": "Orçamento diário: {server} tokens para o servidor{member}. Quando "
+    "acabar, eu descanso até 00:00 UTC.",
+    "setup.budget_per_member": ", {member} por membro",
+    "setup.show_character": "Personagem",
+    "setup.show_character_none": "o próprio bot",
+    "setup.show_channel_characters": "Personagem por canal",
+    "setup.show_budget": "Orçamento diário de tokens",
+    "setup.budget_none": "sem limite",
+    "setup.budget_tokens": "{tokens} tokens",
+    "setup.show_today": "Tokens hoje",
+    "setup.show_month": "Tokens neste mês",
+    "setup.usage_total": "{total} no total",
+    "setup.usage_profiles": "perfis de estilo",
+    "setup.usage_top": "Membros que mais usaram: {members}",
+    "setup.usage_nothing": "nada gasto",
+    "chat.resting": "Estou descansando hoje: o orçamento diário deste servidor para as minhas "
+    "respostas acabou. Volto depois de 00:00 UTC.",
+    "chat.resting_member": "Estou descansando para você hoje: o seu orçamento diário para as "
+    "minhas respostas neste servidor acabou. Volto depois de 00:00 UTC.",
 }
 
 # English name, description, option or choice -> the text Discord shows in pt-BR.
@@ -223,4 +259,14 @@ COMMAND_TEXTS: dict[str, str] = {
     "See this server's settings and where they come from": "Veja as configurações deste "
     "servidor e de onde vêm",
     "Go back to the operator's defaults": "Voltar aos padrões do operador",
+    "character": "personagem",
+    "Who the bot is here: its name and how it talks": "Quem o bot é aqui: o nome e como fala",
+    "Go back to the default character": "Voltar ao personagem padrão",
+    "budget": "orcamento",
+    "A daily cap on the Azure tokens this server may spend": "Um limite diário de tokens "
+    "do Azure que este servidor pode gastar",
+    "tokens-per-day": "tokens-por-dia",
+    "Tokens a day for the whole server": "Tokens por dia para o servidor todo",
+    "per-member": "por-membro",
+    "Tokens a day for each member": "Tokens por dia para cada membro",
 }

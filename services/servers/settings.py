@@ -1,4 +1,5 @@
-"""Each server's own settings: the channels it watches and how often the bot speaks there.
+"""Each server's own settings: the channels it watches, how often the bot speaks there, who the
+bot is there (its character), and what its chat may spend in Azure tokens a day (its budget).
 
 They live in the `guild_settings` document of the server (beside the temperature base), so
 they survive restarts and reach whichever process owns the server's shard. The reply path
@@ -7,14 +8,15 @@ when it becomes available on this process (`load`), and a change made here updat
 as soon as the store has it, so it is in force for the next message.
 
 The operator's values are the defaults: the channels in CHANNEL_ID stay watched unless the
-server unwatches them, and REPLY_EVERY is the pace wherever nothing else is chosen.
+server unwatches them, REPLY_EVERY is the pace wherever nothing else is chosen, and
+DAILY_TOKENS_PER_SERVER is both the default budget and the most a server may choose.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from services.conversation.temperature import GuildSettingsRepository
@@ -24,6 +26,8 @@ from services.store import Document, StateStore
 log = logging.getLogger(__name__)
 
 MIN_EVERY, MAX_EVERY = 2, 50
+# Discord's limit for a nickname, and the issue's for what the server writes about the bot.
+MAX_NAME, MAX_DESCRIPTION = 32, 1000
 MENTIONS_ONLY: Final[Literal["mentions-only"]] = "mentions-only"
 # Every Nth counted message, or only when a member addresses the bot.
 Pace = int | Literal["mentions-only"]
@@ -31,7 +35,18 @@ Source = Literal["operator", "server", "channel"]
 
 # The document fields this module owns; the temperature base is not one of them.
 _WATCHED, _UNWATCHED, _PACE, _CHANNEL_PACE = "watched", "unwatched", "pace", "channel_pace"
-_OWN_FIELDS = (_WATCHED, _UNWATCHED, _PACE, _CHANNEL_PACE)
+_CHARACTER, _CHANNEL_CHARACTER = "character", "channel_character"
+_BUDGET, _MEMBER_BUDGET = "tokens_per_day", "tokens_per_member"
+_OWN_FIELDS = (
+    _WATCHED,
+    _UNWATCHED,
+    _PACE,
+    _CHANNEL_PACE,
+    _CHARACTER,
+    _CHANNEL_CHARACTER,
+    _BUDGET,
+    _MEMBER_BUDGET,
+)
 
 
 def is_pace(value: object) -> bool:
@@ -43,6 +58,45 @@ def is_pace(value: object) -> bool:
 
 
 @dataclass(frozen=True)
+class Character:
+    """Who the bot is in a server or a channel: a name, and the server's own description of
+    how it talks. The server's words, so they shape replies but never replace the bot's rules."""
+
+    name: str
+    description: str
+
+    @classmethod
+    def checked(cls, name: str, description: str) -> Character:
+        """Trimmed; ValueError names what is wrong (empty, or over a limit)."""
+        name, description = " ".join(name.split()), description.strip()
+        if not name or not description:
+            raise ValueError("a character has a name and a description")
+        if len(name) > MAX_NAME or len(description) > MAX_DESCRIPTION:
+            raise ValueError(
+                f"a name is at most {MAX_NAME} characters, a description {MAX_DESCRIPTION}"
+            )
+        return cls(name, description)
+
+    @classmethod
+    def from_field(cls, value: object) -> Character | None:
+        if not isinstance(value, dict):
+            return None
+        try:
+            return cls.checked(str(value.get("name", "")), str(value.get("description", "")))
+        except ValueError:
+            return None
+
+    def field(self) -> dict[str, str]:
+        return {"name": self.name, "description": self.description}
+
+
+def _positive(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+@dataclass(frozen=True)
 class ServerChoices:
     """What one server chose; empty means the operator's defaults everywhere."""
 
@@ -50,6 +104,10 @@ class ServerChoices:
     unwatched: frozenset[int] = frozenset()  # operator channels turned off with /setup unwatch
     pace: Pace | None = None  # None: the operator's REPLY_EVERY
     channel_pace: Mapping[int, Pace] = field(default_factory=dict)
+    character: Character | None = None  # None: the bot as it is everywhere
+    channel_character: Mapping[int, Character] = field(default_factory=dict)
+    tokens_per_day: int | None = None  # None: the operator's DAILY_TOKENS_PER_SERVER
+    tokens_per_member: int | None = None  # None: no cap per member
 
     @classmethod
     def from_document(cls, document: Mapping[str, object] | None) -> ServerChoices:
@@ -69,11 +127,22 @@ class ServerChoices:
             for key, value in stored.items():
                 if str(key).isdigit() and is_pace(value):
                     channel_pace[int(key)] = value
+        channel_character: dict[int, Character] = {}
+        stored = document.get(_CHANNEL_CHARACTER)
+        if isinstance(stored, dict):
+            for key, value in stored.items():
+                character = Character.from_field(value)
+                if str(key).isdigit() and character is not None:
+                    channel_character[int(key)] = character
         return cls(
             watched=ids(_WATCHED),
             unwatched=ids(_UNWATCHED),
             pace=pace if is_pace(pace) else None,  # type: ignore[arg-type]
             channel_pace=channel_pace,
+            character=Character.from_field(document.get(_CHARACTER)),
+            channel_character=channel_character,
+            tokens_per_day=_positive(document.get(_BUDGET)),
+            tokens_per_member=_positive(document.get(_MEMBER_BUDGET)),
         )
 
     def fields(self) -> dict[str, object]:
@@ -82,6 +151,12 @@ class ServerChoices:
             _UNWATCHED: sorted(self.unwatched),
             _PACE: self.pace,
             _CHANNEL_PACE: {str(k): v for k, v in sorted(self.channel_pace.items())},
+            _CHARACTER: self.character.field() if self.character else None,
+            _CHANNEL_CHARACTER: {
+                str(k): v.field() for k, v in sorted(self.channel_character.items())
+            },
+            _BUDGET: self.tokens_per_day,
+            _MEMBER_BUDGET: self.tokens_per_member,
         }
 
 
@@ -89,6 +164,21 @@ class ServerChoices:
 class PaceSetting:
     value: Pace
     source: Source
+
+
+@dataclass(frozen=True)
+class CharacterSetting:
+    value: Character | None  # None: the bot's own name, no description
+    source: Source
+
+
+@dataclass(frozen=True)
+class BudgetSetting:
+    """Tokens a UTC day may spend; None: no cap."""
+
+    server: int | None
+    server_source: Literal["operator", "server"]
+    member: int | None
 
 
 @dataclass(frozen=True)
@@ -105,15 +195,25 @@ class SettingsOverview:
     unwatched: list[int]  # operator channels this server turned off
     pace: PaceSetting
     channel_paces: dict[int, Pace]
+    character: CharacterSetting
+    channel_characters: dict[int, Character]
+    budget: BudgetSetting
 
 
 class ServerSettings:
     def __init__(
-        self, state: StateStore, *, default_channels: frozenset[int], default_every: int
+        self,
+        state: StateStore,
+        *,
+        default_channels: frozenset[int],
+        default_every: int,
+        max_tokens_per_day: int | None = None,
     ) -> None:
         self._state = state
         self.default_channels = default_channels
         self.default_every = default_every
+        # The operator's DAILY_TOKENS_PER_SERVER: the default budget, and its ceiling.
+        self.max_tokens_per_day = max_tokens_per_day
         self._choices: dict[int, ServerChoices] = {}
 
     async def load_all(self) -> None:
@@ -158,6 +258,27 @@ class ServerSettings:
         value = self.pace(guild_id, channel_id).value
         return None if value == MENTIONS_ONLY else int(value)
 
+    def character(self, guild_id: int, channel_id: int) -> CharacterSetting:
+        choices = self.choices(guild_id)
+        if channel_id in choices.channel_character:
+            return CharacterSetting(choices.channel_character[channel_id], "channel")
+        if choices.character is not None:
+            return CharacterSetting(choices.character, "server")
+        return CharacterSetting(None, "operator")
+
+    def budget(self, guild_id: int) -> BudgetSetting:
+        choices = self.choices(guild_id)
+        ceiling = self.max_tokens_per_day
+        server = choices.tokens_per_day
+        if server is not None and ceiling is not None:
+            server = min(server, ceiling)  # the operator lowered the ceiling since
+        member = choices.tokens_per_member
+        if member is not None and server is not None:
+            member = min(member, server)
+        if server is None:
+            return BudgetSetting(ceiling, "operator", member)
+        return BudgetSetting(server, "server", member)
+
     def overview(self, guild_id: int, operator_channels: frozenset[int]) -> SettingsOverview:
         """`operator_channels`: the CHANNEL_ID channels that are in this server."""
         choices = self.choices(guild_id)
@@ -169,32 +290,33 @@ class ServerSettings:
             unwatched=sorted(choices.unwatched & operator_channels),
             pace=self.pace(guild_id, 0),
             channel_paces=dict(sorted(choices.channel_pace.items())),
+            character=self.character(guild_id, 0),
+            channel_characters=dict(sorted(choices.channel_character.items())),
+            budget=self.budget(guild_id),
         )
 
     # What /setup changes: the store first, then memory.
     async def watch(self, guild_id: int, channel_id: int) -> None:
         await self._change(
             guild_id,
-            lambda c: ServerChoices(
+            lambda c: replace(
+                c,
                 watched=c.watched | {channel_id}
                 if channel_id not in self.default_channels
                 else c.watched,
                 unwatched=c.unwatched - {channel_id},
-                pace=c.pace,
-                channel_pace=c.channel_pace,
             ),
         )
 
     async def unwatch(self, guild_id: int, channel_id: int) -> None:
         await self._change(
             guild_id,
-            lambda c: ServerChoices(
+            lambda c: replace(
+                c,
                 watched=c.watched - {channel_id},
                 unwatched=c.unwatched | {channel_id}
                 if channel_id in self.default_channels
                 else c.unwatched,
-                pace=c.pace,
-                channel_pace=c.channel_pace,
             ),
         )
 
@@ -202,17 +324,42 @@ class ServerSettings:
         if not is_pace(pace):
             raise ValueError(f"a pace is {MIN_EVERY} to {MAX_EVERY}, or {MENTIONS_ONLY}")
         if channel_id is None:
-            await self._change(
-                guild_id,
-                lambda c: ServerChoices(c.watched, c.unwatched, pace, c.channel_pace),
-            )
+            await self._change(guild_id, lambda c: replace(c, pace=pace))
         else:
             await self._change(
-                guild_id,
-                lambda c: ServerChoices(
-                    c.watched, c.unwatched, c.pace, {**c.channel_pace, channel_id: pace}
-                ),
+                guild_id, lambda c: replace(c, channel_pace={**c.channel_pace, channel_id: pace})
             )
+
+    async def set_character(
+        self, guild_id: int, character: Character | None, channel_id: int | None = None
+    ) -> None:
+        """`None`: back to the default there (the server's, or the bot's own)."""
+
+        def change(c: ServerChoices) -> ServerChoices:
+            if channel_id is None:
+                return replace(c, character=character)
+            per_channel = {k: v for k, v in c.channel_character.items() if k != channel_id}
+            if character is not None:
+                per_channel[channel_id] = character
+            return replace(c, channel_character=per_channel)
+
+        await self._change(guild_id, change)
+
+    async def set_budget(
+        self, guild_id: int, tokens_per_day: int, tokens_per_member: int | None = None
+    ) -> None:
+        """ValueError when a cap is not positive, or above the operator's ceiling."""
+        ceiling = self.max_tokens_per_day
+        if tokens_per_day <= 0 or (tokens_per_member is not None and tokens_per_member <= 0):
+            raise ValueError("a budget is a positive number of tokens")
+        if ceiling is not None and tokens_per_day > ceiling:
+            raise ValueError(f"the operator allows at most {ceiling} tokens a day")
+        await self._change(
+            guild_id,
+            lambda c: replace(
+                c, tokens_per_day=tokens_per_day, tokens_per_member=tokens_per_member
+            ),
+        )
 
     async def reset(self, guild_id: int) -> None:
         """Back to the operator's defaults (the temperature base is /temperature-set's)."""

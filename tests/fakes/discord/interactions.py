@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tests.fakes.discord import payloads
 from tests.fakes.discord.front import BODY, FILES
-from tests.fakes.discord.limits import refused_body
+from tests.fakes.discord.limits import modal_errors, refused_body
 from tests.fakes.discord.messages import Messages, attachments_from
 from tests.fakes.discord.model import FakeUser, Model
 from tests.fakes.discord.protocol import (
@@ -34,6 +34,7 @@ from tests.fakes.discord.waits import Notifier
 # The first response must come within 3 seconds of the interaction, or its token is
 # invalidated (the callback then answers 10062); the token lasts 15 minutes for follow-ups.
 FIRST_RESPONSE_SECONDS = 3.0
+MODAL_SUBMIT = 5
 TOKEN_SECONDS = 15 * 60
 
 
@@ -227,6 +228,30 @@ class Interactions:
         payload["data"] = {"custom_id": custom_id, "component_type": component_type}
         return await self._send(payload)
 
+    async def submit_modal(
+        self, shown: FakeInteraction, values: list[str], *, user: FakeUser
+    ) -> FakeInteraction:
+        """The member fills the modal the bot answered `shown` with, one value per text input
+        in order, and sends it: INTERACTION_CREATE type 5 (MODAL_SUBMIT)."""
+        modal = next(r["payload"] for r in shown.responses if r["type"] == 9)
+        rows = modal["components"]
+        if len(values) != len(rows):
+            raise ValueError(f"the modal has {len(rows)} text inputs")
+        payload = self._base(MODAL_SUBMIT, user, shown.channel_id, shown.payload["locale"])
+        payload["data"] = {
+            "custom_id": modal["custom_id"],
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 4, "custom_id": row["components"][0]["custom_id"], "value": v}
+                    ],
+                }
+                for row, v in zip(rows, values, strict=True)
+            ],
+        }
+        return await self._send(payload)
+
     # ------------------------------------------------------------------ the bot's answers
 
     def _message(
@@ -283,6 +308,16 @@ class Interactions:
         files: list[JSON] = request[FILES]
         if ctype in (4, 7) and (refused := refused_body(data, files)) is not None:
             return interaction._refuse("callback", refused)
+        if ctype == 9:
+            # A modal answers a command or a component, never another modal's submission.
+            if interaction.payload["type"] == MODAL_SUBMIT:
+                return interaction._refuse(
+                    "callback", error(400, 50035, "Invalid Form Body", {"type": "modal"})
+                )
+            if errors := modal_errors(data):
+                return interaction._refuse(
+                    "callback", error(400, 50035, "Invalid Form Body", {"data": errors})
+                )
         interaction.callback_type = ctype
         flags = int(data.get("flags") or 0)
         message: JSON | None = None

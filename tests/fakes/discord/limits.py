@@ -126,6 +126,44 @@ def message_errors(body: JSON) -> JSON:
     return errors.tree
 
 
+# https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-modal
+# https://discord.com/developers/docs/components/reference#text-input
+MODAL_TITLE_MAX = 45
+MODAL_ROWS_MAX = 5
+TEXT_INPUT_LABEL_MAX = 45
+TEXT_INPUT_PLACEHOLDER_MAX = 100
+TEXT_INPUT_VALUE_MAX = 4000
+TEXT_INPUT = 4
+
+
+def modal_errors(body: JSON) -> JSON:
+    """What Discord refuses in a modal (callback type 9): the title, the custom id, and one
+    text input per action row, each within its limits (a pre-filled value too)."""
+    errors = FormErrors()
+    errors.check_text(["title"], body.get("title"), MODAL_TITLE_MAX, low=1)
+    errors.check_text(["custom_id"], body.get("custom_id"), CUSTOM_ID_MAX, low=1)
+    rows = body.get("components") or []
+    if not 1 <= len(rows) <= MODAL_ROWS_MAX:
+        errors.bad_length(["components"], 1, MODAL_ROWS_MAX)
+    for r, row in enumerate(rows):
+        items = row.get("components") or []
+        if row.get("type") != 1 or len(items) != 1 or items[0].get("type") != TEXT_INPUT:
+            errors.add(["components", r], "COMPONENT_LAYOUT_INVALID", "Invalid modal row")
+            continue
+        item = items[0]
+        path: list[str | int] = ["components", r, "components", 0]
+        errors.check_text([*path, "label"], item.get("label"), TEXT_INPUT_LABEL_MAX, low=1)
+        errors.check_text([*path, "custom_id"], item.get("custom_id"), CUSTOM_ID_MAX, low=1)
+        errors.check_text(
+            [*path, "placeholder"], item.get("placeholder"), TEXT_INPUT_PLACEHOLDER_MAX
+        )
+        most = int(item.get("max_length") or TEXT_INPUT_VALUE_MAX)
+        if not 1 <= most <= TEXT_INPUT_VALUE_MAX:
+            errors.bad_length([*path, "max_length"], 1, TEXT_INPUT_VALUE_MAX)
+        errors.check_text([*path, "value"], item.get("value"), min(most, TEXT_INPUT_VALUE_MAX))
+    return errors.tree
+
+
 def _check_embed(errors: FormErrors, path: list[str | int], embed: JSON) -> int:
     """Checks one embed; returns the characters it counts towards the 6,000 of a message."""
     title = embed.get("title") or ""

@@ -379,6 +379,12 @@ class FakeDiscord:
             message, custom_id, user=user, component_type=component_type
         )
 
+    async def submit_modal(
+        self, shown: FakeInteraction, values: list[str], *, user: FakeUser
+    ) -> FakeInteraction:
+        """Fill and send the modal the bot opened in answer to `shown` (type 5)."""
+        return await self._interactions.submit_modal(shown, values, user=user)
+
     async def join_voice(self, user: FakeUser, channel_id: int | None) -> None:
         """A member joins (or, with None, leaves) a voice channel: VOICE_STATE_UPDATE."""
         await self._voice.join(user, channel_id)
