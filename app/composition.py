@@ -299,7 +299,9 @@ async def open_services(
                 limits=azure_limits,
                 usage=usage,
                 budgets=DailyBudgets(servers, usage),
-                characters=lambda guild, channel: servers.character(guild, channel).value,
+                characters=lambda guild, channel, parent: (
+                    servers.character(guild, channel, parent).value
+                ),
             ),
             catch_up=CatchUp(
                 store=store,

@@ -88,6 +88,7 @@ class ChatReader:
             ),
             addresses_bot=self._addresses_bot(message),
             replied_to=self._replied_to(message),
+            parent_id=parent_of(message.channel),
         )
 
     def _replied_to(self, message: discord.Message) -> RepliedMessage | None:

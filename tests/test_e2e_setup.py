@@ -19,6 +19,7 @@ from tests.harness import (
     BOT,
     BRUNO,
     CAROL,
+    FORUM,
     GENERAL,
     GUILD_ID,
     MODERATOR,
@@ -28,6 +29,7 @@ from tests.harness import (
     eventually,
     post_many,
     running_bot,
+    sent_after,
     stored_human_ids,
 )
 
@@ -493,3 +495,34 @@ async def test_show_has_the_character_the_budget_and_the_token_use(
     assert f"<@{top[0]}> {top[1]:,}" in today[-1]
     assert fields["Tokens this month"].splitlines()[0] == f"{spent:,} in all"
     assert "count me" not in json.dumps(shown)  # counts only, never what members wrote
+
+
+async def test_a_forums_pace_and_character_apply_in_its_posts(
+    fake_discord: FakeDiscord, fake_azure: FakeAzureOpenAI, settings: Settings
+) -> None:
+    brain = Brain()
+    fake_azure.responder = brain
+    async with running_bot(fake_discord, settings):
+        await answer(await setup(fake_discord, "watch", channel=FORUM))
+        await answer(
+            await setup(
+                fake_discord, "pace", [{"name": "every", "type": 4, "value": 2}], channel=FORUM
+            )
+        )
+        asked, _ = await open_character_form(fake_discord, channel=FORUM)
+        await answer(
+            await fake_discord.submit_modal(asked, ["Ada", "A patient teacher."], user=MODERATOR)
+        )
+        # Each post is a thread of the forum: the forum's settings, not the server's.
+        post, starter = await fake_discord.post_in_forum(FORUM, CAROL, "Help", "a question")
+        pid = int(post["id"])
+        [second] = await post_many(fake_discord, pid, [BRUNO], 1, "and another")
+        [reply] = await fake_discord.wait_for_sent(
+            lambda m: m in sent_after(fake_discord, pid, starter)
+        )
+    assert reply["message_reference"]["message_id"] == second["id"]  # every 2, not every 5
+    assert character_in(brain.decisions[-1]) == {
+        "name": "Ada",
+        "description": "A patient teacher.",
+    }
+    await fake_discord.delete_thread(pid)

@@ -113,8 +113,9 @@ class Decision:
 
 PersonaSource = Callable[[int, int], Awaitable[Persona | None]]
 TemperatureSource = Callable[[int, float | None], Awaitable[Temperature]]
-# (guild, channel) -> the character chosen there, from memory; None: the bot as it is.
-CharacterSource = Callable[[int, int], Character | None]
+# (guild, channel, parent channel of a thread) -> the character chosen there, from memory;
+# None: the bot as it is.
+CharacterSource = Callable[[int, int, int | None], Character | None]
 
 
 def system_prompt(bot_name: str, addressing: str, character: Character | None) -> str:
@@ -181,7 +182,7 @@ class ConversationService:
         limits: AzureCallLimits | None = None,
         usage: TokenAccounting | None = None,
         budgets: DailyBudgets | None = None,
-        characters: CharacterSource = lambda _guild, _channel: None,
+        characters: CharacterSource = lambda _guild, _channel, _parent: None,
     ) -> None:
         self._budgets = budgets  # None: no daily cap
         self._characters = characters
@@ -274,7 +275,7 @@ class ConversationService:
         if replied is not None:
             read.append((replied.content, replied.from_bot))
         seen = links_in(text for text, from_bot in read if not from_bot)
-        character = self._characters(trigger.guild_id, trigger.channel_id)
+        character = self._characters(trigger.guild_id, trigger.channel_id, trigger.parent_id)
         if character is not None:
             bot_name = character.name
         request = JsonRequest(

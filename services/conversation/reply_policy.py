@@ -39,8 +39,9 @@ Reason = Literal["beat", "mention"]
 SkipReason = Literal[
     "own message", "replay", "not a beat", "mentions only", "flooding", "not stored"
 ]
-# A channel's beat from memory: every Nth message, or None for mentions only.
-PaceLookup = Callable[[int, int], int | None]
+# A channel's beat from memory, by (guild, channel, parent channel of a thread or forum post):
+# every Nth message, or None for mentions only.
+PaceLookup = Callable[[int, int, int | None], int | None]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Trigger:
     # False when the author opted out: the bot may still speak to the channel, not to them.
     answer_author: bool = True
     replied_to: RepliedMessage | None = None  # what the trigger answers, if it is a reply
+    parent_id: int | None = None  # the channel of a thread or forum post: its settings apply
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class MessageFacts:
     message: StoredMessage
     addresses_bot: bool  # mentions the bot, or replies to one of its messages
     replied_to: RepliedMessage | None = None
+    parent_id: int | None = None  # the channel a thread or forum post belongs to
 
 
 class ReplyPolicy:
@@ -136,7 +139,11 @@ class ReplyPolicy:
             and (not live or self._mention_cooldown.try_acquire(member))
         ):
             return self._trigger(facts, "mention", arrival.count, answer_author=True)
-        every = self._every if self._pace is None else self._pace(*_where(message))
+        every = (
+            self._every
+            if self._pace is None
+            else self._pace(message.guild_id, message.channel_id, facts.parent_id)
+        )
         if every is None:
             return Skip(message.message_id, "mentions only", arrival.count)
         if arrival.count % every != 0:
@@ -160,11 +167,8 @@ class ReplyPolicy:
             count=count,
             answer_author=answer_author,
             replied_to=facts.replied_to,
+            parent_id=facts.parent_id,
         )
-
-
-def _where(message: StoredMessage) -> tuple[int, int]:
-    return message.guild_id, message.channel_id
 
 
 class FloodGuard:

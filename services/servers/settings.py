@@ -245,23 +245,30 @@ class ServerSettings:
     def unwatched_by(self, guild_id: int) -> frozenset[int]:
         return self.choices(guild_id).unwatched
 
-    def pace(self, guild_id: int, channel_id: int) -> PaceSetting:
+    def pace(self, guild_id: int, channel_id: int, parent_id: int | None = None) -> PaceSetting:
+        """The channel's own, else (in a thread or forum post) its parent channel's, else the
+        server's, else the operator's."""
         choices = self.choices(guild_id)
-        if channel_id in choices.channel_pace:
-            return PaceSetting(choices.channel_pace[channel_id], "channel")
+        for where in (channel_id, parent_id):
+            if where is not None and where in choices.channel_pace:
+                return PaceSetting(choices.channel_pace[where], "channel")
         if choices.pace is not None:
             return PaceSetting(choices.pace, "server")
         return PaceSetting(self.default_every, "operator")
 
-    def every(self, guild_id: int, channel_id: int) -> int | None:
+    def every(self, guild_id: int, channel_id: int, parent_id: int | None = None) -> int | None:
         """The beat of a channel: every Nth message, or None for mentions only."""
-        value = self.pace(guild_id, channel_id).value
+        value = self.pace(guild_id, channel_id, parent_id).value
         return None if value == MENTIONS_ONLY else int(value)
 
-    def character(self, guild_id: int, channel_id: int) -> CharacterSetting:
+    def character(
+        self, guild_id: int, channel_id: int, parent_id: int | None = None
+    ) -> CharacterSetting:
+        """Looked up like the pace: the channel, its parent channel, the server."""
         choices = self.choices(guild_id)
-        if channel_id in choices.channel_character:
-            return CharacterSetting(choices.channel_character[channel_id], "channel")
+        for where in (channel_id, parent_id):
+            if where is not None and where in choices.channel_character:
+                return CharacterSetting(choices.channel_character[where], "channel")
         if choices.character is not None:
             return CharacterSetting(choices.character, "server")
         return CharacterSetting(None, "operator")

@@ -35,7 +35,7 @@ def conversation_for(w: World, servers: ServerSettings) -> ConversationService:
         context_messages=5,
         usage=w.usage,
         budgets=DailyBudgets(servers, w.usage),
-        characters=lambda guild, channel: servers.character(guild, channel).value,
+        characters=lambda guild, channel, parent: servers.character(guild, channel, parent).value,
     )
 
 

@@ -41,6 +41,18 @@ async def test_the_pace_comes_from_the_channel_then_the_server_then_the_operator
     assert servers.every(OTHER_GUILD, ADDED) == 5
 
 
+async def test_a_thread_or_forum_post_takes_its_parent_channels_pace() -> None:
+    servers = servers_on(MemoryStore())
+    await servers.set_pace(GUILD, 3, ADDED)
+    thread = 999
+    assert servers.pace(GUILD, thread, ADDED).value == 3
+    assert servers.pace(GUILD, thread, ADDED).source == "channel"
+    await servers.set_pace(GUILD, 9, thread)  # a thread's own choice wins
+    assert servers.every(GUILD, thread, ADDED) == 9
+    assert servers.pace(GUILD, thread).source == "channel"
+    assert servers.pace(GUILD, 1000, OPERATOR).source == "operator"
+
+
 async def test_settings_survive_a_restart_and_keep_the_temperature_beside_them() -> None:
     store = MemoryStore()
     temperature = TemperatureSettings(GuildSettingsRepository(store))
