@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from app.migrate_store import ProgressDisplay, run_migrate_store
 from app.settings import Secret, Settings
 from services.privacy.encryption import EncryptionKeyError, FernetCipher, cipher_for
-from services.store import STATE_KINDS, SqliteStore, StoredMessage
+from services.store import STATE_KINDS, SqliteStore, StoredMessage, UsageRow
 from services.store.migrate_store import migrate_store
 from services.store.postgres import PostgresStore
 from services.store.server_documents import SERVER_KINDS
@@ -166,6 +166,10 @@ async def fill(store: SqliteStore) -> None:
             # A server's documents are keyed by its id, a member's by guild and member.
             key = str(GUILD + n) if kind in SERVER_KINDS else f"{GUILD}:{n}"
             await store.put_state(kind, key, {"v": 1, "kind": kind, "n": n})
+    for member in (100, 101):
+        for call in ("decision", "persona"):
+            await store.add_usage(UsageRow(START.date(), GUILD, 1, member, call, 500, 40, 100))
+    await store.add_usage(UsageRow(START.date(), GUILD, 1, 100, "decision", 5, 5, 0))
 
 
 class Stop(Exception):
@@ -207,6 +211,10 @@ async def test_a_copy_holds_everything_the_embedded_store_held(
         assert await target.channel_count(channel) == await source.channel_count(channel)
     for kind in STATE_KINDS:
         assert await target.state_items(kind) == sorted(await source.state_items(kind))
+    assert report.source.usage == 4  # and not doubled by the second copy
+    assert await target.usage_for(GUILD, START.date()) == await source.usage_for(
+        GUILD, START.date()
+    )
     rows = await postgres_database.query("SELECT author_name, content FROM messages")
     plaintext = any("message" in row["content"] or "✨" in row["author_name"] for row in rows)
     assert plaintext is not encrypted

@@ -1,8 +1,8 @@
 """Copy an embedded store (`SqliteStore`, a `DATA_DIR`) into PostgreSQL (`PostgresStore`):
 what `python -m app migrate-store` runs.
 
-What is copied: every message (with its edit time), every channel's beat count, and every
-state document of every kind. Nothing in the source changes.
+What is copied: every message (with its edit time), every channel's beat count, every state
+document of every kind, and every token usage row. Nothing in the source changes.
 
 Resumable and idempotent, so a run cut short (kill -9, a lost connection) is simply run
 again:
@@ -12,7 +12,8 @@ again:
   `store_meta` (under the source's name). A rerun starts after the last batch that committed;
   a message already there is left as it is, so nothing is ever stored twice.
 - Counts are merged as `GREATEST(existing, imported)`: a count never goes back.
-- State documents are upserted by (kind, key).
+- State documents are upserted by (kind, key), token usage rows by their key (the copy's
+  counts replace the target's, so a second copy does not add them twice).
 
 At the end the two stores are counted per kind (messages, counted channels, documents of
 each state kind) and the counts compared; the resume mark is then dropped, so the next run
@@ -44,12 +45,14 @@ class Tally:
     messages: int
     channels: int  # channels with a beat count (the target: those at least the source's)
     documents: dict[StateKind, int]
+    usage: int  # token usage rows
 
     def rows(self) -> list[tuple[str, int]]:
         return [
             ("messages", self.messages),
             ("channel counts", self.channels),
             *((f"{kind} documents", n) for kind, n in self.documents.items()),
+            ("token usage rows", self.usage),
         ]
 
 
@@ -96,6 +99,8 @@ async def migrate_store(
         items = await source.state_items(kind)
         await target.import_state(kind, items)
         documents[kind] = len(items)
+    usage = await source.all_usage()
+    await target.import_usage(usage)
 
     total = await source.message_count()
     after = await target.import_progress(name)
@@ -113,12 +118,13 @@ async def migrate_store(
             progress(done, total)
     seconds = time.monotonic() - began
 
-    source_tally = Tally(total, len(counts), documents)
+    source_tally = Tally(total, len(counts), documents, len(usage))
     target_counts = await target.channel_counts()
     target_tally = Tally(
         messages=await target.message_count(),
         channels=sum(target_counts.get(channel, 0) >= n for channel, n in counts.items()),
         documents=await target.state_counts(),
+        usage=await target.usage_count(),
     )
     await target.end_import(name)
     return MigrationReport(source_tally, target_tally, copied, resumed, seconds)

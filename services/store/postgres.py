@@ -1337,6 +1337,50 @@ class PostgresStore:
         if keys:
             await self._run(upsert)
 
+    async def import_usage(self, rows: Sequence[UsageRow]) -> None:
+        """Store token usage rows as they are (replacing a row of the same key, so a second
+        copy does not add them twice), in one transaction."""
+        columns = list(
+            zip(
+                *(
+                    (
+                        r.day,
+                        r.guild_id,
+                        r.channel_id,
+                        r.member_id,
+                        r.kind,
+                        r.prompt,
+                        r.completion,
+                        r.cached,
+                        r.calls,
+                    )
+                    for r in rows
+                ),
+                strict=True,
+            )
+        )
+
+        async def upsert(connection: Connection) -> None:
+            await connection.execute(
+                f"INSERT INTO token_usage ({sql.USAGE_COLUMNS}) "
+                "SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], "
+                "$5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]) "
+                "ON CONFLICT (guild_id, day, channel_id, member_id, kind) DO UPDATE SET "
+                "prompt_tokens = EXCLUDED.prompt_tokens, "
+                "completion_tokens = EXCLUDED.completion_tokens, "
+                "cached_tokens = EXCLUDED.cached_tokens, calls = EXCLUDED.calls",
+                *(list(column) for column in columns),
+            )
+
+        if rows:
+            await self._run(upsert)
+
+    async def usage_count(self) -> int:
+        async def read(connection: Connection) -> int:
+            return int(await connection.fetchval(sql.USAGE_COUNT))
+
+        return await self._run(read, transaction=False)
+
     async def message_count(self) -> int:
         async def read(connection: Connection) -> int:
             return int(await connection.fetchval(sql.MESSAGE_COUNT))

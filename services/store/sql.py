@@ -87,6 +87,8 @@ USAGE_FOR = (
     "ORDER BY day, channel_id, member_id, kind"
 )
 FORGET_MEMBER_USAGE = "DELETE FROM token_usage WHERE guild_id = $1 AND member_id = $2"
+ALL_USAGE = f"SELECT {USAGE_COLUMNS} FROM token_usage ORDER BY guild_id, day, channel_id, member_id"
+USAGE_COUNT = "SELECT count(*) FROM token_usage"
 EXPIRE_USAGE_BATCH = (
     "DELETE FROM token_usage WHERE (guild_id, day, channel_id, member_id, kind) IN "
     "(SELECT guild_id, day, channel_id, member_id, kind FROM token_usage WHERE day < $1 "

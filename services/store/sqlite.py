@@ -874,6 +874,10 @@ class SqliteStore:
             lambda connection: int(connection.execute(sql.MESSAGE_COUNT).fetchone()[0])
         )
 
+    async def all_usage(self) -> list[UsageRow]:
+        """Every token usage row (ids and counts: a few per member and day)."""
+        return [_usage_row(row) for row in await self._read(_rows(sql.ALL_USAGE, {}))]
+
     async def channel_counts(self) -> dict[int, int]:
         """Every channel's beat count (channels never counted are not there)."""
         rows = await self._read(
