@@ -260,11 +260,16 @@ def start_writer(script: str, data_dir: Path) -> subprocess.Popen[str]:
     )
 
 
-def kill_9(child: subprocess.Popen[str]) -> None:
+def kill_9(child: subprocess.Popen[str]) -> list[str]:
+    """Kill the child; returns the lines it printed that the test had not read yet (steps it
+    acknowledged while the test was reading the earlier ones)."""
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    if child.stdout is not None:
-        child.stdout.close()
+    if child.stdout is None:
+        return []
+    unread = child.stdout.read().splitlines()
+    child.stdout.close()
+    return unread
 
 
 def process_environment(settings: Settings, discord: FakeDiscord, **extra: str) -> dict[str, str]:
