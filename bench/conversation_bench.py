@@ -85,6 +85,10 @@ class TimedModel:
     def accepts_temperature(self) -> bool:
         return self.model.accepts_temperature
 
+    @property
+    def accepts_images(self) -> bool:
+        return self.model.accepts_images
+
     async def complete_json(self, request: JsonRequest) -> JsonAnswer:
         started = time.perf_counter()
         try:
