@@ -32,10 +32,15 @@ def encoded(image: Image.Image, image_format: str, **options: object) -> bytes:
     return out.getvalue()
 
 
-def test_a_photo_is_downscaled_to_1024_on_its_long_side_as_jpeg() -> None:
-    prepared = prepare_image(encoded(Image.new("RGB", (1800, 4000), (10, 200, 30)), "JPEG"))
+def test_a_photo_is_downscaled_to_at_most_1024_on_its_long_side_as_jpeg() -> None:
+    prepared = prepare_image(encoded(Image.new("RGB", (1800, 4000), (10, 200, 30)), "PNG"))
     assert (prepared.media_type, prepared.width, prepared.height) == ("image/jpeg", 461, 1024)
     assert prepared.data_url.startswith("data:image/jpeg;base64,")
+    # A JPEG decodes at its own reduced scale when that still gives 95% of 1,024 pixels.
+    quarter = prepare_image(encoded(Image.new("RGB", (1800, 4000), (10, 200, 30)), "JPEG"))
+    assert (quarter.width, quarter.height) == (450, 1000)
+    half = prepare_image(encoded(Image.new("RGB", (3000, 2000), (10, 200, 30)), "JPEG"))
+    assert (half.width, half.height) == (1024, 683)
 
 
 def test_a_small_image_keeps_its_size_and_transparency_keeps_png() -> None:

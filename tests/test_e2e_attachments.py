@@ -113,6 +113,8 @@ async def test_a_trigger_with_an_image_shows_the_model_one_downscaled_image(
     [download] = [r for r in fake_discord.cdn_fetches() if "photo.jpg" in r.path]
     assert "Authorization" not in download.headers
     assert fetched(fake_discord, posted) == ["photo.jpg"]
+    # Profiles stay built from text: no other call carries an image.
+    assert all(r["images"] == [] for r in fake_azure.requests if r is not request)
     # What is stored is the description, never the bytes.
     [stored] = await bot.services.store.last_in_channel(GENERAL, 1, up_to=int(posted["id"]))
     assert [(a.filename, a.content_type, a.size) for a in stored.attachments] == [

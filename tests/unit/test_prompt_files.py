@@ -128,6 +128,10 @@ async def test_a_decision_shows_images_after_the_text_and_quotes_files_as_member
     assert "[image 1: cat.png]\\n[file: n.txt]" in request.user
     assert "<files>" in request.user and "the text of n.txt" in request.user
     assert "cat.png" not in request.system and "the text of" not in request.system
+    assert "<files>" in request.system  # the rule on files, said only when there are some
+    await service.decide(trigger(1), bot_name="Aria")  # up to message 1: no file in sight
+    without = model.of_kind("decision")[-1]
+    assert without.images == () and "<files>" not in without.system
 
 
 async def test_a_model_without_vision_is_asked_again_with_the_images_named() -> None:
