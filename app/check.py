@@ -437,8 +437,11 @@ async def check_azure(settings: Settings, report: Report) -> None:
         timeout=min(settings.azure_openai_timeout, MODEL_PROBE_TIMEOUT),
         max_retries=0,
     )
+    images: LlmError | None = None
     try:
         probe = await model.probe()
+        if probe.error is None and settings.vision_max_images > 0:
+            images = await model.probe_images()
     finally:
         await model.close()
     api = "the v1 API" if version == "v1" else f"API version {version}"
@@ -452,6 +455,18 @@ async def check_azure(settings: Settings, report: Report) -> None:
             f"Azure OpenAI: deployment {deployment} rejects `temperature` (a reasoning model): "
             "the bot calls it without one, and /temperature changes nothing",
             "Nothing to do, unless you want temperatures: then deploy a chat model such as gpt-4o.",
+        )
+    if images is not None and images.kind == "no_vision":
+        report.warn(
+            f"Azure OpenAI: deployment {deployment} takes no images: the bot names members' "
+            "pictures to it instead of showing them",
+            "Deploy a model with vision (gpt-4o, gpt-4.1, the gpt-5 family) to let it see "
+            "them, or set VISION_MAX_IMAGES=0.",
+        )
+    elif images is not None:
+        report.warn(
+            f"Azure OpenAI: a request with an image failed ({images.kind})",
+            "Run the check again; if it persists, set VISION_MAX_IMAGES=0.",
         )
 
 

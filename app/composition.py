@@ -22,7 +22,7 @@ import imageio_ffmpeg
 from discord.ext import commands
 
 from app.metrics import PrometheusTelemetry, serve_metrics
-from app.settings import Settings
+from app.settings import DEFAULT_DISCORD_API_BASE, Settings
 from commands.catchup import CatchUpCog
 from commands.chat import ChatCog
 from commands.chat_reading import ChatReader
@@ -42,6 +42,7 @@ from commands.voice_audio import (
     connect_discord_voice,
 )
 from commands.voice_watch import VoiceWatchCog
+from services.attachment_files import AttachmentFiles, allowed_hosts_for
 from services.background import BackgroundTasks
 from services.conversation.catch_up import CatchUp, LiveMarks
 from services.conversation.conversation import ConversationService
@@ -198,6 +199,15 @@ async def open_services(
             telemetry=telemetry,
         )
         opened.push_async_callback(model.close)
+        # Discord's CDN, and the operator's Discord-compatible server when they set one.
+        attachment_files = AttachmentFiles(
+            allowed_hosts=allowed_hosts_for(
+                None
+                if settings.discord_api_base == DEFAULT_DISCORD_API_BASE
+                else settings.discord_api_base
+            )
+        )
+        opened.push_async_callback(attachment_files.close)
         tasks = BackgroundTasks()
         opened.push_async_callback(tasks.close)
         azure_limits = AzureCallLimits(
@@ -302,6 +312,8 @@ async def open_services(
                 characters=lambda guild, channel, parent: (
                     servers.character(guild, channel, parent).value
                 ),
+                files=attachment_files,
+                max_images=settings.vision_max_images,
             ),
             catch_up=CatchUp(
                 store=store,

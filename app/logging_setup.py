@@ -102,3 +102,5 @@ def configure_logging(level: str, secrets: Iterable[Secret] = (), log_format: st
     root.setLevel(level)
     # discord.py's gateway chatter is useful only when debugging it.
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # Pillow logs every chunk of every image it decodes at DEBUG: never useful here.
+    logging.getLogger("PIL").setLevel(max(logging.INFO, logging.getLevelName(level)))

@@ -23,6 +23,7 @@ from services.privacy.privacy import ConsentMode
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 
 
 class Secret:
@@ -307,8 +308,9 @@ VARIABLES: tuple[Setting, ...] = (
         env="DISCORD_API_BASE",
         field="discord_api_base",
         parse=_parse_url,
-        default="https://discord.com/api/v10",
-        help="A REST proxy (or test double) instead of Discord's API.",
+        default=DEFAULT_DISCORD_API_BASE,
+        help="A REST proxy (or test double) instead of Discord's API; the bot then also "
+        "downloads attachments from its host.",
     ),
     Setting(
         env="DISCORD_GATEWAY_URL",
@@ -494,6 +496,14 @@ VARIABLES: tuple[Setting, ...] = (
         parse=_positive_int,
         default=5,
         help="How many of a channel's last messages a reply decision reads.",
+    ),
+    Setting(
+        env="VISION_MAX_IMAGES",
+        field="vision_max_images",
+        parse=_non_negative_int,
+        default=4,
+        help="How many images (the trigger's and the context's, newest first) a reply "
+        "decision shows the model, downscaled; 0: none, images are only named.",
     ),
     Setting(
         env="PERSONA_MESSAGES",
@@ -698,6 +708,7 @@ class Settings:
     database_pool_size: int = _DEFAULTS["database_pool_size"]
     reply_every: int = _DEFAULTS["reply_every"]
     context_messages: int = _DEFAULTS["context_messages"]
+    vision_max_images: int = _DEFAULTS["vision_max_images"]
     persona_messages: int = _DEFAULTS["persona_messages"]
     persona_refresh: int = _DEFAULTS["persona_refresh"]
     persona_min_minutes: int = _DEFAULTS["persona_min_minutes"]

@@ -6,20 +6,32 @@ Azure adapter with the openai SDK) against the loopback fake Azure, and reports:
 Azure calls per 1,000 messages, the tokens they spent per 1,000 messages (as the token
 accounting stored them: prompt, completion, cached), prompt tokens per decision (the usage
 field), and our own time per trigger with the Azure round trip taken out.
+
+Images: first the added latency of one image (`AttachmentFiles`: the download of a ~4 MB
+12-megapixel phone photo from a loopback server, then its decode, downscale and re-encode),
+then the same replay once more with a share of the messages carrying such a photo
+(`--image-share`, 10% by default), the decisions showing up to 4 images: prompt tokens per
+decision with and without images (the fake counts an image's tokens by OpenAI's published
+rule for gpt-4o, "auto" detail taken as high).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import random
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+from PIL import Image, ImageFilter
+
+from services.attachment_files import AttachmentFiles, allowed_hosts_for, prepare_image
 from services.background import BackgroundTasks
 from services.conversation.conversation import ConversationService
 from services.conversation.persona import PersonaProfiles, PersonaService
@@ -29,9 +41,12 @@ from services.cooldown import Cooldown
 from services.llm import AzureChatModel, JsonAnswer, JsonRequest
 from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.servers.token_usage import TokenAccounting
-from services.store import SqliteStore, StoredMessage
+from services.store import SqliteStore, StoredAttachment, StoredMessage
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
+from tests.fakes.loopback import serve_on_loopback
+
+PHOTO_BYTES = 4_000_000
 
 WORDS = [
     "bom",
@@ -85,6 +100,10 @@ class TimedModel:
     def accepts_temperature(self) -> bool:
         return self.model.accepts_temperature
 
+    @property
+    def accepts_images(self) -> bool:
+        return self.model.accepts_images
+
     async def complete_json(self, request: JsonRequest) -> JsonAnswer:
         started = time.perf_counter()
         try:
@@ -102,8 +121,94 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def replay(messages: int, members: int, persona_min_minutes: int, seed: int) -> None:
+def phone_photo(target_bytes: int = PHOTO_BYTES) -> bytes:
+    """A 4032 x 3024 JPEG (a 12-megapixel phone camera's) of about `target_bytes`: noise over
+    a gradient, lightly blurred, at the JPEG quality whose size comes closest."""
+    width, height = 4032, 3024
+    base = Image.linear_gradient("L").resize((width, height))
+    channels = [Image.blend(base, Image.effect_noise((width, height), 60), 0.6) for _ in "RGB"]
+    image = Image.merge("RGB", channels).filter(ImageFilter.GaussianBlur(0.6))
+    encodings = []
+    for quality in (75, 80, 85, 88):
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality)
+        encodings.append(out.getvalue())
+    return min(encodings, key=lambda data: abs(len(data) - target_bytes))
+
+
+class PhotoHost:
+    """A loopback server that serves one photo at any /attachments/... path, as the CDN."""
+
+    def __init__(self, photo: bytes) -> None:
+        self.photo = photo
+        self.base = ""
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> PhotoHost:
+        app = web.Application()
+        app.router.add_get("/attachments/{tail:.*}", self._serve)
+        self._runner, port = await serve_on_loopback(app, shutdown_timeout=1)
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.photo, content_type="image/jpeg")
+
+    def attachment(self, name: str) -> StoredAttachment:
+        return StoredAttachment(
+            name, "image/jpeg", len(self.photo), f"{self.base}/attachments/{name}"
+        )
+
+
+async def image_latency(host: PhotoHost, runs: int) -> None:
+    """Download, then decode + downscale + re-encode, of one photo, `runs` times."""
+    files = AttachmentFiles(allowed_hosts=allowed_hosts_for(host.base))
+    downloads: list[float] = []
+    prepares: list[float] = []
+    try:
+        prepared = None
+        for n in range(runs):
+            started = time.perf_counter()
+            data = await files.download_image(host.attachment(f"photo{n}.jpg"))
+            downloaded = time.perf_counter()
+            prepared = await asyncio.to_thread(prepare_image, data)
+            downloads.append(downloaded - started)
+            prepares.append(time.perf_counter() - downloaded)
+    finally:
+        await files.close()
+    totals = [d + p for d, p in zip(downloads, prepares, strict=True)]
+    assert prepared is not None
+    print(
+        f"one image: a {len(host.photo) / 1e6:.1f} MB 4032x3024 JPEG -> "
+        f"{prepared.width}x{prepared.height} {prepared.media_type} of "
+        f"{len(prepared.data) / 1e3:.0f} kB, {runs} runs"
+    )
+    for name, values in (
+        ("download (loopback)", downloads),
+        ("decode + downscale + encode", prepares),
+        ("added per image", totals),
+    ):
+        print(
+            f"  {name}: p50 {percentile(values, 0.5) * 1e3:.1f} ms, "
+            f"p99 {percentile(values, 0.99) * 1e3:.1f} ms"
+        )
+
+
+async def replay(
+    messages: int,
+    members: int,
+    persona_min_minutes: int,
+    seed: int,
+    *,
+    image_share: float = 0.0,
+    host: PhotoHost | None = None,
+) -> None:
     rng = random.Random(seed)
+    photos = random.Random(seed + 1)  # its own draws: the texts stay those of the plain run
     start = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     now = start
 
@@ -137,6 +242,7 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             clock=clock,
             usage=usage,
         )
+        files = AttachmentFiles(allowed_hosts=allowed_hosts_for(host.base if host else None))
         conversation = ConversationService(
             store=store,
             model=model,
@@ -145,6 +251,8 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             quotable=lambda guild, member: True,
             context_messages=5,
             usage=usage,
+            files=files,
+            max_images=4,
         )
         privacy = PrivacyService(
             store=store,
@@ -170,6 +278,8 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
             author = rng.randrange(members)
             text = " ".join(rng.choices(WORDS, k=rng.randint(3, 25)))
             message = StoredMessage(10**6 + n, 1, 1, 100 + author, f"m{author}", text, now)
+            if host is not None and photos.random() < image_share:
+                message = replace(message, attachments=(host.attachment(f"IMG_{n}.jpg"),))
             step = await policy.take(MessageFacts(message, addresses_bot=False))
             if not isinstance(step, Trigger):
                 continue
@@ -184,11 +294,13 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
         await tasks.close()
         await store.close()
         await model.model.close()
+        await files.close()
     await azure.stop()
 
     decisions = len(model.prompt_tokens)
+    with_images = f", {image_share:.0%} of them with a photo" if host is not None else ""
     print(
-        f"{messages} messages from {members} members, one every 2 s, "
+        f"{messages} messages from {members} members, one every 2 s{with_images}, "
         f"PERSONA_MIN_MINUTES={persona_min_minutes}, PERSONA_REFRESH=10"
     )
     print(f"  Azure calls: {model.calls} ({decisions} decisions, {personas.builds} personas)")
@@ -208,6 +320,18 @@ async def replay(messages: int, members: int, persona_min_minutes: int, seed: in
         f"  prompt tokens per decision: mean {statistics.fmean(model.prompt_tokens):.0f}, "
         f"max {max(model.prompt_tokens)} (the usage field of the fake, ~4 characters a token)"
     )
+    if host is not None:
+        shown = [
+            len(r["images"])
+            for r in azure.requests
+            if r["json"]["response_format"]["json_schema"]["name"] == "decision"
+        ]
+        with_any = [tokens for tokens, n in zip(model.prompt_tokens, shown, strict=True) if n]
+        print(
+            f"  images shown: {sum(shown)} in {len(with_any)} of {len(shown)} decisions, "
+            f"each {azure.images[0]['width']}x{azure.images[0]['height']}; prompt tokens of "
+            f"a decision with images: mean {statistics.fmean(with_any):.0f}, max {max(with_any)}"
+        )
     print(
         f"  our time per trigger without the Azure round trip: "
         f"p50 {percentile(own_times, 0.5) * 1e3:.2f} ms, "
@@ -220,9 +344,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--image-share", type=float, default=0.1)
+    parser.add_argument("--image-runs", type=int, default=50)
     args = parser.parse_args()
     for minutes in (30, 0):
         asyncio.run(replay(args.messages, args.members, minutes, args.seed))
+    asyncio.run(with_images(args))
+
+
+async def with_images(args: argparse.Namespace) -> None:
+    async with PhotoHost(phone_photo()) as host:
+        await image_latency(host, args.image_runs)
+        await replay(
+            args.messages, args.members, 30, args.seed, image_share=args.image_share, host=host
+        )
 
 
 if __name__ == "__main__":

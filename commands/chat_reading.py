@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from services.conversation.reply_policy import MessageFacts, RepliedMessage
 from services.servers.watched_channels import WatchRule
-from services.store import StoredMessage
+from services.store import StoredAttachment, StoredMessage
 
 # Ordinary messages and replies; joins, pins, boosts, "thread created" and other system
 # messages are not chat.
@@ -35,6 +35,18 @@ def text_of(message: discord.Message) -> str:
         return own
     forwarded = (_named(s.content, s.attachments) for s in message.message_snapshots)
     return "\n".join(text for text in forwarded if text)
+
+
+def attachments_of(message: discord.Message) -> tuple[StoredAttachment, ...]:
+    """The files of the message (and of the messages it forwards), described: name, type,
+    the size Discord declared and Discord's link, never their bytes."""
+    files = [*message.attachments]
+    for snapshot in message.message_snapshots:
+        files.extend(snapshot.attachments)
+    return tuple(
+        StoredAttachment(filename=a.filename, content_type=a.content_type, size=a.size, url=a.url)
+        for a in files
+    )
 
 
 def parent_of(channel: Any) -> int | None:
@@ -85,6 +97,7 @@ class ChatReader:
                 created_at=message.created_at,
                 from_bot=message.author.bot,
                 edited_at=message.edited_at,
+                attachments=attachments_of(message),
             ),
             addresses_bot=self._addresses_bot(message),
             replied_to=self._replied_to(message),

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 from services.telemetry import NO_TELEMETRY, Telemetry
 
@@ -30,6 +31,11 @@ _PROBE_SCHEMA: dict[str, Any] = {
     "required": ["ok"],
     "additionalProperties": False,
 }
+# An 8x8 orange PNG: the smallest image request there is, what `probe_images` sends.
+_PROBE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP438CAFWEXHbQ"
+    "SAKmzX8FBxi1QAAAAAElFTkSuQmCC"
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,15 @@ class LlmError(Exception):
 
 
 @dataclass(frozen=True)
+class PromptImage:
+    """An image for the model, after the user text: a caption (a text part naming it) and the
+    picture itself, inline (a data URL), so the model never fetches anything."""
+
+    caption: str
+    data_url: str
+
+
+@dataclass(frozen=True)
 class JsonRequest:
     system: str
     user: str
@@ -67,6 +82,19 @@ class JsonRequest:
     schema: dict[str, Any]
     temperature: float | None
     max_tokens: int
+    images: tuple[PromptImage, ...] = ()
+
+
+def user_content(request: JsonRequest) -> str | list[ChatCompletionContentPartParam]:
+    """The user message's content: the text alone, or the text then each image after its
+    caption (chat completions' content parts)."""
+    if not request.images:
+        return request.user
+    parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": request.user}]
+    for image in request.images:
+        parts.append({"type": "text", "text": image.caption})
+        parts.append({"type": "image_url", "image_url": {"url": image.data_url, "detail": "auto"}})
+    return parts
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,9 @@ class JsonAnswer:
 class ChatModel(Protocol):
     @property
     def accepts_temperature(self) -> bool: ...
+
+    @property
+    def accepts_images(self) -> bool: ...
 
     async def complete_json(self, request: JsonRequest) -> JsonAnswer: ...
 
@@ -106,6 +137,13 @@ def _no_structured_outputs(error: openai.BadRequestError) -> str | None:
     if "'json_object', 'text'" in text:
         return "no_structured_outputs"
     return None
+
+
+def _refuses_images(error: openai.BadRequestError) -> bool:
+    """A deployment without vision answers 400 "Invalid content type. image_url is only
+    supported by certain models." (param `messages.[1].content.[1].type`)."""
+    text = error.message.lower()
+    return "image_url" in text or ("image" in text and "support" in text)
 
 
 def _rejects(error: openai.BadRequestError, parameter: str) -> bool:
@@ -147,11 +185,16 @@ class AzureChatModel:
         self._telemetry = telemetry
         self._deployment = deployment
         self._accepts_temperature = True
+        self._accepts_images = True  # until the deployment refuses one
         self._token_limit_parameter = "max_tokens"
 
     @property
     def accepts_temperature(self) -> bool:
         return self._accepts_temperature
+
+    @property
+    def accepts_images(self) -> bool:
+        return self._accepts_images
 
     async def close(self) -> None:
         await self._client.close()
@@ -191,6 +234,24 @@ class AzureChatModel:
             return Probe(error, self._accepts_temperature)
         return Probe(None, self._accepts_temperature)
 
+    async def probe_images(self) -> LlmError | None:
+        """One tiny request with an image: None when the deployment takes images (for
+        `python -m app check`, after `probe`)."""
+        request = JsonRequest(
+            system='Answer with {"ok": true}.',
+            user="What colour is this image?",
+            schema_name="check",
+            schema=_PROBE_SCHEMA,
+            temperature=None,
+            max_tokens=200,
+            images=(PromptImage(caption="image 1", data_url=_PROBE_IMAGE),),
+        )
+        try:
+            await self.complete_json(request)
+        except LlmError as error:
+            return error
+        return None
+
     async def _complete_json(self, request: JsonRequest) -> JsonAnswer:
         for _ in range(3):  # at most: drop temperature, switch token parameter, answer
             try:
@@ -200,6 +261,11 @@ class AzureChatModel:
                     raise LlmError("content_filter_prompt") from error
                 if (refusal := _no_structured_outputs(error)) is not None:
                     raise LlmError(refusal, error.message[:200]) from error
+                if request.images and _refuses_images(error):
+                    # Remembered: the caller sends text only from now on (`accepts_images`).
+                    log.warning("deployment takes no images: sending text only from now on")
+                    self._accepts_images = False
+                    raise LlmError("no_vision", error.message[:200]) from error
                 if self._accepts_temperature and _rejects(error, "temperature"):
                     log.warning("deployment rejects temperature: calling it without from now on")
                     self._accepts_temperature = False
@@ -214,13 +280,14 @@ class AzureChatModel:
         options: dict[str, Any] = {self._token_limit_parameter: request.max_tokens}
         if request.temperature is not None and self._accepts_temperature:
             options["temperature"] = request.temperature
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": request.system},
+            {"role": "user", "content": user_content(request)},
+        ]
         try:
             response = await self._client.chat.completions.create(
                 model=self._deployment,
-                messages=[
-                    {"role": "system", "content": request.system},
-                    {"role": "user", "content": request.user},
-                ],
+                messages=messages,
                 response_format={
                     "type": "json_schema",
                     "json_schema": {

@@ -14,9 +14,17 @@ def schema_name(body: JSON) -> str:
     return str(body["response_format"]["json_schema"]["name"])
 
 
+def user_text(body: JSON) -> str:
+    """The request's user text: the content, or its first text part when images follow."""
+    content = body["messages"][1]["content"]
+    if isinstance(content, list):
+        return str(content[0]["text"])
+    return str(content)
+
+
 def quoted_chat(body: JSON) -> list[JSON]:
     """The chat lines a decision request quotes, parsed back from its <chat> block."""
-    user = body["messages"][1]["content"]
+    user = user_text(body)
     lines = user.split("<chat>\n", 1)[1].split("\n</chat>", 1)[0].splitlines()
     return [json.loads(line) for line in lines]
 

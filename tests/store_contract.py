@@ -24,6 +24,7 @@ from services.store import (
     MessageStore,
     StateKind,
     StateStore,
+    StoredAttachment,
     StoredMessage,
     UsageRow,
     UsageStore,
@@ -142,6 +143,24 @@ async def test_a_read_right_after_add_returns_sees_the_whole_message(store: Stor
     assert read.created_at == START + timedelta(minutes=1)
     assert read.created_at.utcoffset() == timedelta(0)
     assert read.edited_at is None
+
+
+async def test_attachments_are_kept_described_and_survive_an_edit(store: Store) -> None:
+    files = (
+        StoredAttachment(
+            "cat photo ü.png", "image/png", 48_213, "https://cdn.discordapp.com/a/1/cat.png?ex=1"
+        ),
+        StoredAttachment("notes.txt", None, 12, "https://cdn.discordapp.com/a/2/notes.txt"),
+    )
+    with_files = replace(message(1), attachments=files)
+    await store.add(with_files, counted=True)
+    await store.add(message(2), counted=True)
+    assert await store.last_in_channel(1, 5) == [with_files, message(2)]
+    assert await store.last_by_author(GUILD, 100, 1) == [message(2)]
+    edited_at = START + timedelta(hours=1)
+    assert await store.edit(1001, "changed", edited_at)
+    [read, _] = await store.last_in_channel(1, 5)
+    assert read.attachments == files and read.content == "changed"
 
 
 async def test_concurrent_adds_are_counted_and_visible_in_call_order(store: Store) -> None:

@@ -102,9 +102,10 @@ async def test_the_v1_api_is_checked_on_its_own_path(
     assert "✓ Azure OpenAI: deployment gpt-test answers a strict JSON schema with the v1 API" in (
         lines
     )
-    [request] = fake_azure.requests
-    assert request["path"] == "/openai/v1/chat/completions"
+    request, with_image = fake_azure.requests
+    assert request["path"] == with_image["path"] == "/openai/v1/chat/completions"
     assert request["json"]["response_format"]["json_schema"]["strict"] is True
+    assert request["images"] == [] and len(with_image["images"]) == 1  # does it take images?
 
 
 async def test_a_rejected_token(settings: Settings) -> None:
@@ -242,6 +243,27 @@ async def test_a_deployment_that_rejects_temperature_is_a_warning(
         for line in lines
     )
     assert "✓ Azure OpenAI: deployment gpt-test answers a strict JSON schema" in "\n".join(lines)
+
+
+@pytest.mark.usefixtures("synced")
+async def test_a_deployment_without_vision_is_a_warning(
+    settings: Settings, fake_azure: FakeAzureOpenAI
+) -> None:
+    fake_azure.refuse_images = True
+    code, lines = await check(settings)
+    assert code == 0
+    assert any(
+        line.startswith("✗ Azure OpenAI: deployment gpt-test takes no images")
+        and "(warning)" in line
+        for line in lines
+    )
+    assert "✓ Azure OpenAI: deployment gpt-test answers a strict JSON schema" in "\n".join(lines)
+    # VISION_MAX_IMAGES=0: images are never sent, so nothing to check.
+    fake_azure.reset()
+    fake_azure.refuse_images = True
+    code, lines = await check(replace(settings, vision_max_images=0))
+    assert not any("takes no images" in line for line in lines)
+    assert all(request["images"] == [] for request in fake_azure.requests)
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,7 @@ async def test_long_empty_and_emoji_messages(
     assert [m.content for m in stored][:3] == [long_text.strip(), "[photo.png]", "🎉🎉🔥👏"]
     quoted = quoted_chat(brain.decisions[0])
     assert len(quoted[0]["text"]) == 601  # cut at 600 characters, with an ellipsis
-    assert quoted[1]["text"] == "[photo.png]"
+    assert quoted[1]["text"] == "[image: photo.png]"  # named, not shown: no file behind it
 
 
 async def test_a_flood_does_not_buy_a_flood_of_azure_calls(

@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from app.migrate_store import ProgressDisplay, run_migrate_store
 from app.settings import Secret, Settings
 from services.privacy.encryption import EncryptionKeyError, FernetCipher, cipher_for
-from services.store import STATE_KINDS, SqliteStore, StoredMessage, UsageRow
+from services.store import STATE_KINDS, SqliteStore, StoredAttachment, StoredMessage, UsageRow
 from services.store.migrate_store import migrate_store
 from services.store.postgres import PostgresStore
 from services.store.server_documents import SERVER_KINDS
@@ -155,8 +155,14 @@ async def test_imported_state_replaces_documents_of_the_same_key(target: Postgre
 async def fill(store: SqliteStore) -> None:
     """Messages in three channels (an edit, a delete, a bot's own), an opted-out member's
     count, and documents of every state kind."""
+    photo = StoredAttachment(
+        "cat ✨.png", "image/png", 1234, "https://cdn.discordapp.com/a/1/c.png"
+    )
     for n in range(30):
-        await store.add(message(n, channel=1 + n % 3, author=100 + n % 4), counted=n % 5 != 0)
+        kept = message(n, channel=1 + n % 3, author=100 + n % 4)
+        if n % 7 == 0:  # some with a file, described
+            kept = replace(kept, attachments=(photo,))
+        await store.add(kept, counted=n % 5 != 0)
     await store.add(message(30, channel=1, content="the bot says hi", from_bot=True), counted=False)
     await store.edit(1003, "changed its mind", START + timedelta(days=2))
     await store.delete(1004)
@@ -215,9 +221,11 @@ async def test_a_copy_holds_everything_the_embedded_store_held(
     assert await target.usage_for(GUILD, START.date()) == await source.usage_for(
         GUILD, START.date()
     )
-    rows = await postgres_database.query("SELECT author_name, content FROM messages")
+    rows = await postgres_database.query("SELECT author_name, content, attachments FROM messages")
     plaintext = any("message" in row["content"] or "✨" in row["author_name"] for row in rows)
     assert plaintext is not encrypted
+    described = [row["attachments"] for row in rows if row["attachments"] is not None]
+    assert len(described) == 5 and all(("cat" in text) is not encrypted for text in described)
     assert await target.import_progress("here") is None
     await source.close()
 

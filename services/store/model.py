@@ -16,6 +16,7 @@ the in-memory one the unit tests use) and checked by one contract suite
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +30,18 @@ class StoreOutageError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """A file attached to a message, described, never its bytes: its name and type (what the
+    model is told), the size Discord declared and the link Discord gave (signed, expiring), so
+    that a decision can fetch an image of its context while the link still works."""
+
+    filename: str
+    content_type: str | None
+    size: int = 0
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     message_id: int
     guild_id: int
@@ -39,6 +52,36 @@ class StoredMessage:
     created_at: datetime
     from_bot: bool = False
     edited_at: datetime | None = None
+    attachments: tuple[StoredAttachment, ...] = ()
+
+
+def attachments_text(attachments: Sequence[StoredAttachment]) -> str | None:
+    """The attachments as the stores keep them in one text column (sealed like the content
+    when the store has a key): JSON, or None for a message without any."""
+    if not attachments:
+        return None
+    return json.dumps(
+        [
+            {"name": a.filename, "type": a.content_type, "size": a.size, "url": a.url}
+            for a in attachments
+        ],
+        separators=(",", ":"),
+    )
+
+
+def attachments_from_text(text: str | None) -> tuple[StoredAttachment, ...]:
+    """The inverse of `attachments_text`."""
+    if not text:
+        return ()
+    return tuple(
+        StoredAttachment(
+            filename=str(item["name"]),
+            content_type=item.get("type"),
+            size=int(item.get("size") or 0),
+            url=str(item.get("url") or ""),
+        )
+        for item in json.loads(text)
+    )
 
 
 @dataclass(frozen=True, slots=True)

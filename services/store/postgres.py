@@ -84,9 +84,12 @@ from services.store.model import (
     Document,
     LeaseHolder,
     StateKind,
+    StoredAttachment,
     StoredMessage,
     StoreOutageError,
     UsageRow,
+    attachments_from_text,
+    attachments_text,
 )
 
 T = TypeVar("T")
@@ -116,12 +119,12 @@ GROUP_LIMIT = 200  # writes per group (one statement) at most
 _WRITE_GROUP = (
     "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
     "$4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], "
-    "$9::boolean[], $10::boolean[], $11::boolean[]) WITH ORDINALITY AS input ("
+    "$9::boolean[], $10::text[], $11::boolean[], $12::boolean[]) WITH ORDINALITY AS input ("
     f"{_COLUMNS}, kept, counted, place)), "
-    f"stored AS (INSERT INTO messages ({_COLUMNS}, write_id) SELECT {_COLUMNS}, $12 FROM input "
+    f"stored AS (INSERT INTO messages ({_COLUMNS}, write_id) SELECT {_COLUMNS}, $13 FROM input "
     "WHERE kept ON CONFLICT (message_id) DO NOTHING RETURNING message_id), "
     "counted AS (INSERT INTO counted_messages (message_id, channel_id, counted_at, write_id) "
-    "SELECT message_id, channel_id, now(), $12 FROM input WHERE counted "
+    "SELECT message_id, channel_id, now(), $13 FROM input WHERE counted "
     "AND (NOT kept OR message_id IN (SELECT message_id FROM stored)) "
     "ON CONFLICT (message_id) DO NOTHING RETURNING message_id, channel_id), "
     "bumped AS (INSERT INTO channel_counters (channel_id, n) "
@@ -152,7 +155,7 @@ _COPY_COLUMNS = [name.strip() for name in _COLUMNS.split(",")]
 _IMPORT_MESSAGES = (
     f"INSERT INTO messages ({_COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
     "$3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], "
-    "$9::boolean[]) ON CONFLICT (message_id) DO NOTHING"
+    "$9::boolean[], $10::text[]) ON CONFLICT (message_id) DO NOTHING"
 )
 _TOO_SLOW = (TimeoutError, asyncpg.exceptions.QueryCanceledError)
 _IMPORT_PREFIX = "import:"  # store_meta rows recording how far an import got
@@ -531,6 +534,7 @@ class _Row:
     created_at: datetime | None = None
     edited_at: datetime | None = None
     from_bot: bool | None = None
+    attachments: str | None = None  # as `attachments_text` writes them, sealed with a key
 
 
 @dataclass(eq=False)
@@ -567,7 +571,7 @@ def _next_group(queued: list[_Write]) -> list[_Write]:
 
 
 def _columns(group: list[_Write]) -> list[list[object]]:
-    """The group as the statement's eleven arrays, in its column order."""
+    """The group as the statement's twelve arrays, in its column order."""
     rows = [write.row for write in group]
     return [
         [row.message_id for row in rows],
@@ -579,6 +583,7 @@ def _columns(group: list[_Write]) -> list[list[object]]:
         [row.created_at for row in rows],
         [row.edited_at for row in rows],
         [row.from_bot for row in rows],
+        [row.attachments for row in rows],
         [row.kept for row in rows],
         [row.counted for row in rows],
     ]
@@ -812,7 +817,9 @@ class PostgresStore:
 
     def _message(self, row: Any) -> StoredMessage:
         # Unpacked in `_COLUMNS` order: a read of 30 rows spends more here than in the server.
-        message_id, guild_id, channel_id, author_id, name, content, created, edited, bot = row
+        message_id, guild_id, channel_id, author_id, name, content, created, edited, bot, files = (
+            row
+        )
         return StoredMessage(
             message_id,
             guild_id,
@@ -823,7 +830,12 @@ class PostgresStore:
             created,
             bot,
             edited,
+            attachments_from_text(self._open(files)) if files is not None else (),
         )
+
+    def _seal_attachments(self, attachments: Sequence[StoredAttachment]) -> str | None:
+        text = attachments_text(attachments)
+        return self._seal(text) if text is not None else None
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -868,7 +880,7 @@ class PostgresStore:
             return _arrivals(group, await connection.fetch(_WRITE_GROUP, *columns, write_id))
 
         async def written(connection: Connection) -> list[Arrival] | None:
-            ids, channels, kept = columns[0], columns[2], columns[9]
+            ids, channels, kept = columns[0], columns[2], columns[10]
             rows = await connection.fetch(_WRITTEN_BY, ids, channels, kept, write_id)
             if not any(row["new"] or row["counted"] for row in rows):
                 return None  # not saved, or it changed nothing: running it again is the same
@@ -906,6 +918,7 @@ class PostgresStore:
                 created_at=message.created_at,
                 edited_at=message.edited_at,
                 from_bot=message.from_bot,
+                attachments=self._seal_attachments(message.attachments),
                 kept=True,
                 counted=counted,
             )
@@ -1257,6 +1270,8 @@ class PostgresStore:
                 m.created_at,
                 m.edited_at,
                 m.from_bot,
+                # Always sealed here: an export hands them out opened, even a sealed one.
+                self._seal_attachments(m.attachments),
             )
             for m in messages
         ]

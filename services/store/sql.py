@@ -17,7 +17,7 @@ from __future__ import annotations
 
 MESSAGE_COLUMNS = (
     "message_id, guild_id, channel_id, author_id, author_name, content, created_at, edited_at, "
-    "from_bot"
+    "from_bot, attachments"
 )
 
 LAST_IN_CHANNEL = (

@@ -57,9 +57,12 @@ from services.store.model import (
     Document,
     LeaseHolder,
     StateKind,
+    StoredAttachment,
     StoredMessage,
     StoreOutageError,
     UsageRow,
+    attachments_from_text,
+    attachments_text,
 )
 from services.store.server_documents import SERVER_KINDS, ServerDocuments
 
@@ -82,12 +85,13 @@ _MICROSECOND = timedelta(microseconds=1)
 _SEALED_DOCUMENT_FIELDS = ("author_name", "content")
 
 # Dialect-specific statements (the shared ones are in `sql.py`).
+_VALUES = "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"  # one per message column
 _INSERT_MESSAGE = (
-    f"INSERT INTO messages ({sql.MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    f"INSERT INTO messages ({sql.MESSAGE_COLUMNS}) {_VALUES} "
     "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
 )
 _PUT_MESSAGE = (  # an imported version replaces an older one (an edit in the old log)
-    f"INSERT INTO messages ({sql.MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    f"INSERT INTO messages ({sql.MESSAGE_COLUMNS}) {_VALUES} "
     "ON CONFLICT (message_id) DO UPDATE SET content = EXCLUDED.content, "
     "author_name = EXCLUDED.author_name, edited_at = EXCLUDED.edited_at"
 )
@@ -362,6 +366,7 @@ class SqliteStore:
                     _seconds_to_micros(doc["created_at"]),
                     _seconds_to_micros(edited) if edited is not None else None,
                     bool(doc.get("from_bot", False)),
+                    None,  # the old log kept no attachments
                 ),
             )
         if record.beat is not None:
@@ -554,6 +559,8 @@ class SqliteStore:
             created_at=_moment(row[6]),
             edited_at=_moment(row[7]) if row[7] is not None else None,
             from_bot=bool(row[8]),
+            # Opened even for a sealed export: the importer seals them again (they are few).
+            attachments=attachments_from_text(self._open_attachments(row[9])),
         )
 
     def _messages(self, rows: list[Any]) -> list[StoredMessage]:
@@ -563,6 +570,15 @@ class SqliteStore:
 
     def _seal(self, text: str) -> str:
         return self._cipher.seal(text) if self._cipher is not None else text
+
+    def _seal_attachments(self, attachments: Sequence[StoredAttachment]) -> str | None:
+        text = attachments_text(attachments)
+        return self._seal(text) if text is not None else None
+
+    def _open_attachments(self, stored: str | None) -> str | None:
+        if stored is None or self._cipher is None:
+            return stored
+        return self._cipher.open(stored)
 
     async def add(self, message: StoredMessage, *, counted: bool) -> Arrival:
         values = _params(
@@ -575,6 +591,7 @@ class SqliteStore:
             _micros(message.created_at),
             _micros(message.edited_at) if message.edited_at is not None else None,
             message.from_bot,
+            self._seal_attachments(message.attachments),
         )
 
         def work(connection: sqlite3.Connection) -> Arrival:

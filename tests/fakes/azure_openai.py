@@ -17,7 +17,10 @@ beginning served from the cache, counted in steps of 128 tokens.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import io
 import json
 import math
 import time
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from tests.fakes.loopback import serve_on_loopback
 
@@ -100,6 +104,61 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def image_parts(body: Any) -> list[JSON]:
+    """The ``image_url`` content parts of a request's messages, in order."""
+    if not isinstance(body, dict):
+        return []
+    return [
+        part
+        for message in body.get("messages") or []
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    ]
+
+
+def describe_image(part: JSON) -> JSON:
+    """What an image part carried: its detail, and for a data URL the decoded picture's
+    format and size (``error`` when it is not one)."""
+    image_url = part.get("image_url") or {}
+    url = str(image_url.get("url", ""))
+    described: JSON = {"detail": image_url.get("detail", "auto"), "url_scheme": url[:5]}
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:") or not header.endswith(";base64"):
+        return {**described, "error": "not a base64 data URL"}
+    try:
+        data = base64.b64decode(payload, validate=True)
+        with Image.open(io.BytesIO(data)) as picture:
+            width, height = picture.size
+            image_format = picture.format
+    except (binascii.Error, OSError) as failure:
+        return {**described, "error": str(failure)}
+    return {
+        **described,
+        "media_type": header[5:].split(";", 1)[0],
+        "format": image_format,
+        "width": width,
+        "height": height,
+        "bytes": len(data),
+    }
+
+
+def image_tokens(described: JSON) -> int:
+    """What an image costs in prompt tokens, by OpenAI's published rule for gpt-4o: 85 at
+    low detail; otherwise fit in 2,048 x 2,048, then the short side to 768, and 85 plus 170
+    per 512-pixel tile."""
+    if "width" not in described:
+        return 0
+    if described["detail"] == "low":
+        return 85
+    width, height = float(described["width"]), float(described["height"])
+    fit = min(1.0, 2048 / max(width, height))
+    width, height = width * fit, height * fit
+    shrink = min(1.0, 768 / min(width, height))
+    width, height = width * shrink, height * shrink
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+
+
 class FakeAzureOpenAI:
     """Azure OpenAI chat completions on 127.0.0.1 (see module doc)."""
 
@@ -117,11 +176,13 @@ class FakeAzureOpenAI:
         self.delay_seconds = 0.0  # a slow deployment: every answer waits this long
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
+        self.refuse_images = False  # a deployment without vision: 400 for any image part
         # The first dated api-version with structured outputs; older ones refuse a JSON schema.
         self.structured_outputs_since = "2024-08-01"
         self.cache_min_tokens = CACHE_MIN_TOKENS
         self._cached_prompts: deque[str] = deque(maxlen=64)  # the newest prompts, for the cache
         self.requests: list[JSON] = []
+        self.images: list[JSON] = []  # every image part received, described (`describe_image`)
         self.usages: list[JSON | None] = []  # the `usage` of each completion answered
         self.unhandled: list[str] = []
         self._faults: deque[str] = deque()
@@ -171,11 +232,13 @@ class FakeAzureOpenAI:
         self.responder = self._default_responder
         self.reject_temperature_always = False
         self.reject_max_tokens_always = False
+        self.refuse_images = False
         self.structured_outputs_since = "2024-08-01"
         self.delay_seconds = 0.0
         self.cache_min_tokens = CACHE_MIN_TOKENS
         self._cached_prompts.clear()
         self.requests.clear()
+        self.images.clear()
         self.usages.clear()
         self.unhandled.clear()
         self._faults.clear()
@@ -210,7 +273,9 @@ class FakeAzureOpenAI:
     def completion(self, content: str | None, body: JSON, finish_reason: str = "stop") -> JSON:
         """A full ``chat.completion`` body as Azure returns it."""
         prompt_text = "".join(_text_of(m.get("content")) for m in body.get("messages", []))
-        prompt_tokens = estimate_tokens(prompt_text)
+        prompt_tokens = estimate_tokens(prompt_text) + sum(
+            image_tokens(describe_image(part)) for part in image_parts(body)
+        )
         completion_tokens = estimate_tokens(content or "")
         cached_tokens = self._cached_tokens(prompt_text, prompt_tokens)
         return {
@@ -303,7 +368,9 @@ class FakeAzureOpenAI:
             "headers": dict(request.headers),
             "json": body,
             "status": None,
+            "images": [describe_image(part) for part in image_parts(body)],
         }
+        self.images.extend(record["images"])
         self.requests.append(record)
         self._notify()
         response = await self._answer(request, body, record["deployment"], v1=v1)
@@ -386,6 +453,19 @@ class FakeAzureOpenAI:
                         "type": "",
                         "param": "",
                         "code": "BadRequest",
+                    }
+                },
+                400,
+            )
+        if self.refuse_images and image_parts(body):
+            return _json(
+                {
+                    "error": {
+                        "message": "Invalid content type. image_url is only supported by "
+                        "certain models.",
+                        "type": "invalid_request_error",
+                        "param": "messages.[1].content.[1].type",
+                        "code": None,
                     }
                 },
                 400,
@@ -546,4 +626,12 @@ class FakeAzureOpenAI:
         return resp
 
 
-__all__ = ["FAULT_KINDS", "MALFORMED_CONTENT", "FakeAzureOpenAI", "estimate_tokens"]
+__all__ = [
+    "FAULT_KINDS",
+    "MALFORMED_CONTENT",
+    "FakeAzureOpenAI",
+    "describe_image",
+    "estimate_tokens",
+    "image_parts",
+    "image_tokens",
+]

@@ -36,6 +36,7 @@ class FakeChatModel:
 
     answer: Callable[[JsonRequest], dict[str, Any] | LlmError] = lambda _: {}
     accepts_temperature: bool = True
+    accepts_images: bool = True
     requests: list[JsonRequest] = field(default_factory=list)
 
     async def complete_json(self, request: JsonRequest) -> JsonAnswer:

@@ -12,7 +12,7 @@ from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord.faults import Faults
 from tests.fakes.discord.model import Model
-from tests.fakes.discord.protocol import API_PREFIX, JSON, error
+from tests.fakes.discord.protocol import API_PREFIX, CDN_PREFIX, JSON, error
 from tests.fakes.discord.waits import Notifier
 
 # The parsed request, for the route handlers: the JSON body (or payload_json) and the files.
@@ -69,6 +69,9 @@ class Front:
         injected = self._faults.take(request.method, api_path)
         if injected is not None:
             return injected
+        if path.startswith(CDN_PREFIX + "/") and request.match_info.http_exception is None:
+            cdn: web.StreamResponse = await handler(request)  # the CDN takes no token
+            return cdn
         if request.match_info.http_exception is not None or not path.startswith(API_PREFIX):
             self.unhandled.append(f"{request.method} {api_path}")
             self._notifier.notify()

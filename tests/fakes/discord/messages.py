@@ -8,6 +8,7 @@ from typing import Any
 from tests.fakes.discord import payloads
 from tests.fakes.discord.model import FakeUser, Model
 from tests.fakes.discord.protocol import (
+    CDN_PREFIX,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     JSON,
@@ -33,6 +34,7 @@ def attachments_from(body: JSON, files: list[JSON]) -> list[JSON]:
                 "size": len(f["data"]),
                 "content_type": f["content_type"],
                 "description": meta.get("description"),
+                "data": f["data"],
             }
         )
     return out
@@ -138,13 +140,19 @@ class Messages:
         return msg
 
     def attachment(self, data: JSON) -> JSON:
+        """An attachment as a message payload carries it. Given its bytes (``data``), the CDN
+        serves them at its ``url``, and ``size`` (unless given) is theirs."""
         aid = int(data.get("id") or self._model.snowflake())
         filename = data.get("filename", "file.bin")
-        url = f"{self._address.base}/attachments/{aid}/{filename}"
+        url = f"{self._address.base}{CDN_PREFIX}/{aid}/{filename}"
+        content: bytes | None = data.get("data")
+        if content is not None:
+            self._model.attachment_files[aid] = (content, data.get("content_type"))
+        size = data.get("size", len(content) if content is not None else 0)
         return {
             "id": str(aid),
             "filename": filename,
-            "size": int(data.get("size", 0)),
+            "size": int(size),
             "url": data.get("url", url),
             "proxy_url": data.get("proxy_url", url),
             "content_type": data.get("content_type"),

@@ -163,6 +163,8 @@ class Model:
         for pos, (cid, name) in enumerate((voice_channels or {}).items()):
             self.channels[cid] = voice_channel_payload(guild_id, cid, name, pos)
         self.dm_channels: dict[int, JSON] = {}
+        # What the CDN serves (``cdn.py``): each attachment's bytes and type, by its id.
+        self.attachment_files: dict[int, tuple[bytes, str | None]] = {}
         # Threads and forum posts (channel types 11 and 12), by id; see ``threads.py``.
         self.threads: dict[int, JSON] = {}
 

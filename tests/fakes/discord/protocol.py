@@ -18,6 +18,8 @@ Dispatch = Callable[[str, JSON], Awaitable[None]]
 
 DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
+# Where the fake serves attachments, as Discord's CDN does at https://cdn.discordapp.com.
+CDN_PREFIX = "/attachments"
 HEARTBEAT_INTERVAL_MS = 41250
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # see limits.ATTACHMENT_SIZE_MAX
 

@@ -25,6 +25,7 @@ import yarl
 from aiohttp import web
 
 from tests.fakes.discord import payloads
+from tests.fakes.discord.cdn import Cdn
 from tests.fakes.discord.faults import Faults, Hold
 from tests.fakes.discord.front import Front, RecordedRequest
 from tests.fakes.discord.gateway import Gateway
@@ -32,7 +33,7 @@ from tests.fakes.discord.interactions import FakeInteraction, Interactions
 from tests.fakes.discord.limits import ATTACHMENT_SIZE_MAX
 from tests.fakes.discord.messages import Messages
 from tests.fakes.discord.model import FakeUser, Member, Model, stage_channel_payload
-from tests.fakes.discord.protocol import JSON, Address, FakeClock
+from tests.fakes.discord.protocol import CDN_PREFIX, JSON, Address, FakeClock
 from tests.fakes.discord.quirks import Quirks
 from tests.fakes.discord.rest import Rest
 from tests.fakes.discord.threads import Threads
@@ -151,6 +152,7 @@ class FakeDiscord:
         self._voice = Voice(self._model, self._notifier, dispatch)
         self._threads = Threads(self._model, self._messages, self._notifier, dispatch)
         self._gateway.on_voice_state = self._voice.answer_voice_state
+        self._cdn = Cdn(self._model)
         self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,6 +168,7 @@ class FakeDiscord:
         self._interactions.add_routes(app.router)
         self._threads.add_routes(app.router)
         self._voice.add_routes(app.router)
+        self._cdn.add_routes(app.router)
         self._runner, self._address.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
@@ -551,6 +554,10 @@ class FakeDiscord:
     ) -> None:
         """Wait until ``predicate()`` holds; re-checked on every change the fake records."""
         await self._notifier.wait_for(predicate, timeout, what)
+
+    def cdn_fetches(self) -> list[RecordedRequest]:
+        """Every request for an attachment's bytes (the CDN), in order."""
+        return [r for r in self.requests if r.path.startswith(CDN_PREFIX + "/")]
 
     async def wait_for_sent(
         self,
