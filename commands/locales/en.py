@@ -152,6 +152,8 @@ MESSAGES: dict[str, str] = {
     "setup.reset_no": "Cancel",
     "setup.reset_cancelled": "Nothing changed.",
     "setup.reset_done": "This server is back to the operator's defaults.",
+    # Passive chat (commands/chat_reply.py): a mention the model could not answer
+    "chat.unanswered": "Sorry, I couldn't answer right now. Try again in a few minutes.",
 }
 
 # Slash command texts are their own English source; nothing to translate.

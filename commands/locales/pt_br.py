@@ -152,6 +152,8 @@ MESSAGES: dict[str, str] = {
     "setup.reset_no": "Cancelar",
     "setup.reset_cancelled": "Nada mudou.",
     "setup.reset_done": "Este servidor voltou aos padrões do operador.",
+    # Conversa (commands/chat_reply.py): uma menção que o modelo não conseguiu responder
+    "chat.unanswered": "Desculpe, não consegui responder agora. Tente de novo em alguns minutos.",
 }
 
 # English name, description, option or choice -> the text Discord shows in pt-BR.

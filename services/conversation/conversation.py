@@ -21,6 +21,7 @@ from services.conversation.reply_text import (
     unlink_unseen,
 )
 from services.conversation.temperature import Temperature
+from services.cooldown import Cooldown
 from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
 from services.servers.azure_limits import AzureCallLimits
 from services.servers.token_usage import SpentFor, TokenAccounting
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Long messages are cut in the prompt: five of them must fit a decision's token budget.
 QUOTE_LIMIT = 600
+# A member whose mention the bot could not answer is told so at most this often (seconds):
+# once is a courtesy, every time would be a second flood.
+UNANSWERED_NOTICE_SECONDS = 300.0
 
 DECISION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -83,14 +87,17 @@ class Decision:
     context_ids: tuple[int, ...] = ()
     parts: tuple[str, ...] = field(default=(), repr=False)
     prompt_tokens: int = 0
+    # A mention that failed: tell its author, in one sentence, that the bot could not answer.
+    tell_unanswered: bool = False
 
     def describe(self) -> str:
         where = f"message {self.trigger.message_id} in channel {self.trigger.channel_id}"
         persona = f"persona {self.persona_style}" if self.persona_style else "no persona"
+        told = "; the author is told it could not answer" if self.tell_unanswered else ""
         return (
             f"{self.trigger.reason} on {where}: {self.outcome} ({self.reason}); {persona}; "
             f"style {self.style}; temperature {self.temperature}; "
-            f"{len(self.parts)} message(s); {self.prompt_tokens} prompt tokens"
+            f"{len(self.parts)} message(s); {self.prompt_tokens} prompt tokens{told}"
         )
 
 
@@ -153,7 +160,10 @@ class ConversationService:
         telemetry: Telemetry = NO_TELEMETRY,
         limits: AzureCallLimits | None = None,
         usage: TokenAccounting | None = None,
+        unanswered_notices: Cooldown | None = None,
     ) -> None:
+        # Per (guild, member): when a failed mention last earned its author the sentence.
+        self._unanswered_notices = unanswered_notices or Cooldown(UNANSWERED_NOTICE_SECONDS)
         self._telemetry = telemetry
         self._usage = usage  # None: the tokens spent are not recorded
         self._limits = limits  # None: no bound but the members' own
@@ -189,7 +199,19 @@ class ConversationService:
     async def decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         decision = await self._decide(trigger, bot_name=bot_name)
         self._telemetry.reply_decision(decision.outcome)
+        if self._owes_notice(decision):
+            decision = replace(decision, tell_unanswered=True)
         return decision
+
+    def _owes_notice(self, decision: Decision) -> bool:
+        """A member who addressed the bot and got nothing (the model failed, or refused the
+        prompt) hears so, once in a while; a beat nobody asked for stays silent."""
+        trigger = decision.trigger
+        return (
+            decision.outcome == "failed"
+            and trigger.reason == "mention"
+            and self._unanswered_notices.try_acquire((trigger.guild_id, trigger.author_id))
+        )
 
     async def _decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         context = await self.context(trigger)

@@ -516,7 +516,7 @@ class FakeAzureOpenAI:
                     }
                 },
                 503,
-                {"retry-after": "0"},
+                {"retry-after": "0", "retry-after-ms": "1"},
             )
         if fault == "hang":
             # Far longer than any client timeout, but released as soon as the fake stops.
