@@ -199,13 +199,14 @@ def _validator(schema_text: str) -> jsonschema.protocols.Validator:
 
 
 def schema_violation(schema: dict[str, Any], data: dict[str, Any]) -> str | None:
-    """Where `data` breaks `schema`, in a few words; None when it follows it."""
+    """Where `data` breaks `schema` and which rule, in a few words; None when it follows it.
+    Only the schema's words: the answer's values (which may quote members) stay out of it."""
     validator = _validator(json.dumps(schema, sort_keys=True))
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return None
-    where = "/".join(str(part) for part in error.absolute_path) or "the answer"
-    return f"{where}: {error.message}"[:200]
+    where = "/".join(str(part) for part in error.relative_schema_path)
+    return f"breaks {where}: {json.dumps(error.validator_value)}"[:200]
 
 
 def _asking_for_json_object(request: JsonRequest) -> JsonRequest:
