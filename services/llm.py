@@ -313,25 +313,24 @@ class ChatCompletionsModel:
     async def _complete_json(self, request: JsonRequest) -> JsonAnswer:
         # At most: drop temperature, switch token parameter, switch to a JSON object, answer.
         for _ in range(4):
-            asked = (
-                request
-                if self._response_format == "json_schema"
-                else _asking_for_json_object(request)
-            )
+            # This call's format: a call refused while another one switched still retries.
+            sent_format = self._response_format
+            asked = request if sent_format == "json_schema" else _asking_for_json_object(request)
             try:
-                answer = await self._complete(asked)
+                answer = await self._complete(asked, sent_format)
             except openai.BadRequestError as error:
                 if error.code == "content_filter":
                     raise LlmError("content_filter_prompt") from error
-                if self._response_format == "json_schema" and (refusal := _schema_refusal(error)):
-                    log.warning(
-                        "%s refuses a strict JSON schema (%s): asking %s for a JSON object and "
-                        "checking it against the schema from now on",
-                        self._server.name,
-                        refusal,
-                        self._deployment,
-                    )
-                    self._response_format, self._schema_refusal = "json_object", refusal
+                if sent_format == "json_schema" and (refusal := _schema_refusal(error)):
+                    if self._response_format == "json_schema":
+                        log.warning(
+                            "%s refuses a strict JSON schema (%s): asking %s for a JSON object "
+                            "and checking it against the schema from now on",
+                            self._server.name,
+                            refusal,
+                            self._deployment,
+                        )
+                        self._response_format, self._schema_refusal = "json_object", refusal
                     continue
                 if self._accepts_temperature and _rejects(error, "temperature"):
                     log.warning("deployment rejects temperature: calling it without from now on")
@@ -341,14 +340,14 @@ class ChatCompletionsModel:
                     self._token_limit_parameter = "max_completion_tokens"
                     continue
                 raise LlmError("bad_request", error.message[:200]) from error
-            if self._response_format == "json_object" and (
+            if sent_format == "json_object" and (
                 violation := schema_violation(request.schema, answer.data)
             ):
                 raise LlmError("schema", violation, usage=answer.usage)
             return answer
         raise LlmError("bad_request", "the deployment rejected every parameter variant")
 
-    async def _complete(self, request: JsonRequest) -> JsonAnswer:
+    async def _complete(self, request: JsonRequest, response_format: ResponseFormat) -> JsonAnswer:
         options: dict[str, Any] = {self._token_limit_parameter: request.max_tokens}
         if request.temperature is not None and self._accepts_temperature:
             options["temperature"] = request.temperature
@@ -359,7 +358,7 @@ class ChatCompletionsModel:
                     {"role": "system", "content": request.system},
                     {"role": "user", "content": request.user},
                 ],
-                response_format=self._response_format_of(request),
+                response_format=_response_format_of(request, response_format),
                 **options,
             )
         except openai.BadRequestError:
@@ -409,16 +408,6 @@ class ChatCompletionsModel:
             cached_tokens=usage.cached,
         )
 
-    def _response_format_of(
-        self, request: JsonRequest
-    ) -> ResponseFormatJSONSchema | ResponseFormatJSONObject:
-        if self._response_format == "json_object":
-            return {"type": "json_object"}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
-        }
-
 
 class FallbackChatModel:
     """A main deployment, and a second one that gets a request once when the main one's call
@@ -442,6 +431,17 @@ class FallbackChatModel:
                 raise
             log.warning("the main deployment failed (%s): asking the fallback once", error.kind)
         return await self._fallback.complete_json(request)
+
+
+def _response_format_of(
+    request: JsonRequest, response_format: ResponseFormat
+) -> ResponseFormatJSONSchema | ResponseFormatJSONObject:
+    if response_format == "json_object":
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+    }
 
 
 def _usage_of(usage: CompletionUsage | None) -> TokenUsage:

@@ -4,6 +4,7 @@ schema."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -115,3 +116,21 @@ async def test_an_unknown_model_names_the_openai_variable(
     finally:
         await model.close()
     assert (caught.value.kind, str(caught.value)) == ("not_found", "not_found: check OPENAI_MODEL")
+
+
+async def test_calls_refused_together_both_come_back_as_json_objects(
+    fake_azure: FakeAzureOpenAI, local_model: ChatCompletionsModel
+) -> None:
+    fake_azure.json_object_only = True
+    fake_azure.delay_seconds = 0.05  # both are sent before either is refused
+    fake_azure.responder = lambda body: '{"reply": true, "text": "ok"}'
+    first, second = await asyncio.gather(
+        local_model.complete_json(REQUEST), local_model.complete_json(REQUEST)
+    )
+    assert first.data == second.data == {"reply": True, "text": "ok"}
+    assert sorted(formats(fake_azure)) == [
+        ("json_object", 200),
+        ("json_object", 200),
+        ("json_schema", 400),
+        ("json_schema", 400),
+    ]
