@@ -5,8 +5,9 @@ warning is a `✗` marked "(warning)": it does not fail the run. Then a summary 
 status is 0 when every required check passed, 1 otherwise.
 
 It uses the bot's own settings and adapters: Discord's REST API (never the gateway: the
-running bot's session is left alone), the Azure client of `services/llm.py` with one tiny
-structured-output request, the ElevenLabs client of `services/tts.py`. Every call has a
+running bot's session is left alone), the model client of `services/llm.py` (Azure OpenAI,
+or an OpenAI-compatible server) with one tiny structured-output request per deployment, the
+ElevenLabs client of `services/tts.py`. Every call has a
 short timeout; no secret is ever printed.
 """
 
@@ -40,7 +41,7 @@ from services.discord_permissions import (
     channel_permissions,
     missing,
 )
-from services.llm import AzureChatModel, LlmError
+from services.llm import ChatCompletionsModel, LlmError, ModelServer, Probe
 from services.store.postgres import StoreUnavailableError, schema_versions
 from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
 
@@ -115,7 +116,7 @@ async def run_checks(settings: Settings, out: TextIO | None = None) -> int:
     report = Report(out or sys.stdout)
     report.ok("Settings: every variable loads")
     await check_discord(settings, report)
-    await check_azure(settings, report)
+    await check_model(settings, report)
     await check_elevenlabs(settings, report)
     await asyncio.to_thread(check_voice, report)
     check_data(settings, report)
@@ -423,17 +424,42 @@ def _shape(item: dict[str, Any]) -> dict[str, Any]:
     return shape
 
 
-# -- Azure OpenAI ----------------------------------------------------------------------------
+# -- The model (Azure OpenAI or an OpenAI-compatible server) ---------------------------------
+
+# Why a server refused a strict JSON schema (a `Probe.schema_refusal`), and what would let it
+# take one; the bot works either way, asking for a JSON object and checking it itself.
+SCHEMA_REFUSALS = {
+    "old_api_version": (
+        "{api} has no structured outputs",
+        "Set AZURE_OPENAI_API_VERSION to v1, or to 2024-10-21 or later.",
+    ),
+    "no_structured_outputs": (
+        "the model has no structured outputs",
+        "Deploy a model that has them (gpt-4o 2024-08-06 or later, gpt-4.1, gpt-5...).",
+    ),
+    "json_schema_refused": (
+        "it refuses the json_schema response format",
+        "Deploy a model that has structured outputs (gpt-4o 2024-08-06 or later, gpt-4.1...).",
+    ),
+}
 
 
-async def check_azure(settings: Settings, report: Report) -> None:
-    version = settings.azure_openai_api_version
-    deployment = settings.azure_openai_deployment
-    model = AzureChatModel(
-        endpoint=settings.azure_openai_endpoint,
-        api_key=settings.azure_openai_api_key.reveal(),
-        api_version=version,
-        deployment=deployment,
+async def check_model(settings: Settings, report: Report) -> None:
+    server = settings.model_server
+    await _check_deployment(settings, server, settings.model_name, "", report)
+    if settings.azure_openai_fallback_deployment:
+        await _check_deployment(
+            settings, server, settings.azure_openai_fallback_deployment, "fallback ", report
+        )
+
+
+async def _check_deployment(
+    settings: Settings, server: ModelServer, name: str, role: str, report: Report
+) -> None:
+    """One deployment (`role` "fallback " for AZURE_OPENAI_FALLBACK_DEPLOYMENT's)."""
+    model = ChatCompletionsModel(
+        server,
+        model=name,
         timeout=min(settings.azure_openai_timeout, MODEL_PROBE_TIMEOUT),
         max_retries=0,
     )
@@ -444,72 +470,110 @@ async def check_azure(settings: Settings, report: Report) -> None:
             images = await model.probe_images()
     finally:
         await model.close()
+    version = settings.azure_openai_api_version
     api = "the v1 API" if version == "v1" else f"API version {version}"
-    if probe.error is None:
-        report.ok(f"Azure OpenAI: deployment {deployment} answers a strict JSON schema with {api}")
+    kind = "deployment" if server.is_azure else "model"
+    if probe.error is not None:
+        variable = "AZURE_OPENAI_FALLBACK_DEPLOYMENT" if role else server.model_variable
+        missing = f"{role}{kind} named {name}"
+        problem, fix = _model_problem(probe.error, server, missing, api, variable)
+        report.fail(f"{server.name}: {problem}", fix)
     else:
-        what, fix = _azure_problem(probe.error, deployment, api)
-        report.fail(f"Azure OpenAI: {what}", fix)
+        _report_response_format(probe, server, f"{role}{kind} {name}", api, report)
     if not probe.accepts_temperature:
         report.warn(
-            f"Azure OpenAI: deployment {deployment} rejects `temperature` (a reasoning model): "
+            f"{server.name}: {role}{kind} {name} rejects `temperature` (a reasoning model): "
             "the bot calls it without one, and /temperature changes nothing",
-            "Nothing to do, unless you want temperatures: then deploy a chat model such as gpt-4o.",
+            "Nothing to do, unless you want temperatures: then use a chat model such as gpt-4o.",
         )
     if images is not None and images.kind == "no_vision":
         report.warn(
-            f"Azure OpenAI: deployment {deployment} takes no images: the bot names members' "
+            f"{server.name}: {role}{kind} {name} takes no images: the bot names members' "
             "pictures to it instead of showing them",
             "Deploy a model with vision (gpt-4o, gpt-4.1, the gpt-5 family) to let it see "
             "them, or set VISION_MAX_IMAGES=0.",
         )
     elif images is not None:
         report.warn(
-            f"Azure OpenAI: a request with an image failed ({images.kind})",
+            f"{server.name}: a request with an image to {role}{kind} {name} failed ({images.kind})",
             "Run the check again; if it persists, set VISION_MAX_IMAGES=0.",
         )
 
 
-def _azure_problem(error: LlmError, deployment: str, api: str) -> tuple[str, str]:
-    endpoint_fix = (
-        "Check AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com) and "
-        "AZURE_OPENAI_API_VERSION."
+def _report_response_format(
+    probe: Probe, server: ModelServer, what: str, api: str, report: Report
+) -> None:
+    """Which of the two JSON answers the server gives: a strict JSON schema, or (after a
+    refusal) a JSON object the bot checks against the schema."""
+    if probe.response_format == "json_schema":
+        with_api = f" with {api}" if server.is_azure else " (json_schema)"
+        report.ok(f"{server.name}: {what} answers a strict JSON schema{with_api}")
+        return
+    answers = "answers JSON objects (json_object), which the bot checks against the schema itself"
+    if not server.is_azure:
+        report.ok(f"{server.name}: {what} has no strict JSON schema and {answers}")
+        return
+    why, fix = SCHEMA_REFUSALS.get(
+        probe.schema_refusal or "", SCHEMA_REFUSALS["json_schema_refused"]
     )
-    problems = {
-        "unauthorized": (
-            "the key was refused (HTTP 401)",
-            "Copy a key of this resource (Azure portal > Keys and Endpoint) into "
-            "AZURE_OPENAI_API_KEY.",
-        ),
-        "not_found": (
-            f"there is no deployment named {deployment} (HTTP 404)",
-            "Set AZURE_OPENAI_DEPLOYMENT to the deployment's name (Azure AI Foundry > "
-            "Deployments), not the model's.",
-        ),
-        "path_not_found": (f"the endpoint does not serve {api} (HTTP 404)", endpoint_fix),
-        "old_api_version": (
-            f"{api} has no structured outputs (JSON schema)",
-            "Set AZURE_OPENAI_API_VERSION to v1, or to 2024-10-21 or later.",
-        ),
-        "no_structured_outputs": (
-            f"deployment {deployment} has no structured outputs (JSON schema)",
-            "Deploy a model that has them (gpt-4o 2024-08-06 or later, gpt-4.1, gpt-5...).",
-        ),
-        "timeout": ("no answer within the timeout", endpoint_fix),
-        "unreachable": ("the endpoint could not be reached", endpoint_fix),
+    report.warn(
+        f"{server.name}: {what} has no strict JSON schema ({why.format(api=api)}) and {answers}",
+        fix,
+    )
+
+
+def _model_problem(
+    error: LlmError, server: ModelServer, missing: str, api: str, variable: str
+) -> tuple[str, str]:
+    """What went wrong and how to fix it; `missing`: the deployment or model, as in "there is
+    no {missing}", and `variable` the setting that names it."""
+    if server.is_azure:
+        reach_fix = (
+            "Check AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com) and "
+            "AZURE_OPENAI_API_VERSION."
+        )
+        problems = {
+            "unauthorized": (
+                "the key was refused (HTTP 401)",
+                "Copy a key of this resource (Azure portal > Keys and Endpoint) into "
+                "AZURE_OPENAI_API_KEY.",
+            ),
+            "not_found": (
+                f"there is no {missing} (HTTP 404)",
+                f"Set {variable} to the deployment's name (Azure AI Foundry > Deployments), "
+                "not the model's.",
+            ),
+            "path_not_found": (f"the endpoint does not serve {api} (HTTP 404)", reach_fix),
+        }
+    else:
+        reach_fix = "Check OPENAI_BASE_URL, and that the server is running."
+        problems = {
+            "unauthorized": ("the key was refused (HTTP 401)", "Set OPENAI_API_KEY to its key."),
+            "not_found": (
+                f"the server has no {missing} (HTTP 404)",
+                "Set OPENAI_MODEL to a model the server has (Ollama: `ollama list`, and "
+                "`ollama pull <model>` to get one).",
+            ),
+            "path_not_found": (
+                "the server does not serve chat completions at OPENAI_BASE_URL (HTTP 404)",
+                "Check OPENAI_BASE_URL: for OpenAI, Ollama, vLLM and LM Studio it ends in /v1.",
+            ),
+        }
+    problems |= {
+        "timeout": ("no answer within the timeout", reach_fix),
+        "unreachable": ("the server could not be reached", reach_fix),
         "rate_limited": (
             "the deployment is rate limited right now (HTTP 429)",
-            "Try again in a minute, or raise the deployment's tokens-per-minute quota.",
+            "Try again in a minute, or raise its tokens-per-minute quota.",
         ),
         "content_filter_prompt": (
             "the content filter refused the check's request",
             "Review the deployment's content filter configuration.",
         ),
     }
-    what, fix = problems.get(
+    return problems.get(
         error.kind, (f"the check's request failed ({error})", "Try again, then check the logs.")
     )
-    return what, fix
 
 
 # -- ElevenLabs ------------------------------------------------------------------------------

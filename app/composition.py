@@ -51,7 +51,7 @@ from services.conversation.reply_policy import FloodGuard, ReplyPolicy
 from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.cooldown import Cooldown
 from services.health import HEARTBEAT_FILE, Heartbeat
-from services.llm import AzureChatModel, ChatModel
+from services.llm import ChatCompletionsModel, ChatModel, FallbackChatModel
 from services.privacy.encryption import FernetCipher, cipher_for
 from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.privacy.retention import RetentionJob
@@ -190,11 +190,9 @@ async def open_services(
         # Measured only when metrics are on: otherwise the bot holds the store itself.
         store = inner if telemetry is NO_TELEMETRY else MeasuredStore(inner, telemetry)
         opened.push_async_callback(store.close)
-        model = AzureChatModel(
-            endpoint=settings.azure_openai_endpoint,
-            api_key=settings.azure_openai_api_key.reveal(),
-            api_version=settings.azure_openai_api_version,
-            deployment=settings.azure_openai_deployment,
+        model = ChatCompletionsModel(
+            settings.model_server,
+            model=settings.model_name,
             timeout=settings.azure_openai_timeout,
             telemetry=telemetry,
         )
@@ -208,6 +206,18 @@ async def open_services(
             )
         )
         opened.push_async_callback(attachment_files.close)
+        # Reply decisions may go to a second deployment when the first fails; persona builds,
+        # cached and not awaited by anyone, wait for the next one.
+        decisions: ChatModel = model
+        if settings.azure_openai_fallback_deployment:
+            fallback = ChatCompletionsModel(
+                settings.model_server,
+                model=settings.azure_openai_fallback_deployment,
+                timeout=settings.azure_openai_timeout,
+                telemetry=telemetry,
+            )
+            opened.push_async_callback(fallback.close)
+            decisions = FallbackChatModel(model, fallback)
         tasks = BackgroundTasks()
         opened.push_async_callback(tasks.close)
         azure_limits = AzureCallLimits(
@@ -300,7 +310,7 @@ async def open_services(
             policy=policy,
             conversation=ConversationService(
                 store=store,
-                model=model,
+                model=decisions,
                 personas=privacy.persona_if_allowed,
                 temperature=temperature.effective,
                 quotable=privacy.may_store,

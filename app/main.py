@@ -122,7 +122,8 @@ SUBCOMMANDS: tuple[Subcommand | TokenSubcommand, ...] = (
     Subcommand("sync", "publish the slash commands to a guild or globally", _sync, _sync_arguments),
     Subcommand(
         "check",
-        "check the settings, Discord, Azure OpenAI, ElevenLabs, voice and data; "
+        "check the settings, Discord, the model (Azure OpenAI or OPENAI_BASE_URL's), "
+        "ElevenLabs, voice and data; "
         "exit 1 if a required check fails",
         lambda a, s: asyncio.run(run_checks(s)),
     ),
@@ -291,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         secrets=(
             settings.discord_token,
             settings.azure_openai_api_key,
+            settings.openai_api_key,
             settings.elevenlabs_api_key,
             settings.store_encryption_key,
             settings.database_url,

@@ -77,6 +77,13 @@ class PrometheusTelemetry:
             ["kind", "error"],
             registry=r,
         )
+        self._llm_calls = Counter(
+            "bot_llm_calls",
+            "Calls to the model server, by kind, deployment (or model) and outcome (answered, "
+            "or the error: rate_limited, server_error, timeout, content_filter_prompt, ...).",
+            ["kind", "deployment", "outcome"],
+            registry=r,
+        )
         self._azure_seconds = Histogram(
             "bot_azure_request_duration_seconds",
             "Time of an Azure OpenAI call (its retries included), by kind.",
@@ -118,7 +125,8 @@ class PrometheusTelemetry:
         self._sampled = _Sampled()
         r.register(self._sampled)
 
-    def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
+    def llm_call(self, kind: str, deployment: str, seconds: float, error: str | None) -> None:
+        self._llm_calls.labels(kind, deployment, error or "answered").inc()
         self._azure_calls.labels(kind).inc()
         self._azure_seconds.labels(kind).observe(seconds)
         if error is not None:

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
+from services.llm import ModelServer
 from services.privacy.privacy import ConsentMode
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -197,6 +198,55 @@ def _fernet_key(raw: str) -> Secret:
     return Secret(raw.strip())
 
 
+# The two ways to reach a model: exactly one set, given whole.
+AZURE_SET = "Azure OpenAI"
+OPENAI_SET = "OpenAI-compatible server"
+MODEL_SETS: dict[str, tuple[str, ...]] = {
+    AZURE_SET: ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT"),
+    OPENAI_SET: ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"),
+}
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _model_set_problem(env: Mapping[str, str]) -> str | None:
+    """One line when the model's variables are not exactly one whole set: none given, a set
+    given in part, or both."""
+    given = {
+        name: [env_name for env_name in names if (env.get(env_name) or "").strip()]
+        for name, names in MODEL_SETS.items()
+    }
+    started = [name for name, present in given.items() if present]
+    if not started:
+        azure, openai = (_listed(MODEL_SETS[name]) for name in (AZURE_SET, OPENAI_SET))
+        return (
+            f"The model is not set: set {azure} (Azure OpenAI), or {openai} (an "
+            "OpenAI-compatible server such as Ollama); see .env.example."
+        )
+    if len(started) > 1:
+        named = "; ".join(f"{_listed(tuple(given[name]))} for the {name} set" for name in started)
+        return (
+            f"Both model sets are given ({named}): keep one set and unset the other; see "
+            ".env.example."
+        )
+    [name] = started
+    missing = tuple(env_name for env_name in MODEL_SETS[name] if env_name not in given[name])
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        return (
+            f"{_listed(missing)} {verb} missing: the {name} set needs "
+            f"{_listed(MODEL_SETS[name])}; see .env.example."
+        )
+    if name == OPENAI_SET and (env.get("AZURE_OPENAI_FALLBACK_DEPLOYMENT") or "").strip():
+        return (
+            "AZURE_OPENAI_FALLBACK_DEPLOYMENT is for the Azure OpenAI set, not OPENAI_*: "
+            "unset it; see .env.example."
+        )
+    return None
+
+
 _EXPECTED: dict[Callable[[str], Any], str] = {
     _parse_id: "a Discord id (a positive whole number)",
     _parse_ids: "one Discord id or a comma-separated list of ids",
@@ -224,7 +274,8 @@ class Setting:
 
     `parse` gets the stripped, non-empty value and raises ValueError when it is malformed.
     An unset or blank variable is a problem when `required`, else `default` applies. A
-    `secret`'s raw value is never echoed in a problem.
+    `secret`'s raw value is never echoed in a problem. `one_of` names the set the variable
+    belongs to when exactly one of several sets must be given whole (`MODEL_SETS`).
     """
 
     env: str
@@ -234,6 +285,7 @@ class Setting:
     default: object = None
     required: bool = False
     secret: bool = False
+    one_of: str = ""
 
     @property
     def default_text(self) -> str:
@@ -277,15 +329,17 @@ VARIABLES: tuple[Setting, ...] = (
         env="AZURE_OPENAI_API_KEY",
         field="azure_openai_api_key",
         parse=Secret,
-        required=True,
+        default=Secret(""),
         secret=True,
+        one_of=AZURE_SET,
         help="The Azure OpenAI resource's key (Azure portal > Keys and Endpoint).",
     ),
     Setting(
         env="AZURE_OPENAI_ENDPOINT",
         field="azure_openai_endpoint",
         parse=_parse_url,
-        required=True,
+        default="",
+        one_of=AZURE_SET,
         help="The resource's endpoint, `https://<resource>.openai.azure.com` "
         "(Azure portal > Keys and Endpoint).",
     ),
@@ -293,8 +347,45 @@ VARIABLES: tuple[Setting, ...] = (
         env="AZURE_OPENAI_DEPLOYMENT",
         field="azure_openai_deployment",
         parse=str,
-        required=True,
+        default="",
+        one_of=AZURE_SET,
         help="The name you gave the model deployment (not the model's name).",
+    ),
+    Setting(
+        env="OPENAI_BASE_URL",
+        field="openai_base_url",
+        parse=_parse_url,
+        default="",
+        one_of=OPENAI_SET,
+        help="Instead of Azure: the base URL of an OpenAI-compatible server (OpenAI "
+        "`https://api.openai.com/v1`, Ollama `http://localhost:11434/v1`, vLLM, LM Studio, "
+        "OpenRouter `https://openrouter.ai/api/v1`).",
+    ),
+    Setting(
+        env="OPENAI_API_KEY",
+        field="openai_api_key",
+        parse=Secret,
+        default=Secret(""),
+        secret=True,
+        one_of=OPENAI_SET,
+        help="That server's key; a local server that checks none (Ollama) takes any word.",
+    ),
+    Setting(
+        env="OPENAI_MODEL",
+        field="openai_model",
+        parse=str,
+        default="",
+        one_of=OPENAI_SET,
+        help="The model that server runs (`gpt-4o-mini`, `llama3.2`, ...).",
+    ),
+    Setting(
+        env="AZURE_OPENAI_FALLBACK_DEPLOYMENT",
+        field="azure_openai_fallback_deployment",
+        parse=str,
+        default="",
+        help="A second deployment of the same resource, tried once for a reply decision whose "
+        "call to the first ends throttled (429 after retries), in a server error (5xx) or "
+        "in a timeout; unset: none.",
     ),
     Setting(
         env="GUILD_ID",
@@ -333,7 +424,8 @@ VARIABLES: tuple[Setting, ...] = (
         field="azure_openai_timeout",
         parse=_positive_float,
         default=20.0,
-        help="Seconds before an Azure call is given up (the bot then stays silent).",
+        help="Seconds before a call to the model (Azure's or the OpenAI-compatible server's) "
+        "is given up (the bot then stays silent).",
     ),
     Setting(
         env="AZURE_CALLS_PER_MINUTE_PER_SERVER",
@@ -679,9 +771,13 @@ class Settings:
     """The bot's settings; field defaults come from `VARIABLES`."""
 
     discord_token: Secret
-    azure_openai_api_key: Secret
-    azure_openai_endpoint: str
-    azure_openai_deployment: str
+    azure_openai_api_key: Secret = _DEFAULTS["azure_openai_api_key"]
+    azure_openai_endpoint: str = _DEFAULTS["azure_openai_endpoint"]
+    azure_openai_deployment: str = _DEFAULTS["azure_openai_deployment"]
+    openai_base_url: str = _DEFAULTS["openai_base_url"]
+    openai_api_key: Secret = _DEFAULTS["openai_api_key"]
+    openai_model: str = _DEFAULTS["openai_model"]
+    azure_openai_fallback_deployment: str = _DEFAULTS["azure_openai_fallback_deployment"]
     channel_ids: frozenset[int] = _DEFAULTS["channel_ids"]
     guild_id: int | None = _DEFAULTS["guild_id"]
     discord_api_base: str = _DEFAULTS["discord_api_base"]
@@ -730,6 +826,22 @@ class Settings:
     shard_lease_seconds: float = _DEFAULTS["shard_lease_seconds"]
 
     @property
+    def model_server(self) -> ModelServer:
+        """The server the model is reached on: the OPENAI_* one when it is set, else Azure's."""
+        if self.openai_base_url:
+            return ModelServer(self.openai_base_url, self.openai_api_key.reveal())
+        return ModelServer(
+            self.azure_openai_endpoint,
+            self.azure_openai_api_key.reveal(),
+            api_version=self.azure_openai_api_version,
+        )
+
+    @property
+    def model_name(self) -> str:
+        """The deployment (Azure) or the model (an OpenAI-compatible server) the bot calls."""
+        return self.openai_model if self.openai_base_url else self.azure_openai_deployment
+
+    @property
     def speech_configured(self) -> bool:
         return bool(self.elevenlabs_api_key) and bool(self.elevenlabs_voice_id)
 
@@ -761,7 +873,10 @@ class DiscordAccess:
 
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read the settings from `env` (default: `.env` overlaid by the process environment)."""
-    values, problems = _read(VARIABLES, _environment(env, env_file))
+    environment = _environment(env, env_file)
+    values, problems = _read(VARIABLES, environment)
+    if (model_problem := _model_set_problem(environment)) is not None:
+        problems.append(model_problem)
     if not any(problem.startswith(("SHARD_COUNT ", "SHARD_IDS ")) for problem in problems):
         problems.extend(_shard_problems(values))
     if problems:

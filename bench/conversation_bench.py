@@ -38,7 +38,7 @@ from services.conversation.persona import PersonaProfiles, PersonaService
 from services.conversation.reply_policy import FloodGuard, MessageFacts, ReplyPolicy, Trigger
 from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
 from services.cooldown import Cooldown
-from services.llm import AzureChatModel, JsonAnswer, JsonRequest
+from services.llm import ChatCompletionsModel, JsonAnswer, JsonRequest, ModelServer
 from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.servers.token_usage import TokenAccounting
 from services.store import SqliteStore, StoredAttachment, StoredMessage
@@ -91,7 +91,7 @@ WORDS = [
 class TimedModel:
     """The real Azure adapter, timed, so the round trip can be taken out of our own time."""
 
-    model: AzureChatModel
+    model: ChatCompletionsModel
     spent: float = 0.0
     calls: int = 0
     prompt_tokens: list[int] = field(default_factory=list)
@@ -221,11 +221,9 @@ async def replay(
     with tempfile.TemporaryDirectory() as data_dir:
         store = SqliteStore(Path(data_dir))
         model = TimedModel(
-            AzureChatModel(
-                endpoint=azure.endpoint,
-                api_key="bench-key",
-                api_version="2024-10-21",
-                deployment="gpt-bench",
+            ChatCompletionsModel(
+                ModelServer(azure.endpoint, "bench-key", api_version="2024-10-21"),
+                model="gpt-bench",
                 timeout=10,
             )
         )

@@ -4,8 +4,9 @@ The first part of a reply answers the trigger (a message reference that must exi
 trigger was deleted meanwhile, the member removed what the reply answered and nothing is
 posted; if the reply is refused for another reason (any 400: Discord names the reference in
 its error, a Discord-compatible server may say anything), it goes out once more without it.
-Every decision (and every trigger skipped) is kept in `decisions`, bounded, for operators and
-tests.
+A mention the model could not answer gets, when the decision says so, one sentence in the
+server's language saying that the bot could not answer right now. Every decision (and every
+trigger skipped) is kept in `decisions`, bounded, for operators and tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from discord.ext import commands
 
 from commands.chat_reading import ChatReader
 from commands.i18n import text
-from services.conversation.conversation import ConversationService, Decision
+from services.conversation.conversation import ConversationService, Decision, Notice
 from services.conversation.reply_policy import Trigger
 from services.privacy.privacy import PrivacyService
 
@@ -72,12 +73,11 @@ class ChatReplies:
                 await typing.enter_async_context(message.channel.typing())
             decision = await self._conversation.decide(trigger, bot_name=bot_name)
         self.record(decision)
-        parts = decision.parts
-        if decision.notice is not None and message.guild is not None:
-            # Said in the server's language: the channel hears it, not only the member.
-            parts = (text(message.guild.preferred_locale, f"chat.{decision.notice}"),)
+        if decision.notice is not None:
+            await self._tell(message, trigger, decision.notice)
+            return
         sent: list[int] = []
-        for index, part in enumerate(parts):
+        for index, part in enumerate(decision.parts):
             # The first part answers the trigger, unless its author opted out: then the bot
             # speaks to the channel, not to them.
             answering = index == 0 and trigger.answer_author
@@ -92,6 +92,19 @@ class ChatReplies:
             sent.append(reply.id)
         if sent and trigger.answer_author:
             await self._privacy.note_replies(trigger.guild_id, trigger.author_id, sent)
+
+    async def _tell(self, message: discord.Message, trigger: Trigger, notice: Notice) -> None:
+        """One sentence instead of a reply (the bot could not answer right now, or rests for
+        the day), in the server's language (a message carries no member locale): a reply to
+        the mention, pinging nobody."""
+        locale = message.guild.preferred_locale if message.guild is not None else None
+        sentence = text(locale, f"chat.{notice}")
+        try:
+            await self._send(message, sentence, answering=trigger.answer_author)
+        except _TriggerGone:
+            log.info("no notice for %s: the trigger was deleted", trigger.message_id)
+        except discord.HTTPException as error:
+            log.warning("notice for %s not sent: %s", trigger.message_id, error)
 
     async def _send(
         self, message: discord.Message, part: str, *, answering: bool

@@ -1,23 +1,34 @@
-"""The one module that talks to Azure OpenAI: JSON answers from a chat completions deployment.
+"""The one module that talks to the model: JSON answers from a chat completions server.
 
-Every failure becomes an `LlmError` with a short `kind`, so callers stay silent and log one
-line instead of handling the SDK's exception zoo. `AZURE_OPENAI_API_VERSION=v1` speaks
-Azure's v1 API (`{endpoint}/openai/v1/`, the deployment as `model`, no dated version) with
-the plain `AsyncOpenAI` client; a dated version uses `AsyncAzureOpenAI`.
+The server is an Azure OpenAI resource or any OpenAI-compatible one (OpenAI, Ollama, vLLM,
+LM Studio, OpenRouter): `ModelServer` says which, and builds the client. Every failure
+becomes an `LlmError` with a short `kind`, so callers stay silent and log one line instead
+of handling the SDK's exception zoo. `AZURE_OPENAI_API_VERSION=v1` speaks Azure's v1 API
+(`{endpoint}/openai/v1/`, the deployment as `model`, no dated version) with the plain
+`AsyncOpenAI` client; a dated version uses `AsyncAzureOpenAI`; an OpenAI-compatible server
+gets the plain client on its base URL.
+
+A server that refuses a strict JSON-schema response format is asked for a JSON object
+(`json_object`) from then on, with the schema in the system message, and each answer is
+checked against the schema here (jsonschema). `FallbackChatModel` tries a second deployment
+once when the first is throttled, down or slow.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
+import jsonschema
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONObject, ResponseFormatJSONSchema
 
 from services.telemetry import NO_TELEMETRY, Telemetry
 
@@ -119,23 +130,93 @@ class ChatModel(Protocol):
     async def complete_json(self, request: JsonRequest) -> JsonAnswer: ...
 
 
+# How the answer's JSON is asked for: a strict JSON schema the server enforces, or a JSON
+# object the bot checks against the schema itself.
+ResponseFormat = Literal["json_schema", "json_object"]
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    """Where chat completions are served: an Azure OpenAI resource (`api_version` dated, or
+    `v1`), or an OpenAI-compatible server (`api_version` None, `url` its base URL, such as
+    `http://localhost:11434/v1` for Ollama)."""
+
+    url: str
+    api_key: str = field(repr=False)
+    api_version: str | None = None
+
+    @property
+    def is_azure(self) -> bool:
+        return self.api_version is not None
+
+    @property
+    def name(self) -> str:
+        return "Azure OpenAI" if self.is_azure else "OpenAI-compatible server"
+
+    @property
+    def key_variable(self) -> str:
+        return "AZURE_OPENAI_API_KEY" if self.is_azure else "OPENAI_API_KEY"
+
+    @property
+    def model_variable(self) -> str:
+        return "AZURE_OPENAI_DEPLOYMENT" if self.is_azure else "OPENAI_MODEL"
+
+    def client(self, *, timeout: float, max_retries: int) -> AsyncOpenAI:
+        # Everything explicit: without arguments the SDK reads AZURE_OPENAI_* and OPENAI_*
+        # behind our back.
+        if self.api_version is None:
+            return AsyncOpenAI(
+                base_url=f"{self.url.rstrip('/')}/",
+                api_key=self.api_key,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        if self.api_version == V1_API:
+            return AsyncOpenAI(
+                base_url=f"{self.url.rstrip('/')}/openai/v1/",
+                api_key=self.api_key,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        return AsyncAzureOpenAI(
+            azure_endpoint=self.url,
+            api_key=self.api_key,
+            api_version=self.api_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+
 @dataclass(frozen=True)
 class Probe:
     """What one tiny structured-output request told about the deployment."""
 
     error: LlmError | None  # None: it answered with the requested JSON
     accepts_temperature: bool
+    response_format: ResponseFormat = "json_schema"
+    # Why the server refused a strict JSON schema, when it did: an `LlmError` kind
+    # (old_api_version, no_structured_outputs, or json_schema_refused).
+    schema_refusal: str | None = None
 
 
-def _no_structured_outputs(error: openai.BadRequestError) -> str | None:
-    """Azure refuses a JSON schema with an old api-version ("... enabled only for api versions
-    2024-08-01-preview and later"), and with a model that has none ("'response_format' must be
-    one of 'json_object', 'text'"): the `LlmError` kind of each, or None."""
+def _schema_refusal(error: openai.BadRequestError) -> str | None:
+    """Why a 400 refuses the strict JSON-schema response format, or None when it is about
+    something else. Azure refuses it with an old api-version ("... enabled only for api
+    versions 2024-08-01-preview and later") and with a model that has none ("'response_format'
+    must be one of 'json_object', 'text'"); other servers name `response_format` or
+    `json_schema` in their own words."""
     text = error.message.lower()
     if "json_schema" in text and "api version" in text:
         return "old_api_version"
     if "'json_object', 'text'" in text:
         return "no_structured_outputs"
+    parameter = str(error.param or "")
+    if (
+        parameter.startswith("response_format")
+        or "response_format" in text
+        or "json_schema" in text
+    ):
+        return "json_schema_refused"
     return None
 
 
@@ -146,6 +227,38 @@ def _refuses_images(error: openai.BadRequestError) -> bool:
     return "image_url" in text or ("image" in text and "support" in text)
 
 
+@functools.lru_cache(maxsize=16)
+def _validator(schema_text: str) -> jsonschema.protocols.Validator:
+    """A checked validator for a schema (as canonical JSON text), built once."""
+    schema = json.loads(schema_text)
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def schema_violation(schema: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """Where `data` breaks `schema` and which rule, in a few words; None when it follows it.
+    Only the schema's words: the answer's values (which may quote members) stay out of it."""
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.relative_schema_path)
+    return f"breaks {where}: {json.dumps(error.validator_value)}"[:200]
+
+
+def _asking_for_json_object(request: JsonRequest) -> JsonRequest:
+    """The request with its schema spelled out in the system message: a server that only
+    promises some JSON object needs to be told which (and OpenAI's `json_object` mode wants
+    the word JSON in the messages)."""
+    schema = json.dumps(request.schema, separators=(",", ":"))
+    return replace(
+        request,
+        system=f"{request.system}\n\nAnswer with one JSON object and nothing else, valid "
+        f'against this JSON schema named "{request.schema_name}":\n{schema}',
+    )
+
+
 def _rejects(error: openai.BadRequestError, parameter: str) -> bool:
     """Reasoning deployments answer 400 `unsupported_value`/`unsupported_parameter`."""
     return error.param == parameter or (
@@ -153,40 +266,38 @@ def _rejects(error: openai.BadRequestError, parameter: str) -> bool:
     )
 
 
-class AzureChatModel:
+# The failures a second deployment may get past: throttled (after the SDK's retries), a
+# server error, or no answer in time.
+FALLBACK_KINDS = frozenset({"rate_limited", "server_error", "timeout"})
+
+
+class ChatCompletionsModel:
+    """One deployment (Azure) or model (another server), with what it was found to accept:
+    a temperature, `max_tokens` or `max_completion_tokens`, a strict JSON schema."""
+
     def __init__(
         self,
+        server: ModelServer,
         *,
-        endpoint: str,
-        api_key: str,
-        api_version: str,
-        deployment: str,
+        model: str,
         timeout: float,
         max_retries: int = 2,
         telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
-        # Everything explicit: without arguments the SDK reads AZURE_OPENAI_* behind our back.
-        self._client: AsyncOpenAI
-        if api_version == V1_API:
-            self._client = AsyncOpenAI(
-                base_url=f"{endpoint.rstrip('/')}/openai/v1/",
-                api_key=api_key,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        else:
-            self._client = AsyncAzureOpenAI(
-                azure_endpoint=endpoint,
-                api_key=api_key,
-                api_version=api_version,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
+        self._client = server.client(timeout=timeout, max_retries=max_retries)
+        self._server = server
         self._telemetry = telemetry
-        self._deployment = deployment
+        self._deployment = model
         self._accepts_temperature = True
         self._accepts_images = True  # until the deployment refuses one
         self._token_limit_parameter = "max_tokens"
+        self._response_format: ResponseFormat = "json_schema"
+        self._schema_refusal: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The deployment's (or the model's) name."""
+        return self._deployment
 
     @property
     def accepts_temperature(self) -> bool:
@@ -196,6 +307,10 @@ class AzureChatModel:
     def accepts_images(self) -> bool:
         return self._accepts_images
 
+    @property
+    def response_format(self) -> ResponseFormat:
+        return self._response_format
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -204,12 +319,14 @@ class AzureChatModel:
         try:
             answer = await self._complete_json(request)
         except LlmError as error:
-            self._telemetry.azure_call(
-                request.schema_name, time.perf_counter() - started, error.kind
+            self._telemetry.llm_call(
+                request.schema_name, self._deployment, time.perf_counter() - started, error.kind
             )
             self._count_tokens(error.usage)
             raise
-        self._telemetry.azure_call(request.schema_name, time.perf_counter() - started, None)
+        self._telemetry.llm_call(
+            request.schema_name, self._deployment, time.perf_counter() - started, None
+        )
         self._count_tokens(answer.usage)
         return answer
 
@@ -231,8 +348,10 @@ class AzureChatModel:
         try:
             await self.complete_json(request)
         except LlmError as error:
-            return Probe(error, self._accepts_temperature)
-        return Probe(None, self._accepts_temperature)
+            return Probe(
+                error, self._accepts_temperature, self._response_format, self._schema_refusal
+            )
+        return Probe(None, self._accepts_temperature, self._response_format, self._schema_refusal)
 
     async def probe_images(self) -> LlmError | None:
         """One tiny request with an image: None when the deployment takes images (for
@@ -253,19 +372,32 @@ class AzureChatModel:
         return None
 
     async def _complete_json(self, request: JsonRequest) -> JsonAnswer:
-        for _ in range(3):  # at most: drop temperature, switch token parameter, answer
+        # At most: drop temperature, switch token parameter, switch to a JSON object, answer.
+        for _ in range(4):
+            # This call's format: a call refused while another one switched still retries.
+            sent_format = self._response_format
+            asked = request if sent_format == "json_schema" else _asking_for_json_object(request)
             try:
-                return await self._complete(request)
+                answer = await self._complete(asked, sent_format)
             except openai.BadRequestError as error:
                 if error.code == "content_filter":
                     raise LlmError("content_filter_prompt") from error
-                if (refusal := _no_structured_outputs(error)) is not None:
-                    raise LlmError(refusal, error.message[:200]) from error
                 if request.images and _refuses_images(error):
                     # Remembered: the caller sends text only from now on (`accepts_images`).
                     log.warning("deployment takes no images: sending text only from now on")
                     self._accepts_images = False
                     raise LlmError("no_vision", error.message[:200]) from error
+                if sent_format == "json_schema" and (refusal := _schema_refusal(error)):
+                    if self._response_format == "json_schema":
+                        log.warning(
+                            "%s refuses a strict JSON schema (%s): asking %s for a JSON object "
+                            "and checking it against the schema from now on",
+                            self._server.name,
+                            refusal,
+                            self._deployment,
+                        )
+                        self._response_format, self._schema_refusal = "json_object", refusal
+                    continue
                 if self._accepts_temperature and _rejects(error, "temperature"):
                     log.warning("deployment rejects temperature: calling it without from now on")
                     self._accepts_temperature = False
@@ -274,9 +406,14 @@ class AzureChatModel:
                     self._token_limit_parameter = "max_completion_tokens"
                     continue
                 raise LlmError("bad_request", error.message[:200]) from error
+            if sent_format == "json_object" and (
+                violation := schema_violation(request.schema, answer.data)
+            ):
+                raise LlmError("schema", violation, usage=answer.usage)
+            return answer
         raise LlmError("bad_request", "the deployment rejected every parameter variant")
 
-    async def _complete(self, request: JsonRequest) -> JsonAnswer:
+    async def _complete(self, request: JsonRequest, response_format: ResponseFormat) -> JsonAnswer:
         options: dict[str, Any] = {self._token_limit_parameter: request.max_tokens}
         if request.temperature is not None and self._accepts_temperature:
             options["temperature"] = request.temperature
@@ -288,14 +425,7 @@ class AzureChatModel:
             response = await self._client.chat.completions.create(
                 model=self._deployment,
                 messages=messages,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": request.schema_name,
-                        "schema": request.schema,
-                        "strict": True,
-                    },
-                },
+                response_format=_response_format_of(request, response_format),
                 **options,
             )
         except openai.BadRequestError:
@@ -305,15 +435,21 @@ class AzureChatModel:
         except openai.APITimeoutError as error:
             raise LlmError("timeout") from error
         except openai.AuthenticationError as error:
-            raise LlmError("unauthorized", "check AZURE_OPENAI_API_KEY") from error
+            raise LlmError("unauthorized", f"check {self._server.key_variable}") from error
         except openai.NotFoundError as error:
-            # Azure says DeploymentNotFound for a deployment; "Resource not found" for a path
-            # (an endpoint or an api-version) it does not serve.
-            if error.code == "DeploymentNotFound" or "deployment" in error.message.lower():
-                raise LlmError("not_found", "check AZURE_OPENAI_DEPLOYMENT") from error
+            # Azure says DeploymentNotFound for a deployment, and "Resource not found" for a
+            # path (an endpoint or an api-version) it does not serve; OpenAI says
+            # model_not_found, Ollama "model ... not found".
+            text = error.message.lower()
+            if error.code in {"DeploymentNotFound", "model_not_found"} or (
+                "deployment" in text or "model" in text
+            ):
+                raise LlmError("not_found", f"check {self._server.model_variable}") from error
             raise LlmError("path_not_found", error.message[:200]) from error
-        except openai.APIStatusError as error:
+        except openai.InternalServerError as error:
             raise LlmError("server_error", f"HTTP {error.status_code}") from error
+        except openai.APIStatusError as error:
+            raise LlmError("refused", f"HTTP {error.status_code}") from error
         except openai.APIConnectionError as error:
             raise LlmError("unreachable") from error
 
@@ -338,6 +474,47 @@ class AzureChatModel:
             completion_tokens=usage.completion,
             cached_tokens=usage.cached,
         )
+
+
+class FallbackChatModel:
+    """A main deployment, and a second one that gets a request once when the main one's call
+    ends throttled (after its retries), in a server error or without an answer in time. Every
+    other failure (a refusal, a filtered prompt, an answer off the schema) would be the same
+    on the second, and is raised as it is."""
+
+    def __init__(self, main: ChatModel, fallback: ChatModel) -> None:
+        self._main = main
+        self._fallback = fallback
+
+    @property
+    def accepts_temperature(self) -> bool:
+        return self._main.accepts_temperature
+
+    @property
+    def accepts_images(self) -> bool:
+        """The main deployment's: a fallback without vision refuses the images of the one
+        request it gets, and the caller asks again with them named (`no_vision`)."""
+        return self._main.accepts_images
+
+    async def complete_json(self, request: JsonRequest) -> JsonAnswer:
+        try:
+            return await self._main.complete_json(request)
+        except LlmError as error:
+            if error.kind not in FALLBACK_KINDS:
+                raise
+            log.warning("the main deployment failed (%s): asking the fallback once", error.kind)
+        return await self._fallback.complete_json(request)
+
+
+def _response_format_of(
+    request: JsonRequest, response_format: ResponseFormat
+) -> ResponseFormatJSONSchema | ResponseFormatJSONObject:
+    if response_format == "json_object":
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+    }
 
 
 def _usage_of(usage: CompletionUsage | None) -> TokenUsage:

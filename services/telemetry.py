@@ -18,12 +18,14 @@ CountSource = Callable[[], int]
 
 
 class Telemetry(Protocol):
-    def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
-        """One Azure OpenAI call (`kind`: what it was for); `error`: an `LlmError` kind."""
+    def llm_call(self, kind: str, deployment: str, seconds: float, error: str | None) -> None:
+        """One call to the model server (`kind`: what it was for) on `deployment` (the Azure
+        deployment's or the model's name, from the settings: a closed set); `error`: an
+        `LlmError` kind, None when it answered."""
 
     def llm_tokens(self, prompt: int, completion: int, cached: int) -> None:
-        """Tokens one Azure OpenAI call was billed for (`cached`: of the prompt's, those
-        served from Azure's prompt cache)."""
+        """Tokens one model call was billed for (`cached`: of the prompt's, those served
+        from the server's prompt cache)."""
 
     def speech_call(self, seconds: float, error: str | None) -> None:
         """One ElevenLabs request; `error`: a `SpeechError` kind."""
@@ -51,7 +53,7 @@ class Telemetry(Protocol):
 class NoTelemetry:
     """The default: nothing is measured."""
 
-    def azure_call(self, kind: str, seconds: float, error: str | None) -> None:
+    def llm_call(self, kind: str, deployment: str, seconds: float, error: str | None) -> None:
         return None
 
     def llm_tokens(self, prompt: int, completion: int, cached: int) -> None:

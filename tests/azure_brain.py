@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,19 @@ from typing import Any
 JSON = dict[str, Any]
 
 
+# How the bot names the schema in its system message when it can only ask for a JSON object.
+_NAMED_SCHEMA = re.compile(r'JSON schema named "(\w+)"')
+
+
 def schema_name(body: JSON) -> str:
-    return str(body["response_format"]["json_schema"]["name"])
+    """The name of the schema the request asks the answer to follow: the strict response
+    format's, or (a `json_object` request) the one its system message spells out."""
+    response_format = body["response_format"]
+    if response_format["type"] == "json_schema":
+        return str(response_format["json_schema"]["name"])
+    named = _NAMED_SCHEMA.search(str(body["messages"][0]["content"]))
+    assert named is not None, "a json_object request names its schema"
+    return named[1]
 
 
 def user_text(body: JSON) -> str:

@@ -20,6 +20,7 @@ from tests.harness import (
     ELEVENLABS_KEY,
     ELEVENLABS_VOICE,
     EXTRA_SECRETS,
+    FALLBACK_DEPLOYMENT,
     new_fake_discord,
     settings_for,
 )
@@ -42,7 +43,9 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture(scope="session")
 async def fake_azure_server() -> AsyncIterator[FakeAzureOpenAI]:
-    fake = FakeAzureOpenAI(api_key=AZURE_KEY, deployment="gpt-test")
+    fake = FakeAzureOpenAI(
+        api_key=AZURE_KEY, deployment="gpt-test", extra_deployments=(FALLBACK_DEPLOYMENT,)
+    )
     await fake.start()
     yield fake
     await fake.stop()

@@ -56,6 +56,7 @@ OTHER_BOT = FakeUser(id=900_000_000_000_000_104, username="otherbot", bot=True)
 MODERATOR = FakeUser(id=900_000_000_000_000_105, username="mod", global_name="Mod")
 DISCORD_TOKEN = "fake-discord-token-0123456789"
 AZURE_KEY = "fake-azure-key-0123456789"
+FALLBACK_DEPLOYMENT = "gpt-fallback"  # the fake Azure's second deployment
 ELEVENLABS_KEY = "fake-elevenlabs-key-0123456789"
 ELEVENLABS_VOICE = "voice-aria-0001"
 # Other credentials the tests use; the suite checks none of them reaches a log or a file.

@@ -215,12 +215,12 @@ async def test_commands_not_published(fake_discord: FakeDiscord, settings: Setti
             "✗ Azure OpenAI: the key was refused (HTTP 401). Fix: Copy a key",
         ),
         (
-            {"azure_openai_api_version": "2024-06-01"},
-            "✗ Azure OpenAI: API version 2024-06-01 has no structured outputs (JSON schema). "
-            "Fix: Set AZURE_OPENAI_API_VERSION to v1, or to 2024-10-21 or later.",
+            {"azure_openai_fallback_deployment": "no-such-fallback"},
+            "✗ Azure OpenAI: there is no fallback deployment named no-such-fallback (HTTP 404). "
+            "Fix: Set AZURE_OPENAI_FALLBACK_DEPLOYMENT",
         ),
     ],
-    ids=["404 deployment", "401 key", "old api version"],
+    ids=["404 deployment", "401 key", "404 fallback"],
 )
 @pytest.mark.usefixtures("synced")
 async def test_azure_failures(settings: Settings, change: dict[str, object], expected: str) -> None:
@@ -228,6 +228,64 @@ async def test_azure_failures(settings: Settings, change: dict[str, object], exp
     assert code == 1
     [failure] = failures(lines)
     assert failure.startswith(expected)
+
+
+@pytest.mark.usefixtures("synced")
+async def test_an_old_api_version_gets_json_objects_with_a_warning(settings: Settings) -> None:
+    code, lines = await check(replace(settings, azure_openai_api_version="2024-06-01"))
+    assert code == 0, "\n".join(lines)
+    assert (
+        "✗ Azure OpenAI: deployment gpt-test has no strict JSON schema (API version 2024-06-01 "
+        "has no structured outputs) and answers JSON objects (json_object), which the bot "
+        "checks against the schema itself (warning). Fix: Set AZURE_OPENAI_API_VERSION to v1, "
+        "or to 2024-10-21 or later."
+    ) in lines
+
+
+@pytest.mark.usefixtures("synced")
+async def test_the_fallback_deployment_is_checked_too(settings: Settings) -> None:
+    code, lines = await check(replace(settings, azure_openai_fallback_deployment="gpt-fallback"))
+    assert code == 0, "\n".join(lines)
+    assert (
+        "✓ Azure OpenAI: fallback deployment gpt-fallback answers a strict JSON schema with "
+        "API version 2024-10-21"
+    ) in lines
+
+
+@pytest.mark.usefixtures("synced")
+async def test_an_openai_compatible_server_says_which_json_it_answers(
+    settings: Settings, fake_azure: FakeAzureOpenAI
+) -> None:
+    server = replace(
+        settings,
+        azure_openai_api_key=Secret(""),
+        azure_openai_endpoint="",
+        azure_openai_deployment="",
+        openai_base_url=fake_azure.openai_base_url,
+        openai_api_key=Secret(AZURE_KEY),
+        openai_model="gpt-test",
+    )
+    code, lines = await check(server)
+    assert code == 0, "\n".join(lines)
+    assert (
+        "✓ OpenAI-compatible server: model gpt-test answers a strict JSON schema (json_schema)"
+        in lines
+    )
+    fake_azure.json_object_only = True
+    code, lines = await check(server)
+    assert code == 0, "\n".join(lines)
+    assert (
+        "✓ OpenAI-compatible server: model gpt-test has no strict JSON schema and answers JSON "
+        "objects (json_object), which the bot checks against the schema itself"
+    ) in lines
+    assert {r["api"] for r in fake_azure.requests} == {"openai"}
+    code, lines = await check(replace(server, openai_model="llama-nowhere"))
+    assert code == 1
+    [failure] = failures(lines)
+    assert failure.startswith(
+        "✗ OpenAI-compatible server: the server has no model named llama-nowhere (HTTP 404). "
+        "Fix: Set OPENAI_MODEL"
+    )
 
 
 @pytest.mark.usefixtures("synced")

@@ -19,7 +19,7 @@ from app.main import watch_shards
 from app.metrics import PrometheusTelemetry
 from app.settings import Settings
 from services.health import HEARTBEAT_FILE, read_health
-from services.llm import AzureChatModel, JsonRequest, LlmError
+from services.llm import ChatCompletionsModel, JsonRequest, LlmError, ModelServer
 from services.tts import SpeechCache, SpeechError, SpeechSynthesizer
 from tests.azure_brain import Brain
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -247,11 +247,9 @@ async def test_azure_tokens_are_counted_by_kind(fake_azure: FakeAzureOpenAI) -> 
     registry = telemetry.registry
     for kind in ("prompt", "completion", "cached"):  # scraped as 0 before the first call
         assert registry.get_sample_value("bot_llm_tokens_total", {"kind": kind}) == 0
-    model = AzureChatModel(
-        endpoint=fake_azure.endpoint,
-        api_key=AZURE_KEY,
-        api_version="2024-10-21",
-        deployment="gpt-test",
+    model = ChatCompletionsModel(
+        ModelServer(fake_azure.endpoint, AZURE_KEY, api_version="2024-10-21"),
+        model="gpt-test",
         timeout=10,
         max_retries=0,
         telemetry=telemetry,

@@ -45,17 +45,13 @@ def test_every_problem_is_reported_once_by_name() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     problems = caught.value.problems
-    named = [p.split(" ", 1)[0] for p in problems]
-    assert named == [
-        "DISCORD_TOKEN",
-        "CHANNEL_ID",
-        "AZURE_OPENAI_API_KEY",
-        "AZURE_OPENAI_ENDPOINT",
-        "AZURE_OPENAI_DEPLOYMENT",
-        "GUILD_ID",
-        "REPLY_EVERY",
-        "LOG_LEVEL",
-    ]
+    named = [p.split(" ", 1)[0] for p in problems[:-1]]
+    assert named == ["DISCORD_TOKEN", "CHANNEL_ID", "GUILD_ID", "REPLY_EVERY", "LOG_LEVEL"]
+    assert problems[-1] == (
+        "The model is not set: set AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and "
+        "AZURE_OPENAI_DEPLOYMENT (Azure OpenAI), or OPENAI_BASE_URL, OPENAI_API_KEY and "
+        "OPENAI_MODEL (an OpenAI-compatible server such as Ollama); see .env.example."
+    )
     assert all(".env.example" in p for p in problems)
 
 
@@ -99,10 +95,86 @@ def test_the_bot_names_missing_settings_without_a_traceback(tmp_path: Path) -> N
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 3
     assert lines[0].startswith("DISCORD_TOKEN is missing")
     assert lines[1].startswith("CHANNEL_ID is malformed ('12x')")
+    assert lines[2].startswith("The model is not set")
     assert "Traceback" not in result.stderr
+
+
+OPENAI_SET = {
+    "OPENAI_BASE_URL": "http://localhost:11434/v1/",
+    "OPENAI_API_KEY": "ollama",
+    "OPENAI_MODEL": "llama3.2",
+}
+WITHOUT_AZURE = {k: v for k, v in REQUIRED.items() if not k.startswith("AZURE_")}
+
+
+def test_an_openai_compatible_server_replaces_azure() -> None:
+    settings = load_settings({**WITHOUT_AZURE, **OPENAI_SET})
+    server = settings.model_server
+    assert (server.url, server.api_key, server.is_azure) == (
+        "http://localhost:11434/v1",
+        "ollama",
+        False,
+    )
+    assert settings.model_name == "llama3.2"
+    assert "ollama" not in repr(settings) + repr(server)
+    azure = load_settings(dict(REQUIRED))
+    assert azure.model_server.is_azure and azure.model_name == "gpt-test"
+    assert azure.model_server.api_version == "2024-10-21"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {**WITHOUT_AZURE, "AZURE_OPENAI_API_KEY": "azure-key-abcdef"},
+            "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT are missing: the Azure OpenAI set "
+            "needs AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT; see "
+            ".env.example.",
+        ),
+        (
+            {**WITHOUT_AZURE, "OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODEL": "m"},
+            "OPENAI_API_KEY is missing: the OpenAI-compatible server set needs OPENAI_BASE_URL, "
+            "OPENAI_API_KEY and OPENAI_MODEL; see .env.example.",
+        ),
+        (
+            {**REQUIRED, "OPENAI_API_KEY": "sk-abcdef"},
+            "Both model sets are given (AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and "
+            "AZURE_OPENAI_DEPLOYMENT for the Azure OpenAI set; OPENAI_API_KEY for the "
+            "OpenAI-compatible server set): keep one set and unset the other; see .env.example.",
+        ),
+        (
+            {**WITHOUT_AZURE, **OPENAI_SET, "AZURE_OPENAI_FALLBACK_DEPLOYMENT": "gpt-4o-mini"},
+            "AZURE_OPENAI_FALLBACK_DEPLOYMENT is for the Azure OpenAI set, not OPENAI_*: unset "
+            "it; see .env.example.",
+        ),
+    ],
+    ids=["half Azure", "half OpenAI", "both", "fallback without Azure"],
+)
+def test_the_model_sets_are_one_whole_set_or_one_line(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.problems == [problem]
+    assert "sk-abcdef" not in problem and "azure-key-abcdef" not in problem
+
+
+def test_both_model_sets_stop_the_bot_with_one_line(tmp_path: Path) -> None:
+    env = {**REQUIRED, **OPENAI_SET, "PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Both model sets are given")
+    assert "azure-key-abcdef" not in result.stderr and "ollama" not in line
 
 
 def test_voice_settings_are_read() -> None:
@@ -178,7 +250,9 @@ def test_env_example_lists_the_declared_variables_with_their_defaults_and_help()
     assert set(found) == {setting.env for setting in VARIABLES}
     for setting in VARIABLES:
         commented, value, comment = found[setting.env]
-        assert (commented, value) == (not setting.required, setting.default_text), setting.env
+        # Both model sets are listed to fill in (a blank value is unset).
+        listed = setting.required or bool(setting.one_of)
+        assert (commented, value) == (not listed, setting.default_text), setting.env
         assert setting.help in comment, setting.env
 
 
@@ -195,6 +269,8 @@ def test_readme_table_lists_the_declared_variables_with_their_defaults_and_help(
     for setting in VARIABLES:
         if setting.required:
             default = "required"
+        elif setting.one_of:
+            default = "one set required"
         else:
             default = f"`{setting.default_text}`" if setting.default_text else "unset"
         assert found[setting.env] == (default, setting.help), setting.env

@@ -12,7 +12,7 @@ import pytest
 from services.conversation.conversation import ConversationService
 from services.conversation.reply_policy import Trigger
 from services.conversation.temperature import GuildSettingsRepository, TemperatureSettings
-from services.llm import AzureChatModel, LlmError, TokenUsage
+from services.llm import ChatCompletionsModel, LlmError, ModelServer, TokenUsage
 from services.servers.token_usage import NO_CHANNEL, NO_MEMBER, SpentFor
 from services.store import MemoryStore, UsageRow
 from tests.azure_brain import Brain, schema_name
@@ -26,12 +26,10 @@ REPLY = {"reply": True, "style": "warm", "text": "Olá!", "reason": "a greeting"
 
 
 @pytest.fixture
-async def azure_model(fake_azure: FakeAzureOpenAI) -> AsyncIterator[AzureChatModel]:
-    model = AzureChatModel(
-        endpoint=fake_azure.endpoint,
-        api_key=AZURE_KEY,
-        api_version="2024-10-21",
-        deployment="gpt-test",
+async def azure_model(fake_azure: FakeAzureOpenAI) -> AsyncIterator[ChatCompletionsModel]:
+    model = ChatCompletionsModel(
+        ModelServer(fake_azure.endpoint, AZURE_KEY, api_version="2024-10-21"),
+        model="gpt-test",
         timeout=10,
         max_retries=0,
     )
@@ -70,7 +68,7 @@ def summed(usages: list[dict[str, object] | None]) -> tuple[int, int, int, int]:
 
 
 async def test_a_decision_and_a_persona_build_record_the_fake_azures_usage(
-    fake_azure: FakeAzureOpenAI, azure_model: AzureChatModel
+    fake_azure: FakeAzureOpenAI, azure_model: ChatCompletionsModel
 ) -> None:
     fake_azure.responder = Brain()
     fake_azure.cache_min_tokens = 0  # the decision prompts are short: let the cache show
@@ -95,7 +93,7 @@ async def test_a_decision_and_a_persona_build_record_the_fake_azures_usage(
 
 
 async def test_a_call_that_fails_after_the_answer_is_counted_too(
-    fake_azure: FakeAzureOpenAI, azure_model: AzureChatModel
+    fake_azure: FakeAzureOpenAI, azure_model: ChatCompletionsModel
 ) -> None:
     fake_azure.responder = Brain()
     w = await world(model=azure_model)  # type: ignore[arg-type]

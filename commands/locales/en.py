@@ -186,6 +186,8 @@ MESSAGES: dict[str, str] = {
     "I'll be back after 00:00 UTC.",
     "chat.resting_member": "I'm resting for you today: your daily budget for my replies in "
     "this server is spent. I'll be back after 00:00 UTC.",
+    # Passive chat (commands/chat_reply.py): a mention the model could not answer
+    "chat.unanswered": "Sorry, I couldn't answer right now. Try again in a few minutes.",
 }
 
 # Slash command texts are their own English source; nothing to translate.

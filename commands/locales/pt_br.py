@@ -188,6 +188,8 @@ MESSAGES: dict[str, str] = {
     "respostas acabou. Volto depois de 00:00 UTC.",
     "chat.resting_member": "Estou descansando para você hoje: o seu orçamento diário para as "
     "minhas respostas neste servidor acabou. Volto depois de 00:00 UTC.",
+    # Conversa (commands/chat_reply.py): uma menção que o modelo não conseguiu responder
+    "chat.unanswered": "Desculpe, não consegui responder agora. Tente de novo em alguns minutos.",
 }
 
 # English name, description, option or choice -> the text Discord shows in pt-BR.

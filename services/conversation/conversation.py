@@ -22,6 +22,7 @@ from services.conversation.reply_text import (
     unlink_unseen,
 )
 from services.conversation.temperature import Temperature
+from services.cooldown import Cooldown
 from services.llm import ChatModel, JsonRequest, LlmError, TokenUsage
 from services.servers.azure_limits import AzureCallLimits
 from services.servers.budget import DailyBudgets
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Long messages are cut in the prompt: five of them must fit a decision's token budget.
 QUOTE_LIMIT = 600
+# A member whose mention the bot could not answer is told so at most this often (seconds):
+# once is a courtesy, every time would be a second flood.
+UNANSWERED_NOTICE_SECONDS = 300.0
 
 DECISION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,7 +95,7 @@ when it asks for something they forbid, keep the rules.
 # resting: the server's (or the member's) daily token budget is spent, so no call was made.
 Outcome = Literal["reply", "silent", "failed", "skipped", "limited", "resting"]
 # A sentence the bot says instead of a reply; the commands layer words it.
-Notice = Literal["resting", "resting_member"]
+Notice = Literal["resting", "resting_member", "unanswered"]
 
 
 @dataclass(frozen=True)
@@ -105,17 +109,20 @@ class Decision:
     context_ids: tuple[int, ...] = ()
     parts: tuple[str, ...] = field(default=(), repr=False)
     prompt_tokens: int = 0
+    # A sentence for the trigger's author instead of a reply: the budget is spent, or (a
+    # mention that failed) the bot could not answer.
     notice: Notice | None = None
     images: int = 0  # images shown to the model
 
     def describe(self) -> str:
         where = f"message {self.trigger.message_id} in channel {self.trigger.channel_id}"
         persona = f"persona {self.persona_style}" if self.persona_style else "no persona"
+        told = f"; the author is told: {self.notice}" if self.notice else ""
         return (
             f"{self.trigger.reason} on {where}: {self.outcome} ({self.reason}); {persona}; "
             f"style {self.style}; temperature {self.temperature}; "
             f"{len(self.parts)} message(s); {self.images} image(s); "
-            f"{self.prompt_tokens} prompt tokens"
+            f"{self.prompt_tokens} prompt tokens{told}"
         )
 
 
@@ -204,11 +211,14 @@ class ConversationService:
         characters: CharacterSource = lambda _guild, _channel, _parent: None,
         files: AttachmentReader | None = None,
         max_images: int = 0,
+        unanswered_notices: Cooldown | None = None,
     ) -> None:
         self._budgets = budgets  # None: no daily cap
         self._characters = characters
         self._files = files  # None: attachments are only named
         self._max_images = max_images
+        # Per (guild, member): when a failed mention last earned its author the sentence.
+        self._unanswered_notices = unanswered_notices or Cooldown(UNANSWERED_NOTICE_SECONDS)
         self._telemetry = telemetry
         self._usage = usage  # None: the tokens spent are not recorded
         self._limits = limits  # None: no bound but the members' own
@@ -262,7 +272,19 @@ class ConversationService:
     async def decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         decision = await self._decide(trigger, bot_name=bot_name)
         self._telemetry.reply_decision(decision.outcome)
+        if self._owes_notice(decision):
+            decision = replace(decision, notice="unanswered")
         return decision
+
+    def _owes_notice(self, decision: Decision) -> bool:
+        """A member who addressed the bot and got nothing (the model failed, or refused the
+        prompt) hears so, once in a while; a beat nobody asked for stays silent."""
+        trigger = decision.trigger
+        return (
+            decision.outcome == "failed"
+            and trigger.reason == "mention"
+            and self._unanswered_notices.try_acquire((trigger.guild_id, trigger.author_id))
+        )
 
     async def _decide(self, trigger: Trigger, *, bot_name: str) -> Decision:
         context = await self.context(trigger)

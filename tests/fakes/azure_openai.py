@@ -6,7 +6,16 @@
 sends ``POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``
 with an ``api-key`` header; Azure's v1 API (``AsyncOpenAI(base_url=f"{endpoint}/openai/v1/")``)
 sends ``POST {endpoint}/openai/v1/chat/completions`` with the deployment as ``model`` and the
-key as a bearer token. This fake serves both, with Azure's response and error shapes.
+key as a bearer token. This fake serves both, with Azure's response and error shapes, and
+an OpenAI-compatible server's route too (``AsyncOpenAI(base_url=fake.openai_base_url)``:
+``POST {endpoint}/v1/chat/completions``, a bearer key, the model as ``model``), as Ollama,
+vLLM or OpenAI itself serve it.
+
+It knows ``deployment`` and ``extra_deployments`` (any other name is a 404). Faults are
+queued for any deployment or for one (``inject(kind, deployment=...)``), or kept for every
+request to one (``failing[deployment] = kind``); ``json_object_only`` makes it refuse the
+strict JSON-schema response format with a 400 naming ``response_format``, as servers
+without structured outputs do.
 
 Its ``usage`` is Azure's: prompt, completion and total tokens (~4 characters a token), and
 ``prompt_tokens_details.cached_tokens`` as Azure's prompt caching counts them: a prompt of at
@@ -39,6 +48,7 @@ JSON = dict[str, Any]
 FAULT_KINDS = (
     "429",
     "500",
+    "503",
     "hang",
     "content_filter_prompt",
     "content_filter_output",
@@ -167,11 +177,17 @@ class FakeAzureOpenAI:
         *,
         api_key: str = "fake-azure-key",
         deployment: str = "gpt-test",
+        extra_deployments: tuple[str, ...] = (),
         model_name: str = "gpt-4o-mini-2024-07-18",
     ) -> None:
         self.api_key = api_key
         self.deployment = deployment
+        self.deployments = frozenset({deployment, *extra_deployments})
         self.model_name = model_name
+        # Deployment -> the fault every request to it gets, until reset.
+        self.failing: dict[str, str] = {}
+        # A server without structured outputs: a strict JSON schema is refused with a 400.
+        self.json_object_only = False
         self.responder: Callable[[JSON], str | JSON] = self._default_responder
         self.delay_seconds = 0.0  # a slow deployment: every answer waits this long
         self.reject_temperature_always = False
@@ -185,7 +201,7 @@ class FakeAzureOpenAI:
         self.images: list[JSON] = []  # every image part received, described (`describe_image`)
         self.usages: list[JSON | None] = []  # the `usage` of each completion answered
         self.unhandled: list[str] = []
-        self._faults: deque[str] = deque()
+        self._faults: deque[tuple[str, str | None]] = deque()  # (kind, deployment or any)
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -199,6 +215,7 @@ class FakeAzureOpenAI:
             "/openai/deployments/{deployment}/chat/completions", self._chat_completions
         )
         app.router.add_post("/openai/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner, self._port = await serve_on_loopback(app, shutdown_timeout=5)
 
@@ -219,13 +236,28 @@ class FakeAzureOpenAI:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
+    @property
+    def openai_base_url(self) -> str:
+        """The base URL of its OpenAI-compatible route (like Ollama's `.../v1`)."""
+        return f"{self.endpoint}/v1"
+
     # ------------------------------------------------------------------ control
 
-    def inject(self, kind: str, times: int = 1) -> None:
-        """Queue a fault; each queued fault answers exactly one chat request."""
+    def inject(self, kind: str, times: int = 1, *, deployment: str | None = None) -> None:
+        """Queue a fault; each queued fault answers exactly one chat request (to `deployment`
+        only, when given)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
-        self._faults.extend([kind] * times)
+        self._faults.extend([(kind, deployment)] * times)
+
+    def _next_fault(self, deployment: Any) -> str | None:
+        if deployment in self.failing:
+            return self.failing[deployment]
+        for queued in self._faults:
+            if queued[1] in (None, deployment):
+                self._faults.remove(queued)
+                return queued[0]
+        return None
 
     def reset(self) -> None:
         """Back to defaults: default responder, no faults, no modes, empty recordings."""
@@ -234,6 +266,8 @@ class FakeAzureOpenAI:
         self.reject_max_tokens_always = False
         self.refuse_images = False
         self.structured_outputs_since = "2024-08-01"
+        self.failing.clear()
+        self.json_object_only = False
         self.delay_seconds = 0.0
         self.cache_min_tokens = CACHE_MIN_TOKENS
         self._cached_prompts.clear()
@@ -249,7 +283,7 @@ class FakeAzureOpenAI:
 
     @property
     def pending_faults(self) -> list[str]:
-        return list(self._faults)
+        return [kind for kind, _ in self._faults]
 
     async def wait_for_requests(self, count: int, timeout: float = 10) -> list[JSON]:
         """Wait until at least ``count`` requests arrived; return the first ``count``."""
@@ -345,6 +379,40 @@ class FakeAzureOpenAI:
             400,
         )
 
+    @staticmethod
+    def _refuses_json_schema(body: JSON) -> web.Response | None:
+        """What a server without structured outputs answers: a strict JSON schema is refused,
+        and `json_object` needs the word JSON in the messages (OpenAI's own rule)."""
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_schema":
+            return _json(
+                {
+                    "error": {
+                        "message": "Invalid parameter: 'response_format' of type 'json_schema' "
+                        "is not supported with this model.",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+                400,
+            )
+        said = "".join(_text_of(m.get("content")) for m in body["messages"]).lower()
+        if response_format.get("type") == "json_object" and "json" not in said:
+            return _json(
+                {
+                    "error": {
+                        "message": "'messages' must contain the word 'json' in some form, to use "
+                        "'response_format' of type 'json_object'.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": None,
+                    }
+                },
+                400,
+            )
+        return None
+
     # ------------------------------------------------------------------ handlers
 
     async def _unknown(self, request: web.Request) -> web.Response:
@@ -360,9 +428,10 @@ class FakeAzureOpenAI:
             body = raw
         v1 = "deployment" not in request.match_info
         model = body.get("model") if isinstance(body, dict) else None
+        api = "openai" if request.path.startswith("/v1/") else ("v1" if v1 else "dated")
         record: JSON = {
             "path": request.path,
-            "api": "v1" if v1 else "dated",
+            "api": api,
             "deployment": model if v1 else request.match_info["deployment"],
             "query": dict(request.query),
             "headers": dict(request.headers),
@@ -417,7 +486,7 @@ class FakeAzureOpenAI:
                 },
                 404,
             )
-        if deployment != self.deployment:
+        if deployment not in self.deployments:
             return _json(
                 {
                     "error": {
@@ -470,7 +539,9 @@ class FakeAzureOpenAI:
                 },
                 400,
             )
-        fault = self._faults.popleft() if self._faults else None
+        if self.json_object_only and (refusal := self._refuses_json_schema(body)) is not None:
+            return refusal
+        fault = self._next_fault(deployment)
         temperature = body.get("temperature")
         if (fault == "reject_temperature" or self.reject_temperature_always) and (
             temperature is not None and temperature != 1
@@ -514,6 +585,18 @@ class FakeAzureOpenAI:
                     }
                 },
                 500,
+            )
+        if fault == "503":
+            return _json(
+                {
+                    "error": {
+                        "code": "ServiceUnavailable",
+                        "message": "The service is temporarily unable to process your request. "
+                        "Please try again later.",
+                    }
+                },
+                503,
+                {"retry-after": "0", "retry-after-ms": "1"},
             )
         if fault == "hang":
             # Far longer than any client timeout, but released as soon as the fake stops.
