@@ -219,10 +219,9 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
             cwd=PROJECT_ROOT, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert writer.stdout is not None
-        lines = 0
-        while lines < 150:  # then kill it mid-stream
-            line = (await writer.stdout.readline()).decode().split()
-            lines += 1
+
+        def note(line: list[str]) -> None:
+            nonlocal start
             if line[0] == "added":
                 n, count = int(line[1]), int(line[2])
                 acknowledged.add(n)
@@ -230,8 +229,15 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 start = n + 1
             else:
                 deleted.add(int(line[1]))
+
+        for _line in range(150):  # then kill it mid-stream
+            note((await writer.stdout.readline()).decode().split())
         writer.send_signal(signal.SIGKILL)
         await writer.wait()
+        # The writer went on while the test read: what it printed before dying is
+        # acknowledged too (and its ids must not be reused by the next writer).
+        for rest in (await writer.stdout.read()).decode().splitlines():
+            note(rest.split())
         start += 10  # ids the killed writer may have been writing are not reused
     store = SqliteStore(tmp_path)
     try:
