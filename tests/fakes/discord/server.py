@@ -308,6 +308,9 @@ class FakeDiscord:
         """The bot is added to a guild (again): GUILD_CREATE to its shard's sessions."""
         self._model.add_guild(guild_id, name, text_channels)
         payload = payloads.guild_create_for(self._model, guild_id)
+        # A join's GUILD_CREATE has no `unavailable` (the start's lazy ones say false): how
+        # discord.py tells on_guild_join from on_guild_available.
+        payload.pop("unavailable", None)
         await self._gateway.dispatch_for_guild("GUILD_CREATE", payload, guild_id)
 
     def ready_shards(self) -> list[tuple[int, int]]:
