@@ -15,8 +15,18 @@ from app.settings import Settings
 from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.discord_server import FakeDiscord
-from tests.harness import ALICE, BRUNO, GENERAL, GUILD_ID, MODERATOR, OFFTOPIC, eventually
-from tests.harness import running_bot, store_of, stored_text
+from tests.harness import (
+    ALICE,
+    BRUNO,
+    GENERAL,
+    GUILD_ID,
+    MODERATOR,
+    OFFTOPIC,
+    eventually,
+    running_bot,
+    store_of,
+    stored_text,
+)
 from tests.privacy_seed import held_by, message_text, profile_text, seed_server
 
 JSON = dict[str, Any]
