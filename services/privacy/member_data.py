@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -167,9 +168,10 @@ class MemberData:
             return None
         name = f"member-export:{member_id}"
         period = EXPORT_INTERVAL.total_seconds()
-        if await self._leases.try_acquire(
-            name, f"{self._owner}:{self._clock().timestamp()}", period
-        ):
+        # An owner per export: a renewal by the same owner would let the member in again.
+        owner = f"{self._owner}:{uuid.uuid4().hex}"
+        if await self._leases.try_acquire(name, owner, period):
+            self._export_owners[member_id] = owner
             return None
         holder = await self._leases.lease_holder(name)
         wait = holder.seconds_left if holder is not None else 0.0
