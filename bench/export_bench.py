@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -132,19 +132,12 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=90_000)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    runs: list[Callable[[], Awaitable[None]]] = []
     with tempfile.TemporaryDirectory() as temporary:
         for encrypted in (False, True):
             place = Path(temporary) / ("encrypted" if encrypted else "plain")
-            runs.append(
-                lambda place=place, encrypted=encrypted: on_sqlite(
-                    place, args.member_messages, args.others, encrypted=encrypted
-                )
-            )
-        if not args.no_postgres:
-            runs.append(lambda: on_postgres(args.member_messages, args.others))
-        for run in runs:
-            asyncio.run(run())
+            asyncio.run(on_sqlite(place, args.member_messages, args.others, encrypted=encrypted))
+    if not args.no_postgres:
+        asyncio.run(on_postgres(args.member_messages, args.others))
 
 
 if __name__ == "__main__":
