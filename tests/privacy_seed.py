@@ -9,7 +9,7 @@ from services.conversation.persona import Persona, PersonaProfiles
 from services.discord_ids import first_id_at
 from services.privacy.privacy import PrivacyChoices, ReplyLog
 from services.servers.settings import ServerSettings
-from services.store import StoredMessage, UsageRow
+from services.store import StateKind, StoredMessage, UsageRow
 from services.store.measured import Store
 from services.voice.music_queue import QueueDocuments, Track
 
@@ -90,10 +90,12 @@ async def held_by(store: Store, guild_id: int) -> list[str]:
         held.append("messages")
     if guild_id in await store.guilds_with_usage():
         held.append("usage")
-    for kind in ("persona", "privacy", "bot_replies"):
+    member_kinds: tuple[StateKind, ...] = ("persona", "privacy", "bot_replies")
+    server_kinds: tuple[StateKind, ...] = ("guild_settings", "music_queue", "server_departure")
+    for kind in member_kinds:
         if any(key.startswith(f"{guild_id}:") for key, _ in await store.state_items(kind)):
             held.append(kind)
-    for kind in ("guild_settings", "music_queue", "server_departure"):
+    for kind in server_kinds:
         if await store.get_state(kind, str(guild_id)) is not None:
             held.append(kind)
     return held
