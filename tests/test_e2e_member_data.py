@@ -8,11 +8,13 @@ import gzip
 import json
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
+from app.main import main, run_forget_member
 from app.settings import Secret, Settings
 from tests.conftest import on_both_stores
 from tests.fakes.azure_openai import FakeAzureOpenAI
@@ -136,10 +138,6 @@ async def test_forget_member_leaves_nothing_of_the_id_in_any_server(
             assert not [key for key in keys if key.endswith(f":{ALICE.id}")], kind
         assert len(await store.messages_of_author(BRUNO.id, limit=100)) == 3
         assert "persona" in await held_by(store, GUILD_ID)  # Bruno's
-    bad = await run_app(env, "forget-member", "not-an-id")
-    _, bad_err = await bad.communicate()
-    assert bad.returncode == 2
-    assert "USER_ID" in bad_err.decode()
 
 
 @pytest.mark.parametrize(
@@ -196,3 +194,21 @@ async def test_no_answer_file_or_log_line_for_an_admin_or_another_member_holds_a
     assert any(profile_text(GUILD_ID, BRUNO.id) in text for text in seen)  # his own, to him
     assert not [text for text in seen if secret in text]
     assert secret not in caplog.text
+
+
+def test_forget_member_refuses_what_is_not_a_user_id(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["forget-member", "not-an-id"])
+    assert refused.value.code == 2  # as every command given a wrong argument
+    assert "USER_ID" in capsys.readouterr().err
+
+
+async def test_forget_member_says_in_one_line_when_the_store_cannot_open(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    code = await run_forget_member(replace(settings, data_dir=not_a_directory), ALICE.id)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "DATA_DIR" in err
