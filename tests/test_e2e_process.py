@@ -33,6 +33,7 @@ async def test_sync_from_the_command_line(fake_discord: FakeDiscord, settings: S
         "/pause",
         "/persona",
         "/play",
+        "/privacy",
         "/queue",
         "/resume",
         "/say",

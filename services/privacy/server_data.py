@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -90,7 +90,12 @@ class ServerData:
         """The server's messages, profiles, the bot's reply ids and its token counts: what its
         admins may delete while the bot stays. Settings and members' choices stay (an
         opted-out member stays opted out)."""
-        messages = await self._store.forget_guild(guild_id)
+        return await self._forget_content(guild_id, channel_ids=())
+
+    async def _forget_content(
+        self, guild_id: int, channel_ids: frozenset[int] | tuple[()]
+    ) -> ServerErasure:
+        messages = await self._store.forget_guild(guild_id, channel_ids)
         profiles = 0
         for profiled_guild, member_id in await self._personas.members():
             if profiled_guild == guild_id:
@@ -106,24 +111,14 @@ class ServerData:
 
     async def forget_everything(self, guild_id: int) -> ServerErasure:
         """Everything stored for the server: its content (above), the beat counts of its
-        channels, its members' choices, its settings and its music queue."""
-        channels = (
-            self._servers.choices(guild_id).watched | self._servers.choices(guild_id).unwatched
-        )
-        counted = await self._store.forget_guild(guild_id, channel_ids=channels)
-        content = await self.forget_content(guild_id)
+        channels (those of its messages and those its settings name), its members' choices,
+        its settings and its music queue."""
+        chosen = self._servers.choices(guild_id)
+        content = await self._forget_content(guild_id, chosen.watched | chosen.unwatched)
         choices = await self._privacy.forget_guild_choices(guild_id)
         queue = await self._queues.clear(guild_id) > 0
         settings = await self._servers.forget(guild_id)
-        return ServerErasure(
-            messages=counted + content.messages,
-            profiles=content.profiles,
-            reply_logs=content.reply_logs,
-            usage_rows=content.usage_rows,
-            choices=choices,
-            settings=settings,
-            queue=queue,
-        )
+        return replace(content, choices=choices, settings=settings, queue=queue)
 
     async def guilds_with_data(self) -> set[int]:
         """Every server of which something is stored: messages, token counts, members'
