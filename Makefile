@@ -17,7 +17,7 @@ COMPILE  := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-
 	--all-build-deps --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 INSTALL  := $(BIN)/python -m pip install --quiet
 
-.PHONY: run test test-load lint lock update-yt-dlp bench bench-store bench-conversation bench-voice bench-catchup bench-model bench-postgres sync invite clean
+.PHONY: run test test-load lint lock update-yt-dlp bench bench-store bench-conversation bench-voice bench-catchup bench-model bench-postgres bench-export sync invite clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -75,7 +75,7 @@ test: lint
 test-load: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m load -s
 
-bench: bench-store bench-conversation bench-voice bench-catchup bench-model
+bench: bench-store bench-conversation bench-voice bench-catchup bench-model bench-export
 
 bench-store: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
@@ -96,6 +96,9 @@ bench-model: $(VENV)/.installed-dev
 # The PostgreSQL store on a PostgreSQL 18 it starts (fsync on); about a minute.
 bench-postgres: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.postgres_bench
+
+bench-export: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.export_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

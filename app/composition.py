@@ -31,8 +31,10 @@ from commands.gateway_health import GatewayHealthCog
 from commands.music import MusicCog
 from commands.persona import PersonaCog
 from commands.presence import PresenceCog
+from commands.privacy import PrivacyCog
 from commands.retention import RetentionCog
 from commands.say import SayCog
+from commands.server_departure import ServerDepartureCog
 from commands.setup import SetupCog
 from commands.temperature import TemperatureCog
 from commands.voice_audio import (
@@ -53,8 +55,10 @@ from services.cooldown import Cooldown
 from services.health import HEARTBEAT_FILE, Heartbeat
 from services.llm import ChatCompletionsModel, ChatModel, FallbackChatModel
 from services.privacy.encryption import FernetCipher, cipher_for
+from services.privacy.member_data import MemberData
 from services.privacy.privacy import PrivacyChoices, PrivacyService, ReplyLog
 from services.privacy.retention import RetentionJob
+from services.privacy.server_data import DepartureLog, ServerData, ServerDepartures
 from services.servers.azure_limits import AzureCallLimits
 from services.servers.budget import DailyBudgets
 from services.servers.settings import ServerSettings
@@ -153,6 +157,9 @@ class Services:
     play_requests: PlayRequests
     speech: SpeechSynthesizer | None  # None: no ElevenLabs key or voice configured
     say_cooldown: Cooldown
+    member_data: MemberData  # a member's export, an operator's forget-member
+    server_data: ServerData  # /setup forget-server, and what a departure deletes
+    server_departures: ServerDepartures  # the servers the bot left, deleted after the grace
     # The shard leases and IDENTIFY turns: the database's, or this process's alone.
     leases: LeaseStore = field(default_factory=MemoryLeases)
     real_voice: bool = field(default=True)  # False: tests connect to voice another way
@@ -297,6 +304,16 @@ async def open_services(
             tasks=tasks,
         )
         opened.push_async_callback(voice_players.close)
+        # The shard leases, IDENTIFY turns and once-only jobs: the database's, or this
+        # process's alone.
+        leases = inner if isinstance(inner, PostgresStore) else MemoryLeases()
+        server_data = ServerData(
+            store=store,
+            privacy=privacy,
+            personas=personas,
+            servers=servers,
+            music_queues=music_queues,
+        )
         yield Services(
             store=store,
             state=store,
@@ -340,7 +357,21 @@ async def open_services(
             ),
             speech=speech,
             say_cooldown=Cooldown(settings.say_cooldown_seconds),
-            leases=inner if isinstance(inner, PostgresStore) else MemoryLeases(),
+            member_data=MemberData(
+                store,
+                retention=timedelta(days=settings.retention_days),
+                leases=leases,
+                owner=f"export-{uuid.uuid4().hex}",
+            ),
+            server_data=server_data,
+            server_departures=ServerDepartures(
+                data=server_data,
+                log_of_departures=DepartureLog(store),
+                leases=leases,
+                owner=f"server-data-{uuid.uuid4().hex}",
+                grace=timedelta(hours=settings.server_data_grace_hours),
+            ),
+            leases=leases,
             real_voice=seams.connect_voice is connect_discord_voice and not commands_only,
             telemetry=telemetry,
             heartbeat=heartbeat,
@@ -386,7 +417,16 @@ async def register_cogs(
             privacy=services.privacy,
             temperature=services.temperature,
             accepts_temperature=accepts_temperature,
+            member_data=services.member_data,
         ),
+        PrivacyCog(
+            retention_days=settings.retention_days,
+            grace_hours=settings.server_data_grace_hours,
+            encrypted=bool(settings.store_encryption_key),
+            speech=services.speech is not None,
+            policy_url=settings.privacy_policy_url,
+        ),
+        ServerDepartureCog(bot, departures=services.server_departures, tasks=services.tasks),
         TemperatureCog(
             temperature=services.temperature,
             persona_of=services.privacy.stored_persona_if_allowed,
@@ -415,6 +455,7 @@ async def register_cogs(
             servers=services.servers,
             operator_channels=settings.channel_ids,
             usage=services.usage,
+            server_data=services.server_data,
         ),
         PresenceCog(bot, channel_ids=settings.channel_ids, playing_count=players.playing_count),
     ]

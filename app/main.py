@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -18,7 +19,7 @@ import discord
 
 from app.bot import AzureBot, point_at_discord, unreadable_gateway_event
 from app.check import report_settings_problems, run_checks
-from app.composition import open_services
+from app.composition import open_postgres, open_services, open_sqlite
 from app.invite import print_invite
 from app.logging_setup import configure_logging
 from app.migrate_store import AGAIN, run_migrate_store
@@ -34,7 +35,8 @@ from app.sharding import ShardStartRefused
 from app.sync import TOKEN_REJECTED, sync_commands, unreachable
 from services.health import Heartbeat, Watchdog
 from services.privacy.encryption import EncryptionKeyError
-from services.store import StoreFileError
+from services.privacy.member_data import MemberData
+from services.store import StoreFileError, StoreOutageError
 from services.store.migrate_store import BATCH
 from services.store.postgres import (
     StoreSchemaError,
@@ -65,6 +67,10 @@ def _migrate_store_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"messages per transaction (default {BATCH:,})",
     )
+
+
+def _forget_member_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user_id", type=_positive, metavar="USER_ID", help="the Discord user id")
 
 
 def _positive(raw: str) -> int:
@@ -144,6 +150,13 @@ SUBCOMMANDS: tuple[Subcommand | TokenSubcommand, ...] = (
         "first; run it again to carry on after an interruption",
         lambda a, s: _interruptible(run_migrate_store(s, batch=a.batch), freeze=True),
         _migrate_store_arguments,
+    ),
+    Subcommand(
+        "forget-member",
+        "delete everything stored about a Discord user id in every server, the privacy "
+        "choices (opt-out marks) included: for a deleted account or a request to the operator",
+        lambda a, s: _interruptible(run_forget_member(s, a.user_id)),
+        _forget_member_arguments,
     ),
 )
 
@@ -270,6 +283,29 @@ async def run_migrate(settings: Settings) -> int:
         print(f"Applied migration {version}.")
     if not applied:
         print(f"The database schema is current (version {known_migrations()[-1].version}).")
+    return 0
+
+
+async def run_forget_member(settings: Settings, user_id: int) -> int:
+    """`python -m app forget-member USER_ID`: one line per kind of data deleted."""
+    try:
+        store = (
+            await open_postgres(settings) if settings.database_url else await open_sqlite(settings)
+        )
+    except OSError as error:
+        return fail(f"DATA_DIR {settings.data_dir} is not usable: {error.strerror}.")
+    except (EncryptionKeyError, StoreUnavailableError, StoreSchemaError, StoreFileError) as error:
+        return fail(str(error))
+    try:
+        data = MemberData(store, retention=timedelta(days=settings.retention_days))
+        erased = await data.forget_everywhere(user_id)
+    except StoreOutageError as error:
+        return fail(f"Nothing more could be deleted: {error}. Run it again once the store works.")
+    finally:
+        await store.close()
+    print(f"Deleted what was stored about user {user_id} in every server:")
+    for line in erased.lines():
+        print(f"  {line}")
     return 0
 
 

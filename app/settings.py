@@ -115,6 +115,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _hours(raw: str) -> float:
+    value = float(raw.strip())
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("not a number of hours, 0 or more")
+    return value
+
+
 def _flag(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("true", "yes", "on", "1"):
@@ -255,6 +262,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _positive_int: "a positive whole number",
     _non_negative_int: "a whole number, 0 or more",
     _positive_float: "a positive number of seconds",
+    _hours: "a number of hours, 0 or more (decimals allowed: 0.5)",
     _flag: "true or false",
     _hosts: "a comma-separated list of host names",
     _log_level: "one of " + ", ".join(LOG_LEVELS),
@@ -637,6 +645,22 @@ VARIABLES: tuple[Setting, ...] = (
         "most 30).",
     ),
     Setting(
+        env="SERVER_DATA_GRACE_HOURS",
+        field="server_data_grace_hours",
+        parse=_hours,
+        default=24.0,
+        help="After the bot is removed from a server, everything stored for it is deleted "
+        "after this many hours (decimals allowed; 0: at once), unless it is added back.",
+    ),
+    Setting(
+        env="PRIVACY_POLICY_URL",
+        field="privacy_policy_url",
+        parse=_parse_url,
+        default="",
+        help="The operator's privacy policy, linked from `/privacy` (and to give in the "
+        "Developer Portal).",
+    ),
+    Setting(
         env="LOG_LEVEL",
         field="log_level",
         parse=_log_level,
@@ -810,6 +834,8 @@ class Settings:
     persona_min_minutes: int = _DEFAULTS["persona_min_minutes"]
     mention_cooldown_seconds: int = _DEFAULTS["mention_cooldown_seconds"]
     retention_days: int = _DEFAULTS["retention_days"]
+    server_data_grace_hours: float = _DEFAULTS["server_data_grace_hours"]
+    privacy_policy_url: str = _DEFAULTS["privacy_policy_url"]
     log_level: str = _DEFAULTS["log_level"]
     profile_consent: ConsentMode = _DEFAULTS["profile_consent"]
     store_encryption_key: Secret = _DEFAULTS["store_encryption_key"]

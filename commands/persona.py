@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,11 +16,12 @@ from commands.i18n import for_interaction
 from services.conversation.persona import Persona, PersonaService
 from services.conversation.temperature import TemperatureSettings
 from services.cooldown import Cooldown
+from services.privacy.member_data import MemberData
 from services.privacy.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ["show", "refresh", "forget", "opt-out", "opt-in"]
+ACTIONS = ["show", "refresh", "forget", "opt-out", "opt-in", "export"]
 REFRESH_COOLDOWN = timedelta(minutes=10)
 
 
@@ -83,7 +85,9 @@ class PersonaCog(commands.Cog):
         privacy: PrivacyService,
         temperature: TemperatureSettings,
         accepts_temperature: Callable[[], bool],
+        member_data: MemberData,
     ) -> None:
+        self._member_data = member_data
         self._personas = personas
         self._privacy = privacy
         self._temperature = temperature
@@ -116,6 +120,8 @@ class PersonaCog(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)  # the store writes
             await self._privacy.opt_in(interaction.guild_id, interaction.user.id)
             await self._say(interaction, "persona.opted_in")
+        elif chosen == "export":
+            await self._export(interaction)
         else:
             raise UserFacingError(for_interaction(interaction, "persona.unknown_action"))
 
@@ -232,4 +238,32 @@ class PersonaCog(commands.Cog):
         await interaction.edit_original_response(
             content=for_interaction(interaction, "persona.forgotten", messages=forgotten.messages),
             view=None,
+        )
+
+    async def _export(self, interaction: discord.Interaction) -> None:
+        """Everything kept about the member, in every server, as an ephemeral file."""
+        member_id = interaction.user.id
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the store reads
+        refused = await self._member_data.may_export(member_id)
+        if refused is not None:
+            when = discord.utils.format_dt(refused.retry_at, "R")
+            await self._say(interaction, "persona.export_wait", when=when)
+            return
+        try:
+            exported = await self._member_data.export(
+                member_id, size_limit=interaction.filesize_limit
+            )
+        except BaseException:
+            await self._member_data.export_failed(member_id)  # may be asked again at once
+            raise
+        if len(exported.data) > interaction.filesize_limit:
+            await self._member_data.export_failed(member_id)
+            await self._say(interaction, "persona.export_too_big")
+            return
+        log.info("member %s exported their data (%d messages)", member_id, exported.messages)
+        await interaction.followup.send(
+            for_interaction(interaction, "persona.exported", messages=exported.messages),
+            file=discord.File(io.BytesIO(exported.data), filename=exported.filename),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -28,6 +28,7 @@ from services.discord_permissions import (
     channel_permissions,
     missing,
 )
+from services.privacy.server_data import ServerData
 from services.servers.settings import (
     MAX_DESCRIPTION,
     MAX_EVERY,
@@ -235,10 +236,12 @@ class SetupCog(commands.Cog):
         servers: ServerSettings,
         operator_channels: frozenset[int],
         usage: TokenAccounting,
+        server_data: ServerData,
     ) -> None:
         self._servers = servers
         self._operator_channels = operator_channels
         self._usage = usage
+        self._server_data = server_data
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
@@ -489,3 +492,60 @@ class SetupCog(commands.Cog):
         if channel is not None and channel.guild.id != interaction.guild_id:
             raise UserFacingError(for_interaction(interaction, "setup.other_server"))
         return interaction.guild_id
+
+    # -- /setup forget-server: the server's stored content, deleted now ------------------------
+
+    @setup.command(
+        name="forget-server",
+        description="Delete every message, profile and token count the bot keeps for this server",
+    )
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def forget_server(self, interaction: discord.Interaction) -> None:
+        guild_id = self._guild_of(interaction, None)
+        view = ConfirmForgetServer(interaction.user.id)
+        view.confirm.label = for_interaction(interaction, "setup.forget_server_yes")
+        view.cancel.label = for_interaction(interaction, "setup.forget_server_no")
+        await interaction.response.send_message(
+            for_interaction(interaction, "setup.forget_server_question"), view=view, ephemeral=True
+        )
+        if await view.wait() or not view.confirmed:  # timed out, or cancelled
+            await interaction.edit_original_response(
+                content=for_interaction(interaction, "setup.forget_server_cancelled"), view=None
+            )
+            return
+        erased = await self._server_data.forget_content(guild_id)
+        log.info(
+            "guild %s: an admin deleted the server's data (%d messages, %d profiles)",
+            guild_id,
+            erased.messages,
+            erased.profiles,
+        )
+        await interaction.edit_original_response(
+            content=for_interaction(
+                interaction,
+                "setup.forget_server_done",
+                messages=erased.messages,
+                profiles=erased.profiles,
+            ),
+            view=None,
+        )
+
+
+class ConfirmForgetServer(ConfirmReset):
+    """The same two buttons as /setup reset's, under /setup forget-server's question."""
+
+    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="setup:forget-server:yes")
+    async def confirm(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
+    ) -> None:
+        self.confirmed = True
+        await interaction.response.defer()
+        self.stop()
+
+    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="setup:forget-server:no")
+    async def cancel(
+        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
+    ) -> None:
+        self.confirmed = False
+        await interaction.response.defer()
+        self.stop()

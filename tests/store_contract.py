@@ -348,6 +348,69 @@ async def test_delete_older_than_removes_only_older_messages(store: Store) -> No
     assert await store.channel_count(1) == 5
 
 
+# -- a member's and a server's data in every guild --------------------------------------------
+
+
+async def test_messages_of_author_pages_through_every_guild_oldest_first(store: Store) -> None:
+    for n in range(6):
+        await store.add(
+            message(n, author=100 if n % 2 == 0 else 200, channel=1 + n % 3), counted=True
+        )
+    await store.add(message(7, author=100, guild=OTHER_GUILD, channel=9), counted=True)
+    assert ids(await store.messages_of_author(100, limit=100)) == [1000, 1002, 1004, 1007]
+    first = await store.messages_of_author(100, limit=2)
+    assert ids(first) == [1000, 1002]
+    assert ids(await store.messages_of_author(100, after=1002, limit=2)) == [1004, 1007]
+    assert await store.messages_of_author(100, after=1007, limit=2) == []
+    assert await store.messages_of_author(100, limit=0) == []
+    assert await store.messages_of_author(999, limit=10) == []
+    assert first[0] == message(0, author=100, channel=1)  # the whole message, text opened
+
+
+async def test_forget_author_everywhere_removes_the_member_in_every_guild(store: Store) -> None:
+    for n in range(4):
+        await store.add(message(n, author=100 if n % 2 == 0 else 200), counted=True)
+    await store.add(message(7, author=100, guild=OTHER_GUILD, channel=9), counted=True)
+    assert await store.forget_author_everywhere(100) == 3
+    assert await store.forget_author_everywhere(100) == 0
+    assert await store.messages_of_author(100, limit=10) == []
+    assert ids(await store.messages_of_author(200, limit=10)) == [1001, 1003]
+    assert await store.channel_count(1) == 4  # counts are the channel's, not the member's
+
+
+async def test_forget_guild_removes_its_messages_and_counts_only(store: Store) -> None:
+    for n in range(6):
+        await store.add(message(n, channel=1 + n % 2), counted=True)
+    await store.count(3, 1100)  # a channel where only an opted-out member wrote
+    await store.add(message(7, guild=OTHER_GUILD, channel=9), counted=True)
+    assert await store.guilds_with_messages() == {GUILD, OTHER_GUILD}
+    assert await store.forget_guild(GUILD, channel_ids=[3]) == 6
+    assert await store.guilds_with_messages() == {OTHER_GUILD}
+    assert [await store.channel_count(c) for c in (1, 2, 3, 9)] == [0, 0, 0, 1]
+    assert ids(await store.messages_of_author(100, limit=10)) == [1007]
+    assert await store.forget_guild(GUILD) == 0
+    # The server's channels start afresh; what was counted before is not a replay any more.
+    assert await store.add(message(0, channel=1), counted=True) == Arrival(new=True, count=1)
+
+
+async def test_a_members_usage_in_every_guild_and_a_guilds_usage(store: Store) -> None:
+    await store.add_usage(usage(member=100))
+    await store.add_usage(usage(member=100, day=DAY - timedelta(days=1), kind="persona"))
+    await store.add_usage(usage(member=101))
+    await store.add_usage(usage(member=100, guild=OTHER_GUILD, channel=9))
+    assert [(r.day, r.guild_id, r.kind) for r in await store.usage_of_member(100)] == [
+        (DAY - timedelta(days=1), GUILD, "persona"),
+        (DAY, GUILD, "decision"),
+        (DAY, OTHER_GUILD, "decision"),
+    ]
+    assert await store.guilds_with_usage() == {GUILD, OTHER_GUILD}
+    assert await store.forget_guild_usage(OTHER_GUILD) == 1
+    assert await store.guilds_with_usage() == {GUILD}
+    assert await store.forget_member_usage_everywhere(100) == 2
+    assert await store.usage_of_member(100) == []
+    assert [r.member_id for r in await store.usage_for(GUILD, DAY)] == [101]
+
+
 # -- state -----------------------------------------------------------------------------------
 
 

@@ -80,7 +80,7 @@ async def test_all_green(voice_settings: Settings, capsys: pytest.CaptureFixture
         f"✓ Discord: the bot is a member of guild Test Guild ({GUILD_ID})",
         f"✓ Discord: #general ({GENERAL}): the bot can read, send, embed and answer in threads",
         "✓ Discord: the bot can connect and speak in Lounge, Quiet room",
-        "✓ Discord: the 11 slash commands published to the guild match the code",
+        "✓ Discord: the 12 slash commands published to the guild match the code",
         "✓ Azure OpenAI: deployment gpt-test answers a strict JSON schema with API version",
         "✓ ElevenLabs: the key is valid and voice Aria (fake) exists",
         "✓ Voice: FFmpeg found: ",

@@ -55,7 +55,7 @@ async def test_sync_builds_the_command_tree_only(
     assert not settings.data_dir.exists()  # the running bot's data is left alone
     assert not [r for r in caplog.records if r.name.startswith("services.voice.")]
     out, err = capsys.readouterr()
-    assert out.splitlines()[0] == f"Synced 11 command(s) to guild {GUILD_ID}:"
+    assert out.splitlines()[0] == f"Synced 12 command(s) to guild {GUILD_ID}:"
     assert err == ""
 
 

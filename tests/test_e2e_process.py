@@ -28,11 +28,12 @@ async def test_sync_from_the_command_line(fake_discord: FakeDiscord, settings: S
     out, err = await asyncio.wait_for(process.communicate(), 60)
     lines = out.decode().splitlines()
     assert process.returncode == 0, err.decode()
-    assert lines[0] == f"Synced 11 command(s) to guild {GUILD_ID}:"
+    assert lines[0] == f"Synced 12 command(s) to guild {GUILD_ID}:"
     assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
         "/pause",
         "/persona",
         "/play",
+        "/privacy",
         "/queue",
         "/resume",
         "/say",

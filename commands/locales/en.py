@@ -52,7 +52,54 @@ MESSAGES: dict[str, str] = {
     "persona.opted_in": "You're opted in: I'll keep your messages in the watched channels and "
     "build your profile from them.",
     "persona.unknown_action": "Pick one of the actions Discord offers: show, refresh, forget, "
-    "opt-out or opt-in.",
+    "opt-out, opt-in or export.",
+    "persona.export_wait": "You asked for your data within the last hour: you can ask again "
+    "{when}.",
+    "persona.exported": "Here is everything I keep about you, in every server ({messages} "
+    "messages). The file is only for you; the README describes its fields.",
+    "persona.export_too_big": "Your data does not fit in one Discord file: ask the bot's "
+    "operator for a copy.",
+    # /privacy
+    "privacy.title": "What this bot keeps, and what you can do about it",
+    "privacy.intro": "The bot reads the channels its server chose, remembers messages to take "
+    "part in the conversation, and learns how each member writes to answer them in a fitting "
+    "tone.",
+    "privacy.kept": "What is kept",
+    "privacy.kept_value": "Your messages in the watched channels (text, times, server and "
+    "channel), at most {days} days; a short description of your writing style (your profile), "
+    "seen only by you; your opt-out or opt-in; the ids of the bot's replies to you; the model "
+    "tokens spent for you (counts, never text).",
+    "privacy.why": "Why",
+    "privacy.why_value": "To give the bot the recent conversation as context and to match its "
+    "replies to how you write. Never to profile you for anyone else, never to train a model.",
+    "privacy.recipients": "Who receives it",
+    "privacy.recipients_value": "Azure OpenAI, the operator's deployment, receives the recent "
+    "messages of a channel and your profile when the bot considers a reply. The server's admins "
+    "never see your messages or profile.",
+    "privacy.recipients_speech": "ElevenLabs receives the text of `/say`, to speak it.",
+    "privacy.how_long": "For how long",
+    "privacy.how_long_value": "Messages and everything built from them: {days} days at most. "
+    "When the bot is removed from a server, everything of that server goes {hours} hours later "
+    "unless it is added back.",
+    "privacy.encryption": "Encryption at rest",
+    "privacy.encrypted": "Texts, names and profiles are encrypted in the bot's files.",
+    "privacy.not_encrypted": "The operator has not set an encryption key: texts are stored as "
+    "written, on the operator's machine.",
+    "privacy.controls": "Your controls",
+    "privacy.controls_value": "`/persona` shows your profile; `/persona export` gives you a copy "
+    "of everything, from every server; `/persona forget` deletes it here; `/persona opt-out` "
+    "deletes it and keeps nothing more; `/persona opt-in` undoes that. A deleted Discord "
+    "account: ask the operator.",
+    "privacy.policy": "Privacy policy",
+    "privacy.policy_link": "Read the operator's privacy policy",
+    # /setup forget-server
+    "setup.forget_server_question": "Delete every message, member profile and token count the "
+    "bot keeps for this server, now? Settings and members' opt-outs stay. This cannot be undone.",
+    "setup.forget_server_yes": "Delete the server's data",
+    "setup.forget_server_no": "Cancel",
+    "setup.forget_server_cancelled": "Nothing was deleted.",
+    "setup.forget_server_done": "Done: {messages} messages and {profiles} profiles of this server "
+    "are deleted, with its token counts.",
     "style.elegant": "elegant",
     "style.direct": "direct",
     "style.playful": "playful",

@@ -54,7 +54,54 @@ MESSAGES: dict[str, str] = {
     "persona.opted_in": "Você entrou: vou guardar suas mensagens nos canais observados e montar "
     "seu perfil a partir delas.",
     "persona.unknown_action": "Escolha uma das ações que o Discord oferece: mostrar, atualizar, "
-    "esquecer, sair ou participar.",
+    "esquecer, sair, participar ou exportar.",
+    "persona.export_wait": "Você pediu seus dados na última hora: pode pedir de novo {when}.",
+    "persona.exported": "Aqui está tudo o que guardo sobre você, em todos os servidores "
+    "({messages} mensagens). O arquivo é só para você; o README descreve os campos.",
+    "persona.export_too_big": "Seus dados não cabem em um arquivo do Discord: peça uma cópia ao "
+    "operador do bot.",
+    # /privacy
+    "privacy.title": "O que este bot guarda, e o que você pode fazer",
+    "privacy.intro": "O bot lê os canais que o servidor escolheu, guarda mensagens para "
+    "participar da conversa e aprende como cada membro escreve para responder num tom adequado.",
+    "privacy.kept": "O que é guardado",
+    "privacy.kept_value": "Suas mensagens nos canais observados (texto, horários, servidor e "
+    "canal), por no máximo {days} dias; uma descrição curta do seu estilo de escrita (seu "
+    "perfil), visível só para você; sua escolha de sair ou participar; os ids das respostas do "
+    "bot a você; os tokens do modelo gastos com você (contagens, nunca texto).",
+    "privacy.why": "Por quê",
+    "privacy.why_value": "Para dar ao bot a conversa recente como contexto e ajustar as respostas "
+    "ao seu jeito de escrever. Nunca para traçar seu perfil para outros, nunca para treinar um "
+    "modelo.",
+    "privacy.recipients": "Quem recebe",
+    "privacy.recipients_value": "O Azure OpenAI, na implantação do operador, recebe as mensagens "
+    "recentes de um canal e seu perfil quando o bot considera uma resposta. Os admins do "
+    "servidor nunca veem suas mensagens nem seu perfil.",
+    "privacy.recipients_speech": "O ElevenLabs recebe o texto do `/say`, para falá-lo.",
+    "privacy.how_long": "Por quanto tempo",
+    "privacy.how_long_value": "Mensagens e tudo o que vem delas: no máximo {days} dias. Quando o "
+    "bot é removido de um servidor, tudo desse servidor é apagado {hours} horas depois, a menos "
+    "que ele seja adicionado de novo.",
+    "privacy.encryption": "Criptografia em repouso",
+    "privacy.encrypted": "Textos, nomes e perfis são criptografados nos arquivos do bot.",
+    "privacy.not_encrypted": "O operador não definiu uma chave de criptografia: os textos são "
+    "guardados como escritos, na máquina do operador.",
+    "privacy.controls": "Seus controles",
+    "privacy.controls_value": "`/persona` mostra seu perfil; `/persona exportar` dá uma cópia de "
+    "tudo, de todos os servidores; `/persona esquecer` apaga tudo aqui; `/persona sair` apaga e "
+    "não guarda mais nada; `/persona participar` desfaz isso. Conta do Discord apagada: fale com "
+    "o operador.",
+    "privacy.policy": "Política de privacidade",
+    "privacy.policy_link": "Leia a política de privacidade do operador",
+    # /setup forget-server
+    "setup.forget_server_question": "Apagar agora todas as mensagens, perfis de membros e "
+    "contagens de tokens que o bot guarda deste servidor? As configurações e as saídas dos "
+    "membros ficam. Não dá para desfazer.",
+    "setup.forget_server_yes": "Apagar os dados do servidor",
+    "setup.forget_server_no": "Cancelar",
+    "setup.forget_server_cancelled": "Nada foi apagado.",
+    "setup.forget_server_done": "Pronto: {messages} mensagens e {profiles} perfis deste servidor "
+    "foram apagados, com as contagens de tokens.",
     "style.elegant": "elegante",
     "style.direct": "direto",
     "style.playful": "brincalhão",
@@ -205,6 +252,15 @@ COMMAND_TEXTS: dict[str, str] = {
     "forget": "esquecer",
     "opt-out": "sair",
     "opt-in": "participar",
+    "export": "exportar",
+    # /privacy
+    "privacy": "privacidade",
+    "What the bot keeps about you, why, for how long, and who sees it": "O que o bot guarda "
+    "sobre você, por quê, por quanto tempo e quem vê",
+    # /setup forget-server
+    "forget-server": "esquecer-servidor",
+    "Delete every message, profile and token count the bot keeps for this server": "Apaga "
+    "todas as mensagens, perfis e contagens de tokens que o bot guarda deste servidor",
     # /temperature and /temperature-set
     "temperature": "temperatura",
     "See the response temperature the bot uses with you": "Veja a temperatura de resposta que "

@@ -190,6 +190,24 @@ class PrivacyService:
             await self._choice_documents.put(guild_id, member_id, choice, self._clock().timestamp())
             self._choices[(guild_id, member_id)] = choice
 
+    async def forget_guild_choices(self, guild_id: int) -> int:
+        """Delete every member's choice in the guild (the bot left it); how many."""
+        members = [m for g, m in await self._choice_documents.all() if g == guild_id]
+        for member_id in members:
+            await self._choice_documents.delete(guild_id, member_id)
+        for member in [key for key in self._choices if key[0] == guild_id]:
+            del self._choices[member]
+        return len(members)
+
+    async def forget_member_choices(self, member_id: int) -> int:
+        """Delete the member's choices in every guild, the opt-out marks included (a deleted
+        Discord account: nothing of it may stay); how many."""
+        guilds = [g for g, m in await self._choice_documents.all() if m == member_id]
+        for guild_id in guilds:
+            await self._choice_documents.delete(guild_id, member_id)
+            self._choices.pop((guild_id, member_id), None)
+        return len(guilds)
+
     async def note_replies(self, guild_id: int, member_id: int, message_ids: list[int]) -> None:
         """Remember the bot's messages answering a member: they may quote the member, so
         forgetting the member deletes them too."""

@@ -372,6 +372,13 @@ class ServerSettings:
         """Back to the operator's defaults (the temperature base is /temperature-set's)."""
         await self._change(guild_id, lambda c: ServerChoices())
 
+    async def forget(self, guild_id: int) -> bool:
+        """Delete the server's whole settings document (every field of it, the temperature
+        base's too): the bot left the server. True when there was one."""
+        found = await self._state.delete_state(GuildSettingsRepository.KIND, str(guild_id))
+        self._choices.pop(guild_id, None)
+        return found
+
     async def _change(
         self, guild_id: int, change: Callable[[ServerChoices], ServerChoices]
     ) -> None:

@@ -7,7 +7,7 @@ the composition root measures the embedded store, PostgreSQL or the in-memory on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -115,6 +115,36 @@ class MeasuredStore:
         finally:
             self._took("delete_older_than", started)
 
+    async def messages_of_author(
+        self, author_id: int, *, after: int = 0, limit: int
+    ) -> list[StoredMessage]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.messages_of_author(author_id, after=after, limit=limit)
+        finally:
+            self._took("messages_of_author", started)
+
+    async def forget_author_everywhere(self, author_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_author_everywhere(author_id)
+        finally:
+            self._took("forget_author_everywhere", started)
+
+    async def forget_guild(self, guild_id: int, channel_ids: Collection[int] = ()) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_guild(guild_id, channel_ids)
+        finally:
+            self._took("forget_guild", started)
+
+    async def guilds_with_messages(self) -> set[int]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.guilds_with_messages()
+        finally:
+            self._took("guilds_with_messages", started)
+
     async def close(self) -> None:
         await self._inner.close()
 
@@ -186,3 +216,31 @@ class MeasuredStore:
             return await self._inner.forget_member_usage(guild_id, member_id)
         finally:
             self._took("forget_member_usage", started)
+
+    async def usage_of_member(self, member_id: int) -> list[UsageRow]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.usage_of_member(member_id)
+        finally:
+            self._took("usage_of_member", started)
+
+    async def forget_member_usage_everywhere(self, member_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_member_usage_everywhere(member_id)
+        finally:
+            self._took("forget_member_usage_everywhere", started)
+
+    async def forget_guild_usage(self, guild_id: int) -> int:
+        started = time.perf_counter()
+        try:
+            return await self._inner.forget_guild_usage(guild_id)
+        finally:
+            self._took("forget_guild_usage", started)
+
+    async def guilds_with_usage(self) -> set[int]:
+        started = time.perf_counter()
+        try:
+            return await self._inner.guilds_with_usage()
+        finally:
+            self._took("guilds_with_usage", started)

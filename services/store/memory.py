@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -136,6 +136,32 @@ class MemoryStore(MemoryLeases):
             del self._messages[message_id]
         return len(gone)
 
+    async def messages_of_author(
+        self, author_id: int, *, after: int = 0, limit: int
+    ) -> list[StoredMessage]:
+        found = [m for m in self._ordered() if m.author_id == author_id and m.message_id > after]
+        return found[:limit] if limit > 0 else []
+
+    async def forget_author_everywhere(self, author_id: int) -> int:
+        gone = [m.message_id for m in self._messages.values() if m.author_id == author_id]
+        for message_id in gone:
+            del self._messages[message_id]
+        return len(gone)
+
+    async def forget_guild(self, guild_id: int, channel_ids: Collection[int] = ()) -> int:
+        gone = [m for m in self._messages.values() if m.guild_id == guild_id]
+        channels = {m.channel_id for m in gone} | set(channel_ids)
+        for message in gone:
+            del self._messages[message.message_id]
+        for channel_id in channels:
+            self._counts.pop(channel_id, None)
+        # Counted ids carry no channel here: those of the guild's stored messages go.
+        self._counted.difference_update(m.message_id for m in gone)
+        return len(gone)
+
+    async def guilds_with_messages(self) -> set[int]:
+        return {m.guild_id for m in self._messages.values()}
+
     async def close(self) -> None:
         return None
 
@@ -185,6 +211,25 @@ class MemoryStore(MemoryLeases):
 
     async def delete_usage_before(self, day: date) -> int:
         gone = [key for key, usage in self._usage.items() if usage.day < day]
+        for key in gone:
+            del self._usage[key]
+        return len(gone)
+
+    async def usage_of_member(self, member_id: int) -> list[UsageRow]:
+        rows = [u for u in self._usage.values() if u.member_id == member_id]
+        return sorted(rows, key=lambda u: (u.day, u.guild_id, u.channel_id, u.kind))
+
+    async def forget_member_usage_everywhere(self, member_id: int) -> int:
+        return self._drop_usage(lambda usage: usage.member_id == member_id)
+
+    async def forget_guild_usage(self, guild_id: int) -> int:
+        return self._drop_usage(lambda usage: usage.guild_id == guild_id)
+
+    async def guilds_with_usage(self) -> set[int]:
+        return {u.guild_id for u in self._usage.values()}
+
+    def _drop_usage(self, matches: Callable[[UsageRow], bool]) -> int:
+        gone = [key for key, usage in self._usage.items() if matches(usage)]
         for key in gone:
             del self._usage[key]
         return len(gone)

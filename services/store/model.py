@@ -17,7 +17,7 @@ the in-memory one the unit tests use) and checked by one contract suite
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
@@ -137,17 +137,40 @@ class MessageStore(Protocol):
 
     async def delete_older_than(self, cutoff: datetime) -> int: ...
 
+    async def messages_of_author(
+        self, author_id: int, *, after: int = 0, limit: int
+    ) -> list[StoredMessage]:
+        """The author's messages in every guild with an id above `after`, oldest first, at most
+        `limit`: a member's export reads them a page at a time."""
+        ...
+
+    async def forget_author_everywhere(self, author_id: int) -> int:
+        """Remove every message of the author in every guild; returns how many."""
+        ...
+
+    async def forget_guild(self, guild_id: int, channel_ids: Collection[int] = ()) -> int:
+        """Remove every message of the guild, and the beat counts (and counted ids) of its
+        channels: those its messages were in, and `channel_ids`; returns how many messages."""
+        ...
+
+    async def guilds_with_messages(self) -> set[int]:
+        """The guilds of which at least one message is stored."""
+        ...
+
     async def close(self) -> None: ...
 
 
 # The kinds of state document; each is owned by one repository (`services/state.py` says which).
-StateKind = Literal["persona", "privacy", "guild_settings", "music_queue", "bot_replies"]
+StateKind = Literal[
+    "persona", "privacy", "guild_settings", "music_queue", "bot_replies", "server_departure"
+]
 STATE_KINDS: tuple[StateKind, ...] = (
     "persona",
     "privacy",
     "guild_settings",
     "music_queue",
     "bot_replies",
+    "server_departure",
 )
 Document = dict[str, Any]
 
@@ -252,4 +275,20 @@ class UsageStore(Protocol):
 
     async def forget_member_usage(self, guild_id: int, member_id: int) -> int:
         """Remove the member's rows in the guild; returns how many."""
+        ...
+
+    async def usage_of_member(self, member_id: int) -> list[UsageRow]:
+        """The member's rows in every guild, by day, guild, channel and kind."""
+        ...
+
+    async def forget_member_usage_everywhere(self, member_id: int) -> int:
+        """Remove the member's rows in every guild; returns how many."""
+        ...
+
+    async def forget_guild_usage(self, guild_id: int) -> int:
+        """Remove every row of the guild; returns how many."""
+        ...
+
+    async def guilds_with_usage(self) -> set[int]:
+        """The guilds of which at least one row is stored."""
         ...

@@ -66,7 +66,7 @@ import random
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
@@ -1054,6 +1054,43 @@ class PostgresStore:
         )
         return deleted
 
+    async def messages_of_author(
+        self, author_id: int, *, after: int = 0, limit: int
+    ) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.MESSAGES_OF_AUTHOR, author_id, after, limit))
+
+        return [self._message(row) for row in await self._run(read, transaction=False)]
+
+    async def forget_author_everywhere(self, author_id: int) -> int:
+        await self._after_queued_writes()
+        return await self._delete_in_batches(sql.FORGET_AUTHOR_EVERYWHERE_BATCH, author_id)
+
+    async def forget_guild(self, guild_id: int, channel_ids: Collection[int] = ()) -> int:
+        await self._after_queued_writes()
+
+        async def channels(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.GUILD_CHANNELS, guild_id))
+
+        found = {int(row[0]) for row in await self._run(channels, transaction=False)}
+        for channel_id in found | set(channel_ids):
+
+            async def forget_count(connection: Connection, channel_id: int = channel_id) -> None:
+                await connection.execute(sql.FORGET_CHANNEL_COUNT, channel_id)
+
+            await self._run(forget_count, transaction=False)
+            await self._delete_in_batches(sql.FORGET_CHANNEL_COUNTED_BATCH, channel_id)
+        return await self._delete_in_batches(sql.FORGET_GUILD_BATCH, guild_id)
+
+    async def guilds_with_messages(self) -> set[int]:
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.GUILDS_WITH_MESSAGES))
+
+        return {int(row[0]) for row in await self._run(read, transaction=False)}
+
     # -- state ------------------------------------------------------------------------------
 
     @staticmethod
@@ -1171,20 +1208,7 @@ class PostgresStore:
         async def read(connection: Connection) -> list[Any]:
             return list(await connection.fetch(sql.USAGE_FOR, guild_id, since))
 
-        return [
-            UsageRow(
-                day=row["day"],
-                guild_id=row["guild_id"],
-                channel_id=row["channel_id"],
-                member_id=row["member_id"],
-                kind=row["kind"],
-                prompt=row["prompt_tokens"],
-                completion=row["completion_tokens"],
-                cached=row["cached_tokens"],
-                calls=row["calls"],
-            )
-            for row in await self._run(read, transaction=False)
-        ]
+        return [_usage_row(row) for row in await self._run(read, transaction=False)]
 
     async def delete_usage_before(self, day: date) -> int:
         return await self._delete_in_batches(sql.EXPIRE_USAGE_BATCH, day)
@@ -1195,6 +1219,32 @@ class PostgresStore:
             return _row_count(status)
 
         return await self._run(remove, transaction=False)
+
+    async def usage_of_member(self, member_id: int) -> list[UsageRow]:
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.USAGE_OF_MEMBER, member_id))
+
+        return [_usage_row(row) for row in await self._run(read, transaction=False)]
+
+    async def forget_member_usage_everywhere(self, member_id: int) -> int:
+        async def remove(connection: Connection) -> int:
+            return _row_count(
+                await connection.execute(sql.FORGET_MEMBER_USAGE_EVERYWHERE, member_id)
+            )
+
+        return await self._run(remove, transaction=False)
+
+    async def forget_guild_usage(self, guild_id: int) -> int:
+        async def remove(connection: Connection) -> int:
+            return _row_count(await connection.execute(sql.FORGET_GUILD_USAGE, guild_id))
+
+        return await self._run(remove, transaction=False)
+
+    async def guilds_with_usage(self) -> set[int]:
+        async def read(connection: Connection) -> list[Any]:
+            return list(await connection.fetch(sql.GUILDS_WITH_USAGE))
+
+        return {int(row[0]) for row in await self._run(read, transaction=False)}
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -1421,3 +1471,17 @@ class PostgresStore:
 
         found = {row["kind"]: int(row["n"]) for row in await self._run(read, transaction=False)}
         return {kind: found.get(kind, 0) for kind in STATE_KINDS}
+
+
+def _usage_row(row: Any) -> UsageRow:
+    return UsageRow(
+        day=row["day"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        member_id=row["member_id"],
+        kind=row["kind"],
+        prompt=row["prompt_tokens"],
+        completion=row["completion_tokens"],
+        cached=row["cached_tokens"],
+        calls=row["calls"],
+    )

@@ -94,3 +94,32 @@ EXPIRE_USAGE_BATCH = (
     "(SELECT guild_id, day, channel_id, member_id, kind FROM token_usage WHERE day < $1 "
     "LIMIT $2)"
 )
+
+# A member's data in every guild (their export, an operator's forget-member), and a server's
+# data (its deletion after the bot leaves it).
+MESSAGES_OF_AUTHOR = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE author_id = $1 AND message_id > $2 "
+    "ORDER BY message_id LIMIT $3"
+)
+FORGET_AUTHOR_EVERYWHERE_BATCH = (
+    "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+    "WHERE author_id = $1 LIMIT $2)"
+)
+GUILD_CHANNELS = "SELECT DISTINCT channel_id FROM messages WHERE guild_id = $1"
+FORGET_GUILD_BATCH = (
+    "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages "
+    "WHERE guild_id = $1 LIMIT $2)"
+)
+FORGET_CHANNEL_COUNT = "DELETE FROM channel_counters WHERE channel_id = $1"
+FORGET_CHANNEL_COUNTED_BATCH = (
+    "DELETE FROM counted_messages WHERE message_id IN (SELECT message_id FROM "
+    "counted_messages WHERE channel_id = $1 LIMIT $2)"
+)
+GUILDS_WITH_MESSAGES = "SELECT DISTINCT guild_id FROM messages"
+USAGE_OF_MEMBER = (
+    f"SELECT {USAGE_COLUMNS} FROM token_usage WHERE member_id = $1 "
+    "ORDER BY day, guild_id, channel_id, kind"
+)
+FORGET_MEMBER_USAGE_EVERYWHERE = "DELETE FROM token_usage WHERE member_id = $1"
+FORGET_GUILD_USAGE = "DELETE FROM token_usage WHERE guild_id = $1"
+GUILDS_WITH_USAGE = "SELECT DISTINCT guild_id FROM token_usage"

@@ -42,7 +42,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -705,6 +705,41 @@ class SqliteStore:
             )
         return deleted
 
+    async def messages_of_author(
+        self, author_id: int, *, after: int = 0, limit: int
+    ) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._read(_rows(sql.MESSAGES_OF_AUTHOR, _params(author_id, after, limit)))
+        return [self._message(row) for row in rows]
+
+    async def forget_author_everywhere(self, author_id: int) -> int:
+        return await self._write(
+            lambda connection: _delete_in_batches(
+                connection, sql.FORGET_AUTHOR_EVERYWHERE_BATCH, author_id
+            ),
+            removes=True,
+        )
+
+    async def forget_guild(self, guild_id: int, channel_ids: Collection[int] = ()) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            found = connection.execute(sql.GUILD_CHANNELS, _params(guild_id)).fetchall()
+            for channel_id in {row[0] for row in found} | set(channel_ids):
+                connection.execute(sql.FORGET_CHANNEL_COUNT, _params(channel_id))
+                _delete_in_batches(connection, sql.FORGET_CHANNEL_COUNTED_BATCH, channel_id)
+            return _delete_in_batches(connection, sql.FORGET_GUILD_BATCH, guild_id)
+
+        deleted = await self._write(work, removes=True)
+        if deleted:  # give the freed pages back to the file system
+            await self._write(
+                lambda connection: connection.execute("PRAGMA incremental_vacuum").fetchall()
+            )
+        return deleted
+
+    async def guilds_with_messages(self) -> set[int]:
+        rows = await self._read(_rows(sql.GUILDS_WITH_MESSAGES, {}))
+        return {int(row[0]) for row in rows}
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -883,6 +918,30 @@ class SqliteStore:
             lambda connection: connection.execute(sql.FORGET_MEMBER_USAGE, values).rowcount,
             durable=True,  # a power loss must not bring a forgotten member's rows back
         )
+
+    async def usage_of_member(self, member_id: int) -> list[UsageRow]:
+        rows = await self._read(_rows(sql.USAGE_OF_MEMBER, _params(member_id)))
+        return [_usage_row(row) for row in rows]
+
+    async def forget_member_usage_everywhere(self, member_id: int) -> int:
+        values = _params(member_id)
+        return await self._write(
+            lambda connection: (
+                connection.execute(sql.FORGET_MEMBER_USAGE_EVERYWHERE, values).rowcount
+            ),
+            durable=True,
+        )
+
+    async def forget_guild_usage(self, guild_id: int) -> int:
+        values = _params(guild_id)
+        return await self._write(
+            lambda connection: connection.execute(sql.FORGET_GUILD_USAGE, values).rowcount,
+            durable=True,
+        )
+
+    async def guilds_with_usage(self) -> set[int]:
+        rows = await self._read(_rows(sql.GUILDS_WITH_USAGE, {}))
+        return {int(row[0]) for row in rows}
 
     # -- export (python -m app migrate-store) -------------------------------------------------
 

@@ -225,6 +225,13 @@ class Gateway:
         guild_id = _guild_of_event(data)
         return [s for s in self.sessions.values() if on_shard(s.shard, guild_id)]
 
+    async def dispatch_for_guild(self, event: str, data: JSON, guild_id: int) -> None:
+        """Send a guild's own event (GUILD_CREATE, GUILD_DELETE: its id is `id`, not
+        `guild_id`) to the sessions of its shard."""
+        for session in list(self.sessions.values()):
+            if on_shard(session.shard, guild_id):
+                await self._dispatch_to(session, event, data)
+
     async def dispatch(self, event: str, data: JSON) -> None:
         """Send an event (op 0) to its sessions; each keeps it for a RESUME replay."""
         for session in self._recipients(event, data):

@@ -83,8 +83,23 @@ class FakeInteraction:
         self._notifier.notify()
         return response
 
-    def _record(self, kind: str, type_: int | None, payload: JSON, message: JSON | None) -> None:
-        self.responses.append({"kind": kind, "type": type_, "payload": payload, "message": message})
+    def _record(
+        self,
+        kind: str,
+        type_: int | None,
+        payload: JSON,
+        message: JSON | None,
+        files: list[JSON] | None = None,
+    ) -> None:
+        self.responses.append(
+            {
+                "kind": kind,
+                "type": type_,
+                "payload": payload,
+                "message": message,
+                "files": files or [],  # each {"filename", "content_type", "data"}: the uploads
+            }
+        )
         self._notifier.notify()
 
     @staticmethod
@@ -340,7 +355,7 @@ class Interactions:
                 response_message_loading=ctype == 5,
                 response_message_ephemeral=bool(message["flags"] & FLAG_EPHEMERAL),
             )
-        interaction._record("callback", ctype, data, message)
+        interaction._record("callback", ctype, data, message, files)
         response: JSON = {"interaction": info}
         if message is not None:
             response["resource"] = {"type": ctype, "message": message}
@@ -385,13 +400,13 @@ class Interactions:
             self._messages.apply_edit(original, body, files)
             msg = original
             interaction.followups.append(msg)
-            interaction._record("followup", None, body, msg)
+            interaction._record("followup", None, body, msg, files)
             await self._publish(msg, "MESSAGE_UPDATE")
         else:
             msg = self._message(interaction, body, files, int(body.get("flags") or 0))
             self._model.store(msg)
             interaction.followups.append(msg)
-            interaction._record("followup", None, body, msg)
+            interaction._record("followup", None, body, msg, files)
             await self._publish(msg)
         if request.query.get("wait") in ("1", "true", "True"):
             return json_response(msg)

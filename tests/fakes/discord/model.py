@@ -308,6 +308,12 @@ class Model:
         for pos, (cid, channel_name) in enumerate(text_channels.items()):
             self.other_channels[cid] = text_channel_payload(guild_id, cid, channel_name, pos)
 
+    def remove_guild(self, guild_id: int) -> None:
+        """The bot is no longer in that guild (one added with `add_guild`)."""
+        del self.other_guilds[guild_id]
+        for cid in [c for c, ch in self.other_channels.items() if ch["guild_id"] == str(guild_id)]:
+            del self.other_channels[cid]
+
     def guild_ids(self) -> list[int]:
         return [self.guild_id, *self.other_guilds]
 

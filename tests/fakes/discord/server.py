@@ -296,6 +296,26 @@ class FakeDiscord:
         it when the guild is on its shard."""
         self._model.add_guild(guild_id, name, text_channels)
 
+    async def remove_guild(self, guild_id: int, *, unavailable: bool = False) -> None:
+        """The bot is removed from a guild added with `add_guild` (GUILD_DELETE; its REST
+        `GET /guilds/{id}` answers 404 from then on), or, `unavailable`, the guild has an
+        outage (GUILD_DELETE with `unavailable: true`; the bot stays in it)."""
+        data: JSON = {"id": str(guild_id)}
+        if unavailable:
+            data["unavailable"] = True
+        else:
+            self._model.remove_guild(guild_id)
+        await self._gateway.dispatch_for_guild("GUILD_DELETE", data, guild_id)
+
+    async def join_guild(self, guild_id: int, name: str, text_channels: dict[int, str]) -> None:
+        """The bot is added to a guild (again): GUILD_CREATE to its shard's sessions."""
+        self._model.add_guild(guild_id, name, text_channels)
+        payload = payloads.guild_create_for(self._model, guild_id)
+        # A join's GUILD_CREATE has no `unavailable` (the start's lazy ones say false): how
+        # discord.py tells on_guild_join from on_guild_available.
+        payload.pop("unavailable", None)
+        await self._gateway.dispatch_for_guild("GUILD_CREATE", payload, guild_id)
+
     def ready_shards(self) -> list[tuple[int, int]]:
         """`(shard_id, count)` of each live sharded session that has its guilds."""
         return self._gateway.ready_shards()
