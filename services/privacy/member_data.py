@@ -203,6 +203,16 @@ class MemberData:
                         "edited_at": _when(stored.edited_at),
                         "author_name": stored.author_name,
                         "content": stored.content,
+                        # Described, never the bytes: that is all the bot keeps of a file.
+                        "attachments": [
+                            {
+                                "filename": a.filename,
+                                "content_type": a.content_type,
+                                "size": a.size,
+                                "url": a.url,
+                            }
+                            for a in stored.attachments
+                        ],
                     }
                 )
             if len(page) < EXPORT_PAGE:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from services.privacy.member_data import MemberData
 from services.privacy.server_data import DepartureLog, ServerData, ServerDepartures
 from services.servers.settings import ServerSettings
-from services.store import MemoryLeases, MemoryStore
+from services.store import MemoryLeases, MemoryStore, StoredAttachment, StoredMessage
 from services.voice.music_queue import MusicQueues, QueueDocuments
 from tests.privacy_seed import held_by, seed_server
 from tests.unit.fakes import T0, world
@@ -106,3 +106,23 @@ async def test_an_export_is_hourly_per_member_and_gzipped_past_the_limit() -> No
     assert plain.messages == 40
     await data.export_failed(ALICE)  # not delivered: may ask again at once
     assert await data.may_export(ALICE) is None
+
+
+async def test_an_export_describes_the_files_a_message_carried_never_their_bytes() -> None:
+    store = MemoryStore()
+    cat = StoredAttachment("cat.png", "image/png", 52_311, "https://cdn.discordapp.com/x/cat.png")
+    await store.add(
+        StoredMessage(900, LEFT, CHANNEL, ALICE, "Alice", "look", T0, attachments=(cat,)),
+        counted=True,
+    )
+    data = MemberData(store, retention=timedelta(days=30), leases=MemoryLeases(), clock=Clock())
+    exported = json.loads((await data.export(ALICE, size_limit=10_000_000)).data)
+    [message] = exported["messages"]
+    assert message["attachments"] == [
+        {
+            "filename": "cat.png",
+            "content_type": "image/png",
+            "size": 52_311,
+            "url": "https://cdn.discordapp.com/x/cat.png",
+        }
+    ]
