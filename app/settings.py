@@ -206,11 +206,11 @@ def _fernet_key(raw: str) -> Secret:
 
 
 # The two ways to reach a model: exactly one set, given whole.
-AZURE_SET = "Azure OpenAI"
-OPENAI_SET = "OpenAI-compatible server"
+MODEL_SET_AZURE = "Azure OpenAI"
+MODEL_SET_OPENAI = "OpenAI-compatible server"
 MODEL_SETS: dict[str, tuple[str, ...]] = {
-    AZURE_SET: ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT"),
-    OPENAI_SET: ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"),
+    MODEL_SET_AZURE: ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT"),
+    MODEL_SET_OPENAI: ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"),
 }
 
 
@@ -227,7 +227,7 @@ def _model_set_problem(env: Mapping[str, str]) -> str | None:
     }
     started = [name for name, present in given.items() if present]
     if not started:
-        azure, openai = (_listed(MODEL_SETS[name]) for name in (AZURE_SET, OPENAI_SET))
+        azure, openai = (_listed(MODEL_SETS[name]) for name in (MODEL_SET_AZURE, MODEL_SET_OPENAI))
         return (
             f"The model is not set: set {azure} (Azure OpenAI), or {openai} (an "
             "OpenAI-compatible server such as Ollama); see .env.example."
@@ -246,7 +246,7 @@ def _model_set_problem(env: Mapping[str, str]) -> str | None:
             f"{_listed(missing)} {verb} missing: the {name} set needs "
             f"{_listed(MODEL_SETS[name])}; see .env.example."
         )
-    if name == OPENAI_SET and (env.get("AZURE_OPENAI_FALLBACK_DEPLOYMENT") or "").strip():
+    if name == MODEL_SET_OPENAI and (env.get("AZURE_OPENAI_FALLBACK_DEPLOYMENT") or "").strip():
         return (
             "AZURE_OPENAI_FALLBACK_DEPLOYMENT is for the Azure OpenAI set, not OPENAI_*: "
             "unset it; see .env.example."
@@ -339,7 +339,7 @@ VARIABLES: tuple[Setting, ...] = (
         parse=Secret,
         default=Secret(""),
         secret=True,
-        one_of=AZURE_SET,
+        one_of=MODEL_SET_AZURE,
         help="The Azure OpenAI resource's key (Azure portal > Keys and Endpoint).",
     ),
     Setting(
@@ -347,7 +347,7 @@ VARIABLES: tuple[Setting, ...] = (
         field="azure_openai_endpoint",
         parse=_parse_url,
         default="",
-        one_of=AZURE_SET,
+        one_of=MODEL_SET_AZURE,
         help="The resource's endpoint, `https://<resource>.openai.azure.com` "
         "(Azure portal > Keys and Endpoint).",
     ),
@@ -356,7 +356,7 @@ VARIABLES: tuple[Setting, ...] = (
         field="azure_openai_deployment",
         parse=str,
         default="",
-        one_of=AZURE_SET,
+        one_of=MODEL_SET_AZURE,
         help="The name you gave the model deployment (not the model's name).",
     ),
     Setting(
@@ -364,7 +364,7 @@ VARIABLES: tuple[Setting, ...] = (
         field="openai_base_url",
         parse=_parse_url,
         default="",
-        one_of=OPENAI_SET,
+        one_of=MODEL_SET_OPENAI,
         help="Instead of Azure: the base URL of an OpenAI-compatible server (OpenAI "
         "`https://api.openai.com/v1`, Ollama `http://localhost:11434/v1`, vLLM, LM Studio, "
         "OpenRouter `https://openrouter.ai/api/v1`).",
@@ -375,7 +375,7 @@ VARIABLES: tuple[Setting, ...] = (
         parse=Secret,
         default=Secret(""),
         secret=True,
-        one_of=OPENAI_SET,
+        one_of=MODEL_SET_OPENAI,
         help="That server's key; a local server that checks none (Ollama) takes any word.",
     ),
     Setting(
@@ -383,7 +383,7 @@ VARIABLES: tuple[Setting, ...] = (
         field="openai_model",
         parse=str,
         default="",
-        one_of=OPENAI_SET,
+        one_of=MODEL_SET_OPENAI,
         help="The model that server runs (`gpt-4o-mini`, `llama3.2`, ...).",
     ),
     Setting(

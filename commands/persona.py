@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from commands.confirm import confirmed
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
 from services.conversation.persona import Persona, PersonaService
@@ -42,39 +43,6 @@ def field_value(text: str) -> str:
 def share_bar(share: float, width: int = 10) -> str:
     filled = round(max(0.0, min(1.0, share)) * width)
     return "▰" * filled + "▱" * (width - filled) + f" {share:.0%}"
-
-
-class ConfirmForget(discord.ui.View):
-    """Two buttons under an ephemeral question; only the member who asked can press them."""
-
-    def __init__(self, owner_id: int) -> None:
-        super().__init__(timeout=120)
-        self.owner_id = owner_id
-        self.confirmed: bool | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message(
-            for_interaction(interaction, "persona.not_your_button"), ephemeral=True
-        )
-        return False
-
-    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="persona:forget:yes")
-    async def confirm(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmForget]
-    ) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="persona:forget:no")
-    async def cancel(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmForget]
-    ) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()
 
 
 class PersonaCog(commands.Cog):
@@ -223,16 +191,7 @@ class PersonaCog(commands.Cog):
 
     async def _forget(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        view = ConfirmForget(interaction.user.id)
-        view.confirm.label = for_interaction(interaction, "persona.forget_yes")
-        view.cancel.label = for_interaction(interaction, "persona.forget_no")
-        await interaction.response.send_message(
-            for_interaction(interaction, "persona.forget_question"), view=view, ephemeral=True
-        )
-        if await view.wait() or not view.confirmed:  # timed out, or cancelled
-            await interaction.edit_original_response(
-                content=for_interaction(interaction, "persona.forget_cancelled"), view=None
-            )
+        if not await confirmed(interaction, "persona.forget", custom_id="persona:forget"):
             return
         forgotten = await self._privacy.forget(interaction.guild_id, interaction.user.id)
         await interaction.edit_original_response(

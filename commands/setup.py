@@ -11,12 +11,14 @@ is read before the first answer; anything that writes the store defers first.
 from __future__ import annotations
 
 import logging
-import secrets
+from functools import partial
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from commands.character_form import CharacterModal, WatchableChannel
+from commands.confirm import confirmed
 from commands.errors import UserFacingError, answer
 from commands.i18n import for_interaction
 from services.discord_permissions import (
@@ -28,14 +30,12 @@ from services.discord_permissions import (
     channel_permissions,
     missing,
 )
+from services.display_text import fit_lines
 from services.privacy.server_data import ServerData
 from services.servers.settings import (
-    MAX_DESCRIPTION,
     MAX_EVERY,
-    MAX_NAME,
     MENTIONS_ONLY,
     MIN_EVERY,
-    Character,
     Pace,
     ServerSettings,
     is_pace,
@@ -44,10 +44,9 @@ from services.servers.token_usage import NO_CHANNEL, PeriodUse, TokenAccounting
 
 log = logging.getLogger(__name__)
 
-# Text (and announcement) channels and forums: where members write and the bot can answer.
-WatchableChannel = discord.TextChannel | discord.ForumChannel
 # An embed field value holds 1,024 characters; a channel mention is about 22.
 _FIELD_VALUE_LIMIT = 1024
+_field = partial(fit_lines, limit=_FIELD_VALUE_LIMIT)
 
 
 def bot_lacks(channel: WatchableChannel) -> list[str]:
@@ -85,18 +84,6 @@ def _pace_text(interaction: discord.Interaction, pace: Pace) -> str:
     return for_interaction(interaction, "setup.pace_every", every=pace)
 
 
-def _listed(mentions: list[str], limit: int = _FIELD_VALUE_LIMIT) -> str:
-    """Lines for one embed field, cut with a count of the rest past Discord's limit."""
-    shown: list[str] = []
-    for n, line in enumerate(mentions):
-        rest = f"… +{len(mentions) - n}"
-        if sum(len(s) + 1 for s in shown) + len(line) + len(rest) + 1 > limit:
-            shown.append(rest)
-            break
-        shown.append(line)
-    return "\n".join(shown) or "—"
-
-
 def _tokens(interaction: discord.Interaction, count: int | None) -> str:
     if count is None:
         return for_interaction(interaction, "setup.budget_none")
@@ -116,110 +103,7 @@ def _usage_lines(interaction: discord.Interaction, use: PeriodUse) -> str:
     if use.top_members:
         members = ", ".join(f"<@{member}> {tokens:,}" for member, tokens in use.top_members)
         lines.append(for_interaction(interaction, "setup.usage_top", members=members))
-    return _listed(lines)
-
-
-class CharacterModal(discord.ui.Modal):
-    """The server's words about the bot: a name and a description, for a server or a channel."""
-
-    def __init__(
-        self,
-        interaction: discord.Interaction,
-        *,
-        servers: ServerSettings,
-        guild_id: int,
-        channel: WatchableChannel | None,
-        current: Character | None,
-    ) -> None:
-        super().__init__(title=for_interaction(interaction, "setup.character_title"), timeout=600)
-        self._servers = servers
-        self._guild_id = guild_id
-        self._channel = channel
-        self.name: discord.ui.TextInput[CharacterModal] = discord.ui.TextInput(
-            label=for_interaction(interaction, "setup.character_name"),
-            max_length=MAX_NAME,
-            default=current.name if current else None,
-        )
-        self.description: discord.ui.TextInput[CharacterModal] = discord.ui.TextInput(
-            label=for_interaction(interaction, "setup.character_description"),
-            style=discord.TextStyle.paragraph,
-            max_length=MAX_DESCRIPTION,
-            placeholder=for_interaction(interaction, "setup.character_description_hint"),
-            default=current.description if current else None,
-        )
-        self.add_item(self.name)
-        self.add_item(self.description)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        if not interaction.permissions.manage_guild:  # lost it while the form was open
-            raise_missing = for_interaction(
-                interaction, "error.missing_permissions", permissions="Manage Server"
-            )
-            await answer(interaction, raise_missing)
-            return
-        # Discord's client holds the lengths, but a raw request can send anything.
-        try:
-            character = Character.checked(self.name.value, self.description.value)
-        except ValueError:
-            empty = not self.name.value.strip() or not self.description.value.strip()
-            key = "setup.character_empty" if empty else "setup.character_too_long"
-            await answer(
-                interaction,
-                for_interaction(interaction, key, name=MAX_NAME, description=MAX_DESCRIPTION),
-            )
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        channel = self._channel
-        await self._servers.set_character(
-            self._guild_id, character, channel.id if channel else None
-        )
-        where = channel.mention if channel else for_interaction(interaction, "setup.this_server")
-        await answer(
-            interaction,
-            for_interaction(interaction, "setup.character_set", where=where, name=character.name),
-        )
-
-    async def on_error(  # type: ignore[override]  # a modal's on_error has no item
-        self, interaction: discord.Interaction, error: Exception, /
-    ) -> None:
-        reference = secrets.token_hex(4)
-        log.error("the character form failed (ref %s)", reference, exc_info=error)
-        await answer(
-            interaction, for_interaction(interaction, "error.internal", reference=reference)
-        )
-
-
-class ConfirmReset(discord.ui.View):
-    """Two buttons under the ephemeral question; only the admin who asked can press them."""
-
-    def __init__(self, owner_id: int) -> None:
-        super().__init__(timeout=120)
-        self.owner_id = owner_id
-        self.confirmed: bool | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message(
-            for_interaction(interaction, "persona.not_your_button"), ephemeral=True
-        )
-        return False
-
-    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="setup:reset:yes")
-    async def confirm(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
-    ) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="setup:reset:no")
-    async def cancel(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
-    ) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()
+    return _field(lines)
 
 
 class SetupCog(commands.Cog):
@@ -401,7 +285,7 @@ class SetupCog(commands.Cog):
         embed = discord.Embed(title=t("setup.show_title"), colour=discord.Colour.blurple())
         embed.add_field(
             name=t("setup.show_channels"),
-            value=_listed(
+            value=_field(
                 [f"<#{c.channel_id}> ({t(f'setup.source_{c.source}')})" for c in overview.channels]
             ),
             inline=False,
@@ -409,7 +293,7 @@ class SetupCog(commands.Cog):
         if overview.unwatched:
             embed.add_field(
                 name=t("setup.show_unwatched"),
-                value=_listed([f"<#{c}>" for c in overview.unwatched]),
+                value=_field([f"<#{c}>" for c in overview.unwatched]),
                 inline=False,
             )
         embed.add_field(
@@ -421,7 +305,7 @@ class SetupCog(commands.Cog):
         if overview.channel_paces:
             embed.add_field(
                 name=t("setup.show_channel_paces"),
-                value=_listed(
+                value=_field(
                     [
                         f"<#{c}>: {_pace_text(interaction, pace)}"
                         for c, pace in overview.channel_paces.items()
@@ -444,7 +328,7 @@ class SetupCog(commands.Cog):
         if overview.channel_characters:
             embed.add_field(
                 name=t("setup.show_channel_characters"),
-                value=_listed(
+                value=_field(
                     [f"<#{c}>: **{ch.name}**" for c, ch in overview.channel_characters.items()]
                 ),
                 inline=False,
@@ -468,16 +352,7 @@ class SetupCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def reset(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild_of(interaction, None)
-        view = ConfirmReset(interaction.user.id)
-        view.confirm.label = for_interaction(interaction, "setup.reset_yes")
-        view.cancel.label = for_interaction(interaction, "setup.reset_no")
-        await interaction.response.send_message(
-            for_interaction(interaction, "setup.reset_question"), view=view, ephemeral=True
-        )
-        if await view.wait() or not view.confirmed:  # timed out, or cancelled
-            await interaction.edit_original_response(
-                content=for_interaction(interaction, "setup.reset_cancelled"), view=None
-            )
+        if not await confirmed(interaction, "setup.reset", custom_id="setup:reset"):
             return
         await self._servers.reset(guild_id)
         await interaction.edit_original_response(
@@ -502,16 +377,7 @@ class SetupCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def forget_server(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild_of(interaction, None)
-        view = ConfirmForgetServer(interaction.user.id)
-        view.confirm.label = for_interaction(interaction, "setup.forget_server_yes")
-        view.cancel.label = for_interaction(interaction, "setup.forget_server_no")
-        await interaction.response.send_message(
-            for_interaction(interaction, "setup.forget_server_question"), view=view, ephemeral=True
-        )
-        if await view.wait() or not view.confirmed:  # timed out, or cancelled
-            await interaction.edit_original_response(
-                content=for_interaction(interaction, "setup.forget_server_cancelled"), view=None
-            )
+        if not await confirmed(interaction, "setup.forget_server", custom_id="setup:forget-server"):
             return
         erased = await self._server_data.forget_content(guild_id)
         log.info(
@@ -529,23 +395,3 @@ class SetupCog(commands.Cog):
             ),
             view=None,
         )
-
-
-class ConfirmForgetServer(ConfirmReset):
-    """The same two buttons as /setup reset's, under /setup forget-server's question."""
-
-    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="setup:forget-server:yes")
-    async def confirm(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
-    ) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="setup:forget-server:no")
-    async def cancel(
-        self, interaction: discord.Interaction, _: discord.ui.Button[ConfirmReset]
-    ) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()

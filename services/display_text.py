@@ -72,3 +72,16 @@ def track_label(title: str, page_url: str) -> str:
     """How a track is named in answers and in `/queue`: its title as plain text, then where it
     is, in full view (never a masked link), without its query string."""
     return f"{display_title(title)} ({redact_url(page_url)})"
+
+
+def fit_lines(lines: list[str], limit: int) -> str:
+    """As many lines as fit in `limit` characters (an embed field's), then a count of the
+    rest; a dash when there are none."""
+    shown: list[str] = []
+    for n, line in enumerate(lines):
+        rest = f"… +{len(lines) - n}"
+        if sum(len(s) + 1 for s in shown) + len(line) + len(rest) + 1 > limit:
+            shown.append(rest)
+            break
+        shown.append(line)
+    return "\n".join(shown) or "—"

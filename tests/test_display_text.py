@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from app.logging_setup import RedactUrlQueries
-from services.display_text import display_title, redact_url, track_label
+from services.display_text import display_title, fit_lines, redact_url, track_label
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,13 @@ def test_logged_urls_lose_their_query_strings(caplog: pytest.LogCaptureFixture) 
     assert "SECRET" not in caplog.text
     assert "Extracting URL: https://media.example/a.mp3" in caplog.text
     assert "fetching https://media.example/b.mp3 failed" in caplog.text
+
+
+def test_fit_lines_cuts_with_a_count_of_the_rest() -> None:
+    lines = [f"<#{n:020}>" for n in range(100)]
+    fitted = fit_lines(lines, 1024)
+    assert len(fitted) <= 1024
+    shown = fitted.splitlines()
+    assert shown[-1] == f"… +{100 - (len(shown) - 1)}" and shown[:-1] == lines[: len(shown) - 1]
+    assert fit_lines(["a", "b"], 1024) == "a\nb"
+    assert fit_lines([], 1024) == "—"
